@@ -1,0 +1,273 @@
+/**
+ * One client connection: an mqtt-packet parser in, corked writes out, and one handler per packet
+ * type. It holds the client's session while connected (as the session's `SessionLink`).
+ */
+import type { Duplex } from 'node:stream';
+import {
+  createParser,
+  encodePacket,
+  MqttError,
+  ReasonCode,
+  reasonCodeForParserError,
+  type Packet,
+  type Parser,
+  type ProtocolVersion,
+  type PublishPacket,
+} from '../protocol/index.js';
+import type { Session, SessionLink } from '../session/index.js';
+import type { OutgoingRecord } from '../store/index.js';
+import type { Broker } from './broker.js';
+import { dispatchPacket } from './handlers/index.js';
+import type { KeepAliveMonitor } from './keepalive.js';
+
+export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+
+export class Connection implements SessionLink {
+  state: ConnectionState = 'awaiting-connect';
+  protocolVersion: ProtocolVersion = 4;
+  clientId = '';
+  username: string | undefined;
+  session: Session | undefined;
+  keepAlive: KeepAliveMonitor | undefined;
+  /** Set by DISCONNECT (reason 0x00): the will is not published [MQTT-3.14.4-3]. */
+  isDisconnectClean = false;
+  /** Set when another connection took the session over. */
+  isTakenOver = false;
+  /** MQTT 5: whether the client wants reason strings and user properties on errors. */
+  wantsProblemInformation = true;
+  /** MQTT 5: largest packet the client accepts. */
+  clientMaximumPacketSize = Infinity;
+  /** MQTT 5 incoming topic aliases: alias → topic. */
+  readonly topicAliases = new Map<number, string>();
+  /** Packets that arrived while CONNECT was still being processed. */
+  private backlog: Packet[] | undefined;
+  private readonly parser: Parser = createParser();
+  private isCorked = false;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly broker: Broker,
+    private readonly stream: Duplex,
+    readonly remoteAddress: string,
+  ) {
+    this.parser.on('packet', this.onPacket);
+    this.parser.on('error', this.onParserError);
+    stream.on('data', this.onData);
+    stream.on('drain', this.onDrain);
+    stream.on('error', this.onStreamError);
+    stream.on('close', this.onStreamClose);
+    // Ends before the client says anything give back nothing more; let 'close' clean up.
+    stream.on('end', () => stream.end());
+    this.connectTimer = setTimeout(() => {
+      if (this.state === 'awaiting-connect') this.destroy('no CONNECT in time');
+    }, broker.config.limits.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get isWritable(): boolean {
+    return !this.isClosed && this.stream.writableLength < this.broker.config.limits.socketBufferBytes;
+  }
+
+  // --- reading -------------------------------------------------------------------------------
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.isClosed) return;
+    this.broker.stats.bytesReceived += chunk.length;
+    this.keepAlive?.touch();
+    this.cork();
+    this.parser.parse(chunk);
+    // mqtt-packet has no size limit: check the announced length of the packet still arriving.
+    const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
+    if (!this.isClosed && announced > this.broker.config.limits.maxPacketSize) {
+      this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${announced} bytes exceeds the maximum`));
+    }
+  };
+
+  private readonly onPacket = (packet: Packet): void => {
+    if (this.isClosed) return;
+    if (packet.length !== undefined && packet.length > this.broker.config.limits.maxPacketSize) {
+      this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`));
+      return;
+    }
+    if (this.backlog) {
+      this.backlog.push(packet);
+      return;
+    }
+    this.handle(packet);
+  };
+
+  private handle(packet: Packet): void {
+    try {
+      dispatchPacket(this, packet);
+    } catch (error) {
+      if (error instanceof MqttError) this.protocolFailure(error);
+      else {
+        this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
+        this.destroy('internal error');
+      }
+    }
+  }
+
+  private readonly onParserError = (error: Error): void => {
+    if (this.isClosed) return;
+    const reasonCode = reasonCodeForParserError(error.message);
+    if (this.state === 'awaiting-connect' && reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+      // [MQTT-3.1.2-2] answer an unknown protocol level with CONNACK 0x01 (the 3.1.1 form, which
+      // every client version can read), then close.
+      this.broker.logger.info({ remoteAddress: this.remoteAddress }, 'unsupported protocol version; closing');
+      this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+      this.destroy(undefined);
+      return;
+    }
+    this.protocolFailure(new MqttError(reasonCode, error.message));
+  };
+
+  // --- session handling ---------------------------------------------------------------------
+
+  /** Queues packets that arrive while an asynchronous CONNECT is being processed. */
+  holdPackets(): void {
+    this.backlog ??= [];
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+
+  /** Handles the packets held back during CONNECT, in order. */
+  releasePackets(): void {
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    if (!backlog) return;
+    this.cork();
+    for (const packet of backlog) {
+      if (this.isClosed) return;
+      this.handle(packet);
+    }
+  }
+
+  // --- writing ------------------------------------------------------------------------------
+
+  send(packet: Packet): void {
+    if (this.isClosed) return;
+    this.writeRaw(encodePacket(packet, this.protocolVersion));
+  }
+
+  sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
+    if (this.isClosed) return;
+    const message = record.message;
+    const packet: PublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: record.qos,
+      retain: record.retain,
+      dup: isDuplicate,
+    };
+    if (record.packetId !== undefined) packet.messageId = record.packetId;
+    if (this.protocolVersion === 5) {
+      const properties: NonNullable<PublishPacket['properties']> = { ...message.properties };
+      if (message.expiresAt !== undefined) {
+        // The forwarded expiry is what is left of it [MQTT-3.3.2-6].
+        properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - Date.now()) / 1000));
+      }
+      if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
+      packet.properties = properties;
+    }
+    const bytes = encodePacket(packet, this.protocolVersion);
+    if (bytes.length > this.clientMaximumPacketSize) {
+      // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
+      // delivery ends as if acknowledged, so the window slot is not held forever.
+      if (record.packetId === undefined) this.broker.stats.dropped['too-large']++;
+      else queueMicrotask(() => this.session?.abandon(record.packetId!));
+      return;
+    }
+    this.broker.stats.messagesSent++;
+    this.writeRaw(bytes);
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  private writeRaw(bytes: Buffer): void {
+    this.cork();
+    this.broker.stats.bytesSent += bytes.length;
+    this.stream.write(bytes);
+  }
+
+  /** Writes are corked until the end of this tick, so a burst becomes one syscall. */
+  private cork(): void {
+    if (this.isCorked || this.isClosed) return;
+    this.isCorked = true;
+    this.stream.cork();
+    process.nextTick(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.isCorked = false;
+    this.stream.uncork();
+  };
+
+  private readonly onDrain = (): void => {
+    this.session?.resume();
+  };
+
+  // --- closing ------------------------------------------------------------------------------
+
+  /**
+   * Ends the connection for a protocol violation: MQTT 5 clients get a DISCONNECT with the reason
+   * code first [MQTT-4.13.1-1]; 3.1.1 clients are simply disconnected [MQTT-4.8.0-1]. Logged once.
+   */
+  protocolFailure(error: MqttError): void {
+    if (this.isClosed) return;
+    this.broker.stats.protocolViolations++;
+    this.broker.logger.info(
+      { clientId: this.clientId || undefined, remoteAddress: this.remoteAddress, reasonCode: error.reasonCode },
+      `closing connection: ${error.message}`,
+    );
+    if (this.state !== 'connected' && this.protocolVersion === 5 && error.reasonCode >= 0x80) {
+      // Before CONNACK, MQTT 5 reports the failure in a CONNACK [MQTT-3.2.2-6].
+      this.send({ cmd: 'connack', sessionPresent: false, reasonCode: error.reasonCode });
+    } else {
+      this.disconnectWithReason(error.reasonCode, error.message);
+    }
+    this.destroy(undefined);
+  }
+
+  /** MQTT 5 only: tells the client why before the server closes the connection. */
+  disconnectWithReason(reasonCode: number, reasonString?: string): void {
+    if (this.protocolVersion !== 5 || this.state !== 'connected') return;
+    const packet: Packet = { cmd: 'disconnect', reasonCode };
+    if (reasonString && this.wantsProblemInformation) packet.properties = { reasonString };
+    this.send(packet);
+  }
+
+  /** Closes the socket after flushing what was written; `reason` is logged at debug. */
+  destroy(reason: string | undefined): void {
+    if (this.isClosed) return;
+    if (reason) this.broker.logger.debug({ clientId: this.clientId || undefined, reason }, 'closing connection');
+    this.state = 'closed';
+    this.backlog = undefined;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.keepAlive?.stop();
+    if (this.isCorked) this.uncork();
+    this.stream.end();
+    // A peer that never reads must not keep the socket open forever.
+    const forceTimer = setTimeout(() => this.stream.destroy(), 2000);
+    forceTimer.unref();
+    this.stream.once('close', () => clearTimeout(forceTimer));
+    this.broker.onConnectionClosed(this);
+  }
+
+  private readonly onStreamError = (error: Error): void => {
+    this.broker.logger.debug({ clientId: this.clientId || undefined, err: error.message }, 'socket error');
+    this.destroy(undefined);
+    this.stream.destroy();
+  };
+
+  private readonly onStreamClose = (): void => {
+    this.destroy(undefined);
+  };
+}

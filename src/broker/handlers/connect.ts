@@ -1,0 +1,215 @@
+/**
+ * CONNECT → CONNACK: protocol checks, client identifier rules, authentication, session takeover
+ * and resumption. The CONNACK goes out once the session record is committed.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  MqttError,
+  ReasonCode,
+  SESSION_NEVER_EXPIRES,
+  toConnackReturnCodeV3,
+  type ConnackPacket,
+  type ConnectPacket,
+  type ProtocolVersion,
+  type QoS,
+} from '../../protocol/index.js';
+import type { WillRecord } from '../../store/index.js';
+import { isValidTopicName } from '../../topics/index.js';
+import type { Connection } from '../connection.js';
+import { KeepAliveMonitor } from '../keepalive.js';
+
+/** MQTT 3.1 allowed client identifiers of 1 to 23 characters only. */
+const MQTT31_MAX_CLIENT_ID = 23;
+
+export function handleConnect(connection: Connection, packet: ConnectPacket): void {
+  if (connection.state !== 'awaiting-connect') {
+    // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+    throw new MqttError(ReasonCode.ProtocolError, 'second CONNECT on one connection');
+  }
+  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  connection.protocolVersion = version;
+  connection.state = 'connecting';
+  connection.holdPackets();
+  const properties = packet.properties ?? {};
+  if (version === 5) {
+    connection.wantsProblemInformation = properties.requestProblemInformation !== false;
+    if (properties.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
+  }
+
+  let clientId = packet.clientId ?? '';
+  let assignedClientId: string | undefined;
+  const isCleanStart = packet.clean !== false;
+  if (clientId === '') {
+    if (version === 4 && !isCleanStart) {
+      // [MQTT-3.1.3-8] empty id with CleanSession=0: CONNACK 0x02, then close.
+      return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'empty client id requires a clean session');
+    }
+    if (version === 3) {
+      return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 requires a client id');
+    }
+    // [MQTT-3.1.3-6] the server assigns a unique id; MQTT 5 tells the client [MQTT-3.2.2-16].
+    clientId = `midge-${randomBytes(9).toString('base64url')}`;
+    assignedClientId = clientId;
+  } else if (version === 3 && clientId.length > MQTT31_MAX_CLIENT_ID) {
+    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client ids are at most 23 characters');
+  }
+  if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
+    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id is not valid UTF-8');
+  }
+
+  let will: WillRecord | undefined;
+  if (packet.will) {
+    if (!isValidTopicName(packet.will.topic)) {
+      // [MQTT-3.1.3-11] the will topic must be a valid topic name.
+      throw new MqttError(version === 5 ? ReasonCode.TopicNameInvalid : ReasonCode.MalformedPacket, 'invalid will topic');
+    }
+    const willProperties = packet.will.properties ?? {};
+    const { willDelayInterval, messageExpiryInterval, ...forwarded } = willProperties;
+    const payload = packet.will.payload;
+    will = {
+      topic: packet.will.topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos: (packet.will.qos ?? 0) as QoS,
+      retain: packet.will.retain === true,
+      delayInterval: willDelayInterval ?? 0,
+    };
+    // Will message expiry counts from when the will is published, so it stays an interval here.
+    if (version === 5) will.properties = messageExpiryInterval === undefined ? forwarded : { ...forwarded, messageExpiryInterval };
+  }
+
+  connection.clientId = clientId;
+  connection.username = packet.username;
+  const broker = connection.broker;
+  void Promise.resolve(
+    broker.authenticator.authenticate({
+      clientId,
+      username: packet.username,
+      password: packet.password,
+      remoteAddress: connection.remoteAddress,
+    }),
+  )
+    .then(async (result) => {
+      if (connection.isClosed) return;
+      if (!result.isAccepted) return refuse(connection, result.reasonCode, 'authentication failed');
+      await acceptConnect(connection, packet, { clientId, assignedClientId, isCleanStart, will });
+    })
+    .catch((error: unknown) => {
+      broker.logger.error({ err: error, clientId }, 'CONNECT failed');
+      if (!connection.isClosed) refuse(connection, ReasonCode.ServerUnavailable, 'server error');
+    });
+}
+
+interface ConnectDecision {
+  clientId: string;
+  assignedClientId: string | undefined;
+  isCleanStart: boolean;
+  will: WillRecord | undefined;
+}
+
+async function acceptConnect(connection: Connection, packet: ConnectPacket, decision: ConnectDecision): Promise<void> {
+  const broker = connection.broker;
+  const version = connection.protocolVersion;
+  const { clientId, isCleanStart } = decision;
+  const properties = packet.properties ?? {};
+
+  // [MQTT-3.1.4-2] a client already connected with this id is disconnected (5.0: 0x8E).
+  const existing = broker.clients.get(clientId);
+  if (existing && existing !== connection) {
+    existing.isTakenOver = true;
+    existing.disconnectWithReason(ReasonCode.SessionTakenOver, 'another connection took over the session');
+    existing.destroy('session taken over');
+  }
+
+  let session = broker.sessions.get(clientId);
+  if (session && isCleanStart) {
+    // [MQTT-3.1.2-6] / [MQTT-3.1.2-4 (5.0)] clean start discards the previous session.
+    broker.discardSession(session);
+    session = undefined;
+  }
+  const isSessionPresent = session !== undefined;
+  if (session) {
+    broker.cancelSessionTimers(clientId);
+    // A will still waiting for its delay is not sent: the client is back in time [MQTT-3.1.3-9].
+    session.will = undefined;
+    await broker.loadSessionState(session);
+    if (connection.isClosed) return;
+    // Another CONNECT for the same id may have won the race while we read the store.
+    if (broker.clients.has(clientId)) {
+      connection.disconnectWithReason(ReasonCode.SessionTakenOver);
+      connection.destroy('session taken over during connect');
+      return;
+    }
+  }
+
+  const expiryInterval =
+    version === 5 ? (properties.sessionExpiryInterval ?? 0) : isCleanStart ? 0 : SESSION_NEVER_EXPIRES;
+  if (!session) session = broker.sessions.create(clientId, version, expiryInterval);
+  session.protocolVersion = version;
+  // A session that ends with its connection is discarded from the store if it was kept before.
+  if (session.isPersistent && expiryInterval === 0) {
+    broker.committer.add({ type: 'deleteSession', clientId });
+  }
+  session.expiryInterval = expiryInterval;
+  session.will = decision.will;
+  session.saveRecord();
+
+  connection.session = session;
+  broker.clients.set(clientId, connection);
+  broker.stats.clientsConnected++;
+  broker.stats.clientsMaximum = Math.max(broker.stats.clientsMaximum, broker.stats.clientsConnected);
+
+  const keepAlive = packet.keepalive ?? 0;
+  if (keepAlive > 0) {
+    connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.now, () => {
+      broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
+      connection.disconnectWithReason(ReasonCode.KeepAliveTimeout);
+      connection.destroy(undefined);
+    });
+  }
+
+  const connack: ConnackPacket = { cmd: 'connack', sessionPresent: isSessionPresent };
+  if (version === 5) {
+    connack.reasonCode = ReasonCode.Success;
+    const limits = broker.config.limits;
+    const connackProperties: NonNullable<ConnackPacket['properties']> = {
+      receiveMaximum: limits.receiveMaximum,
+      topicAliasMaximum: limits.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: false,
+    };
+    if (limits.maxPacketSize < 268_435_455) connackProperties.maximumPacketSize = limits.maxPacketSize;
+    if (decision.assignedClientId) connackProperties.assignedClientIdentifier = decision.assignedClientId;
+    connack.properties = connackProperties;
+  } else {
+    connack.returnCode = 0;
+  }
+
+  // CONNACK once the session is on disk, then what the session is owed, then held-back packets.
+  broker.committer.afterCommit((error) => {
+    if (connection.isClosed || connection.session !== session) return;
+    if (error) {
+      refuse(connection, ReasonCode.ServerUnavailable, 'store write failed');
+      return;
+    }
+    connection.send(connack);
+    connection.state = 'connected';
+    broker.logger.debug({ clientId, version, isSessionPresent, remoteAddress: connection.remoteAddress }, 'client connected');
+    session.attach(connection, version === 5 ? (properties.receiveMaximum ?? 65_535) : 65_535);
+    connection.releasePackets();
+  });
+}
+
+/** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]; the session is untouched. */
+function refuse(connection: Connection, reasonCode: number, why: string): void {
+  const broker = connection.broker;
+  broker.logger.info({ clientId: connection.clientId || undefined, remoteAddress: connection.remoteAddress, reasonCode }, `connection refused: ${why}`);
+  const version = connection.protocolVersion;
+  const connack: ConnackPacket =
+    version === 5
+      ? { cmd: 'connack', sessionPresent: false, reasonCode }
+      : { cmd: 'connack', sessionPresent: false, returnCode: toConnackReturnCodeV3(reasonCode) };
+  connection.send(connack);
+  connection.destroy(undefined);
+}

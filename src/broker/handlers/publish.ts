@@ -1,0 +1,106 @@
+/**
+ * PUBLISH from a client: validate, authorize, route, and acknowledge QoS 1/2 only after the
+ * batch holding the message's effects has committed (acknowledged = on disk).
+ */
+import { MqttError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
+import type { Message, MessageProperties } from '../../store/index.js';
+import { isValidTopicName } from '../../topics/index.js';
+import type { Connection } from '../connection.js';
+
+export function handlePublish(connection: Connection, packet: PublishPacket): void {
+  const broker = connection.broker;
+  const session = connection.session!;
+  const version = connection.protocolVersion;
+  const qos = packet.qos;
+  broker.stats.messagesReceived++;
+
+  const topic = resolveTopic(connection, packet);
+  if (qos === 0 && packet.dup) {
+    // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
+    throw new MqttError(ReasonCode.ProtocolError, 'DUP set on a QoS 0 PUBLISH');
+  }
+
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const message: Message = { topic, payload, qos, retain: packet.retain };
+  if (version === 5 && packet.properties) {
+    const { topicAlias: _alias, subscriptionIdentifier, messageExpiryInterval, ...forwarded } = packet.properties;
+    if (subscriptionIdentifier !== undefined) {
+      // [MQTT-3.3.4-6] a client must not send a Subscription Identifier.
+      throw new MqttError(ReasonCode.ProtocolError, 'PUBLISH from a client carries a subscription identifier');
+    }
+    if (messageExpiryInterval !== undefined) message.expiresAt = broker.now() + messageExpiryInterval * 1000;
+    const properties: MessageProperties = forwarded;
+    if (messageExpiryInterval !== undefined) properties.messageExpiryInterval = messageExpiryInterval;
+    if (hasAny(properties)) message.properties = properties;
+  }
+
+  const isAllowed = broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic);
+
+  if (qos === 0) {
+    if (isAllowed) broker.router.route(message, connection.clientId);
+    return;
+  }
+  const packetId = packet.messageId!;
+  if (qos === 1) {
+    const delivered = isAllowed ? broker.router.route(message, connection.clientId) : 0;
+    broker.committer.afterCommit((error) => {
+      if (error) return withholdAck(connection, 'PUBACK');
+      connection.send({ cmd: 'puback', messageId: packetId, reasonCode: ackReason(isAllowed, delivered) });
+    });
+    return;
+  }
+  // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [MQTT-4.3.3-2].
+  let delivered = 1;
+  if (!session.incomingQos2.has(packetId)) {
+    delivered = isAllowed ? broker.router.route(message, connection.clientId) : 0;
+    if (isAllowed) {
+      session.incomingQos2.add(packetId);
+      session.persist({ type: 'putIncomingQos2', clientId: session.clientId, packetId });
+    }
+  }
+  broker.committer.afterCommit((error) => {
+    if (error) return withholdAck(connection, 'PUBREC');
+    connection.send({ cmd: 'pubrec', messageId: packetId, reasonCode: ackReason(isAllowed, delivered) });
+  });
+}
+
+/** MQTT 5 topic aliases: a known alias supplies the topic; a topic with an alias (re)defines it. */
+function resolveTopic(connection: Connection, packet: PublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  if (alias !== undefined && connection.protocolVersion === 5) {
+    if (alias === 0 || alias > connection.broker.config.limits.topicAliasMaximum) {
+      // [MQTT-3.3.2-9] [MQTT-3.3.2-10] alias 0 or above our maximum.
+      throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
+    }
+    if (packet.topic === '') {
+      const topic = connection.topicAliases.get(alias);
+      if (topic === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
+      return topic;
+    }
+    if (!isValidTopicName(packet.topic)) throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
+    connection.topicAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  if (!isValidTopicName(packet.topic)) {
+    // [MQTT-3.3.2-2] no wildcards in a topic name; 3.1.1 clients are disconnected.
+    throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
+  }
+  return packet.topic;
+}
+
+function ackReason(isAllowed: boolean, delivered: number): number {
+  if (!isAllowed) return ReasonCode.NotAuthorized;
+  return delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers;
+}
+
+/** A message we could not store is not acknowledged; closing makes the client resend it. */
+function withholdAck(connection: Connection, ack: string): void {
+  connection.broker.logger.warn({ clientId: connection.clientId }, `${ack} withheld after a store failure; closing`);
+  connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
+  connection.destroy(undefined);
+}
+
+function hasAny(properties: object): boolean {
+  for (const _ in properties) return true;
+  return false;
+}

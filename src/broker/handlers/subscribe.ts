@@ -1,0 +1,68 @@
+/**
+ * SUBSCRIBE → SUBACK: validate each filter, record the subscription, answer once it is committed,
+ * then send the retained messages it matches (with Retain set) [MQTT-3.3.1-6].
+ */
+import { MqttError, ReasonCode, toSubackCodeV3, type QoS, type SubscribePacket } from '../../protocol/index.js';
+import type { SubscriptionRecord } from '../../store/index.js';
+import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
+import type { Connection } from '../connection.js';
+
+export function handleSubscribe(connection: Connection, packet: SubscribePacket): void {
+  const broker = connection.broker;
+  const session = connection.session!;
+  const version = connection.protocolVersion;
+  const subscriptionId = version === 5 ? packet.properties?.subscriptionIdentifier : undefined;
+  if (subscriptionId === 0) {
+    // [MQTT-3.8.2-?] a Subscription Identifier of 0 is a protocol error.
+    throw new MqttError(ReasonCode.ProtocolError, 'subscription identifier 0');
+  }
+  const codes: number[] = [];
+  const retainedToSend: Array<{ subscription: SubscriptionRecord }> = [];
+  for (const request of packet.subscriptions) {
+    const filter = request.topic;
+    if (!isValidTopicFilter(filter)) {
+      codes.push(version === 5 ? ReasonCode.TopicFilterInvalid : toSubackCodeV3(ReasonCode.TopicFilterInvalid));
+      continue;
+    }
+    if (parseSharedFilter(filter)) {
+      codes.push(version === 5 ? ReasonCode.SharedSubscriptionsNotSupported : toSubackCodeV3(ReasonCode.SharedSubscriptionsNotSupported));
+      continue;
+    }
+    if (!broker.authorizer.canSubscribe({ clientId: connection.clientId, username: connection.username }, filter)) {
+      codes.push(version === 5 ? ReasonCode.NotAuthorized : toSubackCodeV3(ReasonCode.NotAuthorized));
+      continue;
+    }
+    const subscription: SubscriptionRecord = {
+      filter,
+      qos: request.qos as QoS,
+      noLocal: version === 5 && request.nl === true,
+      retainAsPublished: version === 5 && request.rap === true,
+      retainHandling: (version === 5 ? (request.rh ?? 0) : 0) as 0 | 1 | 2,
+    };
+    if (subscriptionId !== undefined) subscription.subscriptionId = subscriptionId;
+    // [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
+    const isNew = session.setSubscription(subscription);
+    broker.router.addSubscription(session.clientId, subscription);
+    codes.push(subscription.qos);
+    if (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew)) {
+      retainedToSend.push({ subscription });
+    }
+  }
+  const packetId = packet.messageId!;
+  broker.committer.afterCommit((error) => {
+    if (connection.isClosed) return;
+    if (error) {
+      connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
+      connection.destroy('store write failed');
+      return;
+    }
+    connection.send({ cmd: 'suback', messageId: packetId, granted: codes });
+    for (const { subscription } of retainedToSend) {
+      for (const { value: message } of broker.router.retained.match(subscription.filter)) {
+        const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
+        const ids = subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId];
+        session.deliver(message, qos, true, ids);
+      }
+    }
+  });
+}

@@ -1,0 +1,24 @@
+/** UNSUBSCRIBE → UNSUBACK: remove each filter [MQTT-3.10.4-1]; the ack waits for the commit. */
+import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
+import { isValidTopicFilter } from '../../topics/index.js';
+import type { Connection } from '../connection.js';
+
+export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
+  const broker = connection.broker;
+  const session = connection.session!;
+  const codes: number[] = [];
+  for (const filter of packet.unsubscriptions) {
+    if (!isValidTopicFilter(filter)) {
+      codes.push(ReasonCode.TopicFilterInvalid);
+      continue;
+    }
+    const existed = session.deleteSubscription(filter);
+    if (existed) broker.router.removeSubscription(session.clientId, filter);
+    codes.push(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
+  }
+  const packetId = packet.messageId!;
+  broker.committer.afterCommit(() => {
+    // 3.1.1 UNSUBACK has no payload; the encoder writes the codes for 5.0 only.
+    connection.send({ cmd: 'unsuback', messageId: packetId, granted: codes });
+  });
+}

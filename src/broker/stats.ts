@@ -1,0 +1,15 @@
+/** Counters the broker keeps about itself ($SYS and /metrics read them later). */
+import type { DropReason } from '../session/index.js';
+
+export class BrokerStats {
+  readonly startedAt = Date.now();
+  connectionsAccepted = 0;
+  clientsConnected = 0;
+  clientsMaximum = 0;
+  messagesReceived = 0;
+  messagesSent = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  protocolViolations = 0;
+  readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'offline-qos0': 0, expired: 0, 'too-large': 0 };
+}

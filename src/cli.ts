@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** The `midge` command: flags → config → broker; SIGINT/SIGTERM stop it cleanly. */
+import { ConfigError, parseFlags, USAGE } from './config/index.js';
+import { createBroker } from './create-broker.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseFlags(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`midge: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed.isHelp) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let broker;
+  try {
+    broker = createBroker(parsed.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`midge: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  try {
+    await broker.listen();
+  } catch (error) {
+    process.stderr.write(`midge: cannot start: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const logger = broker.logger;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'stopping');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await broker.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`midge: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

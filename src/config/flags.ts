@@ -1,0 +1,73 @@
+/** Command-line flags of the `midge` command, turned into config input. */
+import { parseArgs } from 'node:util';
+import { ConfigError, LOG_LEVELS, type ConfigInput, type LogLevel } from './config.js';
+
+export interface ParsedFlags {
+  config: ConfigInput;
+  isHelp: boolean;
+}
+
+export const USAGE = `Usage: midge [options]
+
+  --host <addr>         address of the MQTT listener (default 127.0.0.1)
+  --port <n>            port of the MQTT listener, 0 = any free port (default 1883)
+  --data-dir <path>     where the store keeps its files (default ./data)
+  --store <type>        level (default, durable) or memory
+  --fsync               sync every commit batch to disk (survives power loss)
+  --log-level <level>   ${LOG_LEVELS.join(' | ')} (default info)
+  -h, --help            this text`;
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new ConfigError('--port', `expected an integer from 0 to 65535, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+export function parseFlags(argv: readonly string[]): ParsedFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        store: { type: 'string' },
+        fsync: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    // parseArgs names the offending flag in its message.
+    throw new ConfigError('flags', (error as Error).message);
+  }
+  const config: ConfigInput = {};
+  if (values.host !== undefined || values.port !== undefined) {
+    if (values.host === '') throw new ConfigError('--host', 'expected a host name or address');
+    config.listeners = [
+      { type: 'mqtt', host: values.host ?? '127.0.0.1', port: values.port === undefined ? 1883 : parsePort(values.port) },
+    ];
+  }
+  if (values['data-dir'] !== undefined) {
+    if (values['data-dir'] === '') throw new ConfigError('--data-dir', 'expected a path');
+    config.dataDir = values['data-dir'];
+  }
+  if (values.store !== undefined) {
+    if (values.store !== 'level' && values.store !== 'memory') {
+      throw new ConfigError('--store', `expected level or memory, got ${JSON.stringify(values.store)}`);
+    }
+    config.store = { type: values.store };
+  }
+  if (values.fsync) config.store = { ...config.store, fsync: true };
+  if (values['log-level'] !== undefined) {
+    if (!LOG_LEVELS.includes(values['log-level'] as LogLevel)) {
+      throw new ConfigError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}`);
+    }
+    config.logLevel = values['log-level'] as LogLevel;
+  }
+  return { config, isHelp: values.help === true };
+}

@@ -1,0 +1,2 @@
+export * from './config.js';
+export { parseFlags, USAGE, type ParsedFlags } from './flags.js';

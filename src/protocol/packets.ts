@@ -1,0 +1,47 @@
+/** Version-aware encode/decode over mqtt-packet, and the packet types the rest of Midge uses. */
+import mqttPacket from 'mqtt-packet';
+import type { Packet, Parser } from 'mqtt-packet';
+
+export type {
+  Packet,
+  Parser,
+  QoS,
+  IConnectPacket as ConnectPacket,
+  IConnackPacket as ConnackPacket,
+  IPublishPacket as PublishPacket,
+  IPubackPacket as PubackPacket,
+  IPubrecPacket as PubrecPacket,
+  IPubrelPacket as PubrelPacket,
+  IPubcompPacket as PubcompPacket,
+  ISubscribePacket as SubscribePacket,
+  ISubackPacket as SubackPacket,
+  IUnsubscribePacket as UnsubscribePacket,
+  IUnsubackPacket as UnsubackPacket,
+  IDisconnectPacket as DisconnectPacket,
+  IAuthPacket as AuthPacket,
+  UserProperties,
+} from 'mqtt-packet';
+
+/** Protocol level byte of CONNECT: 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0. */
+export type ProtocolVersion = 3 | 4 | 5;
+
+/** One encoder options object per version, so the hot path allocates none. */
+const ENCODE_OPTIONS: Record<ProtocolVersion, { protocolVersion: ProtocolVersion }> = {
+  3: { protocolVersion: 3 },
+  4: { protocolVersion: 4 },
+  5: { protocolVersion: 5 },
+};
+
+export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Buffer {
+  return mqttPacket.generate(packet, ENCODE_OPTIONS[protocolVersion]);
+}
+
+/** A fresh parser; it learns the protocol version from the CONNECT it decodes. */
+export function createParser(): Parser {
+  return mqttPacket.parser();
+}
+
+/** Session Expiry Interval value that means "never expires" (MQTT 5 3.1.2.11.2). */
+export const SESSION_NEVER_EXPIRES = 0xffffffff;
+/** Largest value a Remaining Length can encode (spec 2.2.3), the default maximum packet size. */
+export const MAX_REMAINING_LENGTH = 268_435_455;

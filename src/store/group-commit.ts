@@ -1,0 +1,106 @@
+/**
+ * Group commit: store writes made while handling packets are gathered and written as one batch per
+ * event-loop turn; acknowledgements wait for the batch that holds their effects. One batch is
+ * written at a time and the next one grows while it is written, so under load many messages share
+ * one write — which is what keeps "acknowledged = on disk" fast.
+ */
+import type { Store, StoreOp } from './types.js';
+
+export type CommitCallback = (error: Error | undefined) => void;
+
+interface Batch {
+  ops: StoreOp[];
+  callbacks: CommitCallback[];
+}
+
+export class GroupCommitter {
+  private pending: Batch = { ops: [], callbacks: [] };
+  private isScheduled = false;
+  private isWriting = false;
+  private idleWaiters: Array<() => void> = [];
+  private batchesWritten = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly onWriteError: (error: Error, opCount: number) => void,
+  ) {}
+
+  add(op: StoreOp): void {
+    this.pending.ops.push(op);
+    this.schedule();
+  }
+
+  /** Calls back once everything added before this call is committed, with the error if it failed. */
+  afterCommit(callback: CommitCallback): void {
+    this.pending.callbacks.push(callback);
+    this.schedule();
+  }
+
+  get writtenBatchCount(): number {
+    return this.batchesWritten;
+  }
+
+  /** Resolves when everything added so far has been written (or has failed). */
+  drain(): Promise<void> {
+    if (!this.isWriting && !this.hasPendingWork()) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private hasPendingWork(): boolean {
+    return this.pending.ops.length > 0 || this.pending.callbacks.length > 0;
+  }
+
+  private schedule(): void {
+    if (this.isScheduled || this.isWriting) return;
+    this.isScheduled = true;
+    setImmediate(this.writePending);
+  }
+
+  private readonly writePending = (): void => {
+    this.isScheduled = false;
+    if (this.isWriting) return;
+    if (!this.hasPendingWork()) {
+      this.notifyIdle();
+      return;
+    }
+    const batch = this.pending;
+    this.pending = { ops: [], callbacks: [] };
+    this.isWriting = true;
+    void this.writeBatch(batch).then(() => {
+      this.isWriting = false;
+      // What arrived during the write goes out at once as the next batch.
+      if (this.hasPendingWork()) this.writePending();
+      else this.notifyIdle();
+    });
+  };
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async writeBatch(batch: Batch): Promise<void> {
+    let failure: Error | undefined;
+    if (batch.ops.length > 0) {
+      try {
+        await this.store.write(batch.ops);
+        this.batchesWritten++;
+      } catch (error) {
+        failure = error instanceof Error ? error : new Error(String(error));
+        this.onWriteError(failure, batch.ops.length);
+      }
+    }
+    for (const callback of batch.callbacks) {
+      try {
+        callback(failure);
+      } catch (error) {
+        // A callback that throws must not stop the acknowledgements after it.
+        this.onWriteError(error instanceof Error ? error : new Error(String(error)), 0);
+      }
+    }
+  }
+}

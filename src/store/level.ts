@@ -1,0 +1,185 @@
+/**
+ * The durable Store on LevelDB (`level`, embedded). One `write()` is one atomic `db.batch`; with
+ * `fsync` the batch is synced to the device (survives power loss), otherwise it is in the OS
+ * once written (survives a killed process).
+ */
+import { mkdir } from 'node:fs/promises';
+import { Level } from 'level';
+import {
+  decodeMessage,
+  decodeOutgoing,
+  decodeSession,
+  decodeSubscription,
+  encodeMessage,
+  encodeOutgoing,
+  encodeSession,
+  encodeSubscription,
+  encodeJson,
+  incomingQos2Key,
+  keyTail,
+  KeyPrefix,
+  outgoingKey,
+  ownedRange,
+  prefixRange,
+  retainedKey,
+  sessionKey,
+  subscriptionKey,
+} from './codec.js';
+import type { Message, OutgoingRecord, Store, StoreOp, StoredSession, SubscriptionRecord } from './types.js';
+
+type BatchOp = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
+
+/** Opening failed for a reason a person can act on (locked, corrupt, no permission). */
+export class StoreOpenError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'StoreOpenError';
+  }
+}
+
+export interface LevelStoreOptions {
+  fsync?: boolean;
+}
+
+export class LevelStore implements Store {
+  readonly isDurable = true;
+  private readonly db: Level<string, Buffer>;
+  private readonly isSync: boolean;
+
+  constructor(
+    readonly location: string,
+    options: LevelStoreOptions = {},
+  ) {
+    this.db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    this.isSync = options.fsync === true;
+  }
+
+  async open(): Promise<void> {
+    try {
+      await mkdir(this.location, { recursive: true });
+      await this.db.open();
+    } catch (error) {
+      throw new StoreOpenError(describeOpenError(this.location, error), { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close();
+  }
+
+  async write(ops: readonly StoreOp[]): Promise<void> {
+    const batch: BatchOp[] = [];
+    // Keys this batch puts per client, so a deleteSession later in the same batch removes them too.
+    const putKeysByClient = new Map<string, string[]>();
+    const notePut = (clientId: string, key: string): void => {
+      const keys = putKeysByClient.get(clientId);
+      if (keys) keys.push(key);
+      else putKeysByClient.set(clientId, [key]);
+    };
+    for (const op of ops) {
+      switch (op.type) {
+        case 'putSession':
+          batch.push({ type: 'put', key: sessionKey(op.session.clientId), value: encodeSession(op.session) });
+          break;
+        case 'deleteSession': {
+          batch.push({ type: 'del', key: sessionKey(op.clientId) });
+          for (const prefix of [KeyPrefix.subscription, KeyPrefix.outgoing, KeyPrefix.incomingQos2]) {
+            for await (const key of this.db.keys(ownedRange(prefix, op.clientId))) batch.push({ type: 'del', key });
+          }
+          for (const key of putKeysByClient.get(op.clientId) ?? []) batch.push({ type: 'del', key });
+          putKeysByClient.delete(op.clientId);
+          break;
+        }
+        case 'putSubscription': {
+          const key = subscriptionKey(op.clientId, op.subscription.filter);
+          batch.push({ type: 'put', key, value: encodeSubscription(op.subscription) });
+          notePut(op.clientId, key);
+          break;
+        }
+        case 'deleteSubscription':
+          batch.push({ type: 'del', key: subscriptionKey(op.clientId, op.filter) });
+          break;
+        case 'putOutgoing': {
+          const key = outgoingKey(op.clientId, op.record.seq);
+          batch.push({ type: 'put', key, value: encodeOutgoing(op.record) });
+          notePut(op.clientId, key);
+          break;
+        }
+        case 'deleteOutgoing':
+          batch.push({ type: 'del', key: outgoingKey(op.clientId, op.seq) });
+          break;
+        case 'putIncomingQos2': {
+          const key = incomingQos2Key(op.clientId, op.packetId);
+          batch.push({ type: 'put', key, value: encodeJson(op.packetId) });
+          notePut(op.clientId, key);
+          break;
+        }
+        case 'deleteIncomingQos2':
+          batch.push({ type: 'del', key: incomingQos2Key(op.clientId, op.packetId) });
+          break;
+        case 'putRetained':
+          batch.push({ type: 'put', key: retainedKey(op.message.topic), value: encodeMessage(op.message) });
+          break;
+        case 'deleteRetained':
+          batch.push({ type: 'del', key: retainedKey(op.topic) });
+          break;
+      }
+    }
+    if (batch.length > 0) await this.db.batch(batch, { sync: this.isSync });
+  }
+
+  async loadSessions(): Promise<StoredSession[]> {
+    const sessions = new Map<string, StoredSession>();
+    for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.session))) {
+      const session = decodeSession(key, value);
+      sessions.set(session.clientId, { session, subscriptions: [], nextOutgoingSeq: 1 });
+    }
+    for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.subscription))) {
+      const subscription: SubscriptionRecord = decodeSubscription(key, value);
+      const clientId = key.slice(2, key.indexOf('\u0000', 2));
+      sessions.get(clientId)?.subscriptions.push(subscription);
+    }
+    // One reverse seek per session finds its highest seq without reading its queue.
+    for (const stored of sessions.values()) {
+      for await (const key of this.db.keys({ ...ownedRange(KeyPrefix.outgoing, stored.session.clientId), reverse: true, limit: 1 })) {
+        stored.nextOutgoingSeq = parseInt(keyTail(key), 16) + 1;
+      }
+    }
+    return [...sessions.values()];
+  }
+
+  async loadRetained(): Promise<Message[]> {
+    const messages: Message[] = [];
+    for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.retained))) messages.push(decodeMessage(key, value));
+    return messages;
+  }
+
+  async loadOutgoing(clientId: string): Promise<OutgoingRecord[]> {
+    const records: OutgoingRecord[] = [];
+    for await (const [key, value] of this.db.iterator(ownedRange(KeyPrefix.outgoing, clientId))) records.push(decodeOutgoing(key, value));
+    return records;
+  }
+
+  async loadIncomingQos2(clientId: string): Promise<number[]> {
+    const ids: number[] = [];
+    for await (const key of this.db.keys(ownedRange(KeyPrefix.incomingQos2, clientId))) ids.push(parseInt(keyTail(key), 16));
+    return ids;
+  }
+}
+
+function describeOpenError(location: string, error: unknown): string {
+  const codes: string[] = [];
+  for (let e: unknown = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  if (codes.includes('LEVEL_LOCKED')) return `store ${location} is locked: is another broker using this data dir?`;
+  if (codes.includes('EACCES') || codes.includes('EPERM')) return `no permission to use the store at ${location}`;
+  if (codes.includes('LEVEL_CORRUPTION')) return `store ${location} is corrupt`;
+  const innermost = (() => {
+    let e: unknown = error;
+    while (e && typeof e === 'object' && (e as { cause?: unknown }).cause) e = (e as { cause?: unknown }).cause;
+    return e instanceof Error ? e.message : String(e);
+  })();
+  return `cannot open the store at ${location}: ${innermost}`;
+}

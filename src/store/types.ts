@@ -1,0 +1,103 @@
+/**
+ * The Store contract: the records Midge persists and the operations on them. Every backend
+ * (memory, level) implements this and passes the one contract suite in test/store/.
+ */
+import type { ProtocolVersion, QoS, UserProperties } from '../protocol/index.js';
+
+/** MQTT 5 PUBLISH properties that travel with a message from publisher to subscribers. */
+export interface MessageProperties {
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: UserProperties;
+}
+
+/** An application message as published; shared by every delivery of it, never copied. */
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties?: MessageProperties;
+  /** Epoch ms after which the message must no longer be delivered (MQTT 5 message expiry). */
+  expiresAt?: number;
+}
+
+export interface SubscriptionOptions {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId?: number;
+}
+
+export interface SubscriptionRecord extends SubscriptionOptions {
+  filter: string;
+}
+
+export interface WillRecord extends Message {
+  /** MQTT 5 Will Delay Interval, seconds. */
+  delayInterval: number;
+}
+
+export interface SessionRecord {
+  clientId: string;
+  protocolVersion: ProtocolVersion;
+  /** Seconds the session outlives its connection; 0xFFFFFFFF = never expires. */
+  expiryInterval: number;
+  /** Epoch ms of the last disconnect, or undefined while connected. */
+  disconnectedAt?: number;
+  will?: WillRecord;
+}
+
+/** Where an outgoing QoS 1/2 delivery stands. */
+export type OutgoingState = 'queued' | 'sent' | 'pubrec';
+
+/** One delivery owed to a session, in the order of `seq`. */
+export interface OutgoingRecord {
+  seq: number;
+  message: Message;
+  /** QoS of this delivery: min(published QoS, granted QoS). */
+  qos: QoS;
+  /** Retain flag as delivered (retain-as-published or a retained message sent on subscribe). */
+  retain: boolean;
+  subscriptionIds?: number[];
+  packetId?: number;
+  state: OutgoingState;
+}
+
+export type StoreOp =
+  | { type: 'putSession'; session: SessionRecord }
+  /** Removes the session and everything it owns: subscriptions, outgoing, incoming QoS 2 ids. */
+  | { type: 'deleteSession'; clientId: string }
+  | { type: 'putSubscription'; clientId: string; subscription: SubscriptionRecord }
+  | { type: 'deleteSubscription'; clientId: string; filter: string }
+  | { type: 'putOutgoing'; clientId: string; record: OutgoingRecord }
+  | { type: 'deleteOutgoing'; clientId: string; seq: number }
+  | { type: 'putIncomingQos2'; clientId: string; packetId: number }
+  | { type: 'deleteIncomingQos2'; clientId: string; packetId: number }
+  | { type: 'putRetained'; message: Message }
+  | { type: 'deleteRetained'; topic: string };
+
+export interface StoredSession {
+  session: SessionRecord;
+  subscriptions: SubscriptionRecord[];
+  /** One more than the highest stored outgoing seq (1 when none): where new deliveries continue. */
+  nextOutgoingSeq: number;
+}
+
+export interface Store {
+  /** Whether what is written survives the process (decides which sessions need writes at all). */
+  readonly isDurable: boolean;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Applies the operations atomically, in order: all of them or none. */
+  write(ops: readonly StoreOp[]): Promise<void>;
+  loadSessions(): Promise<StoredSession[]>;
+  loadRetained(): Promise<Message[]>;
+  /** The session's outgoing records in `seq` order. */
+  loadOutgoing(clientId: string): Promise<OutgoingRecord[]>;
+  loadIncomingQos2(clientId: string): Promise<number[]>;
+}

@@ -1,0 +1,1 @@
+export { TcpListener } from './tcp.js';

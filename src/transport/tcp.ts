@@ -1,0 +1,37 @@
+/** Plain TCP listener (type `mqtt`). */
+import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Listener } from '../broker/index.js';
+
+export class TcpListener implements Listener {
+  private server: net.Server | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {}
+
+  get description(): string {
+    return `mqtt://${this.host}:${this.port}`;
+  }
+
+  start(accept: (stream: Duplex, remoteAddress: string) => void): Promise<AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      accept(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const server = this.server;
+    if (!server?.listening) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,64 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IPublishPacket } from 'mqtt-packet';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { closeAllClients, connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
+
+let tb: TestBroker;
+beforeAll(async () => {
+  tb = await startBroker();
+});
+afterAll(async () => {
+  await tb.cleanup();
+});
+afterEach(closeAllClients);
+
+describe('QoS 2 exactly once', () => {
+  it('[MQTT-4.3.3-2] a resent PUBLISH with the same id before PUBREL is acknowledged but not delivered twice', async () => {
+    const sub = await connectClient(tb.url, { clientId: 'q2sub' });
+    const collector = new MessageCollector(sub);
+    await sub.subscribeAsync('q2/t', { qos: 2 });
+    const pub = await RawClient.connect(tb.port, { clientId: 'q2pub' });
+    const publish = { cmd: 'publish', topic: 'q2/t', payload: Buffer.from('once'), qos: 2, messageId: 42, retain: false, dup: false } as const;
+    pub.send(publish);
+    expect(await pub.next('pubrec')).toMatchObject({ messageId: 42 });
+    pub.send({ ...publish, dup: true });
+    expect(await pub.next('pubrec')).toMatchObject({ messageId: 42 });
+    pub.send({ cmd: 'pubrel', messageId: 42 });
+    expect(await pub.next('pubcomp')).toMatchObject({ messageId: 42 });
+    // After PUBCOMP the id is free: the same id is a new message [MQTT-4.3.3-2].
+    pub.send({ ...publish, payload: Buffer.from('twice') });
+    expect(await pub.next('pubrec')).toMatchObject({ messageId: 42 });
+    pub.send({ cmd: 'pubrel', messageId: 42 });
+    await pub.next('pubcomp');
+    const messages = await collector.waitFor(2);
+    expect(messages.map((m) => m.payload)).toEqual(['once', 'twice']);
+  });
+
+  it('[MQTT-4.3.3-1] outgoing QoS 2: PUBLISH, PUBREC → PUBREL, PUBCOMP frees the id', async () => {
+    const sub = await RawClient.connect(tb.port, { clientId: 'q2raw' });
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2/out', qos: 2 }] });
+    await sub.next('suback');
+    const pub = await connectClient(tb.url, { clientId: 'q2out-pub' });
+    await pub.publishAsync('q2/out', 'x', { qos: 2 });
+    const publish = (await sub.next('publish')) as IPublishPacket;
+    expect(publish).toMatchObject({ qos: 2, dup: false });
+    sub.send({ cmd: 'pubrec', messageId: publish.messageId! });
+    expect(await sub.next('pubrel')).toMatchObject({ messageId: publish.messageId });
+    // A repeated PUBREC gets the PUBREL again, never the PUBLISH.
+    sub.send({ cmd: 'pubrec', messageId: publish.messageId! });
+    expect(await sub.next('pubrel')).toMatchObject({ messageId: publish.messageId });
+    sub.send({ cmd: 'pubcomp', messageId: publish.messageId! });
+    const session = tb.broker.sessions.get('q2raw')!;
+    await expect.poll(() => session.inflightCount).toBe(0);
+    expect(sub.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+
+  it('a PUBREL for an unknown id is answered with PUBCOMP (5.0: 0x92)', async () => {
+    const v4 = await RawClient.connect(tb.port, { clientId: 'rel4' });
+    v4.send({ cmd: 'pubrel', messageId: 77 });
+    expect(await v4.next('pubcomp')).toMatchObject({ messageId: 77 });
+    const v5 = await RawClient.connect(tb.port, { clientId: 'rel5', protocolVersion: 5 });
+    v5.send({ cmd: 'pubrel', messageId: 78 });
+    expect(await v5.next('pubcomp')).toMatchObject({ messageId: 78, reasonCode: 0x92 });
+  });
+});

@@ -1,0 +1,96 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { closeAllClients, connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
+
+let tb: TestBroker;
+beforeAll(async () => {
+  tb = await startBroker();
+});
+afterAll(async () => {
+  await tb.cleanup();
+});
+afterEach(closeAllClients);
+
+async function watcher(topic: string, id: string): Promise<MessageCollector> {
+  const client = await connectClient(tb.url, { clientId: id });
+  const collector = new MessageCollector(client);
+  await client.subscribeAsync(topic, { qos: 2 });
+  return collector;
+}
+
+describe('wills', () => {
+  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', async () => {
+    const collector = await watcher('will/1', 'w1-watch');
+    const device = await RawClient.connect(tb.port, {
+      clientId: 'w1-dev',
+      will: { topic: 'will/1', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    device.destroy();
+    const [msg] = await collector.waitFor(1);
+    expect(msg).toMatchObject({ topic: 'will/1', payload: 'gone' });
+    expect(msg!.packet.qos).toBe(1);
+  });
+
+  it('[MQTT-3.14.4-3] [MQTT-3.1.2-10] a clean DISCONNECT discards the will', async () => {
+    const collector = await watcher('will/2/#', 'w2-watch');
+    const device = await RawClient.connect(tb.port, {
+      clientId: 'w2-dev',
+      will: { topic: 'will/2/dev', payload: Buffer.from('gone'), qos: 0, retain: false },
+    });
+    device.send({ cmd: 'disconnect' });
+    await device.waitClosed();
+    const marker = await connectClient(tb.url, { clientId: 'w2-marker' });
+    await marker.publishAsync('will/2/marker', 'm', { qos: 1 });
+    const messages = await collector.waitFor(1);
+    expect(messages.map((m) => m.topic)).toEqual(['will/2/marker']);
+  });
+
+  it('[MQTT-3.1.2-17] will retain is honoured: a later subscriber gets the retained will', async () => {
+    const device = await RawClient.connect(tb.port, {
+      clientId: 'w3-dev',
+      will: { topic: 'will/3/status', payload: Buffer.from('offline'), qos: 1, retain: true },
+    });
+    device.destroy();
+    await expect.poll(() => tb.broker.router.retained.get('will/3/status')?.payload.toString()).toBe('offline');
+    const collector = await watcher('will/3/#', 'w3-watch');
+    const [msg] = await collector.waitFor(1);
+    expect(msg!.packet.retain).toBe(true);
+  });
+
+  it('[MQTT-3.1.2-24] keep-alive timeout (1.5 x keep-alive) disconnects the client and publishes its will', async () => {
+    const collector = await watcher('will/4', 'w4-watch');
+    const device = await RawClient.connect(tb.port, {
+      clientId: 'w4-dev',
+      keepalive: 1,
+      will: { topic: 'will/4', payload: Buffer.from('timeout'), qos: 0, retain: false },
+    });
+    const startedAt = Date.now();
+    await device.waitClosed(5000);
+    const elapsed = Date.now() - startedAt;
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    const [msg] = await collector.waitFor(1);
+    expect(msg!.payload).toBe('timeout');
+  });
+
+  it('a client that keeps pinging is not disconnected by keep-alive', async () => {
+    const device = await RawClient.connect(tb.port, { clientId: 'w5-dev', keepalive: 1 });
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      device.send({ cmd: 'pingreq' });
+      await device.next('pingresp');
+    }
+    expect(device.isClosed).toBe(false);
+  });
+
+  it('[MQTT-3.1.4-2] a session takeover publishes the old connection’s will', async () => {
+    const collector = await watcher('will/6', 'w6-watch');
+    const first = await RawClient.connect(tb.port, {
+      clientId: 'w6-dev',
+      will: { topic: 'will/6', payload: Buffer.from('taken over'), qos: 0, retain: false },
+    });
+    await RawClient.connect(tb.port, { clientId: 'w6-dev' });
+    await first.waitClosed();
+    const [msg] = await collector.waitFor(1);
+    expect(msg!.payload).toBe('taken over');
+  });
+});

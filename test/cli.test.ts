@@ -1,0 +1,70 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAllClients, connectClient, MessageCollector } from './helpers/clients.js';
+import { runCli, spawnBroker } from './helpers/process.js';
+import { makeTempDir } from './helpers/temp.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await closeAllClients();
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('the midge command', () => {
+  it('starts on --port 0, logs one line with the bound address, serves clients, and exits 0 on SIGTERM', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const broker = await spawnBroker(['--port', '0', '--data-dir', path.join(dir, 'data')]);
+    const listening = broker.logs.filter((l) => l.msg === 'listening');
+    expect(listening).toHaveLength(1);
+    expect(listening[0]).toMatchObject({ address: '127.0.0.1' });
+    expect(broker.port).toBeGreaterThan(0);
+
+    const url = `mqtt://127.0.0.1:${broker.port}`;
+    const sub = await connectClient(url, { clientId: 'cli-sub' });
+    const collector = new MessageCollector(sub);
+    await sub.subscribeAsync('cli/t', { qos: 1 });
+    const pub = await connectClient(url, { clientId: 'cli-pub' });
+    await pub.publishAsync('cli/t', 'via the command', { qos: 2 });
+    await collector.waitFor(1);
+
+    const closed = new Promise<void>((resolve) => sub.once('close', () => resolve()));
+    broker.child.kill('SIGTERM');
+    expect(await broker.exited).toEqual({ code: 0, signal: null });
+    await closed;
+  });
+
+  it('SIGINT also stops it cleanly', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const broker = await spawnBroker(['--port', '0', '--data-dir', dir, '--store', 'memory']);
+    broker.child.kill('SIGINT');
+    expect((await broker.exited).code).toBe(0);
+  });
+
+  it.each([
+    [['--port', 'abc'], '--port'],
+    [['--port', '70000'], '--port'],
+    [['--log-level', 'loud'], '--log-level'],
+    [['--store', 'redis'], '--store'],
+    [['--bogus'], 'bogus'],
+  ])('a bad flag value %j prints one line naming the flag and exits non-zero', async (args, flag) => {
+    const result = await runCli(args);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(flag);
+  });
+
+  it('a second broker on the same data dir fails with a one-line error', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const first = await spawnBroker(['--port', '0', '--data-dir', dir]);
+    const second = await runCli(['--port', '0', '--data-dir', dir]);
+    expect(second.code).toBe(1);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    expect(second.stderr).toMatch(/locked/);
+    first.child.kill('SIGTERM');
+    await first.exited;
+  });
+});

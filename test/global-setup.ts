@@ -1,0 +1,15 @@
+/**
+ * Builds dist/ once before the tests: the CLI and crash tests run the broker as a child process,
+ * exactly as `npm start` does.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export default function setup(): void {
+  const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}

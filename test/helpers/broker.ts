@@ -1,0 +1,43 @@
+/** Starts in-process brokers on ephemeral ports in temp data dirs, and cleans them up. */
+import { rm } from 'node:fs/promises';
+import { createBroker, type CreateBrokerOptions } from '../../src/index.js';
+import type { Broker } from '../../src/broker/index.js';
+import { createLogger } from '../../src/observability/index.js';
+import { makeTempDir } from './temp.js';
+
+export interface TestBroker {
+  broker: Broker;
+  port: number;
+  url: string;
+  dataDir: string;
+  /** Stops the broker; the data dir stays until `cleanup`. */
+  stop(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export { makeTempDir };
+
+export async function startBroker(options: CreateBrokerOptions = {}): Promise<TestBroker> {
+  const dataDir = options.dataDir ?? (await makeTempDir());
+  const broker = createBroker({
+    port: 0,
+    host: '127.0.0.1',
+    store: { type: 'memory' },
+    logger: createLogger(process.env.MIDGE_TEST_LOG ?? 'silent'),
+    ...options,
+    dataDir,
+  });
+  await broker.listen();
+  const port = broker.address().port;
+  return {
+    broker,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    dataDir,
+    stop: () => broker.close(),
+    cleanup: async () => {
+      await broker.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
