@@ -68,7 +68,17 @@ export class Broker {
       },
       { onDrop: (session, reason, message) => this.onDrop(session, reason, message) },
     );
-    this.router = new Router(this.sessions, this.committer);
+    this.router = new Router(this.sessions, this.committer, {
+      maxRetainedMessages: this.config.limits.maxRetainedMessages,
+      maxRetainedBytes: this.config.limits.maxRetainedBytes,
+      onRetainRefused: (message) => {
+        this.stats.retainedRefused++;
+        // One line per hundred refusals: a full retained store is a steady state, not an event.
+        if (this.stats.retainedRefused % 100 === 1) {
+          this.logger.warn({ topic: message.topic, retained: this.router.retained.size }, 'retained store full; new retained topics are not kept');
+        }
+      },
+    });
     this.expiryTimers = new SessionExpiryTimers(this.now, (clientId) => this.expireSession(clientId));
     this.willTimers = new WillDelayTimers((clientId) => {
       const session = this.sessions.get(clientId);
@@ -171,7 +181,7 @@ export class Broker {
       }
       const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
       session.disconnectedAt = disconnectedAt;
-      session.markRecovered(storedSession.nextOutgoingSeq);
+      session.markRecovered(storedSession.firstOutgoingSeq, storedSession.nextOutgoingSeq);
       for (const subscription of subscriptions) {
         session.subscriptions.set(subscription.filter, subscription);
         this.router.addSubscription(record.clientId, subscription);

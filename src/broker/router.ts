@@ -14,6 +14,12 @@ export interface RouteTarget {
   subscription: SubscriptionRecord;
 }
 
+export interface RetainLimits {
+  maxRetainedMessages: number;
+  maxRetainedBytes: number;
+  onRetainRefused(message: Message): void;
+}
+
 /** A session's combined delivery while several of its subscriptions match one message. */
 interface PendingDelivery {
   qos: QoS;
@@ -27,9 +33,12 @@ export class Router {
   /** Reused across publishes so overlapping-subscription folding allocates only on overlap. */
   private readonly pending = new Map<string, PendingDelivery>();
 
+  private retainedBytes = 0;
+
   constructor(
     private readonly sessions: SessionRegistry,
     private readonly committer: GroupCommitter,
+    private readonly retainLimits: RetainLimits,
   ) {}
 
   get subscriptionCount(): number {
@@ -46,16 +55,35 @@ export class Router {
 
   /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
   retain(message: Message): void {
+    const previous = this.retained.get(message.topic);
     if (message.payload.length === 0) {
-      if (this.retained.delete(message.topic)) this.committer.add({ type: 'deleteRetained', topic: message.topic });
-    } else {
-      this.retained.set(message.topic, message);
-      this.committer.add({ type: 'putRetained', message });
+      if (previous) {
+        this.retained.delete(message.topic);
+        this.retainedBytes -= previous.payload.length;
+        this.committer.add({ type: 'deleteRetained', topic: message.topic });
+      }
+      return;
     }
+    const bytesAfter = this.retainedBytes - (previous?.payload.length ?? 0) + message.payload.length;
+    const countAfter = this.retained.size + (previous ? 0 : 1);
+    if (countAfter > this.retainLimits.maxRetainedMessages || bytesAfter > this.retainLimits.maxRetainedBytes) {
+      // At the bound the message is still delivered, just not kept; the old value stays.
+      this.retainLimits.onRetainRefused(message);
+      return;
+    }
+    this.retained.set(message.topic, message);
+    this.retainedBytes = bytesAfter;
+    this.committer.add({ type: 'putRetained', message });
+  }
+
+  get retainedByteCount(): number {
+    return this.retainedBytes;
   }
 
   /** Restores a retained message read from the store (no write back). */
   restoreRetained(message: Message): void {
+    const previous = this.retained.get(message.topic);
+    this.retainedBytes += message.payload.length - (previous?.payload.length ?? 0);
     this.retained.set(message.topic, message);
   }
 

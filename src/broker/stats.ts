@@ -11,5 +11,6 @@ export class BrokerStats {
   bytesReceived = 0;
   bytesSent = 0;
   protocolViolations = 0;
+  retainedRefused = 0;
   readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'offline-qos0': 0, expired: 0, 'too-large': 0 };
 }

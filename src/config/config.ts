@@ -32,6 +32,8 @@ export interface LimitsConfig {
   connectTimeoutMs: number;
   /** Bytes buffered for a slow subscriber's socket before deliveries wait in its queue. */
   socketBufferBytes: number;
+  maxRetainedMessages: number;
+  maxRetainedBytes: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -56,6 +58,8 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   topicAliasMaximum: 64,
   connectTimeoutMs: 10_000,
   socketBufferBytes: 1024 * 1024,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 64 * 1024 * 1024,
 };
 
 export function defaultConfig(): BrokerConfig {
@@ -133,5 +137,7 @@ export function validateConfig(config: BrokerConfig): void {
   checkInteger('limits.receiveMaximum', l.receiveMaximum, 1, 65_535);
   checkInteger('limits.topicAliasMaximum', l.topicAliasMaximum, 0, 65_535);
   checkInteger('limits.connectTimeoutMs', l.connectTimeoutMs, 1, 3_600_000);
+  checkInteger('limits.maxRetainedMessages', l.maxRetainedMessages, 0, 100_000_000);
+  checkInteger('limits.maxRetainedBytes', l.maxRetainedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
 }

@@ -58,6 +58,8 @@ export class Session {
    */
   private outgoingState: 'loaded' | 'unloaded' | 'loading' = 'loaded';
   private arrivedWhileLoading: OutgoingRecord[] = [];
+  /** Upper bound of the deliveries a not-yet-loaded session holds in the store. */
+  private unloadedCountBound = 0;
 
   constructor(
     readonly clientId: string,
@@ -113,9 +115,11 @@ export class Session {
    * Marks a session recovered from the store: its deliveries stay on disk until `loadOutgoing`,
    * and new ones are numbered after `nextSeq` so they never overwrite a stored one.
    */
-  markRecovered(nextSeq: number): void {
+  markRecovered(firstSeq: number, nextSeq: number): void {
     this.outgoingState = 'unloaded';
     this.nextSeq = Math.max(this.nextSeq, nextSeq);
+    // The seq span bounds how many are stored (acks only ever remove), without reading them.
+    this.unloadedCountBound = Math.max(0, nextSeq - firstSeq);
   }
 
   get isOutgoingLoaded(): boolean {
@@ -231,6 +235,11 @@ export class Session {
     if (subscriptionIds) record.subscriptionIds = subscriptionIds;
     if (this.outgoingState !== 'loaded') {
       // Not in memory yet: the store is the queue; loadOutgoing reads it back in order.
+      if (this.unloadedCountBound >= this.limits.maxQueuedMessages) {
+        this.events.onDrop(this, 'queue-full', message);
+        return;
+      }
+      this.unloadedCountBound++;
       this.persist({ type: 'putOutgoing', clientId: this.clientId, record });
       if (this.outgoingState === 'loading') this.arrivedWhileLoading.push(record);
       return;

@@ -132,18 +132,21 @@ export class LevelStore implements Store {
     const sessions = new Map<string, StoredSession>();
     for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.session))) {
       const session = decodeSession(key, value);
-      sessions.set(session.clientId, { session, subscriptions: [], nextOutgoingSeq: 1 });
+      sessions.set(session.clientId, { session, subscriptions: [], firstOutgoingSeq: 1, nextOutgoingSeq: 1 });
     }
     for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.subscription))) {
       const subscription: SubscriptionRecord = decodeSubscription(key, value);
       const clientId = key.slice(2, key.indexOf('\u0000', 2));
       sessions.get(clientId)?.subscriptions.push(subscription);
     }
-    // One reverse seek per session finds its highest seq without reading its queue.
+    // Two seeks per session find its lowest and highest seq without reading its queue.
     for (const stored of sessions.values()) {
-      for await (const key of this.db.keys({ ...ownedRange(KeyPrefix.outgoing, stored.session.clientId), reverse: true, limit: 1 })) {
+      const range = ownedRange(KeyPrefix.outgoing, stored.session.clientId);
+      for await (const key of this.db.keys({ ...range, reverse: true, limit: 1 })) {
         stored.nextOutgoingSeq = parseInt(keyTail(key), 16) + 1;
       }
+      stored.firstOutgoingSeq = stored.nextOutgoingSeq;
+      for await (const key of this.db.keys({ ...range, limit: 1 })) stored.firstOutgoingSeq = parseInt(keyTail(key), 16);
     }
     return [...sessions.values()];
   }

@@ -89,11 +89,20 @@ export class MemoryStore implements Store {
   }
 
   async loadSessions(): Promise<StoredSession[]> {
-    return [...this.sessions.values()].map((e) => ({
-      session: e.session,
-      subscriptions: [...e.subscriptions.values()],
-      nextOutgoingSeq: Math.max(0, ...e.outgoing.keys()) + 1,
-    }));
+    return [...this.sessions.values()].map((e) => {
+      let first = Infinity;
+      let last = 0;
+      for (const seq of e.outgoing.keys()) {
+        if (seq < first) first = seq;
+        if (seq > last) last = seq;
+      }
+      return {
+        session: e.session,
+        subscriptions: [...e.subscriptions.values()],
+        firstOutgoingSeq: first === Infinity ? last + 1 : first,
+        nextOutgoingSeq: last + 1,
+      };
+    });
   }
 
   async loadRetained(): Promise<Message[]> {

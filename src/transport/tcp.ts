@@ -12,7 +12,9 @@ export class TcpListener implements Listener {
   ) {}
 
   get description(): string {
-    return `mqtt://${this.host}:${this.port}`;
+    const address = this.server?.address();
+    const port = address && typeof address === 'object' ? address.port : this.port;
+    return `mqtt://${this.host}:${port}`;
   }
 
   start(accept: (stream: Duplex, remoteAddress: string) => void): Promise<AddressInfo> {

@@ -143,14 +143,19 @@ export class RawClient {
     const index = this.packets.findIndex((p) => p.cmd === cmd);
     if (index >= 0) return Promise.resolve(this.packets.splice(index, 1)[0]!);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${cmd} within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({
-        match: (p) => p.cmd === cmd,
-        resolve: (p) => {
+      const waiter = {
+        match: (p: Packet) => p.cmd === cmd,
+        resolve: (p: Packet) => {
           clearTimeout(timer);
           resolve(p);
         },
-      });
+      };
+      const timer = setTimeout(() => {
+        // A waiter that gave up must not swallow the packet when it comes later.
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no ${cmd} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
     });
   }
 

@@ -26,7 +26,11 @@ export function spawnBroker(args: string[], timeoutMs = 10_000): Promise<BrokerP
   );
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`broker did not start: ${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a half-started broker behind.
+      child.kill('SIGKILL');
+      reject(new Error(`broker did not start: ${stderr}`));
+    }, timeoutMs);
     child.stdout.on('data', (d: Buffer) => {
       buffered += d.toString();
       let newline;

@@ -1,0 +1,252 @@
+/** The level store across broker restarts (in-process), bounds, and acks that wait for commits. */
+import { rm } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
+import { MemoryStore, type StoreOp } from '../../src/store/index.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
+import { makeTempDir } from '../helpers/temp.js';
+
+const dirs: string[] = [];
+const brokers: TestBroker[] = [];
+afterEach(async () => {
+  await closeAllClients();
+  for (const b of brokers.splice(0)) await b.stop();
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function levelBroker(dataDir: string, extra: Parameters<typeof startBroker>[0] = {}): Promise<TestBroker> {
+  const tb = await startBroker({ dataDir, store: { type: 'level' }, ...extra });
+  brokers.push(tb);
+  return tb;
+}
+
+async function rawConnect(port: number, clientId: string, clean: boolean, version: 4 | 5 = 4, properties?: Record<string, unknown>) {
+  const client = await RawClient.open(port, version);
+  client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId, clean, keepalive: 0, ...(properties ? { properties } : {}) });
+  const connack = (await client.next('connack')) as IConnackPacket;
+  return { client, connack };
+}
+
+describe('restart with the level store', () => {
+  it('keeps sessions, subscriptions, in-flight (resent with DUP) and queued messages in order, and retained', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const sub = await rawConnect(tb.port, 'dur-sub', false);
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'dur/#', qos: 1 }] });
+    await sub.client.next('suback');
+    const pub = await connectClient(tb.url, { clientId: 'dur-pub' });
+    await pub.publishAsync('dur/retained', 'kept', { qos: 1, retain: true });
+    await pub.publishAsync('dur/a', 'in-flight', { qos: 1 });
+    const inflight = (await sub.client.next('publish')) as IPublishPacket;
+    // (the retained publish was delivered live first, with RETAIN cleared; ack it)
+    sub.client.send({ cmd: 'puback', messageId: inflight.messageId! });
+    const second = (await sub.client.next('publish')) as IPublishPacket;
+    expect(second.payload.toString()).toBe('in-flight');
+    sub.client.destroy();
+    await expect.poll(() => tb.broker.sessions.get('dur-sub')?.isOnline).toBe(false);
+    for (let i = 0; i < 5; i++) await pub.publishAsync('dur/q', `queued-${i}`, { qos: 1 });
+    await pub.endAsync();
+    await tb.stop();
+
+    tb = await levelBroker(dir);
+    const back = await rawConnect(tb.port, 'dur-sub', false);
+    expect(back.connack.sessionPresent).toBe(true);
+    const resent = (await back.client.next('publish')) as IPublishPacket;
+    expect(resent).toMatchObject({ dup: true, messageId: second.messageId });
+    expect(resent.payload.toString()).toBe('in-flight');
+    const queued: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = (await back.client.next('publish')) as IPublishPacket;
+      queued.push(p.payload.toString());
+      back.client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(queued).toEqual(['queued-0', 'queued-1', 'queued-2', 'queued-3', 'queued-4']);
+    // The subscription survived too: a new message reaches the resumed session.
+    const pub2 = await connectClient(tb.url, { clientId: 'dur-pub2' });
+    await pub2.publishAsync('dur/after', 'after restart', { qos: 1 });
+    expect(((await back.client.next('publish')) as IPublishPacket).payload.toString()).toBe('after restart');
+    expect(tb.broker.router.retained.get('dur/retained')?.payload.toString()).toBe('kept');
+  });
+
+  it('[MQTT-3.1.2-7] retained messages survive a restart', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const pub = await connectClient(tb.url, { clientId: 'ret-pub' });
+    await pub.publishAsync('keep/me', 'retained value', { qos: 1, retain: true });
+    await pub.publishAsync('drop/me', 'x', { qos: 1, retain: true });
+    await pub.publishAsync('drop/me', '', { qos: 1, retain: true });
+    await pub.endAsync();
+    await tb.stop();
+    tb = await levelBroker(dir);
+    expect(tb.broker.router.retained.get('keep/me')?.payload.toString()).toBe('retained value');
+    expect(tb.broker.router.retained.get('drop/me')).toBeUndefined();
+    const { client, collector } = await connectCollecting(tb.url, { clientId: 'ret-sub' });
+    await client.subscribeAsync('keep/#', { qos: 1 });
+    const [msg] = await collector.waitFor(1);
+    expect(msg).toMatchObject({ topic: 'keep/me', payload: 'retained value' });
+    expect(msg!.packet.retain).toBe(true);
+  });
+
+  it('purges on start the sessions whose expiry passed while the broker was down', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const short = await rawConnect(tb.port, 'expires-soon', true, 5, { sessionExpiryInterval: 60 });
+    const long = await rawConnect(tb.port, 'expires-later', true, 5, { sessionExpiryInterval: 3600 });
+    short.client.send({ cmd: 'disconnect' });
+    long.client.send({ cmd: 'disconnect' });
+    await Promise.all([short.client.waitClosed(), long.client.waitClosed()]);
+    await tb.stop();
+    // Restart "two minutes later" through the injected clock.
+    const later = Date.now() + 120_000;
+    tb = await levelBroker(dir, { now: () => later });
+    expect(tb.broker.sessions.get('expires-soon')).toBeUndefined();
+    expect(tb.broker.sessions.get('expires-later')).toBeDefined();
+    await tb.stop();
+    // And the purge reached the disk: a third start does not see it either.
+    tb = await levelBroker(dir);
+    expect(tb.broker.sessions.get('expires-soon')).toBeUndefined();
+  });
+
+  it('QoS 2 publisher state survives: a PUBLISH resent after the restart is not delivered twice', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const sub = await rawConnect(tb.port, 'q2r-sub', false);
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2r/t', qos: 2 }] });
+    await sub.client.next('suback');
+    sub.client.destroy();
+    const pub = await rawConnect(tb.port, 'q2r-pub', false);
+    const publish = { cmd: 'publish', topic: 'q2r/t', payload: Buffer.from('once'), qos: 2, messageId: 7, retain: false, dup: false } as const;
+    pub.client.send(publish);
+    await pub.client.next('pubrec');
+    pub.client.destroy();
+    await tb.stop();
+    tb = await levelBroker(dir);
+    const pubBack = await rawConnect(tb.port, 'q2r-pub', false);
+    // The publisher did get PUBREC, but resends anyway (allowed): it must not be routed again.
+    pubBack.client.send({ ...publish, dup: true });
+    await pubBack.client.next('pubrec');
+    pubBack.client.send({ cmd: 'pubrel', messageId: 7 });
+    await pubBack.client.next('pubcomp');
+    const subBack = await rawConnect(tb.port, 'q2r-sub', false);
+    const first = (await subBack.client.next('publish')) as IPublishPacket;
+    expect(first.payload.toString()).toBe('once');
+    subBack.client.send({ cmd: 'pubrec', messageId: first.messageId! });
+    await subBack.client.next('pubrel');
+    subBack.client.send({ cmd: 'pubcomp', messageId: first.messageId! });
+    await expect.poll(() => tb.broker.sessions.get('q2r-sub')?.inflightCount).toBe(0);
+    expect(subBack.client.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+});
+
+describe('bounds', () => {
+  it('maxQueuedMessages: newest messages are refused at the bound and counted', async () => {
+    const tb = await startBroker({ limits: { maxQueuedMessages: 5 } });
+    brokers.push(tb);
+    const sub = await rawConnect(tb.port, 'bound-sub', false);
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'bound/t', qos: 1 }] });
+    await sub.client.next('suback');
+    sub.client.send({ cmd: 'disconnect' });
+    await sub.client.waitClosed();
+    const pub = await connectClient(tb.url, { clientId: 'bound-pub' });
+    for (let i = 0; i < 8; i++) await pub.publishAsync('bound/t', `m${i}`, { qos: 1 });
+    expect(tb.broker.stats.dropped['queue-full']).toBe(3);
+    const back = await rawConnect(tb.port, 'bound-sub', false);
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = (await back.client.next('publish')) as IPublishPacket;
+      got.push(p.payload.toString());
+      back.client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('maxRetainedMessages / maxRetainedBytes: a new retained topic beyond the bound is delivered but not kept', async () => {
+    const tb = await startBroker({ limits: { maxRetainedMessages: 2, maxRetainedBytes: 100 } });
+    brokers.push(tb);
+    const pub = await connectClient(tb.url, { clientId: 'rb-pub' });
+    await pub.publishAsync('rb/1', 'a', { qos: 1, retain: true });
+    await pub.publishAsync('rb/2', 'b', { qos: 1, retain: true });
+    await pub.publishAsync('rb/3', 'c', { qos: 1, retain: true });
+    expect(tb.broker.router.retained.size).toBe(2);
+    expect(tb.broker.router.retained.get('rb/3')).toBeUndefined();
+    // Replacing an existing topic is fine; exceeding the byte bound is not.
+    await pub.publishAsync('rb/1', 'replaced', { qos: 1, retain: true });
+    await pub.publishAsync('rb/2', 'x'.repeat(200), { qos: 1, retain: true });
+    expect(tb.broker.router.retained.get('rb/1')?.payload.toString()).toBe('replaced');
+    expect(tb.broker.router.retained.get('rb/2')?.payload.toString()).toBe('b');
+    expect(tb.broker.stats.retainedRefused).toBe(2);
+  });
+});
+
+/** A store whose writes wait until the test lets them through, or fail on demand. */
+class GatedStore extends MemoryStore {
+  private gate: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  failNext = false;
+  writes: StoreOp[][] = [];
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  letThrough(): void {
+    this.release?.();
+    this.gate = undefined;
+  }
+
+  override async write(ops: readonly StoreOp[]): Promise<void> {
+    if (this.gate) await this.gate;
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('disk full (simulated)');
+    }
+    this.writes.push([...ops]);
+    return super.write(ops);
+  }
+}
+
+describe('acknowledged = committed (group commit)', () => {
+  it('PUBACK and SUBACK wait until the batch holding their effects is written', async () => {
+    const store = new GatedStore();
+    const tb = await startBroker({ storeInstance: store });
+    brokers.push(tb);
+    const sub = await rawConnect(tb.port, 'gc-sub', false);
+    const pub = await RawClient.connect(tb.port, { clientId: 'gc-pub' });
+    store.hold();
+    sub.client.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'gc/t', qos: 1 }] });
+    await expect(sub.client.next('suback', 300)).rejects.toThrow(/no suback/);
+    store.letThrough();
+    await sub.client.next('suback');
+    sub.client.destroy();
+    await expect.poll(() => tb.broker.sessions.get('gc-sub')?.isOnline).toBe(false);
+
+    store.hold();
+    pub.send({ cmd: 'publish', topic: 'gc/t', payload: Buffer.from('x'), qos: 1, messageId: 11, retain: false, dup: false });
+    await expect(pub.next('puback', 300)).rejects.toThrow(/no puback/);
+    store.letThrough();
+    expect(await pub.next('puback')).toMatchObject({ messageId: 11 });
+    // The queued delivery for the offline persistent subscriber was in that committed batch.
+    expect(store.writes.flat().some((op) => op.type === 'putOutgoing' && op.clientId === 'gc-sub')).toBe(true);
+  });
+
+  it('a failed write withholds the PUBACK and closes the publisher so it resends', async () => {
+    const store = new GatedStore();
+    const tb = await startBroker({ storeInstance: store });
+    brokers.push(tb);
+    const sub = await rawConnect(tb.port, 'fail-sub', false);
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fail/t', qos: 1 }] });
+    await sub.client.next('suback');
+    sub.client.destroy();
+    await expect.poll(() => tb.broker.sessions.get('fail-sub')?.isOnline).toBe(false);
+    const pub = await RawClient.connect(tb.port, { clientId: 'fail-pub' });
+    store.failNext = true;
+    pub.send({ cmd: 'publish', topic: 'fail/t', payload: Buffer.from('x'), qos: 1, messageId: 12, retain: false, dup: false });
+    await pub.waitClosed();
+    expect(pub.packets.filter((p) => p.cmd === 'puback')).toEqual([]);
+  });
+});
