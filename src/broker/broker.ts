@@ -71,6 +71,7 @@ export class Broker {
     this.router = new Router(this.sessions, this.committer, {
       maxRetainedMessages: this.config.limits.maxRetainedMessages,
       maxRetainedBytes: this.config.limits.maxRetainedBytes,
+      sharedStrategy: this.config.sharedSubscriptionStrategy,
       onRetainRefused: (message) => {
         this.stats.retainedRefused++;
         // One line per hundred refusals: a full retained store is a steady state, not an event.
@@ -271,6 +272,7 @@ export class Broker {
     }
     const now = this.now();
     session.detach(now);
+    this.router.redistributeShared(session);
     if (!connection.isDisconnectClean) this.scheduleWill(session);
     else session.will = undefined;
     if (session.expiryInterval === 0) {

@@ -4,19 +4,23 @@
  * every subscription identifier) [MQTT-3.3.5-1], and hands each delivery to its session.
  */
 import type { QoS } from '../protocol/index.js';
-import type { SessionRegistry } from '../session/index.js';
+import type { Session, SessionRegistry } from '../session/index.js';
 import type { GroupCommitter, Message, SubscriptionRecord } from '../store/index.js';
-import { RetainedIndex, SubscriptionTrie, type TrieEntry } from '../topics/index.js';
+import { parseSharedFilter, RetainedIndex, SubscriptionTrie, type TrieEntry } from '../topics/index.js';
+import { SharedGroup, type SharedStrategy } from './shared-group.js';
 
-/** What the trie holds per (filter, client). */
-export interface RouteTarget {
-  clientId: string;
-  subscription: SubscriptionRecord;
-}
+/** What the trie holds: per (filter, client), or one entry per shared group. */
+export type RouteTarget =
+  | { clientId: string; subscription: SubscriptionRecord; group?: undefined }
+  | { clientId?: undefined; subscription?: undefined; group: SharedGroup };
 
-export interface RetainLimits {
+/** Trie keys of shared groups cannot collide with client ids: NUL is not allowed in either. */
+const SHARED_KEY_PREFIX = '\u0000share\u0000';
+
+export interface RouterOptions {
   maxRetainedMessages: number;
   maxRetainedBytes: number;
+  sharedStrategy: SharedStrategy;
   onRetainRefused(message: Message): void;
 }
 
@@ -34,23 +38,75 @@ export class Router {
   private readonly pending = new Map<string, PendingDelivery>();
 
   private retainedBytes = 0;
+  private readonly sharedGroups = new Map<string, SharedGroup>();
+  private readonly sharedStrategy: SharedStrategy;
+  private subscriptions = 0;
 
   constructor(
     private readonly sessions: SessionRegistry,
     private readonly committer: GroupCommitter,
-    private readonly retainLimits: RetainLimits,
-  ) {}
+    private readonly options: RouterOptions,
+  ) {
+    this.sharedStrategy = options.sharedStrategy;
+  }
 
   get subscriptionCount(): number {
-    return this.trie.size;
+    return this.subscriptions;
   }
 
   addSubscription(clientId: string, subscription: SubscriptionRecord): void {
-    this.trie.add(subscription.filter, clientId, { clientId, subscription });
+    const shared = parseSharedFilter(subscription.filter);
+    if (!shared) {
+      if (this.trie.add(subscription.filter, clientId, { clientId, subscription })) this.subscriptions++;
+      return;
+    }
+    const key = `${shared.group}/${shared.filter}`;
+    let group = this.sharedGroups.get(key);
+    if (!group) {
+      group = new SharedGroup(key, shared.filter);
+      this.sharedGroups.set(key, group);
+      this.trie.add(shared.filter, SHARED_KEY_PREFIX + shared.group, { group });
+    }
+    const before = group.size;
+    group.add(clientId, subscription);
+    if (group.size > before) this.subscriptions++;
   }
 
   removeSubscription(clientId: string, filter: string): void {
-    this.trie.remove(filter, clientId);
+    const shared = parseSharedFilter(filter);
+    if (!shared) {
+      if (this.trie.remove(filter, clientId)) this.subscriptions--;
+      return;
+    }
+    const key = `${shared.group}/${shared.filter}`;
+    const group = this.sharedGroups.get(key);
+    if (!group?.remove(clientId)) return;
+    this.subscriptions--;
+    if (group.size === 0) {
+      this.sharedGroups.delete(key);
+      this.trie.remove(shared.filter, SHARED_KEY_PREFIX + shared.group);
+    }
+  }
+
+  /**
+   * A member left (disconnected or unsubscribed): what it was given through a shared group and
+   * has not started on goes to another member, so nothing waits on a member that is gone.
+   * In-flight QoS 2 stays with it [MQTT-4.8.2-4 (5.0)].
+   */
+  redistributeShared(session: Session, onlyGroupKey?: string): number {
+    let moved = 0;
+    const canMove = (key: string): boolean =>
+      (onlyGroupKey === undefined || key === onlyGroupKey) &&
+      this.sharedGroups.get(key)?.hasOtherMember(this.sessions, session.clientId) === true;
+    for (const record of session.takeSharedDeliveries(canMove)) {
+      const group = this.sharedGroups.get(record.shareGroup!)!;
+      const member = group.pick(this.sessions, this.sharedStrategy, undefined, session.clientId)!;
+      const target = this.sessions.get(member.clientId)!;
+      const qos = (record.message.qos < member.subscription.qos ? record.message.qos : member.subscription.qos) as QoS;
+      target.deliver(record.message, qos, false, idsOf(member.subscription), group.key);
+      moved++;
+    }
+    return moved;
   }
 
   /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
@@ -66,9 +122,9 @@ export class Router {
     }
     const bytesAfter = this.retainedBytes - (previous?.payload.length ?? 0) + message.payload.length;
     const countAfter = this.retained.size + (previous ? 0 : 1);
-    if (countAfter > this.retainLimits.maxRetainedMessages || bytesAfter > this.retainLimits.maxRetainedBytes) {
+    if (countAfter > this.options.maxRetainedMessages || bytesAfter > this.options.maxRetainedBytes) {
       // At the bound the message is still delivered, just not kept; the old value stays.
-      this.retainLimits.onRetainRefused(message);
+      this.options.onRetainRefused(message);
       return;
     }
     this.retained.set(message.topic, message);
@@ -99,7 +155,19 @@ export class Router {
     return this.deliverMany(matches, message, publisherId);
   }
 
+  /** One member of the group gets the message; retained flag as for any established subscription. */
+  private deliverShared(group: SharedGroup, message: Message, publisherId: string | undefined): boolean {
+    const member = group.pick(this.sessions, this.sharedStrategy, publisherId);
+    if (!member) return false;
+    const session = this.sessions.get(member.clientId)!;
+    const subscription = member.subscription;
+    const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
+    session.deliver(message, qos, subscription.retainAsPublished && message.retain, idsOf(subscription), group.key);
+    return true;
+  }
+
   private deliverOne(entry: TrieEntry<RouteTarget>, message: Message, publisherId: string | undefined): boolean {
+    if (entry.value.group) return this.deliverShared(entry.value.group, message, publisherId);
     const { clientId, subscription } = entry.value;
     if (subscription.noLocal && clientId === publisherId) return false;
     const session = this.sessions.get(clientId);
@@ -107,14 +175,20 @@ export class Router {
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
     // Retain is cleared for established subscriptions unless Retain As Published [MQTT-3.3.1-9, MQTT-3.3.1-12].
     const retain = subscription.retainAsPublished && message.retain;
-    session.deliver(message, qos, retain, subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId]);
+    session.deliver(message, qos, retain, idsOf(subscription));
     return true;
   }
 
   private deliverMany(matches: readonly TrieEntry<RouteTarget>[], message: Message, publisherId: string | undefined): number {
     const pending = this.pending;
     pending.clear();
+    let delivered = 0;
     for (const entry of matches) {
+      if (entry.value.group) {
+        // A shared subscription is a delivery of its own, never folded with the member's others.
+        if (this.deliverShared(entry.value.group, message, publisherId)) delivered++;
+        continue;
+      }
       const { clientId, subscription } = entry.value;
       if (subscription.noLocal && clientId === publisherId) continue;
       const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
@@ -131,7 +205,6 @@ export class Router {
       existing.isRetainAsPublished ||= subscription.retainAsPublished;
       if (subscription.subscriptionId !== undefined) (existing.subscriptionIds ??= []).push(subscription.subscriptionId);
     }
-    let delivered = 0;
     for (const [clientId, delivery] of pending) {
       const session = this.sessions.get(clientId);
       if (!session) continue;
@@ -141,4 +214,8 @@ export class Router {
     pending.clear();
     return delivered;
   }
+}
+
+function idsOf(subscription: SubscriptionRecord): number[] | undefined {
+  return subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId];
 }

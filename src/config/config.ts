@@ -38,8 +38,13 @@ export interface LimitsConfig {
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+export type SharedSubscriptionStrategy = 'round-robin' | 'random' | 'sticky';
+export const SHARED_STRATEGIES: readonly SharedSubscriptionStrategy[] = ['round-robin', 'random', 'sticky'];
+
 export interface BrokerConfig {
   dataDir: string;
+  /** How a shared subscription group picks the member for each message. */
+  sharedSubscriptionStrategy: SharedSubscriptionStrategy;
   logLevel: LogLevel;
   store: StoreConfig;
   listeners: ListenerConfig[];
@@ -65,6 +70,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
+    sharedSubscriptionStrategy: 'round-robin',
     logLevel: 'info',
     store: { type: 'level', fsync: false },
     listeners: [{ type: 'mqtt', host: '127.0.0.1', port: 1883 }],
@@ -85,6 +91,7 @@ export class ConfigError extends Error {
 
 export type ConfigInput = {
   dataDir?: string;
+  sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   logLevel?: LogLevel;
   store?: Partial<StoreConfig>;
   listeners?: ListenerConfig[];
@@ -96,6 +103,7 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   const base = defaultConfig();
   const config: BrokerConfig = {
     dataDir: input.dataDir ?? base.dataDir,
+    sharedSubscriptionStrategy: input.sharedSubscriptionStrategy ?? base.sharedSubscriptionStrategy,
     logLevel: input.logLevel ?? base.logLevel,
     store: { ...base.store, ...input.store },
     listeners: input.listeners ?? base.listeners,
@@ -114,6 +122,9 @@ function checkInteger(key: string, value: unknown, min: number, max: number): vo
 export function validateConfig(config: BrokerConfig): void {
   if (typeof config.dataDir !== 'string' || config.dataDir === '') {
     throw new ConfigError('dataDir', 'expected a non-empty path');
+  }
+  if (!SHARED_STRATEGIES.includes(config.sharedSubscriptionStrategy)) {
+    throw new ConfigError('sharedSubscriptionStrategy', `expected one of ${SHARED_STRATEGIES.join(', ')}, got ${JSON.stringify(config.sharedSubscriptionStrategy)}`);
   }
   if (!LOG_LEVELS.includes(config.logLevel)) {
     throw new ConfigError('logLevel', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`);

@@ -218,7 +218,7 @@ export class Session {
    * Takes one delivery of a message for this session: sent now when the client is online and its
    * window allows, queued otherwise. QoS 0 is never kept for an offline client.
    */
-  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined): void {
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): void {
     if (qos === 0) {
       const link = this.link;
       if (!link) {
@@ -233,6 +233,7 @@ export class Session {
     }
     const record: OutgoingRecord = { seq: this.nextSeq++, message, qos, retain, state: 'queued' };
     if (subscriptionIds) record.subscriptionIds = subscriptionIds;
+    if (shareGroup !== undefined) record.shareGroup = shareGroup;
     if (this.outgoingState !== 'loaded') {
       // Not in memory yet: the store is the queue; loadOutgoing reads it back in order.
       if (this.unloadedCountBound >= this.limits.maxQueuedMessages) {
@@ -292,6 +293,39 @@ export class Session {
     if (!record || record.qos !== 2 || record.state !== 'pubrec') return false;
     this.completeInflight(record);
     return true;
+  }
+
+  /**
+   * Removes and returns the deliveries received through the shared groups `canMoveGroup` names
+   * that another member may take instead: queued ones, and QoS 1 ones sent but not acked
+   * (the client may have them: at-least-once allows the second copy). QoS 2 ones sent stay.
+   */
+  takeSharedDeliveries(canMoveGroup: (groupKey: string) => boolean): OutgoingRecord[] {
+    if (this.outgoingState !== 'loaded') return [];
+    const isMovable = (r: OutgoingRecord): boolean => r.shareGroup !== undefined && canMoveGroup(r.shareGroup);
+    const taken: OutgoingRecord[] = [];
+    for (const record of [...this.inflight.values()]) {
+      if (record.qos === 1 && record.state === 'sent' && isMovable(record)) {
+        this.inflight.delete(record.packetId!);
+        taken.push(record);
+      }
+    }
+    const kept: OutgoingRecord[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const record = this.queue[i]!;
+      if (isMovable(record)) taken.push(record);
+      else kept.push(record);
+    }
+    if (kept.length !== this.queuedCount) {
+      this.queue = kept;
+      this.queueHead = 0;
+      this.queuedBytes = kept.reduce((sum, r) => sum + r.message.payload.length, 0);
+    }
+    for (const record of taken) {
+      if (record.qos > 0) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
+    }
+    taken.sort((a, b) => a.seq - b.seq);
+    return taken;
   }
 
   /** Ends a delivery that cannot be made to this client (e.g. larger than it accepts). */

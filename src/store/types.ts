@@ -64,6 +64,8 @@ export interface OutgoingRecord {
   /** Retain flag as delivered (retain-as-published or a retained message sent on subscribe). */
   retain: boolean;
   subscriptionIds?: number[];
+  /** Set when delivered through a shared subscription: `<group>/<filter>`. */
+  shareGroup?: string;
   packetId?: number;
   state: OutgoingState;
 }

@@ -95,7 +95,7 @@ describe('CONNECT / CONNACK', () => {
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,
       subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: false,
+      sharedSubscriptionAvailable: true,
     });
   });
 

@@ -177,7 +177,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,
       subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: false,
+      sharedSubscriptionAvailable: true,
     };
     if (limits.maxPacketSize < 268_435_455) connackProperties.maximumPacketSize = limits.maxPacketSize;
     if (decision.assignedClientId) connackProperties.assignedClientIdentifier = decision.assignedClientId;

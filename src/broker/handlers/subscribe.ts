@@ -24,9 +24,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
       codes.push(version === 5 ? ReasonCode.TopicFilterInvalid : toSubackCodeV3(ReasonCode.TopicFilterInvalid));
       continue;
     }
-    if (parseSharedFilter(filter)) {
-      codes.push(version === 5 ? ReasonCode.SharedSubscriptionsNotSupported : toSubackCodeV3(ReasonCode.SharedSubscriptionsNotSupported));
-      continue;
+    const isShared = parseSharedFilter(filter) !== undefined;
+    if (isShared && version === 5 && request.nl === true) {
+      // [MQTT-3.8.3-4 (5.0)] No Local on a shared subscription is a protocol error.
+      throw new MqttError(ReasonCode.ProtocolError, 'No Local set on a shared subscription');
     }
     if (!broker.authorizer.canSubscribe({ clientId: connection.clientId, username: connection.username }, filter)) {
       codes.push(version === 5 ? ReasonCode.NotAuthorized : toSubackCodeV3(ReasonCode.NotAuthorized));
@@ -44,7 +45,8 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     const isNew = session.setSubscription(subscription);
     broker.router.addSubscription(session.clientId, subscription);
     codes.push(subscription.qos);
-    if (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew)) {
+    // Retained messages are not sent on a shared subscription [MQTT-3.8.4 (5.0) / 4.8.2].
+    if (!isShared && (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew))) {
       retainedToSend.push({ subscription });
     }
   }

@@ -1,6 +1,6 @@
 /** UNSUBSCRIBE → UNSUBACK: remove each filter [MQTT-3.10.4-1]; the ack waits for the commit. */
 import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
-import { isValidTopicFilter } from '../../topics/index.js';
+import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
 
 export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
@@ -13,7 +13,12 @@ export function handleUnsubscribe(connection: Connection, packet: UnsubscribePac
       continue;
     }
     const existed = session.deleteSubscription(filter);
-    if (existed) broker.router.removeSubscription(session.clientId, filter);
+    if (existed) {
+      broker.router.removeSubscription(session.clientId, filter);
+      const shared = parseSharedFilter(filter);
+      // What this member was given by the group and has not started on goes to another member.
+      if (shared) broker.router.redistributeShared(session, `${shared.group}/${shared.filter}`);
+    }
     codes.push(existed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
   }
   const packetId = packet.messageId!;
