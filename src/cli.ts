@@ -28,14 +28,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
-  try {
-    await broker.listen();
-  } catch (error) {
-    process.stderr.write(`midge: cannot start: ${(error as Error).message}\n`);
-    return 1;
-  }
   const logger = broker.logger;
-  await new Promise<void>((resolve) => {
+  // Handlers go in before listening: a signal that arrives during start-up still stops cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'stopping');
       process.off('SIGINT', stop);
@@ -45,6 +40,13 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  try {
+    await broker.listen();
+  } catch (error) {
+    process.stderr.write(`midge: cannot start: ${(error as Error).message}\n`);
+    return 1;
+  }
+  await stopRequested;
   await broker.close();
   return 0;
 }

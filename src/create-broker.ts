@@ -3,7 +3,7 @@
  * and embedding applications both start here.
  */
 import path from 'node:path';
-import type { Authenticator, Authorizer } from './auth/index.js';
+import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Broker } from './broker/index.js';
 import { resolveConfig, type BrokerConfig, type ConfigInput } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -20,6 +20,7 @@ export interface CreateBrokerOptions extends ConfigInput {
   storeInstance?: Store;
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  enhancedAuthenticators?: EnhancedAuthenticator[];
   now?: () => number;
 }
 
@@ -43,6 +44,7 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   };
   if (options.authenticator) deps.authenticator = options.authenticator;
   if (options.authorizer) deps.authorizer = options.authorizer;
+  if (options.enhancedAuthenticators) deps.enhancedAuthenticators = options.enhancedAuthenticators;
   if (options.now) deps.now = options.now;
   return new Broker(deps);
 }

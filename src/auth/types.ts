@@ -33,3 +33,30 @@ export const allowAllAuthorizer: Authorizer = {
   canPublish: () => true,
   canSubscribe: () => true,
 };
+
+/** MQTT 5 enhanced authentication (AUTH packet exchange, spec 4.12). */
+export interface EnhancedAuthContext {
+  clientId: string;
+  username?: string;
+  remoteAddress?: string;
+  /** True when the client re-authenticates on an established connection. */
+  isReauthentication: boolean;
+}
+
+export type EnhancedAuthStep =
+  /** Send AUTH 0x18 with this data and wait for the client's next AUTH. */
+  | { status: 'continue'; data: Buffer }
+  /** Done: CONNACK 0x00 (or AUTH 0x00 on re-authentication), optionally with final data. */
+  | { status: 'success'; data?: Buffer }
+  | { status: 'failure'; reasonCode?: number };
+
+/** One exchange: `step` gets the client's Authentication Data of each CONNECT/AUTH in turn. */
+export interface EnhancedAuthExchange {
+  step(data: Buffer | undefined): Promise<EnhancedAuthStep> | EnhancedAuthStep;
+}
+
+export interface EnhancedAuthenticator {
+  /** The Authentication Method name this authenticator answers, e.g. "SCRAM-SHA-256". */
+  readonly method: string;
+  begin(context: EnhancedAuthContext): EnhancedAuthExchange;
+}

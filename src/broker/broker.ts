@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer } from '../auth/index.js';
+import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { ReasonCode } from '../protocol/index.js';
@@ -24,6 +24,8 @@ export interface BrokerDependencies {
   listeners: Listener[];
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  /** MQTT 5 enhanced authentication methods offered, by method name. */
+  enhancedAuthenticators?: EnhancedAuthenticator[];
   /** Clock, injectable for tests of expiry rules. */
   now?: () => number;
 }
@@ -38,6 +40,7 @@ export class Broker {
   readonly stats = new BrokerStats();
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
+  readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;
   readonly now: () => number;
   /** Connected clients by client id (after CONNACK), for takeover. */
   readonly clients = new Map<string, Connection>();
@@ -55,6 +58,7 @@ export class Broker {
     this.listeners = deps.listeners;
     this.authenticator = deps.authenticator ?? allowAllAuthenticator;
     this.authorizer = deps.authorizer ?? allowAllAuthorizer;
+    this.enhancedAuthenticators = new Map((deps.enhancedAuthenticators ?? []).map((a) => [a.method, a]));
     this.now = deps.now ?? Date.now;
     this.committer = new GroupCommitter(this.store, (error, opCount) => {
       this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
@@ -66,7 +70,7 @@ export class Broker {
         maxQueuedMessages: this.config.limits.maxQueuedMessages,
         maxQueuedBytes: this.config.limits.maxQueuedBytes,
       },
-      { onDrop: (session, reason, message) => this.onDrop(session, reason, message) },
+      { onDrop: (session, reason, message) => this.onDrop(session, reason, message), now: () => this.now() },
     );
     this.router = new Router(this.sessions, this.committer, {
       maxRetainedMessages: this.config.limits.maxRetainedMessages,

@@ -14,6 +14,7 @@ import {
   type ProtocolVersion,
   type PublishPacket,
 } from '../protocol/index.js';
+import type { EnhancedAuthExchange } from '../auth/index.js';
 import type { Session, SessionLink } from '../session/index.js';
 import type { OutgoingRecord } from '../store/index.js';
 import type { Broker } from './broker.js';
@@ -37,6 +38,13 @@ export class Connection implements SessionLink {
   wantsProblemInformation = true;
   /** MQTT 5: largest packet the client accepts. */
   clientMaximumPacketSize = Infinity;
+  /** MQTT 5 enhanced authentication: the method agreed in CONNECT, and the exchange under way. */
+  authMethod: string | undefined;
+  authExchange: EnhancedAuthExchange | undefined;
+  /** Finishes CONNECT once a CONNECT-time AUTH exchange succeeds. */
+  onAuthSuccess: ((finalData: Buffer | undefined) => Promise<void>) | undefined;
+  /** QoS 1 PUBLISHes received whose PUBACK waits for a commit (flow control). */
+  unackedIncoming = 0;
   /** MQTT 5 incoming topic aliases: alias → topic. */
   readonly topicAliases = new Map<number, string>();
   /** Packets that arrived while CONNECT was still being processed. */
@@ -93,7 +101,8 @@ export class Connection implements SessionLink {
       this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`));
       return;
     }
-    if (this.backlog) {
+    // During the CONNECT-time AUTH exchange the client's AUTH packets are the conversation itself.
+    if (this.backlog && !(packet.cmd === 'auth' && this.state === 'connecting')) {
       this.backlog.push(packet);
       return;
     }
@@ -170,7 +179,7 @@ export class Connection implements SessionLink {
       const properties: NonNullable<PublishPacket['properties']> = { ...message.properties };
       if (message.expiresAt !== undefined) {
         // The forwarded expiry is what is left of it [MQTT-3.3.2-6].
-        properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - Date.now()) / 1000));
+        properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - this.broker.now()) / 1000));
       }
       if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
       packet.properties = properties;

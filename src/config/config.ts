@@ -34,6 +34,8 @@ export interface LimitsConfig {
   socketBufferBytes: number;
   maxRetainedMessages: number;
   maxRetainedBytes: number;
+  /** Highest QoS accepted from publishers (MQTT 5 Maximum QoS in CONNACK when below 2). */
+  maximumQoS: 0 | 1 | 2;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -65,6 +67,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   socketBufferBytes: 1024 * 1024,
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 64 * 1024 * 1024,
+  maximumQoS: 2,
 };
 
 export function defaultConfig(): BrokerConfig {
@@ -150,5 +153,6 @@ export function validateConfig(config: BrokerConfig): void {
   checkInteger('limits.connectTimeoutMs', l.connectTimeoutMs, 1, 3_600_000);
   checkInteger('limits.maxRetainedMessages', l.maxRetainedMessages, 0, 100_000_000);
   checkInteger('limits.maxRetainedBytes', l.maxRetainedBytes, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('limits.maximumQoS', l.maximumQoS, 0, 2);
   checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
 }

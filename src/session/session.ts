@@ -27,6 +27,8 @@ export type DropReason = 'queue-full' | 'offline-qos0' | 'expired' | 'too-large'
 
 export interface SessionEvents {
   onDrop(session: Session, reason: DropReason, message: Message): void;
+  /** The broker's clock (injected, so expiry rules are testable without waiting). */
+  now(): number;
 }
 
 export class Session {
@@ -425,7 +427,7 @@ export class Session {
   private pump(): void {
     const link = this.link;
     if (!link) return;
-    const now = Date.now();
+    const now = this.events.now();
     let toSendAfterCommit: OutgoingRecord[] | undefined;
     while (link.isWritable) {
       const next = this.peekQueue();

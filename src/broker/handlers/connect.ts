@@ -63,6 +63,10 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
       // [MQTT-3.1.3-11] the will topic must be a valid topic name.
       throw new MqttError(version === 5 ? ReasonCode.TopicNameInvalid : ReasonCode.MalformedPacket, 'invalid will topic');
     }
+    if ((packet.will.qos ?? 0) > connection.broker.config.limits.maximumQoS) {
+      // [MQTT-3.2.2-12 (5.0)] a will QoS above what we support: CONNACK 0x9B.
+      return refuse(connection, ReasonCode.QoSNotSupported, 'will QoS above the maximum QoS');
+    }
     const willProperties = packet.will.properties ?? {};
     const { willDelayInterval, messageExpiryInterval, ...forwarded } = willProperties;
     const payload = packet.will.payload;
@@ -80,6 +84,11 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   connection.clientId = clientId;
   connection.username = packet.username;
   const broker = connection.broker;
+  const decision: ConnectDecision = { clientId, assignedClientId, isCleanStart, will };
+  if (version === 5 && properties.authenticationMethod !== undefined) {
+    startEnhancedAuth(connection, packet, properties.authenticationMethod, properties.authenticationData, decision);
+    return;
+  }
   void Promise.resolve(
     broker.authenticator.authenticate({
       clientId,
@@ -91,12 +100,74 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     .then(async (result) => {
       if (connection.isClosed) return;
       if (!result.isAccepted) return refuse(connection, result.reasonCode, 'authentication failed');
-      await acceptConnect(connection, packet, { clientId, assignedClientId, isCleanStart, will });
+      await acceptConnect(connection, packet, decision);
     })
     .catch((error: unknown) => {
       broker.logger.error({ err: error, clientId }, 'CONNECT failed');
       if (!connection.isClosed) refuse(connection, ReasonCode.ServerUnavailable, 'server error');
     });
+}
+
+/** CONNECT with an Authentication Method: run the AUTH exchange, then accept (spec 4.12). */
+function startEnhancedAuth(connection: Connection, packet: ConnectPacket, method: string, data: Buffer | undefined, decision: ConnectDecision): void {
+  const broker = connection.broker;
+  const authenticator = broker.enhancedAuthenticators.get(method);
+  if (!authenticator) return refuse(connection, ReasonCode.BadAuthenticationMethod, `authentication method ${method} not offered`);
+  connection.authMethod = method;
+  connection.authExchange = authenticator.begin({
+    clientId: decision.clientId,
+    username: packet.username,
+    remoteAddress: connection.remoteAddress,
+    isReauthentication: false,
+  });
+  connection.onAuthSuccess = (finalData) => acceptConnect(connection, packet, decision, finalData);
+  void continueEnhancedAuth(connection, data);
+}
+
+/** One step of an AUTH exchange, at CONNECT or on re-authentication. */
+export async function continueEnhancedAuth(connection: Connection, data: Buffer | undefined): Promise<void> {
+  const broker = connection.broker;
+  const exchange = connection.authExchange!;
+  const isReauth = connection.state === 'connected';
+  let step;
+  try {
+    step = await exchange.step(data);
+  } catch (error) {
+    broker.logger.error({ err: error, clientId: connection.clientId }, 'enhanced authentication failed with an error');
+    step = { status: 'failure' as const, reasonCode: ReasonCode.UnspecifiedError };
+  }
+  if (connection.isClosed) return;
+  const method = connection.authMethod!;
+  if (step.status === 'continue') {
+    connection.send({ cmd: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: { authenticationMethod: method, authenticationData: step.data } });
+    return;
+  }
+  connection.authExchange = undefined;
+  if (step.status === 'failure') {
+    const reasonCode = step.reasonCode ?? ReasonCode.NotAuthorized;
+    if (isReauth) {
+      // Failed re-authentication ends the connection [MQTT-4.12.1-2 context].
+      connection.disconnectWithReason(reasonCode, 're-authentication failed');
+      connection.destroy(undefined);
+    } else {
+      refuse(connection, reasonCode, 'enhanced authentication failed');
+    }
+    return;
+  }
+  if (isReauth) {
+    const properties: { authenticationMethod: string; authenticationData?: Buffer } = { authenticationMethod: method };
+    if (step.data) properties.authenticationData = step.data;
+    connection.send({ cmd: 'auth', reasonCode: ReasonCode.Success, properties });
+    return;
+  }
+  const accept = connection.onAuthSuccess;
+  connection.onAuthSuccess = undefined;
+  try {
+    await accept?.(step.data);
+  } catch (error) {
+    broker.logger.error({ err: error, clientId: connection.clientId }, 'CONNECT failed');
+    if (!connection.isClosed) refuse(connection, ReasonCode.ServerUnavailable, 'server error');
+  }
 }
 
 interface ConnectDecision {
@@ -106,7 +177,7 @@ interface ConnectDecision {
   will: WillRecord | undefined;
 }
 
-async function acceptConnect(connection: Connection, packet: ConnectPacket, decision: ConnectDecision): Promise<void> {
+async function acceptConnect(connection: Connection, packet: ConnectPacket, decision: ConnectDecision, authData?: Buffer): Promise<void> {
   const broker = connection.broker;
   const version = connection.protocolVersion;
   const { clientId, isCleanStart } = decision;
@@ -180,7 +251,16 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       sharedSubscriptionAvailable: true,
     };
     if (limits.maxPacketSize < 268_435_455) connackProperties.maximumPacketSize = limits.maxPacketSize;
+    if (limits.maximumQoS < 2) connackProperties.maximumQoS = limits.maximumQoS;
+    if (properties.requestResponseInformation === true) {
+      // A per-client prefix under which the client may pick response topics (MQTT 5 4.10).
+      connackProperties.responseInformation = `response/${clientId}`;
+    }
     if (decision.assignedClientId) connackProperties.assignedClientIdentifier = decision.assignedClientId;
+    if (connection.authMethod !== undefined) {
+      connackProperties.authenticationMethod = connection.authMethod;
+      if (authData) connackProperties.authenticationData = authData;
+    }
     connack.properties = connackProperties;
   } else {
     connack.returnCode = 0;

@@ -18,6 +18,10 @@ export function dispatchPacket(connection: Connection, packet: Packet): void {
     handleConnect(connection, packet);
     return;
   }
+  if (packet.cmd === 'auth') {
+    handleAuth(connection, packet);
+    return;
+  }
   if (connection.state !== 'connected') {
     // [MQTT-3.1.0-1] the first packet must be CONNECT.
     if (connection.state === 'awaiting-connect') {
@@ -45,8 +49,6 @@ export function dispatchPacket(connection: Connection, packet: Packet): void {
       return handlePingreq(connection);
     case 'disconnect':
       return handleDisconnect(connection, packet);
-    case 'auth':
-      return handleAuth();
     default:
       // CONNACK, SUBACK, UNSUBACK, PINGRESP only ever go from server to client.
       throw new MqttError(ReasonCode.ProtocolError, `${packet.cmd} is not sent by clients`);

@@ -2,6 +2,7 @@
  * PUBLISH from a client: validate, authorize, route, and acknowledge QoS 1/2 only after the
  * batch holding the message's effects has committed (acknowledged = on disk).
  */
+import { isUtf8 } from 'node:buffer';
 import { MqttError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
@@ -19,9 +20,14 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
     throw new MqttError(ReasonCode.ProtocolError, 'DUP set on a QoS 0 PUBLISH');
   }
+  if (qos > broker.config.limits.maximumQoS) {
+    // [MQTT-3.2.2-11 (5.0)] a QoS above the Maximum QoS we announced.
+    throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${qos} is above the maximum ${broker.config.limits.maximumQoS}`);
+  }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const message: Message = { topic, payload, qos, retain: packet.retain };
+  let failure: number | undefined;
   if (version === 5 && packet.properties) {
     const { topicAlias: _alias, subscriptionIdentifier, messageExpiryInterval, ...forwarded } = packet.properties;
     if (subscriptionIdentifier !== undefined) {
@@ -32,36 +38,62 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     const properties: MessageProperties = forwarded;
     if (messageExpiryInterval !== undefined) properties.messageExpiryInterval = messageExpiryInterval;
     if (hasAny(properties)) message.properties = properties;
+    if (properties.payloadFormatIndicator === true && !isUtf8(payload)) {
+      // [MQTT-3.3.2-4 context] a payload announced as UTF-8 that is not: refused with 0x99.
+      failure = ReasonCode.PayloadFormatInvalid;
+    }
+  }
+  if (failure === undefined && !broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic)) {
+    failure = ReasonCode.NotAuthorized;
   }
 
-  const isAllowed = broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic);
-
   if (qos === 0) {
-    if (isAllowed) broker.router.route(message, connection.clientId);
+    if (failure === undefined) broker.router.route(message, connection.clientId);
     return;
   }
   const packetId = packet.messageId!;
+  // Flow control: we announced a Receive Maximum; a client exceeding it is disconnected
+  // [MQTT-3.3.4-8 (5.0)]. Counted: QoS 1 awaiting our PUBACK + QoS 2 awaiting PUBREL.
+  if (version === 5 && connection.unackedIncoming + session.incomingQos2.size >= broker.config.limits.receiveMaximum && !session.incomingQos2.has(packetId)) {
+    throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISH than Receive Maximum');
+  }
   if (qos === 1) {
-    const delivered = isAllowed ? broker.router.route(message, connection.clientId) : 0;
+    const delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
+    connection.unackedIncoming++;
     broker.committer.afterCommit((error) => {
+      connection.unackedIncoming--;
       if (error) return withholdAck(connection, 'PUBACK');
-      connection.send({ cmd: 'puback', messageId: packetId, reasonCode: ackReason(isAllowed, delivered) });
+      connection.send(ack(connection, 'puback', packetId, failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers)));
     });
     return;
   }
   // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [MQTT-4.3.3-2].
   let delivered = 1;
   if (!session.incomingQos2.has(packetId)) {
-    delivered = isAllowed ? broker.router.route(message, connection.clientId) : 0;
-    if (isAllowed) {
+    delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
+    if (failure === undefined) {
       session.incomingQos2.add(packetId);
       session.persist({ type: 'putIncomingQos2', clientId: session.clientId, packetId });
     }
   }
   broker.committer.afterCommit((error) => {
     if (error) return withholdAck(connection, 'PUBREC');
-    connection.send({ cmd: 'pubrec', messageId: packetId, reasonCode: ackReason(isAllowed, delivered) });
+    connection.send(ack(connection, 'pubrec', packetId, failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers)));
   });
+}
+
+const REASON_TEXT: Record<number, string> = {
+  [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
+  [ReasonCode.PayloadFormatInvalid]: 'payload is not valid UTF-8 although the Payload Format Indicator says so',
+};
+
+/** PUBACK/PUBREC with a reason string on failures, unless the client asked for none [MQTT-3.1.2-29]. */
+function ack(connection: Connection, cmd: 'puback' | 'pubrec', messageId: number, reasonCode: number) {
+  const text = REASON_TEXT[reasonCode];
+  if (text && connection.protocolVersion === 5 && connection.wantsProblemInformation) {
+    return { cmd, messageId, reasonCode, properties: { reasonString: text } } as const;
+  }
+  return { cmd, messageId, reasonCode } as const;
 }
 
 /** MQTT 5 topic aliases: a known alias supplies the topic; a topic with an alias (re)defines it. */
@@ -86,11 +118,6 @@ function resolveTopic(connection: Connection, packet: PublishPacket): string {
     throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
   }
   return packet.topic;
-}
-
-function ackReason(isAllowed: boolean, delivered: number): number {
-  if (!isAllowed) return ReasonCode.NotAuthorized;
-  return delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers;
 }
 
 /** A message we could not store is not acknowledged; closing makes the client resend it. */
