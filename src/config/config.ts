@@ -36,6 +36,8 @@ export interface LimitsConfig {
   maxRetainedBytes: number;
   /** Highest QoS accepted from publishers (MQTT 5 Maximum QoS in CONNACK when below 2). */
   maximumQoS: 0 | 1 | 2;
+  /** Longest keep-alive allowed, seconds; MQTT 5 clients asking for more (or 0) get Server Keep Alive. */
+  maxKeepAlive: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -68,6 +70,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 64 * 1024 * 1024,
   maximumQoS: 2,
+  maxKeepAlive: 65_535,
 };
 
 export function defaultConfig(): BrokerConfig {
@@ -154,5 +157,6 @@ export function validateConfig(config: BrokerConfig): void {
   checkInteger('limits.maxRetainedMessages', l.maxRetainedMessages, 0, 100_000_000);
   checkInteger('limits.maxRetainedBytes', l.maxRetainedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInteger('limits.maximumQoS', l.maximumQoS, 0, 2);
+  checkInteger('limits.maxKeepAlive', l.maxKeepAlive, 1, 65_535);
   checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
 }

@@ -334,6 +334,20 @@ describe('maximum QoS', () => {
   });
 });
 
+describe('server keep alive', () => {
+  it('[MQTT-3.2.2-22] a client asking for more than maxKeepAlive is told the server keep alive and held to it', async () => {
+    const own = await startBroker({ limits: { maxKeepAlive: 1 } });
+    extra.push(own);
+    const { client, connack } = await raw5('ska', {}, { keepalive: 600 }, own.port);
+    expect(connack.properties?.serverKeepAlive).toBe(1);
+    const startedAt = Date.now();
+    await client.waitClosed(5000);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1400);
+    const within = await raw5('ska2', {}, { keepalive: 30 });
+    expect(within.connack.properties?.serverKeepAlive).toBeUndefined();
+  });
+});
+
 describe('enhanced authentication', () => {
   async function authConnect(respond: (nonce: Buffer) => Buffer) {
     const client = await RawClient.open(tb.port, 5);

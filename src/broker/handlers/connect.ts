@@ -229,7 +229,12 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   broker.stats.clientsConnected++;
   broker.stats.clientsMaximum = Math.max(broker.stats.clientsMaximum, broker.stats.clientsConnected);
 
-  const keepAlive = packet.keepalive ?? 0;
+  // Server Keep Alive (MQTT 5 3.2.2.3.14): a client asking for more than we allow, or for none
+  // while we set a limit, is told the value to use; 3.1.1 clients are held to it silently.
+  const requestedKeepAlive = packet.keepalive ?? 0;
+  const maxKeepAlive = broker.config.limits.maxKeepAlive;
+  const isCapped = requestedKeepAlive > maxKeepAlive || (requestedKeepAlive === 0 && maxKeepAlive < 65_535);
+  const keepAlive = isCapped ? maxKeepAlive : requestedKeepAlive;
   if (keepAlive > 0) {
     connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.now, () => {
       broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
@@ -252,6 +257,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
     };
     if (limits.maxPacketSize < 268_435_455) connackProperties.maximumPacketSize = limits.maxPacketSize;
     if (limits.maximumQoS < 2) connackProperties.maximumQoS = limits.maximumQoS;
+    if (isCapped) connackProperties.serverKeepAlive = keepAlive;
     if (properties.requestResponseInformation === true) {
       // A per-client prefix under which the client may pick response topics (MQTT 5 4.10).
       connackProperties.responseInformation = `response/${clientId}`;
