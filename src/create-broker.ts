@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Broker } from './broker/index.js';
-import { resolveConfig, type BrokerConfig, type ConfigInput } from './config/index.js';
+import { checkExposure, resolveConfig, type BrokerConfig, type ConfigInput } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { TcpListener } from './transport/index.js';
@@ -35,6 +35,7 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
     input.listeners = [{ type: 'mqtt', host: options.host ?? '127.0.0.1', port: options.port ?? 1883 }];
   }
   const config = resolveConfig(input);
+  checkExposure(config, options.authenticator !== undefined || (options.enhancedAuthenticators?.length ?? 0) > 0);
   const logger = options.logger ?? createLogger(config.logLevel);
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,

@@ -68,3 +68,23 @@ describe('the midge command', () => {
     await first.exited;
   });
 });
+
+describe('security by default', () => {
+  it('refuses to listen beyond loopback without authentication, naming the listener', async () => {
+    const result = await runCli(['--host', '0.0.0.0', '--port', '0', '--store', 'memory']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/listeners\[0\]\.host.*allow-anonymous/);
+  });
+
+  it('starts on a non-loopback address with --allow-anonymous', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    // Bound to all addresses, but the test only ever connects through loopback.
+    const broker = await spawnBroker(['--host', '0.0.0.0', '--port', '0', '--store', 'memory', '--data-dir', dir, '--allow-anonymous']);
+    const client = await connectClient(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'anon' });
+    expect(client.connected).toBe(true);
+    broker.child.kill('SIGTERM');
+    expect((await broker.exited).code).toBe(0);
+  });
+});

@@ -45,8 +45,17 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export type SharedSubscriptionStrategy = 'round-robin' | 'random' | 'sticky';
 export const SHARED_STRATEGIES: readonly SharedSubscriptionStrategy[] = ['round-robin', 'random', 'sticky'];
 
+export interface AuthConfig {
+  /**
+   * Anonymous clients on a non-loopback listener. Off unless said: with no authentication
+   * configured, Midge refuses to start listening beyond loopback (as Mosquitto 2 does).
+   */
+  allowAnonymous: boolean;
+}
+
 export interface BrokerConfig {
   dataDir: string;
+  auth: AuthConfig;
   /** How a shared subscription group picks the member for each message. */
   sharedSubscriptionStrategy: SharedSubscriptionStrategy;
   logLevel: LogLevel;
@@ -76,6 +85,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
+    auth: { allowAnonymous: false },
     sharedSubscriptionStrategy: 'round-robin',
     logLevel: 'info',
     store: { type: 'level', fsync: false },
@@ -97,6 +107,7 @@ export class ConfigError extends Error {
 
 export type ConfigInput = {
   dataDir?: string;
+  auth?: Partial<AuthConfig>;
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   logLevel?: LogLevel;
   store?: Partial<StoreConfig>;
@@ -109,6 +120,7 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   const base = defaultConfig();
   const config: BrokerConfig = {
     dataDir: input.dataDir ?? base.dataDir,
+    auth: { ...base.auth, ...input.auth },
     sharedSubscriptionStrategy: input.sharedSubscriptionStrategy ?? base.sharedSubscriptionStrategy,
     logLevel: input.logLevel ?? base.logLevel,
     store: { ...base.store, ...input.store },
@@ -138,6 +150,7 @@ export function validateConfig(config: BrokerConfig): void {
   if (config.store.type !== 'level' && config.store.type !== 'memory') {
     throw new ConfigError('store.type', `expected level or memory, got ${JSON.stringify(config.store.type)}`);
   }
+  if (typeof config.auth.allowAnonymous !== 'boolean') throw new ConfigError('auth.allowAnonymous', 'expected true or false');
   if (typeof config.store.fsync !== 'boolean') throw new ConfigError('store.fsync', 'expected true or false');
   if (config.listeners.length === 0) throw new ConfigError('listeners', 'expected at least one listener');
   config.listeners.forEach((listener, i) => {
@@ -159,4 +172,25 @@ export function validateConfig(config: BrokerConfig): void {
   checkInteger('limits.maximumQoS', l.maximumQoS, 0, 2);
   checkInteger('limits.maxKeepAlive', l.maxKeepAlive, 1, 65_535);
   checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Security by default: a listener beyond loopback needs authentication or an explicit
+ * `auth.allowAnonymous: true`; otherwise the broker would be open to the network.
+ */
+export function checkExposure(config: BrokerConfig, hasAuthentication: boolean): void {
+  if (hasAuthentication || config.auth.allowAnonymous) return;
+  config.listeners.forEach((listener, i) => {
+    if (!isLoopbackHost(listener.host)) {
+      throw new ConfigError(
+        `listeners[${i}].host`,
+        `${listener.host} is reachable from the network but no authentication is configured; set auth.allowAnonymous (--allow-anonymous) to accept anonymous clients there`,
+      );
+    }
+  });
 }

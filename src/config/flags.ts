@@ -14,6 +14,7 @@ export const USAGE = `Usage: midge [options]
   --data-dir <path>     where the store keeps its files (default ./data)
   --store <type>        level (default, durable) or memory
   --fsync               sync every commit batch to disk (survives power loss)
+  --allow-anonymous     accept anonymous clients on a non-loopback --host
   --log-level <level>   ${LOG_LEVELS.join(' | ')} (default info)
   -h, --help            this text`;
 
@@ -37,6 +38,7 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
         'data-dir': { type: 'string' },
         store: { type: 'string' },
         fsync: { type: 'boolean' },
+        'allow-anonymous': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -63,6 +65,7 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     config.store = { type: values.store };
   }
   if (values.fsync) config.store = { ...config.store, fsync: true };
+  if (values['allow-anonymous']) config.auth = { allowAnonymous: true };
   if (values['log-level'] !== undefined) {
     if (!LOG_LEVELS.includes(values['log-level'] as LogLevel)) {
       throw new ConfigError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}`);
