@@ -1,0 +1,61 @@
+/**
+ * The import rules of the design: each module imports only the modules below it, and only
+ * through their index.ts (no reaching into another module's files).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/process.js';
+
+const SRC = path.join(ROOT, 'src');
+
+/** Module → the modules it may import (design.md, "Modules"). Top-level files may import all. */
+const ALLOWED: Record<string, string[]> = {
+  topics: [],
+  protocol: ['topics'],
+  store: ['topics', 'protocol'],
+  session: ['store', 'topics', 'protocol'],
+  // The broker also reads the typed config object it is given.
+  broker: ['topics', 'protocol', 'store', 'session', 'auth', 'observability', 'config'],
+  auth: ['topics'],
+  transport: ['broker'],
+  config: [],
+  observability: [],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    return statSync(full).isDirectory() ? sourceFiles(full) : full.endsWith('.ts') ? [full] : [];
+  });
+}
+
+const IMPORT = /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm;
+
+describe('architecture', () => {
+  const violations: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const relative = path.relative(SRC, file);
+    const [moduleName] = relative.split(path.sep);
+    if (!moduleName || !(moduleName in ALLOWED)) continue; // top-level composition files
+    const text = readFileSync(file, 'utf8');
+    for (const match of text.matchAll(IMPORT)) {
+      const specifier = match[1]!;
+      if (!specifier.startsWith('.')) continue;
+      const target = path.relative(SRC, path.resolve(path.dirname(file), specifier));
+      const [targetModule, ...rest] = target.split(path.sep);
+      if (targetModule === moduleName) continue;
+      if (!ALLOWED[moduleName]!.includes(targetModule!)) violations.push(`${relative} imports ${target} (${moduleName} may not import ${targetModule})`);
+      else if (rest.join('/') !== 'index.js') violations.push(`${relative} reaches into ${target} (use ${targetModule}/index.js)`);
+    }
+  }
+
+  it('modules import only what the design allows, through index.ts', () => {
+    expect(violations).toEqual([]);
+  });
+
+  it('the check sees imports at all (guards against a regex that matches nothing)', () => {
+    const text = readFileSync(path.join(SRC, 'session/session.ts'), 'utf8');
+    expect([...text.matchAll(IMPORT)].length).toBeGreaterThan(0);
+  });
+});
