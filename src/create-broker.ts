@@ -4,8 +4,8 @@
  */
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
-import { Broker } from './broker/index.js';
-import { checkExposure, resolveConfig, type BrokerConfig, type ConfigInput } from './config/index.js';
+import { Broker, type Listener } from './broker/index.js';
+import { checkExposure, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { TcpListener } from './transport/index.js';
@@ -29,6 +29,14 @@ export function createStore(config: BrokerConfig): Store {
   return new LevelStore(path.join(config.dataDir, 'store'), { fsync: config.store.fsync });
 }
 
+/** Builds the listener a config entry describes. */
+export function createListener(config: ListenerConfig): Listener {
+  switch (config.type) {
+    case 'mqtt':
+      return new TcpListener(config.host, config.port);
+  }
+}
+
 export function createBroker(options: CreateBrokerOptions = {}): Broker {
   const input: ConfigInput = { ...options };
   if (options.host !== undefined || options.port !== undefined) {
@@ -41,7 +49,7 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
     config,
     logger,
     store: options.storeInstance ?? createStore(config),
-    listeners: config.listeners.map((l) => new TcpListener(l.host, l.port)),
+    listeners: config.listeners.map(createListener),
   };
   if (options.authenticator) deps.authenticator = options.authenticator;
   if (options.authorizer) deps.authorizer = options.authorizer;

@@ -23,6 +23,11 @@ export interface Authenticator {
 export interface Authorizer {
   canPublish(client: ClientIdentity, topic: string): boolean;
   canSubscribe(client: ClientIdentity, filter: string): boolean;
+  /**
+   * Checked per delivery: a subscription allowed by a wildcard still cannot read a topic the ACL
+   * forbids (as Mosquitto's read check). Omit it when subscribe-time checks suffice.
+   */
+  canReceive?(client: ClientIdentity, topic: string): boolean;
 }
 
 export const allowAllAuthenticator: Authenticator = {

@@ -14,7 +14,7 @@ import { Connection } from './connection.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
-import type { Listener } from './types.js';
+import type { ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
 
 export interface BrokerDependencies {
@@ -76,6 +76,9 @@ export class Broker {
       maxRetainedMessages: this.config.limits.maxRetainedMessages,
       maxRetainedBytes: this.config.limits.maxRetainedBytes,
       sharedStrategy: this.config.sharedSubscriptionStrategy,
+      ...(this.authorizer.canReceive
+        ? { canReceive: (session: Session, topic: string) => this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic) }
+        : {}),
       onRetainRefused: (message) => {
         this.stats.retainedRefused++;
         // One line per hundred refusals: a full retained store is a steady state, not an event.
@@ -104,7 +107,7 @@ export class Broker {
       await this.recover();
       this.addresses = [];
       for (const listener of this.listeners) {
-        const address = await listener.start((stream, remoteAddress) => this.accept(stream, remoteAddress));
+        const address = await listener.start((stream, info) => this.accept(stream, info));
         this.addresses.push(address);
         this.logger.info({ listener: listener.description, address: address.address, port: address.port }, 'listening');
       }
@@ -155,7 +158,8 @@ export class Broker {
     this.logger.info('stopped');
   }
 
-  private accept(stream: Duplex, remoteAddress: string): void {
+  private accept(stream: Duplex, info: ConnectionInfo): void {
+    const remoteAddress = info.remoteAddress;
     if (this.state !== 'running') {
       stream.destroy();
       return;
@@ -166,7 +170,7 @@ export class Broker {
       return;
     }
     this.stats.connectionsAccepted++;
-    this.connections.add(new Connection(this, stream, remoteAddress));
+    this.connections.add(new Connection(this, stream, info));
   }
 
   // --- sessions ---------------------------------------------------------------------------
@@ -186,6 +190,7 @@ export class Broker {
       }
       const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
       session.disconnectedAt = disconnectedAt;
+      session.username = record.username;
       session.markRecovered(storedSession.firstOutgoingSeq, storedSession.nextOutgoingSeq);
       for (const subscription of subscriptions) {
         session.subscriptions.set(subscription.filter, subscription);

@@ -18,6 +18,7 @@ import type { EnhancedAuthExchange } from '../auth/index.js';
 import type { Session, SessionLink } from '../session/index.js';
 import type { OutgoingRecord } from '../store/index.js';
 import type { Broker } from './broker.js';
+import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import type { KeepAliveMonitor } from './keepalive.js';
 
@@ -25,6 +26,7 @@ export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 
 
 export class Connection implements SessionLink {
   state: ConnectionState = 'awaiting-connect';
+  readonly remoteAddress: string;
   protocolVersion: ProtocolVersion = 4;
   clientId = '';
   username: string | undefined;
@@ -56,8 +58,9 @@ export class Connection implements SessionLink {
   constructor(
     readonly broker: Broker,
     private readonly stream: Duplex,
-    readonly remoteAddress: string,
+    readonly info: ConnectionInfo,
   ) {
+    this.remoteAddress = info.remoteAddress;
     this.parser.on('packet', this.onPacket);
     this.parser.on('error', this.onParserError);
     stream.on('data', this.onData);

@@ -18,6 +18,8 @@ export type RouteTarget =
 const SHARED_KEY_PREFIX = '\u0000share\u0000';
 
 export interface RouterOptions {
+  /** Per-delivery read permission (ACL); absent when subscribe-time checks suffice. */
+  canReceive?: (session: Session, topic: string) => boolean;
   maxRetainedMessages: number;
   maxRetainedBytes: number;
   sharedStrategy: SharedStrategy;
@@ -160,6 +162,7 @@ export class Router {
     const member = group.pick(this.sessions, this.sharedStrategy, publisherId);
     if (!member) return false;
     const session = this.sessions.get(member.clientId)!;
+    if (this.options.canReceive && !this.options.canReceive(session, message.topic)) return false;
     const subscription = member.subscription;
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
     session.deliver(message, qos, subscription.retainAsPublished && message.retain, idsOf(subscription), group.key);
@@ -172,6 +175,7 @@ export class Router {
     if (subscription.noLocal && clientId === publisherId) return false;
     const session = this.sessions.get(clientId);
     if (!session) return false;
+    if (this.options.canReceive && !this.options.canReceive(session, message.topic)) return false;
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
     // Retain is cleared for established subscriptions unless Retain As Published [MQTT-3.3.1-9, MQTT-3.3.1-12].
     const retain = subscription.retainAsPublished && message.retain;
@@ -208,6 +212,7 @@ export class Router {
     for (const [clientId, delivery] of pending) {
       const session = this.sessions.get(clientId);
       if (!session) continue;
+      if (this.options.canReceive && !this.options.canReceive(session, message.topic)) continue;
       session.deliver(message, delivery.qos, delivery.isRetainAsPublished && message.retain, delivery.subscriptionIds);
       delivered++;
     }

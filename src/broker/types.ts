@@ -2,11 +2,19 @@
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 
+/** What a transport knows about an accepted connection. */
+export interface ConnectionInfo {
+  /** "address:port" of the peer (after PROXY protocol, the real client's). */
+  remoteAddress: string;
+  /** TLS client certificate identity (subject CN, else the first SAN), when one was verified. */
+  certificateIdentity?: string;
+}
+
 /** Accepts byte streams (TCP, TLS, WebSocket…) and hands each to the broker. */
 export interface Listener {
   /** e.g. "mqtt://127.0.0.1:1883", for logs. */
   readonly description: string;
-  start(accept: (stream: Duplex, remoteAddress: string) => void): Promise<AddressInfo>;
+  start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo>;
   /** Stops accepting; connections already handed over are the broker's to close. */
   close(): Promise<void>;
 }

@@ -37,6 +37,8 @@ export class Session {
   expiryInterval: number;
   disconnectedAt: number | undefined;
   will: WillRecord | undefined;
+  /** The user name the client authenticated with (ACL checks while it is offline too). */
+  username: string | undefined;
   readonly subscriptions = new Map<string, SubscriptionRecord>();
   /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [MQTT-4.3.3-2]. */
   readonly incomingQos2 = new Set<number>();
@@ -100,6 +102,7 @@ export class Session {
       expiryInterval: this.expiryInterval,
     };
     if (this.disconnectedAt !== undefined) record.disconnectedAt = this.disconnectedAt;
+    if (this.username !== undefined) record.username = this.username;
     if (this.will) record.will = this.will;
     return record;
   }

@@ -49,6 +49,7 @@ export interface SessionRecord {
   expiryInterval: number;
   /** Epoch ms of the last disconnect, or undefined while connected. */
   disconnectedAt?: number;
+  username?: string;
   will?: WillRecord;
 }
 

@@ -1,7 +1,7 @@
 /** Plain TCP listener (type `mqtt`). */
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Listener } from '../broker/index.js';
+import type { ConnectionInfo, Listener } from '../broker/index.js';
 
 export class TcpListener implements Listener {
   private server: net.Server | undefined;
@@ -17,9 +17,9 @@ export class TcpListener implements Listener {
     return `mqtt://${this.host}:${port}`;
   }
 
-  start(accept: (stream: Duplex, remoteAddress: string) => void): Promise<AddressInfo> {
+  start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
     const server = net.createServer({ noDelay: true }, (socket) => {
-      accept(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+      accept(socket, { remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
     });
     this.server = server;
     return new Promise((resolve, reject) => {

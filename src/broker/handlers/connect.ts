@@ -222,6 +222,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   }
   session.expiryInterval = expiryInterval;
   session.will = decision.will;
+  session.username = connection.username;
   session.saveRecord();
 
   connection.session = session;
