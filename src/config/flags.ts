@@ -14,9 +14,16 @@ export const USAGE = `Usage: midge [options]
   --data-dir <path>     where the store keeps its files (default ./data)
   --store <type>        level (default, durable) or memory
   --fsync               sync every commit batch to disk (survives power loss)
+  --max-packet-size <n> largest MQTT packet accepted, bytes (default 268435455)
+  --max-connections <n> most simultaneous connections (default 10000)
   --allow-anonymous     accept anonymous clients on a non-loopback --host
   --log-level <level>   ${LOG_LEVELS.join(' | ')} (default info)
   -h, --help            this text`;
+
+function parseInteger(flag: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(flag, `expected a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
 
 function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) {
@@ -39,6 +46,8 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
         store: { type: 'string' },
         fsync: { type: 'boolean' },
         'allow-anonymous': { type: 'boolean' },
+        'max-packet-size': { type: 'string' },
+        'max-connections': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,6 +75,8 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
   }
   if (values.fsync) config.store = { ...config.store, fsync: true };
   if (values['allow-anonymous']) config.auth = { allowAnonymous: true };
+  if (values['max-packet-size'] !== undefined) config.limits = { ...config.limits, maxPacketSize: parseInteger('--max-packet-size', values['max-packet-size']) };
+  if (values['max-connections'] !== undefined) config.limits = { ...config.limits, maxConnections: parseInteger('--max-connections', values['max-connections']) };
   if (values['log-level'] !== undefined) {
     if (!LOG_LEVELS.includes(values['log-level'] as LogLevel)) {
       throw new ConfigError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}`);
