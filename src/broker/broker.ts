@@ -11,6 +11,7 @@ import { ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store } from '../store/index.js';
 import { Connection } from './connection.js';
+import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
@@ -42,6 +43,8 @@ export class Broker {
   readonly authorizer: Authorizer;
   readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;
   readonly now: () => number;
+  /** CONNECTs per client address, when limited. */
+  readonly connectRateLimiter: KeyedRateLimiter | undefined;
   /** Connected clients by client id (after CONNACK), for takeover. */
   readonly clients = new Map<string, Connection>();
   private readonly connections = new Set<Connection>();
@@ -60,6 +63,8 @@ export class Broker {
     this.authorizer = deps.authorizer ?? allowAllAuthorizer;
     this.enhancedAuthenticators = new Map((deps.enhancedAuthenticators ?? []).map((a) => [a.method, a]));
     this.now = deps.now ?? Date.now;
+    const connectRate = this.config.limits.maxConnectRatePerAddress;
+    if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(this.store, (error, opCount) => {
       this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
     });

@@ -21,6 +21,7 @@ import type { Broker } from './broker.js';
 import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import type { KeepAliveMonitor } from './keepalive.js';
+import { TokenBucket } from './rate-limit.js';
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
@@ -49,6 +50,12 @@ export class Connection implements SessionLink {
   unackedIncoming = 0;
   /** MQTT 5 incoming topic aliases: alias → topic. */
   readonly topicAliases = new Map<number, string>();
+  /** Publish rate limits (messages, payload bytes), when configured. */
+  private readonly publishBucket: TokenBucket | undefined;
+  private readonly publishBytesBucket: TokenBucket | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  /** Packets read while the client is over its publish rate, handled when it is paid off. */
+  private throttled: Packet[] | undefined;
   /** Packets that arrived while CONNECT was still being processed. */
   private backlog: Packet[] | undefined;
   private readonly parser: Parser = createParser();
@@ -61,6 +68,10 @@ export class Connection implements SessionLink {
     readonly info: ConnectionInfo,
   ) {
     this.remoteAddress = info.remoteAddress;
+    const limits = broker.config.limits;
+    // One second of burst: a sensor that wakes up and flushes a little backlog is not punished.
+    if (limits.maxPublishRate > 0) this.publishBucket = new TokenBucket(limits.maxPublishRate, limits.maxPublishRate, broker.now);
+    if (limits.maxPublishBytesRate > 0) this.publishBytesBucket = new TokenBucket(limits.maxPublishBytesRate, limits.maxPublishBytesRate, broker.now);
     this.parser.on('packet', this.onPacket);
     this.parser.on('error', this.onParserError);
     stream.on('data', this.onData);
@@ -104,6 +115,10 @@ export class Connection implements SessionLink {
       this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`));
       return;
     }
+    if (this.throttled) {
+      this.throttled.push(packet);
+      return;
+    }
     // During the CONNECT-time AUTH exchange the client's AUTH packets are the conversation itself.
     if (this.backlog && !(packet.cmd === 'auth' && this.state === 'connecting')) {
       this.backlog.push(packet);
@@ -137,6 +152,44 @@ export class Connection implements SessionLink {
     }
     this.protocolFailure(new MqttError(reasonCode, error.message));
   };
+
+  /**
+   * Counts one PUBLISH against the client's rate limits; over them, reading from its socket
+   * pauses until the debt is paid (TCP back-pressure slows the client, nothing is dropped).
+   */
+  throttlePublish(payloadBytes: number): void {
+    if (!this.publishBucket && !this.publishBytesBucket) return;
+    const wait = Math.max(this.publishBucket?.take(1) ?? 0, this.publishBytesBucket?.take(payloadBytes) ?? 0);
+    if (wait <= 0 || this.throttled) return;
+    this.broker.stats.publishThrottled++;
+    // Packets already read in this chunk wait too; the paused socket bounds how many there are.
+    this.throttled = [];
+    this.stream.pause();
+    this.resumeTimer = setTimeout(this.endThrottle, wait);
+    this.resumeTimer.unref();
+  }
+
+  private readonly endThrottle = (): void => {
+    this.resumeTimer = undefined;
+    const held = this.throttled ?? [];
+    this.throttled = undefined;
+    for (let i = 0; i < held.length; i++) {
+      if (this.isClosed) return;
+      if (this.throttled) {
+        // Over the limit again: the rest waits for the next round.
+        (this.throttled as Packet[]).push(...held.slice(i));
+        return;
+      }
+      this.handle(held[i]!);
+    }
+    if (!this.throttled && !this.isClosed) this.stream.resume();
+  };
+
+  /** The client's IP address, without the port. */
+  get remoteHost(): string {
+    const colon = this.remoteAddress.lastIndexOf(':');
+    return colon > 0 ? this.remoteAddress.slice(0, colon) : this.remoteAddress;
+  }
 
   // --- session handling ---------------------------------------------------------------------
 
@@ -262,7 +315,9 @@ export class Connection implements SessionLink {
     if (reason) this.broker.logger.debug({ clientId: this.clientId || undefined, reason }, 'closing connection');
     this.state = 'closed';
     this.backlog = undefined;
+    this.throttled = undefined;
     if (this.connectTimer) clearTimeout(this.connectTimer);
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.keepAlive?.stop();
     if (this.isCorked) this.uncork();
     this.stream.end();

@@ -12,5 +12,7 @@ export class BrokerStats {
   bytesSent = 0;
   protocolViolations = 0;
   retainedRefused = 0;
+  publishThrottled = 0;
+  connectsRateLimited = 0;
   readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'offline-qos0': 0, expired: 0, 'too-large': 0 };
 }

@@ -38,6 +38,18 @@ export interface LimitsConfig {
   maximumQoS: 0 | 1 | 2;
   /** Longest keep-alive allowed, seconds; MQTT 5 clients asking for more (or 0) get Server Keep Alive. */
   maxKeepAlive: number;
+  maxSubscriptionsPerClient: number;
+  /** Longest topic name or filter, UTF-8 bytes. */
+  maxTopicLength: number;
+  /** Most '/'-separated levels in a topic name or filter. */
+  maxTopicLevels: number;
+  maxClientIdLength: number;
+  /** PUBLISH packets per second per client, 0 = unlimited; beyond it the client's socket is paused. */
+  maxPublishRate: number;
+  /** PUBLISH payload bytes per second per client, 0 = unlimited; throttled the same way. */
+  maxPublishBytesRate: number;
+  /** CONNECTs per second per client address, 0 = unlimited; beyond it CONNACK 0x9F (3.1.1: 3). */
+  maxConnectRatePerAddress: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -80,6 +92,13 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxRetainedBytes: 64 * 1024 * 1024,
   maximumQoS: 2,
   maxKeepAlive: 65_535,
+  maxSubscriptionsPerClient: 1000,
+  maxTopicLength: 4096,
+  maxTopicLevels: 64,
+  maxClientIdLength: 256,
+  maxPublishRate: 0,
+  maxPublishBytesRate: 0,
+  maxConnectRatePerAddress: 0,
 };
 
 export function defaultConfig(): BrokerConfig {
@@ -171,6 +190,13 @@ export function validateConfig(config: BrokerConfig): void {
   checkInteger('limits.maxRetainedBytes', l.maxRetainedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkInteger('limits.maximumQoS', l.maximumQoS, 0, 2);
   checkInteger('limits.maxKeepAlive', l.maxKeepAlive, 1, 65_535);
+  checkInteger('limits.maxSubscriptionsPerClient', l.maxSubscriptionsPerClient, 1, 10_000_000);
+  checkInteger('limits.maxTopicLength', l.maxTopicLength, 1, 65_535);
+  checkInteger('limits.maxTopicLevels', l.maxTopicLevels, 1, 65_535);
+  checkInteger('limits.maxClientIdLength', l.maxClientIdLength, 23, 65_535);
+  checkInteger('limits.maxPublishRate', l.maxPublishRate, 0, 100_000_000);
+  checkInteger('limits.maxPublishBytesRate', l.maxPublishBytesRate, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('limits.maxConnectRatePerAddress', l.maxConnectRatePerAddress, 0, 1_000_000);
   checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
 }
 

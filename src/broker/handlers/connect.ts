@@ -15,6 +15,7 @@ import {
 } from '../../protocol/index.js';
 import type { WillRecord } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
+import { isWithinTopicLimits } from '../topic-limits.js';
 import type { Connection } from '../connection.js';
 import { KeepAliveMonitor } from '../keepalive.js';
 
@@ -36,6 +37,12 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     if (properties.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
   }
 
+  const broker = connection.broker;
+  if (broker.connectRateLimiter && !broker.connectRateLimiter.tryTake(connection.remoteHost)) {
+    broker.stats.connectsRateLimited++;
+    return refuse(connection, ReasonCode.ConnectionRateExceeded, 'connect rate per address exceeded');
+  }
+
   let clientId = packet.clientId ?? '';
   let assignedClientId: string | undefined;
   const isCleanStart = packet.clean !== false;
@@ -52,6 +59,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     assignedClientId = clientId;
   } else if (version === 3 && clientId.length > MQTT31_MAX_CLIENT_ID) {
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client ids are at most 23 characters');
+  } else if (Buffer.byteLength(clientId) > broker.config.limits.maxClientIdLength) {
+    // [MQTT-3.1.3-9] a client id we reject: CONNACK 0x02 (5.0: 0x85).
+    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id too long');
   }
   if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id is not valid UTF-8');
@@ -59,7 +69,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
 
   let will: WillRecord | undefined;
   if (packet.will) {
-    if (!isValidTopicName(packet.will.topic)) {
+    if (!isValidTopicName(packet.will.topic) || !isWithinTopicLimits(packet.will.topic, broker.config.limits)) {
       // [MQTT-3.1.3-11] the will topic must be a valid topic name.
       throw new MqttError(version === 5 ? ReasonCode.TopicNameInvalid : ReasonCode.MalformedPacket, 'invalid will topic');
     }
@@ -83,7 +93,6 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
 
   connection.clientId = clientId;
   connection.username = packet.username;
-  const broker = connection.broker;
   const decision: ConnectDecision = { clientId, assignedClientId, isCleanStart, will };
   if (version === 5 && properties.authenticationMethod !== undefined) {
     startEnhancedAuth(connection, packet, properties.authenticationMethod, properties.authenticationData, decision);

@@ -7,6 +7,7 @@ import { MqttError, ReasonCode, type PublishPacket } from '../../protocol/index.
 import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
+import { isWithinTopicLimits } from '../topic-limits.js';
 
 export function handlePublish(connection: Connection, packet: PublishPacket): void {
   const broker = connection.broker;
@@ -26,6 +27,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  connection.throttlePublish(payload.length);
   const message: Message = { topic, payload, qos, retain: packet.retain };
   let failure: number | undefined;
   if (version === 5 && packet.properties) {
@@ -109,13 +111,18 @@ function resolveTopic(connection: Connection, packet: PublishPacket): string {
       if (topic === undefined) throw new MqttError(ReasonCode.ProtocolError, `unknown topic alias ${alias}`);
       return topic;
     }
-    if (!isValidTopicName(packet.topic)) throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
+    if (!isValidTopicName(packet.topic) || !isWithinTopicLimits(packet.topic, connection.broker.config.limits)) {
+      throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
+    }
     connection.topicAliases.set(alias, packet.topic);
     return packet.topic;
   }
   if (!isValidTopicName(packet.topic)) {
     // [MQTT-3.3.2-2] no wildcards in a topic name; 3.1.1 clients are disconnected.
     throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
+  }
+  if (!isWithinTopicLimits(packet.topic, connection.broker.config.limits)) {
+    throw new MqttError(ReasonCode.TopicNameInvalid, 'topic longer or deeper than the configured limits');
   }
   return packet.topic;
 }

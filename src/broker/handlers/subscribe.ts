@@ -6,6 +6,7 @@ import { MqttError, ReasonCode, toSubackCodeV3, type QoS, type SubscribePacket }
 import type { SubscriptionRecord } from '../../store/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
+import { isWithinTopicLimits } from '../topic-limits.js';
 
 export function handleSubscribe(connection: Connection, packet: SubscribePacket): void {
   const broker = connection.broker;
@@ -20,7 +21,7 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
   const retainedToSend: Array<{ subscription: SubscriptionRecord }> = [];
   for (const request of packet.subscriptions) {
     const filter = request.topic;
-    if (!isValidTopicFilter(filter)) {
+    if (!isValidTopicFilter(filter) || !isWithinTopicLimits(filter, broker.config.limits)) {
       codes.push(version === 5 ? ReasonCode.TopicFilterInvalid : toSubackCodeV3(ReasonCode.TopicFilterInvalid));
       continue;
     }
@@ -41,6 +42,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
       retainHandling: (version === 5 ? (request.rh ?? 0) : 0) as 0 | 1 | 2,
     };
     if (subscriptionId !== undefined) subscription.subscriptionId = subscriptionId;
+    if (!session.subscriptions.has(filter) && session.subscriptions.size >= broker.config.limits.maxSubscriptionsPerClient) {
+      codes.push(version === 5 ? ReasonCode.QuotaExceeded : toSubackCodeV3(ReasonCode.QuotaExceeded));
+      continue;
+    }
     // [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
     const isNew = session.setSubscription(subscription);
     broker.router.addSubscription(session.clientId, subscription);
