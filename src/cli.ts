@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `midge` command: flags → config → broker; SIGINT/SIGTERM stop it cleanly. */
-import { ConfigError, parseFlags, USAGE } from './config/index.js';
+import { stringify as stringifyYaml } from 'yaml';
+import { configFromEnv, ConfigError, loadConfigFile, mergeConfigInputs, parseFlags, redactConfig, resolveConfig, USAGE } from './config/index.js';
 import { createBroker } from './create-broker.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -20,7 +21,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let broker;
   try {
-    broker = createBroker(parsed.config);
+    const configFile = parsed.configFile ?? process.env.MIDGE_CONFIG;
+    const input = mergeConfigInputs(configFile ? loadConfigFile(configFile) : {}, configFromEnv(process.env), parsed.config);
+    if (parsed.isPrintConfig) {
+      process.stdout.write(stringifyYaml(redactConfig(resolveConfig(input))));
+      return 0;
+    }
+    broker = createBroker(input);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`midge: ${error.message}\n`);

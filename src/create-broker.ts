@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Broker, type Listener } from './broker/index.js';
-import { checkExposure, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
+import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { TcpListener } from './transport/index.js';
@@ -34,6 +34,8 @@ export function createListener(config: ListenerConfig): Listener {
   switch (config.type) {
     case 'mqtt':
       return new TcpListener(config.host, config.port);
+    default:
+      throw new ConfigError('listeners', `listener type ${config.type} is not available yet`);
   }
 }
 

@@ -3,12 +3,23 @@
  * environment and file), with its defaults and range checks.
  */
 
-export type ListenerType = 'mqtt';
+import { z } from 'zod';
+
+export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
 export interface ListenerConfig {
   type: ListenerType;
   host: string;
   port: number;
+  /** ws/wss: the HTTP path of the WebSocket endpoint. */
+  path?: string;
+  /** mqtts/wss: PEM file paths. */
+  cert?: string;
+  key?: string;
+  ca?: string;
+  requireClientCert?: boolean;
+  /** mqtt: expect a HAProxy PROXY protocol (v1/v2) header on every connection. */
+  proxyProtocol?: boolean;
 }
 
 export interface StoreConfig {
@@ -63,6 +74,12 @@ export interface AuthConfig {
    * configured, Midge refuses to start listening beyond loopback (as Mosquitto 2 does).
    */
   allowAnonymous: boolean;
+  /** Mosquitto-format password file (`midge passwd` or `mosquitto_passwd` writes it). */
+  passwordFile?: string;
+  /** Mosquitto-format ACL file. */
+  aclFile?: string;
+  /** mqtts with client certificates: the certificate's CN (or first SAN) becomes the user name. */
+  useIdentityAsUsername: boolean;
 }
 
 export interface BrokerConfig {
@@ -104,7 +121,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
-    auth: { allowAnonymous: false },
+    auth: { allowAnonymous: false, useIdentityAsUsername: false },
     sharedSubscriptionStrategy: 'round-robin',
     logLevel: 'info',
     store: { type: 'level', fsync: false },
@@ -150,54 +167,103 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   return config;
 }
 
-function checkInteger(key: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(key, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
+const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
+
+const listenerSchema = z
+  .object({
+    type: z.enum(['mqtt', 'mqtts', 'ws', 'wss']),
+    host: z.string().min(1),
+    port: int(0, 65535),
+    path: z.string().startsWith('/').optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    ca: z.string().min(1).optional(),
+    requireClientCert: z.boolean().optional(),
+    proxyProtocol: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((listener, ctx) => {
+    const isTls = listener.type === 'mqtts' || listener.type === 'wss';
+    if (isTls && (!listener.cert || !listener.key)) ctx.addIssue({ code: 'custom', message: `${listener.type} needs cert and key`, path: ['cert'] });
+    if (!isTls && (listener.cert || listener.key || listener.ca || listener.requireClientCert)) {
+      ctx.addIssue({ code: 'custom', message: `cert/key/ca/requireClientCert only apply to mqtts and wss`, path: ['type'] });
+    }
+    if (listener.requireClientCert && !listener.ca) ctx.addIssue({ code: 'custom', message: 'requireClientCert needs ca', path: ['ca'] });
+    if (listener.path && listener.type !== 'ws' && listener.type !== 'wss') ctx.addIssue({ code: 'custom', message: 'path only applies to ws and wss', path: ['path'] });
+  });
+
+const limitsShape = {
+  maxConnections: int(1, 10_000_000),
+  maxPacketSize: int(64, 268_435_455),
+  maxInflight: int(1, 65_535),
+  maxQueuedMessages: int(0, 100_000_000),
+  maxQueuedBytes: int(0, Number.MAX_SAFE_INTEGER),
+  receiveMaximum: int(1, 65_535),
+  topicAliasMaximum: int(0, 65_535),
+  connectTimeoutMs: int(1, 3_600_000),
+  socketBufferBytes: int(1024, 1024 * 1024 * 1024),
+  maxRetainedMessages: int(0, 100_000_000),
+  maxRetainedBytes: int(0, Number.MAX_SAFE_INTEGER),
+  maximumQoS: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+  maxKeepAlive: int(1, 65_535),
+  maxSubscriptionsPerClient: int(1, 10_000_000),
+  maxTopicLength: int(1, 65_535),
+  maxTopicLevels: int(1, 65_535),
+  maxClientIdLength: int(23, 65_535),
+  maxPublishRate: int(0, 100_000_000),
+  maxPublishBytesRate: int(0, Number.MAX_SAFE_INTEGER),
+  maxConnectRatePerAddress: int(0, 1_000_000),
+};
+
+const authShape = {
+  allowAnonymous: z.boolean(),
+  passwordFile: z.string().min(1).optional(),
+  aclFile: z.string().min(1).optional(),
+  useIdentityAsUsername: z.boolean(),
+};
+
+const storeShape = { type: z.enum(['level', 'memory']), fsync: z.boolean() };
+
+/** The whole configuration; `.strict()` everywhere so a misspelt key is an error, not ignored. */
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1),
+    auth: z.object(authShape).strict(),
+    sharedSubscriptionStrategy: z.enum(SHARED_STRATEGIES as [SharedSubscriptionStrategy, ...SharedSubscriptionStrategy[]]),
+    logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]),
+    store: z.object(storeShape).strict(),
+    listeners: z.array(listenerSchema).min(1),
+    limits: z.object(limitsShape).strict(),
+  })
+  .strict();
+
+/** What a config file or the environment may give: the same keys, every one optional. */
+export const configInputSchema = z
+  .object({
+    dataDir: z.string().min(1).optional(),
+    auth: z.object(authShape).partial().strict().optional(),
+    sharedSubscriptionStrategy: configSchema.shape.sharedSubscriptionStrategy.optional(),
+    logLevel: configSchema.shape.logLevel.optional(),
+    store: z.object(storeShape).partial().strict().optional(),
+    listeners: z.array(listenerSchema).min(1).optional(),
+    limits: z.object(limitsShape).partial().strict().optional(),
+  })
+  .strict();
+
+/** The first schema issue as one line naming the key path: `limits.maxInflight: …`. */
+export function toConfigError(error: z.ZodError, prefix = ''): ConfigError {
+  const issue = error.issues[0]!;
+  const keys = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : [];
+  const path = [...issue.path, ...(keys.length > 0 ? [keys[0]!] : [])]
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+  const message = keys.length > 0 ? 'unknown key' : issue.message;
+  return new ConfigError(`${prefix}${path || '(root)'}`, message);
 }
 
 export function validateConfig(config: BrokerConfig): void {
-  if (typeof config.dataDir !== 'string' || config.dataDir === '') {
-    throw new ConfigError('dataDir', 'expected a non-empty path');
-  }
-  if (!SHARED_STRATEGIES.includes(config.sharedSubscriptionStrategy)) {
-    throw new ConfigError('sharedSubscriptionStrategy', `expected one of ${SHARED_STRATEGIES.join(', ')}, got ${JSON.stringify(config.sharedSubscriptionStrategy)}`);
-  }
-  if (!LOG_LEVELS.includes(config.logLevel)) {
-    throw new ConfigError('logLevel', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(config.logLevel)}`);
-  }
-  if (config.store.type !== 'level' && config.store.type !== 'memory') {
-    throw new ConfigError('store.type', `expected level or memory, got ${JSON.stringify(config.store.type)}`);
-  }
-  if (typeof config.auth.allowAnonymous !== 'boolean') throw new ConfigError('auth.allowAnonymous', 'expected true or false');
-  if (typeof config.store.fsync !== 'boolean') throw new ConfigError('store.fsync', 'expected true or false');
-  if (config.listeners.length === 0) throw new ConfigError('listeners', 'expected at least one listener');
-  config.listeners.forEach((listener, i) => {
-    if (listener.type !== 'mqtt') throw new ConfigError(`listeners[${i}].type`, `expected mqtt, got ${JSON.stringify(listener.type)}`);
-    if (typeof listener.host !== 'string' || listener.host === '') throw new ConfigError(`listeners[${i}].host`, 'expected a host name or address');
-    checkInteger(`listeners[${i}].port`, listener.port, 0, 65535);
-  });
-  const l = config.limits;
-  checkInteger('limits.maxConnections', l.maxConnections, 1, 10_000_000);
-  checkInteger('limits.maxPacketSize', l.maxPacketSize, 64, 268_435_455);
-  checkInteger('limits.maxInflight', l.maxInflight, 1, 65_535);
-  checkInteger('limits.maxQueuedMessages', l.maxQueuedMessages, 0, 100_000_000);
-  checkInteger('limits.maxQueuedBytes', l.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('limits.receiveMaximum', l.receiveMaximum, 1, 65_535);
-  checkInteger('limits.topicAliasMaximum', l.topicAliasMaximum, 0, 65_535);
-  checkInteger('limits.connectTimeoutMs', l.connectTimeoutMs, 1, 3_600_000);
-  checkInteger('limits.maxRetainedMessages', l.maxRetainedMessages, 0, 100_000_000);
-  checkInteger('limits.maxRetainedBytes', l.maxRetainedBytes, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('limits.maximumQoS', l.maximumQoS, 0, 2);
-  checkInteger('limits.maxKeepAlive', l.maxKeepAlive, 1, 65_535);
-  checkInteger('limits.maxSubscriptionsPerClient', l.maxSubscriptionsPerClient, 1, 10_000_000);
-  checkInteger('limits.maxTopicLength', l.maxTopicLength, 1, 65_535);
-  checkInteger('limits.maxTopicLevels', l.maxTopicLevels, 1, 65_535);
-  checkInteger('limits.maxClientIdLength', l.maxClientIdLength, 23, 65_535);
-  checkInteger('limits.maxPublishRate', l.maxPublishRate, 0, 100_000_000);
-  checkInteger('limits.maxPublishBytesRate', l.maxPublishBytesRate, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('limits.maxConnectRatePerAddress', l.maxConnectRatePerAddress, 0, 1_000_000);
-  checkInteger('limits.socketBufferBytes', l.socketBufferBytes, 1024, 1024 * 1024 * 1024);
+  const result = configSchema.safeParse(config);
+  if (!result.success) throw toConfigError(result.error);
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */

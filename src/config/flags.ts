@@ -5,9 +5,16 @@ import { ConfigError, LOG_LEVELS, type ConfigInput, type LogLevel } from './conf
 export interface ParsedFlags {
   config: ConfigInput;
   isHelp: boolean;
+  /** --config: the YAML/JSON file to read. */
+  configFile: string | undefined;
+  isPrintConfig: boolean;
 }
 
 export const USAGE = `Usage: midge [options]
+       midge passwd [-c] [-b] [-D] <file> <user> [password]
+
+  --config <file>       YAML or JSON config file (also MIDGE_CONFIG); flags and MIDGE_* win
+  --print-config        print the effective configuration and exit
 
   --host <addr>         address of the MQTT listener (default 127.0.0.1)
   --port <n>            port of the MQTT listener, 0 = any free port (default 1883)
@@ -50,6 +57,8 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
         'max-connections': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        config: { type: 'string' },
+        'print-config': { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -83,5 +92,6 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     }
     config.logLevel = values['log-level'] as LogLevel;
   }
-  return { config, isHelp: values.help === true };
+  if (values.config === '') throw new ConfigError('--config', 'expected a file path');
+  return { config, isHelp: values.help === true, configFile: values.config, isPrintConfig: values['print-config'] === true };
 }

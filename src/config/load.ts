@@ -1,0 +1,96 @@
+/**
+ * Where configuration comes from, in order of precedence: flags > environment (`MIDGE_*`) >
+ * config file (YAML or JSON) > defaults. Each source is checked against the schema on its own,
+ * so an error names the source and the key.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, configInputSchema, toConfigError, type ConfigInput } from './config.js';
+
+export function loadConfigFile(file: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    data = parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ConfigError(file, `not valid YAML/JSON: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const result = configInputSchema.safeParse(data);
+  if (!result.success) throw toConfigError(result.error, `${file}: `);
+  return result.data as ConfigInput;
+}
+
+/** `MIDGE_` + the key in SCREAMING_SNAKE_CASE, `__` between levels: MIDGE_LIMITS__MAX_INFLIGHT. */
+function envKeyToPath(key: string): string[] {
+  return key
+    .slice('MIDGE_'.length)
+    .split('__')
+    .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+}
+
+/** Numbers and booleans are read as such; `listeners` takes JSON; anything else is a string. */
+function envValue(raw: string): unknown {
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  if (raw.startsWith('[') || raw.startsWith('{')) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+/**
+ * Reads MIDGE_* variables. MIDGE_HOST and MIDGE_PORT shape the first MQTT listener, as the
+ * --host and --port flags do; MIDGE_CONFIG names the file and is not a key.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const input: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(env)) {
+    if (!key.startsWith('MIDGE_') || raw === undefined || key === 'MIDGE_CONFIG' || key === 'MIDGE_HOST' || key === 'MIDGE_PORT') continue;
+    if (key.startsWith('MIDGE_TEST_')) continue; // test-harness switches, not configuration
+    const path = envKeyToPath(key);
+    let node = input;
+    for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]!] = envValue(raw);
+  }
+  if (env.MIDGE_HOST !== undefined || env.MIDGE_PORT !== undefined) {
+    input.listeners = [{ type: 'mqtt', host: env.MIDGE_HOST ?? '127.0.0.1', port: env.MIDGE_PORT === undefined ? 1883 : envValue(env.MIDGE_PORT) }];
+  }
+  const result = configInputSchema.safeParse(input);
+  if (!result.success) {
+    const error = toConfigError(result.error);
+    throw new ConfigError(`environment MIDGE_* (${error.key})`, error.message.slice(error.key.length + 2));
+  }
+  return result.data as ConfigInput;
+}
+
+/** Later inputs win; objects merge key by key, arrays (listeners) are replaced whole. */
+export function mergeConfigInputs(...inputs: ConfigInput[]): ConfigInput {
+  const merged: Record<string, unknown> = {};
+  for (const input of inputs) {
+    for (const [key, value] of Object.entries(input)) {
+      if (value === undefined) continue;
+      const current = merged[key];
+      merged[key] =
+        value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
+          ? { ...(current as object), ...(value as object) }
+          : value;
+    }
+  }
+  return merged as ConfigInput;
+}
+
+/** The effective config for printing, with anything secret-looking (password, token, secret) masked. */
+export function redactConfig<T>(config: T): T {
+  const secretKeys = new Set(['password', 'token', 'secret']);
+  return JSON.parse(JSON.stringify(config), (key, value: unknown) => (secretKeys.has(key) && value ? '***' : value)) as T;
+}
