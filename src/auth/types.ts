@@ -18,6 +18,8 @@ export type AuthenticationResult = { isAccepted: true } | { isAccepted: false; r
 
 export interface Authenticator {
   authenticate(credentials: ConnectCredentials): Promise<AuthenticationResult> | AuthenticationResult;
+  /** Re-reads its source (SIGHUP); on failure it keeps what it had and rejects. */
+  reload?(): Promise<void>;
 }
 
 export interface Authorizer {
@@ -28,6 +30,8 @@ export interface Authorizer {
    * forbids (as Mosquitto's read check). Omit it when subscribe-time checks suffice.
    */
   canReceive?(client: ClientIdentity, topic: string): boolean;
+  /** Re-reads its source (SIGHUP); on failure it keeps what it had and rejects. */
+  reload?(): Promise<void>;
 }
 
 export const allowAllAuthenticator: Authenticator = {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import type { Logger } from '../observability/index.js';
+import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store } from '../store/index.js';
@@ -17,6 +17,9 @@ import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
 import type { ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
+import { adminRoutes } from './admin-api.js';
+import { SysTopics, type SysSnapshot } from './sys-topics.js';
+import { BROKER_VERSION } from './version.js';
 
 export interface BrokerDependencies {
   config: BrokerConfig;
@@ -51,6 +54,10 @@ export class Broker {
   private readonly listeners: Listener[];
   private readonly expiryTimers: SessionExpiryTimers;
   private readonly willTimers: WillDelayTimers;
+  readonly metrics: BrokerMetrics;
+  private readonly httpServer: OpsHttpServer | undefined;
+  private readonly sysTopics: SysTopics;
+  private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
@@ -65,9 +72,13 @@ export class Broker {
     this.now = deps.now ?? Date.now;
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
-    this.committer = new GroupCommitter(this.store, (error, opCount) => {
-      this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
-    });
+    this.committer = new GroupCommitter(
+      this.store,
+      (error, opCount) => {
+        this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
+      },
+      (seconds) => this.metrics.observeStoreBatch(seconds),
+    );
     this.sessions = new SessionRegistry(
       this.committer,
       {
@@ -97,6 +108,113 @@ export class Broker {
       const session = this.sessions.get(clientId);
       if (session && !session.isOnline) this.publishWill(session);
     });
+    this.metrics = new BrokerMetrics({
+      connections: () => this.clients.size,
+      connectsTotal: () => this.stats.connectsTotal,
+      disconnectsByReason: () => this.stats.disconnectsByReason,
+      messagesReceivedByQos: () => this.stats.messagesReceivedByQos,
+      messagesSentByQos: () => this.stats.messagesSentByQos,
+      bytesReceived: () => this.stats.bytesReceived,
+      bytesSent: () => this.stats.bytesSent,
+      droppedByReason: () => this.stats.dropped,
+      sessionTotals: () => this.sessionTotals(),
+      retainedMessages: () => this.router.retained.size,
+      subscriptions: () => this.router.subscriptionCount,
+    });
+    const http = this.config.http;
+    if (http.enabled) {
+      this.httpServer = new OpsHttpServer({
+        host: http.host,
+        port: http.port,
+        token: http.token,
+        routes: adminRoutes(this),
+        onError: (error) => this.logger.error({ err: error }, 'admin HTTP request failed'),
+      });
+    }
+    this.sysTopics = new SysTopics(
+      this.config.sys.interval,
+      () => this.sysSnapshot(),
+      // In memory only: rewritten every interval, so not worth a store write.
+      (message) => this.router.route(message, undefined, true),
+      (error) => this.logger.warn({ err: error }, '$SYS publication failed'),
+    );
+  }
+
+  private sessionTotals(): { sessions: number; queued: number; inflight: number } {
+    let queued = 0;
+    let inflight = 0;
+    for (const session of this.sessions.values()) {
+      queued += session.queuedCount;
+      inflight += session.inflightCount;
+    }
+    return { sessions: this.sessions.size, queued, inflight };
+  }
+
+  private async sysSnapshot(): Promise<SysSnapshot> {
+    const totals = this.sessionTotals();
+    return {
+      version: BROKER_VERSION,
+      uptimeSeconds: (this.now() - this.stats.startedAt) / 1000,
+      clientsConnected: this.clients.size,
+      clientsDisconnected: totals.sessions - this.clients.size,
+      clientsTotal: totals.sessions,
+      clientsMaximum: this.stats.clientsMaximum,
+      messagesReceived: this.stats.messagesReceived,
+      messagesSent: this.stats.messagesSent,
+      bytesReceived: this.stats.bytesReceived,
+      bytesSent: this.stats.bytesSent,
+      subscriptions: this.router.subscriptionCount,
+      retainedMessages: this.router.retained.size,
+      storeBytes: await this.store.approximateSize?.(),
+    };
+  }
+
+  /** The counters as JSON (admin API /api/v1/stats). */
+  statsSnapshot(): Record<string, unknown> {
+    const totals = this.sessionTotals();
+    return {
+      version: BROKER_VERSION,
+      uptimeSeconds: Math.floor((this.now() - this.stats.startedAt) / 1000),
+      clientsConnected: this.clients.size,
+      clientsMaximum: this.stats.clientsMaximum,
+      sessions: totals.sessions,
+      queuedMessages: totals.queued,
+      inflightMessages: totals.inflight,
+      subscriptions: this.router.subscriptionCount,
+      retainedMessages: this.router.retained.size,
+      connectsTotal: this.stats.connectsTotal,
+      disconnectsByReason: this.stats.disconnectsByReason,
+      messagesReceived: this.stats.messagesReceived,
+      messagesSent: this.stats.messagesSent,
+      messagesReceivedByQos: this.stats.messagesReceivedByQos,
+      messagesSentByQos: this.stats.messagesSentByQos,
+      bytesReceived: this.stats.bytesReceived,
+      bytesSent: this.stats.bytesSent,
+      dropped: this.stats.dropped,
+      protocolViolations: this.stats.protocolViolations,
+      retainedRefused: this.stats.retainedRefused,
+      publishThrottled: this.stats.publishThrottled,
+      connectsRateLimited: this.stats.connectsRateLimited,
+      storeBatchesWritten: this.committer.writtenBatchCount,
+    };
+  }
+
+  /**
+   * Applies what can change without a restart (SIGHUP): the log level now; password and ACL
+   * files through the authenticator/authorizer's own reload when they have one.
+   */
+  reload(config: BrokerConfig): void {
+    if (config.logLevel !== this.logger.level) this.logger.level = config.logLevel;
+    this.config.logLevel = config.logLevel;
+    void Promise.all([this.authenticator.reload?.(), this.authorizer.reload?.()]).then(
+      () => this.logger.info({ logLevel: config.logLevel }, 'configuration reloaded'),
+      (error: unknown) => this.logger.error({ err: (error as Error).message }, 'reload of authentication files failed; keeping the old ones'),
+    );
+  }
+
+  /** Where the admin HTTP listener is bound, when enabled. */
+  get httpBoundAddress(): AddressInfo | undefined {
+    return this.httpAddress;
   }
 
   get isRunning(): boolean {
@@ -116,14 +234,20 @@ export class Broker {
         this.addresses.push(address);
         this.logger.info({ listener: listener.description, address: address.address, port: address.port }, 'listening');
       }
+      if (this.httpServer) {
+        this.httpAddress = await this.httpServer.start();
+        this.logger.info({ address: this.httpAddress.address, port: this.httpAddress.port }, 'admin HTTP listening (/metrics, /health, /ready, /api/v1)');
+      }
     } catch (error) {
       this.state = 'closing';
       await Promise.allSettled(this.listeners.map((l) => l.close()));
+      await this.httpServer?.close();
       await this.store.close().catch(() => undefined);
       this.state = 'closed';
       throw error;
     }
     this.state = 'running';
+    this.sysTopics.start();
     return this.addresses;
   }
 
@@ -145,6 +269,7 @@ export class Broker {
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    this.sysTopics.stop();
     // A listener's close resolves only once its connections are gone, so close those meanwhile.
     const listenersClosed = Promise.allSettled(this.listeners.map((l) => l.close()));
     for (const connection of [...this.connections]) {
@@ -152,11 +277,12 @@ export class Broker {
       // A broker shutdown is not the client's fault: its will is kept, not published (as
       // Mosquitto does on a clean stop); the client reconnects and resumes.
       connection.isDisconnectClean = true;
-      connection.destroy('broker shutting down');
+      connection.destroy('server-shutdown');
     }
     this.expiryTimers.cancelAll();
     this.willTimers.cancelAll();
     await listenersClosed;
+    await this.httpServer?.close();
     await this.committer.drain();
     await this.store.close();
     this.state = 'closed';
@@ -280,6 +406,9 @@ export class Broker {
     const session = connection.session;
     if (!session) return;
     connection.session = undefined;
+    const reason = connection.closeReason ?? 'connection-lost';
+    this.stats.disconnectsByReason[reason] = (this.stats.disconnectsByReason[reason] ?? 0) + 1;
+    this.logger.info({ clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: connection.protocolVersion, reason }, 'client disconnected');
     if (this.clients.get(connection.clientId) === connection) {
       this.clients.delete(connection.clientId);
       this.stats.clientsConnected--;

@@ -25,6 +25,20 @@ import { TokenBucket } from './rate-limit.js';
 
 export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
+/** Why a connection ended: the label of the disconnect metric and log line. */
+export type CloseReason =
+  | 'client-disconnect'
+  | 'connection-lost'
+  | 'keepalive-timeout'
+  | 'session-taken-over'
+  | 'protocol-error'
+  | 'connect-refused'
+  | 'connect-timeout'
+  | 'server-shutdown'
+  | 'admin'
+  | 'store-failure'
+  | 'internal-error';
+
 export class Connection implements SessionLink {
   state: ConnectionState = 'awaiting-connect';
   readonly remoteAddress: string;
@@ -37,6 +51,9 @@ export class Connection implements SessionLink {
   isDisconnectClean = false;
   /** Set when another connection took the session over. */
   isTakenOver = false;
+  closeReason: CloseReason | undefined;
+  /** Epoch ms of the CONNACK (admin API). */
+  connectedAt: number | undefined;
   /** MQTT 5: whether the client wants reason strings and user properties on errors. */
   wantsProblemInformation = true;
   /** MQTT 5: largest packet the client accepts. */
@@ -81,7 +98,7 @@ export class Connection implements SessionLink {
     // Ends before the client says anything give back nothing more; let 'close' clean up.
     stream.on('end', () => stream.end());
     this.connectTimer = setTimeout(() => {
-      if (this.state === 'awaiting-connect') this.destroy('no CONNECT in time');
+      if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
     }, broker.config.limits.connectTimeoutMs);
     this.connectTimer.unref();
   }
@@ -134,7 +151,7 @@ export class Connection implements SessionLink {
       if (error instanceof MqttError) this.protocolFailure(error);
       else {
         this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
-        this.destroy('internal error');
+        this.destroy('internal-error');
       }
     }
   }
@@ -147,7 +164,7 @@ export class Connection implements SessionLink {
       // every client version can read), then close.
       this.broker.logger.info({ remoteAddress: this.remoteAddress }, 'unsupported protocol version; closing');
       this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
-      this.destroy(undefined);
+      this.destroy('connect-refused');
       return;
     }
     this.protocolFailure(new MqttError(reasonCode, error.message));
@@ -249,6 +266,7 @@ export class Connection implements SessionLink {
       return;
     }
     this.broker.stats.messagesSent++;
+    this.broker.stats.messagesSentByQos[record.qos]++;
     this.writeRaw(bytes);
   }
 
@@ -298,7 +316,7 @@ export class Connection implements SessionLink {
     } else {
       this.disconnectWithReason(error.reasonCode, error.message);
     }
-    this.destroy(undefined);
+    this.destroy('protocol-error');
   }
 
   /** MQTT 5 only: tells the client why before the server closes the connection. */
@@ -309,10 +327,10 @@ export class Connection implements SessionLink {
     this.send(packet);
   }
 
-  /** Closes the socket after flushing what was written; `reason` is logged at debug. */
-  destroy(reason: string | undefined): void {
+  /** Closes the socket after flushing what was written; the first reason given is the one kept. */
+  destroy(reason: CloseReason): void {
     if (this.isClosed) return;
-    if (reason) this.broker.logger.debug({ clientId: this.clientId || undefined, reason }, 'closing connection');
+    this.closeReason = reason;
     this.state = 'closed';
     this.backlog = undefined;
     this.throttled = undefined;
@@ -330,11 +348,11 @@ export class Connection implements SessionLink {
 
   private readonly onStreamError = (error: Error): void => {
     this.broker.logger.debug({ clientId: this.clientId || undefined, err: error.message }, 'socket error');
-    this.destroy(undefined);
+    this.destroy('connection-lost');
     this.stream.destroy();
   };
 
   private readonly onStreamClose = (): void => {
-    this.destroy(undefined);
+    this.destroy('connection-lost');
   };
 }

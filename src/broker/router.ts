@@ -112,13 +112,13 @@ export class Router {
   }
 
   /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
-  retain(message: Message): void {
+  retain(message: Message, isEphemeral = false): void {
     const previous = this.retained.get(message.topic);
     if (message.payload.length === 0) {
       if (previous) {
         this.retained.delete(message.topic);
         this.retainedBytes -= previous.payload.length;
-        this.committer.add({ type: 'deleteRetained', topic: message.topic });
+        if (!isEphemeral) this.committer.add({ type: 'deleteRetained', topic: message.topic });
       }
       return;
     }
@@ -131,7 +131,7 @@ export class Router {
     }
     this.retained.set(message.topic, message);
     this.retainedBytes = bytesAfter;
-    this.committer.add({ type: 'putRetained', message });
+    if (!isEphemeral) this.committer.add({ type: 'putRetained', message });
   }
 
   get retainedByteCount(): number {
@@ -148,9 +148,10 @@ export class Router {
   /**
    * Delivers a message to every session with a matching subscription; returns how many sessions
    * it went to. `publisherId` lets No Local subscriptions skip their own messages [MQTT-3.8.3-3].
+   * An ephemeral retained message ($SYS) is kept in memory only, never written to the store.
    */
-  route(message: Message, publisherId: string | undefined): number {
-    if (message.retain) this.retain(message);
+  route(message: Message, publisherId: string | undefined, isEphemeralRetain = false): number {
+    if (message.retain) this.retain(message, isEphemeralRetain);
     const matches = this.trie.match(message.topic);
     if (matches.length === 0) return 0;
     if (matches.length === 1) return this.deliverOne(matches[0]!, message, publisherId) ? 1 : 0;

@@ -6,8 +6,12 @@ export class BrokerStats {
   connectionsAccepted = 0;
   clientsConnected = 0;
   clientsMaximum = 0;
+  connectsTotal = 0;
   messagesReceived = 0;
   messagesSent = 0;
+  readonly messagesReceivedByQos: [number, number, number] = [0, 0, 0];
+  readonly messagesSentByQos: [number, number, number] = [0, 0, 0];
+  readonly disconnectsByReason: Record<string, number> = {};
   bytesReceived = 0;
   bytesSent = 0;
   protocolViolations = 0;

@@ -82,8 +82,26 @@ export interface AuthConfig {
   useIdentityAsUsername: boolean;
 }
 
+export interface HttpConfig {
+  /** Serve /metrics, /health, /ready and the admin API. */
+  enabled: boolean;
+  host: string;
+  port: number;
+  /** Bearer token for everything but /health; required when `host` is not loopback. */
+  token: string | null;
+}
+
+export interface SysConfig {
+  /** Seconds between $SYS publications; 0 = off. */
+  interval: number;
+}
+
 export interface BrokerConfig {
   dataDir: string;
+  http: HttpConfig;
+  sys: SysConfig;
+  /** On SIGTERM/SIGINT: how long to wait for connections and store writes before exiting anyway. */
+  shutdownTimeoutMs: number;
   auth: AuthConfig;
   /** How a shared subscription group picks the member for each message. */
   sharedSubscriptionStrategy: SharedSubscriptionStrategy;
@@ -121,6 +139,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
+    http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
+    sys: { interval: 10 },
+    shutdownTimeoutMs: 10_000,
     auth: { allowAnonymous: false, useIdentityAsUsername: false },
     sharedSubscriptionStrategy: 'round-robin',
     logLevel: 'info',
@@ -143,6 +164,9 @@ export class ConfigError extends Error {
 
 export type ConfigInput = {
   dataDir?: string;
+  http?: Partial<HttpConfig>;
+  sys?: Partial<SysConfig>;
+  shutdownTimeoutMs?: number;
   auth?: Partial<AuthConfig>;
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   logLevel?: LogLevel;
@@ -156,6 +180,9 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   const base = defaultConfig();
   const config: BrokerConfig = {
     dataDir: input.dataDir ?? base.dataDir,
+    http: { ...base.http, ...input.http },
+    sys: { ...base.sys, ...input.sys },
+    shutdownTimeoutMs: input.shutdownTimeoutMs ?? base.shutdownTimeoutMs,
     auth: { ...base.auth, ...input.auth },
     sharedSubscriptionStrategy: input.sharedSubscriptionStrategy ?? base.sharedSubscriptionStrategy,
     logLevel: input.logLevel ?? base.logLevel,
@@ -223,11 +250,16 @@ const authShape = {
 };
 
 const storeShape = { type: z.enum(['level', 'memory']), fsync: z.boolean() };
+const httpShape = { enabled: z.boolean(), host: z.string().min(1), port: int(0, 65535), token: z.string().min(16).nullable() };
+const sysShape = { interval: int(0, 86_400) };
 
 /** The whole configuration; `.strict()` everywhere so a misspelt key is an error, not ignored. */
 export const configSchema = z
   .object({
     dataDir: z.string().min(1),
+    http: z.object(httpShape).strict(),
+    sys: z.object(sysShape).strict(),
+    shutdownTimeoutMs: int(0, 600_000),
     auth: z.object(authShape).strict(),
     sharedSubscriptionStrategy: z.enum(SHARED_STRATEGIES as [SharedSubscriptionStrategy, ...SharedSubscriptionStrategy[]]),
     logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]),
@@ -241,6 +273,9 @@ export const configSchema = z
 export const configInputSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
+    http: z.object(httpShape).partial().strict().optional(),
+    sys: z.object(sysShape).partial().strict().optional(),
+    shutdownTimeoutMs: int(0, 600_000).optional(),
     auth: z.object(authShape).partial().strict().optional(),
     sharedSubscriptionStrategy: configSchema.shape.sharedSubscriptionStrategy.optional(),
     logLevel: configSchema.shape.logLevel.optional(),
@@ -276,6 +311,9 @@ export function isLoopbackHost(host: string): boolean {
  * `auth.allowAnonymous: true`; otherwise the broker would be open to the network.
  */
 export function checkExposure(config: BrokerConfig, hasAuthentication: boolean): void {
+  if (config.http.enabled && config.http.token === null && !isLoopbackHost(config.http.host)) {
+    throw new ConfigError('http.token', `the admin HTTP API on ${config.http.host} is reachable from the network: set a token (16+ characters)`);
+  }
   if (hasAuthentication || config.auth.allowAnonymous) return;
   config.listeners.forEach((listener, i) => {
     if (!isLoopbackHost(listener.host)) {

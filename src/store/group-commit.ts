@@ -23,6 +23,8 @@ export class GroupCommitter {
   constructor(
     private readonly store: Store,
     private readonly onWriteError: (error: Error, opCount: number) => void,
+    /** Told how long each batch took to write (metrics). */
+    private readonly onBatchWritten?: (seconds: number, opCount: number) => void,
   ) {}
 
   add(op: StoreOp): void {
@@ -87,8 +89,10 @@ export class GroupCommitter {
     let failure: Error | undefined;
     if (batch.ops.length > 0) {
       try {
+        const startedAt = process.hrtime.bigint();
         await this.store.write(batch.ops);
         this.batchesWritten++;
+        this.onBatchWritten?.(Number(process.hrtime.bigint() - startedAt) / 1e9, batch.ops.length);
       } catch (error) {
         failure = error instanceof Error ? error : new Error(String(error));
         this.onWriteError(failure, batch.ops.length);

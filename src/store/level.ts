@@ -3,7 +3,8 @@
  * `fsync` the batch is synced to the device (survives power loss), otherwise it is in the OS
  * once written (survives a killed process).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Level } from 'level';
 import {
   decodeMessage,
@@ -126,6 +127,14 @@ export class LevelStore implements Store {
       }
     }
     if (batch.length > 0) await this.db.batch(batch, { sync: this.isSync });
+  }
+
+  async approximateSize(): Promise<number> {
+    let total = 0;
+    for (const name of await readdir(this.location)) {
+      total += (await stat(path.join(this.location, name)).catch(() => ({ size: 0 }))).size;
+    }
+    return total;
   }
 
   async loadSessions(): Promise<StoredSession[]> {

@@ -105,4 +105,6 @@ export interface Store {
   /** The session's outgoing records in `seq` order. */
   loadOutgoing(clientId: string): Promise<OutgoingRecord[]>;
   loadIncomingQos2(clientId: string): Promise<number[]>;
+  /** Bytes the store takes on disk, roughly ($SYS/broker/store/size); absent for memory. */
+  approximateSize?(): Promise<number>;
 }

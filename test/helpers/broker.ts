@@ -23,6 +23,9 @@ export async function startBroker(options: CreateBrokerOptions = {}): Promise<Te
     port: 0,
     host: '127.0.0.1',
     store: { type: 'memory' },
+    // Tests that want these turn them on: parallel brokers must not fight over port 8888.
+    http: { enabled: false },
+    sys: { interval: 0 },
     logger: createLogger(process.env.MIDGE_TEST_LOG ?? 'silent'),
     ...options,
     dataDir,

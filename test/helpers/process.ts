@@ -16,8 +16,11 @@ export interface BrokerProcess {
 }
 
 /** Starts `node dist/cli.js args…` and resolves once it logs "listening" with its port. */
-export function spawnBroker(args: string[], timeoutMs = 10_000): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+/** Parallel test brokers must not all take the admin port 8888; tests that want it set it. */
+const TEST_ENV = { MIDGE_HTTP__ENABLED: 'false' };
+
+export function spawnBroker(args: string[], timeoutMs = 10_000, env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...TEST_ENV, ...env } });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   let buffered = '';
@@ -60,7 +63,7 @@ export function spawnBroker(args: string[], timeoutMs = 10_000): Promise<BrokerP
 /** Runs the CLI to completion (for flag errors) and returns its exit code and output. */
 export function runCli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...TEST_ENV } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -157,7 +157,7 @@ export async function continueEnhancedAuth(connection: Connection, data: Buffer 
     if (isReauth) {
       // Failed re-authentication ends the connection [MQTT-4.12.1-2 context].
       connection.disconnectWithReason(reasonCode, 're-authentication failed');
-      connection.destroy(undefined);
+      connection.destroy('connect-refused');
     } else {
       refuse(connection, reasonCode, 'enhanced authentication failed');
     }
@@ -197,7 +197,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   if (existing && existing !== connection) {
     existing.isTakenOver = true;
     existing.disconnectWithReason(ReasonCode.SessionTakenOver, 'another connection took over the session');
-    existing.destroy('session taken over');
+    existing.destroy('session-taken-over');
   }
 
   let session = broker.sessions.get(clientId);
@@ -216,7 +216,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
     // Another CONNECT for the same id may have won the race while we read the store.
     if (broker.clients.has(clientId)) {
       connection.disconnectWithReason(ReasonCode.SessionTakenOver);
-      connection.destroy('session taken over during connect');
+      connection.destroy('session-taken-over');
       return;
     }
   }
@@ -249,7 +249,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
     connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.now, () => {
       broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
       connection.disconnectWithReason(ReasonCode.KeepAliveTimeout);
-      connection.destroy(undefined);
+      connection.destroy('keepalive-timeout');
     });
   }
 
@@ -291,7 +291,12 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
     }
     connection.send(connack);
     connection.state = 'connected';
-    broker.logger.debug({ clientId, version, isSessionPresent, remoteAddress: connection.remoteAddress }, 'client connected');
+    connection.connectedAt = broker.now();
+    broker.stats.connectsTotal++;
+    broker.logger.info(
+      { clientId, remoteAddress: connection.remoteAddress, protocol: version, isSessionPresent, username: connection.username },
+      'client connected',
+    );
     session.attach(connection, version === 5 ? (properties.receiveMaximum ?? 65_535) : 65_535);
     connection.releasePackets();
   });
@@ -307,5 +312,5 @@ function refuse(connection: Connection, reasonCode: number, why: string): void {
       ? { cmd: 'connack', sessionPresent: false, reasonCode }
       : { cmd: 'connack', sessionPresent: false, returnCode: toConnackReturnCodeV3(reasonCode) };
   connection.send(connack);
-  connection.destroy(undefined);
+  connection.destroy('connect-refused');
 }

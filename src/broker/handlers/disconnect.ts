@@ -19,5 +19,5 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
     }
   }
   connection.isDisconnectClean = packet.reasonCode !== ReasonCode.DisconnectWithWillMessage;
-  connection.destroy('client disconnected');
+  connection.destroy('client-disconnect');
 }

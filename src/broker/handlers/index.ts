@@ -26,7 +26,7 @@ export function dispatchPacket(connection: Connection, packet: Packet): void {
     // [MQTT-3.1.0-1] the first packet must be CONNECT.
     if (connection.state === 'awaiting-connect') {
       connection.broker.logger.info({ remoteAddress: connection.remoteAddress, cmd: packet.cmd }, 'first packet is not CONNECT; closing');
-      connection.destroy(undefined);
+      connection.destroy('protocol-error');
     }
     return;
   }

@@ -15,6 +15,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   const version = connection.protocolVersion;
   const qos = packet.qos;
   broker.stats.messagesReceived++;
+  broker.stats.messagesReceivedByQos[qos]++;
 
   const topic = resolveTopic(connection, packet);
   if (qos === 0 && packet.dup) {
@@ -131,7 +132,7 @@ function resolveTopic(connection: Connection, packet: PublishPacket): string {
 function withholdAck(connection: Connection, ack: string): void {
   connection.broker.logger.warn({ clientId: connection.clientId }, `${ack} withheld after a store failure; closing`);
   connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
-  connection.destroy(undefined);
+  connection.destroy('store-failure');
 }
 
 function hasAny(properties: object): boolean {

@@ -60,7 +60,7 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     if (connection.isClosed) return;
     if (error) {
       connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
-      connection.destroy('store write failed');
+      connection.destroy('store-failure');
       return;
     }
     connection.send({ cmd: 'suback', messageId: packetId, granted: codes });

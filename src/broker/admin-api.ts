@@ -1,0 +1,123 @@
+/**
+ * The admin JSON API and probes, as HTTP routes over the broker's public state. Read-only apart
+ * from two DELETEs (disconnect a client, delete a retained message).
+ */
+import type { HttpRoute } from '../observability/index.js';
+import { ReasonCode } from '../protocol/index.js';
+import type { Session } from '../session/index.js';
+import { isValidTopicFilter, isValidTopicName, topicMatchesFilter } from '../topics/index.js';
+import type { Broker } from './broker.js';
+
+function describeClient(broker: Broker, session: Session): Record<string, unknown> {
+  const connection = broker.clients.get(session.clientId);
+  return {
+    id: session.clientId,
+    isOnline: session.isOnline,
+    address: connection?.remoteAddress ?? null,
+    protocol: session.protocolVersion,
+    username: session.username ?? null,
+    connectedSince: connection?.connectedAt !== undefined ? new Date(connection.connectedAt).toISOString() : null,
+    disconnectedAt: session.disconnectedAt !== undefined ? new Date(session.disconnectedAt).toISOString() : null,
+    sessionExpiryInterval: session.expiryInterval,
+    subscriptions: session.subscriptions.size,
+    queued: session.queuedCount,
+    inflight: session.inflightCount,
+  };
+}
+
+export function adminRoutes(broker: Broker): HttpRoute[] {
+  return [
+    { method: 'GET', path: /^\/health$/, handle: () => ({ status: 200, body: { status: 'ok' } }) },
+    {
+      method: 'GET',
+      path: /^\/ready$/,
+      handle: () => (broker.isRunning ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not ready' } }),
+    },
+    {
+      method: 'GET',
+      path: /^\/metrics$/,
+      handle: async () => ({ status: 200, body: await broker.metrics.metrics(), contentType: broker.metrics.contentType }),
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/clients$/,
+      handle: () => ({ status: 200, body: [...broker.sessions.values()].map((s) => describeClient(broker, s)) }),
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/clients\/(?<id>[^/]+)$/,
+      handle: ({ id }) => {
+        const session = broker.sessions.get(id!);
+        if (!session) return { status: 404, body: { error: 'no such client' } };
+        return {
+          status: 200,
+          body: { ...describeClient(broker, session), subscriptionList: [...session.subscriptions.values()] },
+        };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: /^\/api\/v1\/clients\/(?<id>[^/]+)$/,
+      handle: ({ id }, query) => {
+        const session = broker.sessions.get(id!);
+        if (!session) return { status: 404, body: { error: 'no such client' } };
+        const shouldDiscard = query.get('discardSession') === 'true';
+        const connection = broker.clients.get(id!);
+        if (connection) {
+          connection.disconnectWithReason(ReasonCode.AdministrativeAction, 'disconnected by an administrator');
+          connection.destroy('admin');
+        }
+        const current = broker.sessions.get(id!);
+        if (shouldDiscard && current) broker.discardSession(current);
+        broker.logger.info({ clientId: id, wasOnline: connection !== undefined, discardSession: shouldDiscard }, 'client disconnected by the admin API');
+        return { status: 200, body: { disconnected: connection !== undefined, sessionDiscarded: shouldDiscard } };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/subscriptions$/,
+      handle: (_, query) => {
+        const filter = query.get('filter');
+        const list: Array<Record<string, unknown>> = [];
+        for (const session of broker.sessions.values()) {
+          for (const subscription of session.subscriptions.values()) {
+            // ?filter= takes a filter (exact match) or a topic name (subscriptions it reaches).
+            const isWanted =
+              filter === null ||
+              subscription.filter === filter ||
+              (isValidTopicName(filter) && topicMatchesFilter(filter, subscription.filter));
+            if (isWanted) list.push({ clientId: session.clientId, ...subscription });
+          }
+        }
+        return { status: 200, body: list };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/retained$/,
+      handle: (_, query) => {
+        const topic = query.get('topic') ?? '#';
+        if (!isValidTopicFilter(topic, false)) return { status: 400, body: { error: 'topic must be a topic name or filter' } };
+        const found = broker.router.retained.match(topic).map(({ topic: t, value }) => ({
+          topic: t,
+          qos: value.qos,
+          bytes: value.payload.length,
+          payloadBase64: value.payload.toString('base64'),
+        }));
+        return { status: 200, body: found };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: /^\/api\/v1\/retained$/,
+      handle: (_, query) => {
+        const topic = query.get('topic');
+        if (topic === null || !isValidTopicName(topic)) return { status: 400, body: { error: 'topic must be a topic name' } };
+        const existed = broker.router.retained.get(topic) !== undefined;
+        if (existed) broker.router.retain({ topic, payload: Buffer.alloc(0), qos: 0, retain: true });
+        return { status: existed ? 200 : 404, body: { deleted: existed } };
+      },
+    },
+    { method: 'GET', path: /^\/api\/v1\/stats$/, handle: () => ({ status: 200, body: broker.statsSnapshot() }) },
+  ];
+}

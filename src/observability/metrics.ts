@@ -1,0 +1,107 @@
+/**
+ * Prometheus metrics (prom-client), one registry per broker — never the global default one.
+ * Hot-path counters stay plain numbers in the broker; they are read here at scrape time, so
+ * publishing a message costs no metric work.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type QosCounts = readonly [number, number, number];
+
+/** What the broker tells the metrics, read at each scrape. */
+export interface MetricsSource {
+  connections(): number;
+  connectsTotal(): number;
+  disconnectsByReason(): Readonly<Record<string, number>>;
+  messagesReceivedByQos(): QosCounts;
+  messagesSentByQos(): QosCounts;
+  bytesReceived(): number;
+  bytesSent(): number;
+  droppedByReason(): Readonly<Record<string, number>>;
+  /** Walks the sessions: queued and in-flight counts, sessions known. */
+  sessionTotals(): { sessions: number; queued: number; inflight: number };
+  retainedMessages(): number;
+  subscriptions(): number;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  private readonly storeBatchSeconds: Histogram<string>;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'midge_' });
+    new Gauge({ name: 'midge_connections', help: 'Open client connections (after CONNACK)', registers, collect() { this.set(source.connections()); } });
+    new Counter({
+      name: 'midge_connects_total',
+      help: 'Accepted CONNECTs',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.connectsTotal());
+      },
+    });
+    new Counter({
+      name: 'midge_disconnects_total',
+      help: 'Closed client connections by reason',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(source.disconnectsByReason())) this.inc({ reason }, n);
+      },
+    });
+    for (const [name, read, help] of [
+      ['midge_messages_received_total', () => source.messagesReceivedByQos(), 'PUBLISH packets received from clients, by QoS'],
+      ['midge_messages_sent_total', () => source.messagesSentByQos(), 'PUBLISH packets sent to clients, by QoS'],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['qos'],
+        registers,
+        collect() {
+          this.reset();
+          read().forEach((n, qos) => this.inc({ qos: String(qos) }, n));
+        },
+      });
+    }
+    new Counter({ name: 'midge_bytes_received_total', help: 'Bytes read from client sockets', registers, collect() { this.reset(); this.inc(source.bytesReceived()); } });
+    new Counter({ name: 'midge_bytes_sent_total', help: 'Bytes written to client sockets', registers, collect() { this.reset(); this.inc(source.bytesSent()); } });
+    new Counter({
+      name: 'midge_messages_dropped_total',
+      help: 'Deliveries not made, by reason',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(source.droppedByReason())) this.inc({ reason }, n);
+      },
+    });
+    const sessionGauge = (name: string, help: string, pick: 'sessions' | 'queued' | 'inflight'): void => {
+      new Gauge({ name, help, registers, collect() { this.set(source.sessionTotals()[pick]); } });
+    };
+    sessionGauge('midge_sessions', 'Sessions known (online and offline)', 'sessions');
+    sessionGauge('midge_queued_messages', 'Deliveries waiting in session queues', 'queued');
+    sessionGauge('midge_inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged', 'inflight');
+    new Gauge({ name: 'midge_retained_messages', help: 'Retained messages', registers, collect() { this.set(source.retainedMessages()); } });
+    new Gauge({ name: 'midge_subscriptions', help: 'Subscriptions (shared-group memberships count one each)', registers, collect() { this.set(source.subscriptions()); } });
+    this.storeBatchSeconds = new Histogram({
+      name: 'midge_store_batch_seconds',
+      help: 'Time to write one group-commit batch to the store',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+  }
+
+  observeStoreBatch(seconds: number): void {
+    this.storeBatchSeconds.observe(seconds);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
