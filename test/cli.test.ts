@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeAllClients, connectClient, MessageCollector } from './helpers/clients.js';
+import { closeAllClients, connectClient, connectCollecting, MessageCollector } from './helpers/clients.js';
 import { runCli, spawnBroker } from './helpers/process.js';
 import { makeTempDir } from './helpers/temp.js';
 
@@ -86,5 +87,63 @@ describe('security by default', () => {
     expect(client.connected).toBe(true);
     broker.child.kill('SIGTERM');
     expect((await broker.exited).code).toBe(0);
+  });
+});
+
+describe('lifecycle', () => {
+  it('messages acknowledged before SIGTERM are all there after a restart', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let broker = await spawnBroker(['--port', '0', '--data-dir', dir]);
+    let url = `mqtt://127.0.0.1:${broker.port}`;
+    const sub = await connectClient(url, { clientId: 'life-sub', clean: false });
+    await sub.subscribeAsync('life/t', { qos: 1 });
+    await sub.endAsync();
+    const pub = await connectClient(url, { clientId: 'life-pub' });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publishAsync('life/t', String(i), { qos: 1 })));
+    broker.child.kill('SIGTERM');
+    expect((await broker.exited).code).toBe(0);
+    expect(broker.logs.some((l) => l.msg === 'stopping')).toBe(true);
+
+    broker = await spawnBroker(['--port', '0', '--data-dir', dir]);
+    url = `mqtt://127.0.0.1:${broker.port}`;
+    const { collector } = await connectCollecting(url, { clientId: 'life-sub', clean: false });
+    const messages = await collector.waitFor(200);
+    expect(messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    broker.child.kill('SIGTERM');
+    await broker.exited;
+  });
+
+  it('SIGHUP reloads the log level from the config file', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const configFile = path.join(dir, 'midge.yaml');
+    writeFileSync(configFile, 'logLevel: info\n');
+    const broker = await spawnBroker(['--config', configFile, '--port', '0', '--store', 'memory', '--data-dir', dir]);
+    writeFileSync(configFile, 'logLevel: debug\n');
+    broker.child.kill('SIGHUP');
+    await expect.poll(() => broker.logs.some((l) => l.msg === 'configuration reloaded' && l.logLevel === 'debug')).toBe(true);
+    // A broken file keeps the running configuration and says why.
+    writeFileSync(configFile, 'logLevel: loud\n');
+    broker.child.kill('SIGHUP');
+    await expect.poll(() => broker.logs.some((l) => l.msg === 'reload failed; keeping the running configuration')).toBe(true);
+    broker.child.kill('SIGTERM');
+    expect((await broker.exited).code).toBe(0);
+  });
+
+  it('logs one line per connect and per disconnect, with id, address, protocol and reason', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const broker = await spawnBroker(['--port', '0', '--store', 'memory', '--data-dir', dir]);
+    const client = await connectClient(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'log-me', protocolVersion: 5, password: Buffer.from('s3cret'), username: 'u' });
+    await client.endAsync();
+    await expect.poll(() => broker.logs.some((l) => l.msg === 'client disconnected')).toBe(true);
+    const connected = broker.logs.filter((l) => l.msg === 'client connected');
+    const disconnected = broker.logs.filter((l) => l.msg === 'client disconnected');
+    expect(connected).toEqual([expect.objectContaining({ clientId: 'log-me', protocol: 5, remoteAddress: expect.stringMatching(/^127\.0\.0\.1:/) })]);
+    expect(disconnected).toEqual([expect.objectContaining({ clientId: 'log-me', reason: 'client-disconnect' })]);
+    expect(JSON.stringify(broker.logs)).not.toContain('s3cret');
+    broker.child.kill('SIGTERM');
+    await broker.exited;
   });
 });
