@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
+import { Bridge } from './bridge/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -57,5 +58,7 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   if (options.authorizer) deps.authorizer = options.authorizer;
   if (options.enhancedAuthenticators) deps.enhancedAuthenticators = options.enhancedAuthenticators;
   if (options.now) deps.now = options.now;
-  return new Broker(deps);
+  const broker = new Broker(deps);
+  for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
+  return broker;
 }

@@ -21,6 +21,9 @@ const ALLOWED: Record<string, string[]> = {
   transport: ['broker'],
   config: [],
   observability: [],
+  // A bridge is an in-process client: the broker's API, plus the session/store types of the
+  // SessionLink it implements and the topic matcher for its rules.
+  bridge: ['broker', 'session', 'store', 'topics'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -7,15 +7,15 @@ import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
-import { ReasonCode } from '../protocol/index.js';
+import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
-import { GroupCommitter, type Message, type Store } from '../store/index.js';
+import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
-import type { ConnectionInfo, Listener } from './types.js';
+import type { BrokerService, ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
 import { adminRoutes } from './admin-api.js';
 import { SysTopics, type SysSnapshot } from './sys-topics.js';
@@ -59,6 +59,7 @@ export class Broker {
   private readonly sysTopics: SysTopics;
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
+  private readonly services: BrokerService[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
   constructor(deps: BrokerDependencies) {
@@ -120,6 +121,7 @@ export class Broker {
       sessionTotals: () => this.sessionTotals(),
       retainedMessages: () => this.router.retained.size,
       subscriptions: () => this.router.subscriptionCount,
+      bridges: () => this.services.map((s) => s.status),
     });
     const http = this.config.http;
     if (http.enabled) {
@@ -212,6 +214,55 @@ export class Broker {
     );
   }
 
+  /** Adds a service (a bridge) that starts with the broker and stops before it. */
+  addService(service: BrokerService): void {
+    this.services.push(service);
+  }
+
+  get serviceList(): readonly BrokerService[] {
+    return this.services;
+  }
+
+  /**
+   * An in-process client (a bridge): a never-expiring persistent session with exactly these
+   * subscriptions, its stored deliveries loaded. The caller attaches its own SessionLink.
+   */
+  async openInternalSession(clientId: string, subscriptions: readonly SubscriptionRecord[], options: { dropsOldestWhenFull: boolean }): Promise<Session> {
+    let session = this.sessions.get(clientId);
+    if (!session) session = this.sessions.create(clientId, 5, SESSION_NEVER_EXPIRES);
+    this.cancelSessionTimers(clientId);
+    session.expiryInterval = SESSION_NEVER_EXPIRES;
+    session.dropsOldestWhenFull = options.dropsOldestWhenFull;
+    await this.loadSessionState(session);
+    const wanted = new Set(subscriptions.map((s) => s.filter));
+    for (const filter of [...session.subscriptions.keys()]) {
+      if (!wanted.has(filter)) {
+        session.deleteSubscription(filter);
+        this.router.removeSubscription(clientId, filter);
+      }
+    }
+    for (const subscription of subscriptions) {
+      session.setSubscription(subscription);
+      this.router.addSubscription(clientId, subscription);
+    }
+    session.saveRecord();
+    await this.committer.drain();
+    return session;
+  }
+
+  /** Publishes as an in-process client; resolves once the message's effects are committed. */
+  publishInternal(message: Message, publisherId: string): Promise<number> {
+    this.stats.messagesReceived++;
+    this.stats.messagesReceivedByQos[message.qos]++;
+    const delivered = this.router.route(message, publisherId);
+    return new Promise((resolve, reject) => this.committer.afterCommit((error) => (error ? reject(error) : resolve(delivered))));
+  }
+
+  /** A retained message kept in memory only ($SYS-like status topics). */
+  publishEphemeralRetained(message: Message): void {
+    this.router.route(message, undefined, true);
+  }
+
   /** Where the admin HTTP listener is bound, when enabled. */
   get httpBoundAddress(): AddressInfo | undefined {
     return this.httpAddress;
@@ -248,6 +299,9 @@ export class Broker {
     }
     this.state = 'running';
     this.sysTopics.start();
+    for (const service of this.services) {
+      await service.start().catch((error: unknown) => this.logger.error({ err: error, service: service.name }, 'service failed to start'));
+    }
     return this.addresses;
   }
 
@@ -270,6 +324,9 @@ export class Broker {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.sysTopics.stop();
+    for (const service of this.services) {
+      await service.stop().catch((error: unknown) => this.logger.warn({ err: error, service: service.name }, 'service failed to stop cleanly'));
+    }
     // A listener's close resolves only once its connections are gone, so close those meanwhile.
     const listenersClosed = Promise.allSettled(this.listeners.map((l) => l.close()));
     for (const connection of [...this.connections]) {

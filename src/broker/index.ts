@@ -1,3 +1,3 @@
 export { Broker, type BrokerDependencies } from './broker.js';
-export type { Listener, ConnectionInfo } from './types.js';
+export type { Listener, ConnectionInfo, BrokerService, ServiceStatus } from './types.js';
 export { BrokerStats } from './stats.js';

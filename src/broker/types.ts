@@ -18,3 +18,21 @@ export interface Listener {
   /** Stops accepting; connections already handed over are the broker's to close. */
   close(): Promise<void>;
 }
+
+/** Something that lives as long as the broker runs (a bridge): started after the listeners, stopped first. */
+export interface BrokerService {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** For /metrics and the admin API. */
+  readonly status: ServiceStatus;
+}
+
+export interface ServiceStatus {
+  name: string;
+  isConnected: boolean;
+  queued: number;
+  inflight: number;
+  forwarded: number;
+  received: number;
+}

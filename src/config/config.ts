@@ -96,8 +96,35 @@ export interface SysConfig {
   interval: number;
 }
 
+export interface BridgeTopicConfig {
+  pattern: string;
+  direction: 'out' | 'in' | 'both';
+  qos: 0 | 1 | 2;
+  localPrefix: string;
+  remotePrefix: string;
+}
+
+export interface BridgeConfig {
+  name: string;
+  url: string;
+  username?: string;
+  password?: string;
+  clientId?: string;
+  protocolVersion: 4 | 5;
+  keepalive: number;
+  cleanSession: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized: boolean;
+  topics: BridgeTopicConfig[];
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
 export interface BrokerConfig {
   dataDir: string;
+  bridges: BridgeConfig[];
   http: HttpConfig;
   sys: SysConfig;
   /** On SIGTERM/SIGINT: how long to wait for connections and store writes before exiting anyway. */
@@ -139,6 +166,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
+    bridges: [],
     http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
     sys: { interval: 10 },
     shutdownTimeoutMs: 10_000,
@@ -164,6 +192,8 @@ export class ConfigError extends Error {
 
 export type ConfigInput = {
   dataDir?: string;
+  /** Each bridge as in the file: the schema fills in the defaults. */
+  bridges?: Array<Partial<BridgeConfig> & Pick<BridgeConfig, 'name' | 'url' | 'topics'>>;
   http?: Partial<HttpConfig>;
   sys?: Partial<SysConfig>;
   shutdownTimeoutMs?: number;
@@ -180,6 +210,11 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   const base = defaultConfig();
   const config: BrokerConfig = {
     dataDir: input.dataDir ?? base.dataDir,
+    bridges: (input.bridges ?? []).map((bridge, i) => {
+      const parsed = bridgeSchema.safeParse(bridge);
+      if (!parsed.success) throw toConfigError(parsed.error, `bridges[${i}].`);
+      return parsed.data;
+    }),
     http: { ...base.http, ...input.http },
     sys: { ...base.sys, ...input.sys },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? base.shutdownTimeoutMs,
@@ -253,10 +288,41 @@ const storeShape = { type: z.enum(['level', 'memory']), fsync: z.boolean() };
 const httpShape = { enabled: z.boolean(), host: z.string().min(1), port: int(0, 65535), token: z.string().min(16).nullable() };
 const sysShape = { interval: int(0, 86_400) };
 
+const bridgeTopicSchema = z
+  .object({
+    pattern: z.string().min(1),
+    direction: z.enum(['out', 'in', 'both']),
+    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+    localPrefix: z.string().default(''),
+    remotePrefix: z.string().default(''),
+  })
+  .strict();
+
+const bridgeSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    url: z.string().regex(/^(mqtts?|wss?):\/\/.+/, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    clientId: z.string().min(1).optional(),
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+    keepalive: int(0, 65_535).default(60),
+    cleanSession: z.boolean().default(false),
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    rejectUnauthorized: z.boolean().default(true),
+    topics: z.array(bridgeTopicSchema).min(1),
+    reconnectMinMs: int(10, 3_600_000).default(500),
+    reconnectMaxMs: int(10, 3_600_000).default(60_000),
+  })
+  .strict();
+
 /** The whole configuration; `.strict()` everywhere so a misspelt key is an error, not ignored. */
 export const configSchema = z
   .object({
     dataDir: z.string().min(1),
+    bridges: z.array(bridgeSchema),
     http: z.object(httpShape).strict(),
     sys: z.object(sysShape).strict(),
     shutdownTimeoutMs: int(0, 600_000),
@@ -273,6 +339,7 @@ export const configSchema = z
 export const configInputSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
+    bridges: z.array(bridgeSchema).optional(),
     http: z.object(httpShape).partial().strict().optional(),
     sys: z.object(sysShape).partial().strict().optional(),
     shutdownTimeoutMs: int(0, 600_000).optional(),

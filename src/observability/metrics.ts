@@ -21,6 +21,7 @@ export interface MetricsSource {
   sessionTotals(): { sessions: number; queued: number; inflight: number };
   retainedMessages(): number;
   subscriptions(): number;
+  bridges(): ReadonlyArray<{ name: string; isConnected: boolean; queued: number }>;
 }
 
 export class BrokerMetrics {
@@ -85,6 +86,26 @@ export class BrokerMetrics {
     sessionGauge('midge_inflight_messages', 'QoS 1/2 deliveries sent and not yet acknowledged', 'inflight');
     new Gauge({ name: 'midge_retained_messages', help: 'Retained messages', registers, collect() { this.set(source.retainedMessages()); } });
     new Gauge({ name: 'midge_subscriptions', help: 'Subscriptions (shared-group memberships count one each)', registers, collect() { this.set(source.subscriptions()); } });
+    new Gauge({
+      name: 'midge_bridge_connected',
+      help: 'Bridge link to its remote broker: 1 up, 0 down',
+      labelNames: ['bridge'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of source.bridges()) this.set({ bridge: b.name }, b.isConnected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'midge_bridge_queued_messages',
+      help: 'Messages stored for a bridge until its remote takes them',
+      labelNames: ['bridge'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of source.bridges()) this.set({ bridge: b.name }, b.queued);
+      },
+    });
     this.storeBatchSeconds = new Histogram({
       name: 'midge_store_batch_seconds',
       help: 'Time to write one group-commit batch to the store',

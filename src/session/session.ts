@@ -39,6 +39,11 @@ export class Session {
   will: WillRecord | undefined;
   /** The user name the client authenticated with (ACL checks while it is offline too). */
   username: string | undefined;
+  /**
+   * At the queue bound, drop the oldest queued delivery instead of refusing the newest (bridges:
+   * the freshest readings matter most after a long outage).
+   */
+  dropsOldestWhenFull = false;
   readonly subscriptions = new Map<string, SubscriptionRecord>();
   /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [MQTT-4.3.3-2]. */
   readonly incomingQos2 = new Set<number>();
@@ -355,11 +360,20 @@ export class Session {
 
   private enqueue(record: OutgoingRecord): boolean {
     const size = record.message.payload.length;
-    if (this.queuedCount >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes) {
-      if (!this.evictOldestQos0()) {
+    while (this.queuedCount > 0 && (this.queuedCount >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes)) {
+      if (this.evictOldestQos0()) continue;
+      if (!this.dropsOldestWhenFull) {
         this.events.onDrop(this, 'queue-full', record.message);
         return false;
       }
+      const oldest = this.shiftQueue()!;
+      this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: oldest.seq });
+      this.events.onDrop(this, 'queue-full', oldest.message);
+    }
+    if (this.queuedCount >= this.limits.maxQueuedMessages) {
+      // A bound of zero queues nothing.
+      this.events.onDrop(this, 'queue-full', record.message);
+      return false;
     }
     this.pushQueue(record);
     return true;
