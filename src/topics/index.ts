@@ -1,3 +1,3 @@
 export * from './validate.js';
-export { SubscriptionTrie, type TrieEntry } from './trie.js';
-export { RetainedIndex } from './retained.js';
+export * from './trie.js';
+export * from './retained.js';

@@ -1,13 +1,18 @@
 /**
- * Retained messages indexed by topic name and matchable by a filter. Topics live in a level tree
- * so a wildcard subscription walks only the branches its filter can reach.
+ * Retained messages indexed by topic name and matchable by a filter. Topics also live in a level
+ * tree so a wildcard subscription walks only the branches its filter can reach. Walks are iterative:
+ * a topic may have up to 65535 levels, too deep for recursion.
  */
+import { hasWildcard } from './validate.js';
+
+const DOLLAR = 0x24;
 
 class LevelNode<T> {
-  readonly children = new Map<string, LevelNode<T>>();
-  topic: string | undefined;
-  value: T | undefined;
+  children: Map<string, LevelNode<T>> | undefined = undefined;
+  /** Set when a retained message ends at this level; `value` alone cannot say so when T admits undefined. */
   hasValue = false;
+  topic = '';
+  value: T | undefined = undefined;
 }
 
 export class RetainedIndex<T> {
@@ -22,84 +27,99 @@ export class RetainedIndex<T> {
     return this.byTopic.get(topic);
   }
 
+  /** Stores the message for the topic, replacing any earlier one. */
   set(topic: string, value: T): void {
     let node = this.root;
     for (const level of topic.split('/')) {
+      node.children ??= new Map();
       let child = node.children.get(level);
-      if (!child) {
-        child = new LevelNode();
+      if (child === undefined) {
+        child = new LevelNode<T>();
         node.children.set(level, child);
       }
       node = child;
     }
+    node.hasValue = true;
     node.topic = topic;
     node.value = value;
-    node.hasValue = true;
     this.byTopic.set(topic, value);
   }
 
   delete(topic: string): boolean {
     if (!this.byTopic.delete(topic)) return false;
-    const path: Array<{ parent: LevelNode<T>; level: string }> = [];
+    const levels = topic.split('/');
+    const path: LevelNode<T>[] = [];
     let node = this.root;
-    for (const level of topic.split('/')) {
-      path.push({ parent: node, level });
-      node = node.children.get(level)!;
+    for (const level of levels) {
+      path.push(node);
+      node = node.children!.get(level)!;
     }
     node.hasValue = false;
+    node.topic = '';
     node.value = undefined;
-    node.topic = undefined;
-    for (let i = path.length - 1; i >= 0 && !node.hasValue && node.children.size === 0; i--) {
-      const { parent, level } = path[i]!;
-      parent.children.delete(level);
+    for (let depth = levels.length - 1; depth >= 0 && !node.hasValue && node.children === undefined; depth--) {
+      const parent = path[depth]!;
+      parent.children!.delete(levels[depth]!);
+      if (parent.children!.size === 0) parent.children = undefined;
       node = parent;
     }
     return true;
   }
 
+  /** Every stored (topic, value) whose topic matches the filter; '$' topics are not matched by a leading wildcard [MQTT-4.7.2-1]. */
   match(filter: string): Array<{ topic: string; value: T }> {
     const out: Array<{ topic: string; value: T }> = [];
-    if (!filter.includes('+') && !filter.includes('#')) {
-      const value = this.byTopic.get(filter);
-      if (value !== undefined || this.byTopic.has(filter)) out.push({ topic: filter, value: value as T });
+    if (!hasWildcard(filter)) {
+      if (this.byTopic.has(filter)) out.push({ topic: filter, value: this.byTopic.get(filter) as T });
       return out;
     }
-    this.walk(this.root, filter.split('/'), 0, out);
+    const levels = filter.split('/');
+    const nodes: LevelNode<T>[] = [this.root];
+    const depths: number[] = [0];
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const depth = depths.pop()!;
+      if (depth === levels.length) {
+        if (node.hasValue) out.push({ topic: node.topic, value: node.value as T });
+        continue;
+      }
+      const level = levels[depth]!;
+      if (level === '#') {
+        // "a/#" also matches "a"; the root itself never holds a message.
+        if (node.hasValue) out.push({ topic: node.topic, value: node.value as T });
+        collectBelow(node, depth === 0, out);
+      } else if (level === '+') {
+        if (node.children === undefined) continue;
+        for (const [name, child] of node.children) {
+          if (depth === 0 && name.charCodeAt(0) === DOLLAR) continue;
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      } else {
+        const child = node.children?.get(level);
+        if (child !== undefined) {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    }
     return out;
   }
 
   *entries(): IterableIterator<[string, T]> {
     yield* this.byTopic.entries();
   }
+}
 
-  private walk(node: LevelNode<T>, levels: string[], depth: number, out: Array<{ topic: string; value: T }>): void {
-    if (depth === levels.length) {
-      if (node.hasValue) out.push({ topic: node.topic!, value: node.value as T });
-      return;
-    }
-    const level = levels[depth]!;
-    if (level === '#') {
-      // "a/#" includes "a" itself; at the root, '$' topics are excluded [MQTT-4.7.2-1].
-      if (node.hasValue && depth > 0) out.push({ topic: node.topic!, value: node.value as T });
-      this.collectAll(node, depth === 0, out);
-      return;
-    }
-    if (level === '+') {
-      for (const [name, child] of node.children) {
-        if (depth === 0 && name.startsWith('$')) continue;
-        this.walk(child, levels, depth + 1, out);
-      }
-      return;
-    }
-    const child = node.children.get(level);
-    if (child) this.walk(child, levels, depth + 1, out);
+/** Every message strictly below `start`; from the root, '$' branches are skipped [MQTT-4.7.2-1]. */
+function collectBelow<T>(start: LevelNode<T>, isRoot: boolean, out: Array<{ topic: string; value: T }>): void {
+  const stack: LevelNode<T>[] = [];
+  if (start.children !== undefined) {
+    for (const [name, child] of start.children) if (!(isRoot && name.charCodeAt(0) === DOLLAR)) stack.push(child);
   }
-
-  private collectAll(node: LevelNode<T>, isRoot: boolean, out: Array<{ topic: string; value: T }>): void {
-    for (const [name, child] of node.children) {
-      if (isRoot && name.startsWith('$')) continue;
-      if (child.hasValue) out.push({ topic: child.topic!, value: child.value as T });
-      this.collectAll(child, false, out);
-    }
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (node.hasValue) out.push({ topic: node.topic, value: node.value as T });
+    if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
   }
 }

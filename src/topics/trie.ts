@@ -1,7 +1,8 @@
 /**
- * The subscription trie: topic filters → subscriber entries, matched against topic names.
- * Pure data structure: no I/O, no timers. `match` results are cached per topic until the trie
- * changes, so a steady stream of known topics allocates nothing.
+ * The subscription trie: topic filters → subscriber entries, matched against topic names. It is the
+ * broker's hot path, so `match` is iterative over a reused stack (a topic may have up to 65535
+ * levels: recursion would overflow) and its results are cached per topic until the trie changes.
+ * Filters are stored as given: validation and `$share/` unwrapping are the caller's.
  */
 
 export interface TrieEntry<T> {
@@ -11,72 +12,190 @@ export interface TrieEntry<T> {
 }
 
 class TrieNode<T> {
-  readonly children = new Map<string, TrieNode<T>>();
-  plus: TrieNode<T> | undefined;
-  hash: TrieNode<T> | undefined;
-  /** Entries whose filter ends exactly at this node, by key. */
-  entries: Map<string, TrieEntry<T>> | undefined;
-  /** The same entries as an array: matching copies from it (measured ~2x faster than a Map walk). */
-  list: TrieEntry<T>[] = [];
+  children: Map<string, TrieNode<T>> | undefined = undefined;
+  plus: TrieNode<T> | undefined = undefined;
+  hash: TrieNode<T> | undefined = undefined;
+  /**
+   * Entries whose filter ends here. A plain array because matching copies it (faster than walking a
+   * Map); `slotByKey` gives each key's index so replace and remove are O(1) even for a filter that
+   * 100,000 clients share (an indexOf + splice made 50k removals of one filter take 3.4 s).
+   */
+  list: TrieEntry<T>[] | undefined = undefined;
+  slotByKey: Map<string, number> | undefined = undefined;
 
-  get isEmpty(): boolean {
-    return this.children.size === 0 && !this.plus && !this.hash && this.list.length === 0;
+  isEmpty(): boolean {
+    return (this.children === undefined || this.children.size === 0) && this.plus === undefined && this.hash === undefined && this.list === undefined;
   }
 }
 
+/** Bounded so a stream of distinct topics cannot grow memory without limit. */
 const MATCH_CACHE_LIMIT = 10_000;
+
+const DOLLAR = 0x24;
 
 export class SubscriptionTrie<T> {
   private readonly root = new TrieNode<T>();
   private count = 0;
   private readonly cache = new Map<string, TrieEntry<T>[]>();
   private readonly seenOnce = new Set<string>();
+  private readonly cacheOrder: Array<string | undefined> = new Array<string | undefined>(MATCH_CACHE_LIMIT).fill(undefined);
+  private cacheNext = 0;
+  // The match walk's stack, reused across calls (match is synchronous, never re-entered). Stale
+  // slots may hold pruned nodes, but pruning only detaches empty nodes, so they pin nothing.
+  private readonly stackNodes: TrieNode<T>[] = [];
+  private readonly stackDepths: number[] = [];
 
+  /** Number of (filter,key) entries. */
   get size(): number {
     return this.count;
   }
 
+  /** Adds or replaces the entry for (filter, key). Returns true if it was new, false if replaced. */
   add(filter: string, key: string, value: T): boolean {
     let node = this.root;
-    for (const level of filter.split('/')) node = this.childFor(node, level, true)!;
-    node.entries ??= new Map();
-    const previous = node.entries.get(key);
-    const entry = { filter, key, value };
-    node.entries.set(key, entry);
-    const isNew = previous === undefined;
-    if (isNew) {
-      node.list.push(entry);
-      this.count++;
-    } else {
-      node.list[node.list.indexOf(previous)] = entry;
-    }
+    for (const level of filter.split('/')) node = childOf(node, level) ?? addChild(node, level);
+    const entry: TrieEntry<T> = { filter, key, value };
     this.clearCache();
-    return isNew;
+    if (node.list === undefined || node.slotByKey === undefined) {
+      node.list = [entry];
+      node.slotByKey = new Map([[key, 0]]);
+      this.count++;
+      return true;
+    }
+    const slot = node.slotByKey.get(key);
+    if (slot !== undefined) {
+      node.list[slot] = entry;
+      return false;
+    }
+    node.slotByKey.set(key, node.list.length);
+    node.list.push(entry);
+    this.count++;
+    return true;
   }
 
+  /** Removes the entry for (filter, key); returns whether it existed. Prunes empty nodes. */
   remove(filter: string, key: string): boolean {
-    const path: Array<{ node: TrieNode<T>; level: string }> = [];
+    const levels = filter.split('/');
+    const path: TrieNode<T>[] = [];
     let node: TrieNode<T> | undefined = this.root;
-    for (const level of filter.split('/')) {
-      path.push({ node, level });
-      node = this.childFor(node, level, false);
-      if (!node) return false;
+    for (const level of levels) {
+      path.push(node);
+      node = childOf(node, level);
+      if (node === undefined) return false;
     }
-    const entry = node.entries?.get(key);
-    if (!entry) return false;
-    node.entries!.delete(key);
-    node.list.splice(node.list.indexOf(entry), 1);
+    const slot = node.slotByKey?.get(key);
+    if (slot === undefined) return false;
+    const list = node.list!;
+    const slotByKey = node.slotByKey!;
+    // Swap the last entry into the hole: entry order within a filter carries no meaning.
+    const last = list.pop()!;
+    slotByKey.delete(key);
+    if (slot < list.length) {
+      list[slot] = last;
+      slotByKey.set(last.key, slot);
+    }
+    if (list.length === 0) {
+      node.list = undefined;
+      node.slotByKey = undefined;
+    }
     this.count--;
     this.clearCache();
-    // Prune nodes left empty, from the leaf up.
-    for (let i = path.length - 1; i >= 0 && node.isEmpty; i--) {
-      const { node: parent, level } = path[i]!;
-      if (level === '+') parent.plus = undefined;
-      else if (level === '#') parent.hash = undefined;
-      else parent.children.delete(level);
+    for (let depth = levels.length - 1; depth >= 0 && node.isEmpty(); depth--) {
+      const parent: TrieNode<T> = path[depth]!;
+      removeChild(parent, levels[depth]!);
       node = parent;
     }
     return true;
+  }
+
+  /** Value stored for (filter, key), if any. */
+  get(filter: string, key: string): T | undefined {
+    let node: TrieNode<T> | undefined = this.root;
+    for (const level of filter.split('/')) {
+      node = childOf(node, level);
+      if (node === undefined) return undefined;
+    }
+    const slot = node.slotByKey?.get(key);
+    return slot === undefined ? undefined : node.list![slot]!.value;
+  }
+
+  /**
+   * All entries whose filter matches the topic name. The returned array is owned by the trie's
+   * cache: callers must not mutate it, and it is only valid until the next add/remove.
+   */
+  match(topic: string): readonly TrieEntry<T>[] {
+    // The hit path stays a tiny function so V8 can inline it into the router.
+    return this.cache.get(topic) ?? this.matchUncached(topic);
+  }
+
+  private matchUncached(topic: string): readonly TrieEntry<T>[] {
+    const out: TrieEntry<T>[] = [];
+    const levels = topic.split('/');
+    const levelCount = levels.length;
+    const nodes = this.stackNodes;
+    const depths = this.stackDepths;
+    let top = 0;
+    const root = this.root;
+    // [MQTT-4.7.2-1] The root's wildcard children are the only filters starting with '+' or '#',
+    // and a '$' topic never visits them: the rule lives here, once, not in every branch below.
+    if (topic.charCodeAt(0) !== DOLLAR) {
+      if (root.hash?.list !== undefined) pushAll(out, root.hash.list);
+      if (root.plus !== undefined) {
+        nodes[top] = root.plus;
+        depths[top++] = 1;
+      }
+    }
+    const first = root.children?.get(levels[0]!);
+    if (first !== undefined) {
+      nodes[top] = first;
+      depths[top++] = 1;
+    }
+    while (top > 0) {
+      const node = nodes[--top]!;
+      const depth = depths[top]!;
+      // '#' also matches its parent level: "a/#" matches "a".
+      if (node.hash?.list !== undefined) pushAll(out, node.hash.list);
+      if (depth === levelCount) {
+        if (node.list !== undefined) pushAll(out, node.list);
+        continue;
+      }
+      const child = node.children?.get(levels[depth]!);
+      if (child !== undefined) {
+        nodes[top] = child;
+        depths[top++] = depth + 1;
+      }
+      if (node.plus !== undefined) {
+        nodes[top] = node.plus;
+        depths[top++] = depth + 1;
+      }
+    }
+    this.admitToCache(topic, out);
+    return out;
+  }
+
+  /**
+   * Caches a result from the second time its topic is seen. Measured on 100k subscriptions with
+   * unique topics: caching every result ran 105k misses/s, admitting on second sight 700k/s (no
+   * cache at all: 1M/s); results for one-off topics no longer survive into the old generation, and
+   * a burst of them cannot flush the topics that do repeat.
+   */
+  private admitToCache(topic: string, result: TrieEntry<T>[]): void {
+    if (!this.seenOnce.has(topic)) {
+      if (this.seenOnce.size >= MATCH_CACHE_LIMIT) this.seenOnce.clear();
+      this.seenOnce.add(topic);
+      return;
+    }
+    this.seenOnce.delete(topic);
+    // Evict the oldest through a ring of keys, not `cache.keys().next()`: V8 leaves deleted Map
+    // entries as holes at the front, so that call scans them all (4x slower misses, measured).
+    // The ring is not reset by clearCache (that would cost O(limit) per add/remove); a stale slot
+    // only evicts a newer copy of its topic early, and the cache still holds at most one entry
+    // per slot.
+    const evicted = this.cacheOrder[this.cacheNext];
+    if (evicted !== undefined) this.cache.delete(evicted);
+    this.cacheOrder[this.cacheNext] = topic;
+    this.cacheNext = this.cacheNext + 1 === MATCH_CACHE_LIMIT ? 0 : this.cacheNext + 1;
+    this.cache.set(topic, result);
   }
 
   private clearCache(): void {
@@ -84,73 +203,39 @@ export class SubscriptionTrie<T> {
     this.seenOnce.clear();
   }
 
-  get(filter: string, key: string): T | undefined {
-    let node: TrieNode<T> | undefined = this.root;
-    for (const level of filter.split('/')) {
-      node = this.childFor(node, level, false);
-      if (!node) return undefined;
-    }
-    return node.entries?.get(key)?.value;
-  }
-
-  match(topic: string): readonly TrieEntry<T>[] {
-    const cached = this.cache.get(topic);
-    if (cached) return cached;
-    const result: TrieEntry<T>[] = [];
-    const levels = topic.split('/');
-    // [MQTT-4.7.2-1] at the root, a '$' topic skips the wildcard branches: structural, so no
-    // caller can forget it.
-    const isDollar = topic.charCodeAt(0) === 0x24;
-    this.collect(this.root, levels, 0, result, isDollar);
-    // Admission on the second sighting: a stream of never-repeated topics would otherwise fill
-    // the cache with results that are never read again (measured: 3x slower misses from GC).
-    if (!this.seenOnce.has(topic)) {
-      if (this.seenOnce.size >= MATCH_CACHE_LIMIT) this.seenOnce.clear();
-      this.seenOnce.add(topic);
-      return result;
-    }
-    this.seenOnce.delete(topic);
-    if (this.cache.size >= MATCH_CACHE_LIMIT) {
-      // Evict the oldest entry (Map keeps insertion order).
-      this.cache.delete(this.cache.keys().next().value as string);
-    }
-    this.cache.set(topic, result);
-    return result;
-  }
-
+  /** Iterate all entries (for admin/diagnostics). Do not add or remove while iterating. */
   *entries(): IterableIterator<TrieEntry<T>> {
     const stack: TrieNode<T>[] = [this.root];
     while (stack.length > 0) {
       const node = stack.pop()!;
-      yield* node.list;
-      for (const child of node.children.values()) stack.push(child);
-      if (node.plus) stack.push(node.plus);
-      if (node.hash) stack.push(node.hash);
+      if (node.list !== undefined) yield* node.list;
+      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
+      if (node.plus !== undefined) stack.push(node.plus);
+      if (node.hash !== undefined) stack.push(node.hash);
     }
   }
+}
 
-  private childFor(node: TrieNode<T>, level: string, create: boolean): TrieNode<T> | undefined {
-    if (level === '+') return create ? (node.plus ??= new TrieNode()) : node.plus;
-    if (level === '#') return create ? (node.hash ??= new TrieNode()) : node.hash;
-    let child = node.children.get(level);
-    if (!child && create) {
-      child = new TrieNode();
-      node.children.set(level, child);
-    }
-    return child;
-  }
+function childOf<T>(node: TrieNode<T>, level: string): TrieNode<T> | undefined {
+  if (level === '+') return node.plus;
+  if (level === '#') return node.hash;
+  return node.children?.get(level);
+}
 
-  private collect(node: TrieNode<T>, levels: string[], depth: number, out: TrieEntry<T>[], isDollarRoot: boolean): void {
-    const allowWildcards = !(isDollarRoot && depth === 0);
-    // '#' matches the parent level too ("a/#" matches "a") and everything below.
-    if (allowWildcards && node.hash) pushAll(out, node.hash.list);
-    if (depth === levels.length) {
-      pushAll(out, node.list);
-      return;
-    }
-    const child = node.children.get(levels[depth]!);
-    if (child) this.collect(child, levels, depth + 1, out, isDollarRoot);
-    if (allowWildcards && node.plus) this.collect(node.plus, levels, depth + 1, out, isDollarRoot);
+function addChild<T>(node: TrieNode<T>, level: string): TrieNode<T> {
+  const child = new TrieNode<T>();
+  if (level === '+') node.plus = child;
+  else if (level === '#') node.hash = child;
+  else (node.children ??= new Map()).set(level, child);
+  return child;
+}
+
+function removeChild<T>(node: TrieNode<T>, level: string): void {
+  if (level === '+') node.plus = undefined;
+  else if (level === '#') node.hash = undefined;
+  else {
+    node.children!.delete(level);
+    if (node.children!.size === 0) node.children = undefined;
   }
 }
 

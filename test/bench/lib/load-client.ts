@@ -11,6 +11,8 @@ export interface LoadClientOptions {
   clean?: boolean;
   protocolVersion?: 4 | 5;
   keepalive?: number;
+  /** Set before CONNECT goes out: deliveries may follow the CONNACK in the same read. */
+  onPublish?: (packet: mqttPacket.IPublishPacket) => void;
 }
 
 export class LoadClient {
@@ -38,6 +40,7 @@ export class LoadClient {
     await once(socket, 'connect');
     const version = options.protocolVersion ?? 4;
     const client = new LoadClient(socket, version);
+    if (options.onPublish) client.onPublish = options.onPublish;
     const connackPromise = client.expect('connack');
     client.send({
       cmd: 'connect',
