@@ -67,6 +67,8 @@ export class Session {
    */
   private outgoingState: 'loaded' | 'unloaded' | 'loading' = 'loaded';
   private arrivedWhileLoading: OutgoingRecord[] = [];
+  /** QoS 1 deliveries sent while their put may still be pending in the commit batch. */
+  private readonly unwrittenPuts = new WeakMap<OutgoingRecord, StoreOp>();
   /** Upper bound of the deliveries a not-yet-loaded session holds in the store. */
   private unloadedCountBound = 0;
 
@@ -354,7 +356,12 @@ export class Session {
 
   private completeInflight(record: OutgoingRecord): void {
     this.inflight.delete(record.packetId!);
-    this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
+    // Acknowledged before its record was written: neither the put nor a delete need reach the disk.
+    const unwritten = this.unwrittenPuts.get(record);
+    this.unwrittenPuts.delete(record);
+    if (!(unwritten && this.committer.retract(unwritten))) {
+      this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
+    }
     this.pump();
   }
 
@@ -464,8 +471,17 @@ export class Session {
       next.state = 'sent';
       this.inflight.set(next.packetId, next);
       if (this.isPersistent) {
-        this.persist({ type: 'putOutgoing', clientId: this.clientId, record: { ...next } });
-        (toSendAfterCommit ??= []).push(next);
+        const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...next } };
+        this.persist(put);
+        if (next.qos === 1) {
+          // QoS 1 goes out at once: if the broker dies before the put commits, the publisher was
+          // not acknowledged either and resends — a duplicate, which QoS 1 allows. QoS 2 must
+          // wait: its packet id has to be on disk before the client can see it.
+          this.unwrittenPuts.set(next, put);
+          link.sendPublish(next, false);
+        } else {
+          (toSendAfterCommit ??= []).push(next);
+        }
       } else {
         link.sendPublish(next, false);
       }

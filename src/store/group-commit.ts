@@ -15,6 +15,10 @@ interface Batch {
 
 export class GroupCommitter {
   private pending: Batch = { ops: [], callbacks: [] };
+  /** Index of `pending.ops` for retract(), filled up to `pendingSetSize`. */
+  private pendingSet = new Set<StoreOp>();
+  private pendingSetSize = 0;
+  private retracted = new Set<StoreOp>();
   private isScheduled = false;
   private isWriting = false;
   private idleWaiters: Array<() => void> = [];
@@ -30,6 +34,23 @@ export class GroupCommitter {
   add(op: StoreOp): void {
     this.pending.ops.push(op);
     this.schedule();
+  }
+
+  /**
+   * Takes back an operation that has not started to be written (a delivery acknowledged before
+   * its record reached the disk needs neither the put nor the delete). Returns whether it could.
+   */
+  retract(op: StoreOp): boolean {
+    if (!this.pendingSet.has(op)) {
+      // Build the lookup lazily: retractions are asked for in bursts, per batch.
+      if (this.pendingSetSize === this.pending.ops.length) return false;
+      for (let i = this.pendingSetSize; i < this.pending.ops.length; i++) this.pendingSet.add(this.pending.ops[i]!);
+      this.pendingSetSize = this.pending.ops.length;
+      if (!this.pendingSet.has(op)) return false;
+    }
+    this.pendingSet.delete(op);
+    this.retracted.add(op);
+    return true;
   }
 
   /** Calls back once everything added before this call is committed, with the error if it failed. */
@@ -70,6 +91,13 @@ export class GroupCommitter {
     }
     const batch = this.pending;
     this.pending = { ops: [], callbacks: [] };
+    if (this.retracted.size > 0) {
+      const retracted = this.retracted;
+      batch.ops = batch.ops.filter((op) => !retracted.has(op));
+      this.retracted = new Set();
+    }
+    this.pendingSet = new Set();
+    this.pendingSetSize = 0;
     this.isWriting = true;
     void this.writeBatch(batch).then(() => {
       this.isWriting = false;
