@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -145,5 +147,27 @@ describe('lifecycle', () => {
     expect(JSON.stringify(broker.logs)).not.toContain('s3cret');
     broker.child.kill('SIGTERM');
     await broker.exited;
+  });
+});
+
+describe('a second signal', () => {
+  it('exits at once while a clean shutdown is still waiting (exit code 1)', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const broker = await spawnBroker(['--port', '0', '--store', 'memory', '--data-dir', dir]);
+    // A client that never reads nor closes keeps the clean shutdown waiting on its socket.
+    const stubborn = net.connect(broker.port, '127.0.0.1');
+    await once(stubborn, 'connect');
+    stubborn.write(Buffer.from([0x10, 0x0f, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x00, 0x00, 0x03, 0x73, 0x74, 0x75]));
+    stubborn.pause();
+    await expect.poll(() => broker.logs.some((l) => l.msg === 'client connected')).toBe(true);
+    broker.child.kill('SIGTERM');
+    await expect.poll(() => broker.logs.some((l) => l.msg === 'stopping')).toBe(true);
+    broker.child.kill('SIGTERM');
+    const startedAt = Date.now();
+    expect((await broker.exited).code).toBe(1);
+    expect(Date.now() - startedAt).toBeLessThan(1500);
+    expect(broker.logs.some((l) => l.msg === 'second signal: exiting at once')).toBe(true);
+    stubborn.destroy();
   });
 });
