@@ -3,7 +3,7 @@
  * and embedding applications both start here.
  */
 import path from 'node:path';
-import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
+import { AclFileAuthorizer, PasswordFileAuthenticator, type Authenticator, type Authorizer, type EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
@@ -30,6 +30,26 @@ export function createStore(config: BrokerConfig): Store {
   return new LevelStore(path.join(config.dataDir, 'store'), { fsync: config.store.fsync });
 }
 
+function passwordFileAuthenticator(config: BrokerConfig): Authenticator | undefined {
+  const file = config.auth.passwordFile;
+  if (file === undefined) return undefined;
+  try {
+    return new PasswordFileAuthenticator(file, { allowAnonymous: config.auth.allowAnonymous });
+  } catch (error) {
+    throw new ConfigError('auth.passwordFile', (error as Error).message);
+  }
+}
+
+function aclFileAuthorizer(config: BrokerConfig): Authorizer | undefined {
+  const file = config.auth.aclFile;
+  if (file === undefined) return undefined;
+  try {
+    return new AclFileAuthorizer(file);
+  } catch (error) {
+    throw new ConfigError('auth.aclFile', (error as Error).message);
+  }
+}
+
 /** Builds the listener a config entry describes. */
 export function createListener(config: ListenerConfig): Listener {
   switch (config.type) {
@@ -46,7 +66,9 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
     input.listeners = [{ type: 'mqtt', host: options.host ?? '127.0.0.1', port: options.port ?? 1883 }];
   }
   const config = resolveConfig(input);
-  checkExposure(config, options.authenticator !== undefined || (options.enhancedAuthenticators?.length ?? 0) > 0);
+  const authenticator = options.authenticator ?? passwordFileAuthenticator(config);
+  const authorizer = options.authorizer ?? aclFileAuthorizer(config);
+  checkExposure(config, authenticator !== undefined || (options.enhancedAuthenticators?.length ?? 0) > 0 || config.auth.useIdentityAsUsername);
   const logger = options.logger ?? createLogger(config.logLevel);
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,
@@ -54,8 +76,8 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
     store: options.storeInstance ?? createStore(config),
     listeners: config.listeners.map(createListener),
   };
-  if (options.authenticator) deps.authenticator = options.authenticator;
-  if (options.authorizer) deps.authorizer = options.authorizer;
+  if (authenticator) deps.authenticator = authenticator;
+  if (authorizer) deps.authorizer = authorizer;
   if (options.enhancedAuthenticators) deps.enhancedAuthenticators = options.enhancedAuthenticators;
   if (options.now) deps.now = options.now;
   const broker = new Broker(deps);

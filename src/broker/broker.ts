@@ -450,6 +450,11 @@ export class Broker {
     if (!will) return;
     session.will = undefined;
     session.saveRecord();
+    // Wills obey the ACL like any PUBLISH.
+    if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.username }, will.topic)) {
+      this.logger.info({ clientId: session.clientId, topic: will.topic }, 'will not published: not authorized');
+      return;
+    }
     const { delayInterval: _delay, ...message } = will;
     const expiryInterval = message.properties?.messageExpiryInterval;
     if (expiryInterval !== undefined) message.expiresAt = this.now() + expiryInterval * 1000;

@@ -97,18 +97,24 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
 
   connection.clientId = clientId;
   connection.username = packet.username;
+  const identity = connection.info.certificateIdentity;
+  const isIdentifiedByCertificate = broker.config.auth.useIdentityAsUsername && identity !== undefined;
+  // The verified client certificate is the credential: its CN (or SAN) becomes the user name.
+  if (isIdentifiedByCertificate) connection.username = identity;
   const decision: ConnectDecision = { clientId, assignedClientId, isCleanStart, will };
   if (version === 5 && properties.authenticationMethod !== undefined) {
     startEnhancedAuth(connection, packet, properties.authenticationMethod, properties.authenticationData, decision);
     return;
   }
   void Promise.resolve(
-    broker.authenticator.authenticate({
-      clientId,
-      username: packet.username,
-      password: packet.password,
-      remoteAddress: connection.remoteAddress,
-    }),
+    isIdentifiedByCertificate
+      ? { isAccepted: true as const }
+      : broker.authenticator.authenticate({
+          clientId,
+          username: packet.username,
+          password: packet.password,
+          remoteAddress: connection.remoteAddress,
+        }),
   )
     .then(async (result) => {
       if (connection.isClosed) return;
