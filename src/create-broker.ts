@@ -9,7 +9,8 @@ import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
-import { TcpListener } from './transport/index.js';
+import { readFileSync } from 'node:fs';
+import { TcpListener, TlsListener, WebSocketListener } from './transport/index.js';
 
 export interface CreateBrokerOptions extends ConfigInput {
   /** Shorthand for one MQTT listener (overrides `listeners`). */
@@ -52,11 +53,27 @@ function aclFileAuthorizer(config: BrokerConfig): Authorizer | undefined {
 
 /** Builds the listener a config entry describes. */
 export function createListener(config: ListenerConfig): Listener {
+  const tlsFiles = (): { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert?: boolean } => {
+    try {
+      return {
+        cert: readFileSync(config.cert!),
+        key: readFileSync(config.key!),
+        ...(config.ca ? { ca: readFileSync(config.ca) } : {}),
+        ...(config.requireClientCert ? { requireClientCert: true } : {}),
+      };
+    } catch (error) {
+      throw new ConfigError(`listeners (${config.type} ${config.host}:${config.port})`, `cannot read TLS files: ${(error as Error).message}`);
+    }
+  };
   switch (config.type) {
     case 'mqtt':
       return new TcpListener(config.host, config.port);
-    default:
-      throw new ConfigError('listeners', `listener type ${config.type} is not available yet`);
+    case 'mqtts':
+      return new TlsListener({ host: config.host, port: config.port, ...tlsFiles() });
+    case 'ws':
+      return new WebSocketListener({ host: config.host, port: config.port, path: config.path ?? '/mqtt' });
+    case 'wss':
+      return new WebSocketListener({ host: config.host, port: config.port, path: config.path ?? '/mqtt', tls: tlsFiles() });
   }
 }
 

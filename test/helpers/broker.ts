@@ -20,8 +20,8 @@ export { makeTempDir };
 export async function startBroker(options: CreateBrokerOptions = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? (await makeTempDir());
   const broker = createBroker({
-    port: 0,
-    host: '127.0.0.1',
+    // One loopback listener on a free port, unless the test brings its own list.
+    ...(options.listeners ? {} : { port: 0, host: '127.0.0.1' }),
     store: { type: 'memory' },
     // Tests that want these turn them on: parallel brokers must not fight over port 8888.
     http: { enabled: false },
