@@ -67,7 +67,7 @@ export function createListener(config: ListenerConfig): Listener {
   };
   switch (config.type) {
     case 'mqtt':
-      return new TcpListener(config.host, config.port);
+      return new TcpListener(config.host, config.port, config.proxyProtocol === true);
     case 'mqtts':
       return new TlsListener({ host: config.host, port: config.port, ...tlsFiles() });
     case 'ws':

@@ -2,6 +2,7 @@
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
+import { readProxyHeader } from './proxy-protocol.js';
 
 export class TcpListener implements Listener {
   private server: net.Server | undefined;
@@ -9,6 +10,8 @@ export class TcpListener implements Listener {
   constructor(
     private readonly host: string,
     private readonly port: number,
+    /** Expect a PROXY protocol v1/v2 header first (behind HAProxy, nginx, a cloud balancer). */
+    private readonly isProxied = false,
   ) {}
 
   get description(): string {
@@ -19,7 +22,19 @@ export class TcpListener implements Listener {
 
   start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
     const server = net.createServer({ noDelay: true }, (socket) => {
-      accept(socket, { remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
+      const direct = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+      if (!this.isProxied) {
+        accept(socket, { remoteAddress: direct });
+        return;
+      }
+      socket.on('error', () => socket.destroy());
+      readProxyHeader(socket).then(
+        (header) => {
+          accept(socket, { remoteAddress: header.remoteAddress ?? direct });
+          socket.resume();
+        },
+        () => socket.destroy(),
+      );
     });
     this.server = server;
     return new Promise((resolve, reject) => {
