@@ -22,8 +22,8 @@ const ALLOWED: Record<string, string[]> = {
   config: [],
   observability: [],
   // A bridge is an in-process client: the broker's API, plus the session/store types of the
-  // SessionLink it implements and the topic matcher for its rules.
-  bridge: ['broker', 'session', 'store', 'topics'],
+  // SessionLink it implements, the topic matcher for its rules and its own config type.
+  bridge: ['broker', 'session', 'store', 'topics', 'config'],
 };
 
 function sourceFiles(dir: string): string[] {

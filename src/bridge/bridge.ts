@@ -8,28 +8,11 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { readFileSync } from 'node:fs';
 import type { Broker, BrokerService, ServiceStatus } from '../broker/index.js';
 import type { Session, SessionLink } from '../session/index.js';
+import type { BridgeConfig } from '../config/index.js';
 import type { OutgoingRecord, SubscriptionRecord } from '../store/index.js';
-import { comesIn, goesOut, toLocal, toRemote, type BridgeTopicRule } from './topic-map.js';
+import { comesIn, goesOut, toLocal, toRemote } from './topic-map.js';
 
-export interface BridgeConfig {
-  name: string;
-  /** mqtt:// mqtts:// ws:// wss:// */
-  url: string;
-  username?: string;
-  password?: string;
-  clientId?: string;
-  protocolVersion: 4 | 5;
-  keepalive: number;
-  /** Remote session: false keeps the remote subscriptions across reconnects. */
-  cleanSession: boolean;
-  ca?: string;
-  cert?: string;
-  key?: string;
-  rejectUnauthorized: boolean;
-  topics: BridgeTopicRule[];
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-}
+export type { BridgeConfig };
 
 export type BridgeStatus = ServiceStatus;
 

@@ -1,15 +1,10 @@
 /** Bridge topic rules (Mosquitto-like): which topics cross, and how their prefixes change. */
 import { topicMatchesFilter } from '../topics/index.js';
 
-export type BridgeDirection = 'out' | 'in' | 'both';
+import type { BridgeTopicConfig } from '../config/index.js';
 
-export interface BridgeTopicRule {
-  pattern: string;
-  direction: BridgeDirection;
-  qos: 0 | 1 | 2;
-  localPrefix: string;
-  remotePrefix: string;
-}
+export type BridgeTopicRule = BridgeTopicConfig;
+export type BridgeDirection = BridgeTopicConfig['direction'];
 
 export const goesOut = (rule: BridgeTopicRule): boolean => rule.direction === 'out' || rule.direction === 'both';
 export const comesIn = (rule: BridgeTopicRule): boolean => rule.direction === 'in' || rule.direction === 'both';

@@ -2,6 +2,7 @@
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
+import { closeServer, describeListener, listenOn } from './listen.js';
 import { readProxyHeader } from './proxy-protocol.js';
 
 export class TcpListener implements Listener {
@@ -15,9 +16,7 @@ export class TcpListener implements Listener {
   ) {}
 
   get description(): string {
-    const address = this.server?.address();
-    const port = address && typeof address === 'object' ? address.port : this.port;
-    return `mqtt://${this.host}:${port}`;
+    return describeListener('mqtt', this.host, this.port, this.server);
   }
 
   start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
@@ -37,18 +36,10 @@ export class TcpListener implements Listener {
       );
     });
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => {
-        server.off('error', reject);
-        resolve(server.address() as AddressInfo);
-      });
-    });
+    return listenOn(server, this.port, this.host);
   }
 
   close(): Promise<void> {
-    const server = this.server;
-    if (!server?.listening) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }

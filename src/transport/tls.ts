@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
+import { closeServer, describeListener, listenOn } from './listen.js';
 
 export interface TlsOptions {
   host: string;
@@ -42,8 +43,7 @@ export class TlsListener implements Listener {
   constructor(private readonly options: TlsOptions) {}
 
   get description(): string {
-    const address = this.server?.address();
-    return `mqtts://${this.options.host}:${address && typeof address === 'object' ? address.port : this.options.port}`;
+    return describeListener('mqtts', this.options.host, this.options.port, this.server);
   }
 
   start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
@@ -56,18 +56,10 @@ export class TlsListener implements Listener {
     // A failed handshake is the client's problem: never an uncaught error here.
     server.on('tlsClientError', (_error, socket) => socket.destroy());
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve(server.address() as AddressInfo);
-      });
-    });
+    return listenOn(server, this.options.port, this.options.host);
   }
 
   close(): Promise<void> {
-    const server = this.server;
-    if (!server?.listening) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    return closeServer(this.server);
   }
 }

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
+import { closeServer, describeListener, listenOn } from './listen.js';
 import { certificateIdentity, tlsServerOptions, type TlsOptions } from './tls.js';
 
 export interface WebSocketOptions {
@@ -29,9 +30,7 @@ export class WebSocketListener implements Listener {
   constructor(private readonly options: WebSocketOptions) {}
 
   get description(): string {
-    const address = this.server?.address();
-    const port = address && typeof address === 'object' ? address.port : this.options.port;
-    return `${this.options.tls ? 'wss' : 'ws'}://${this.options.host}:${port}${this.options.path ?? '/mqtt'}`;
+    return describeListener(this.options.tls ? 'wss' : 'ws', this.options.host, this.options.port, this.server, this.options.path ?? '/mqtt');
   }
 
   start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
@@ -73,19 +72,11 @@ export class WebSocketListener implements Listener {
     });
     this.server = server;
     this.wss = wss;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve(server.address() as AddressInfo);
-      });
-    });
+    return listenOn(server, this.options.port, this.options.host);
   }
 
   async close(): Promise<void> {
-    const server = this.server;
     this.wss?.close();
-    if (!server?.listening) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(this.server);
   }
 }

@@ -1,16 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IConnackPacket } from 'mqtt-packet';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, RawClient } from '../helpers/clients.js';
+import { useBroker } from '../helpers/broker.js';
+import { connectClient, RawClient } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker();
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker();
 
 describe('CONNECT / CONNACK', () => {
   it.each([3, 4, 5] as const)('[MQTT-3.1.4-4] accepts protocol level %i with CONNACK 0', async (version) => {

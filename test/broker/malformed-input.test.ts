@@ -1,15 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
+import { describe, expect, it } from 'vitest';
+import { startBroker, useBroker } from '../helpers/broker.js';
+import { connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker({ limits: { maxPacketSize: 1024 } });
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker({ limits: { maxPacketSize: 1024 } });
 
 /** A bystander subscribed before the abuse must still get a message after it. */
 async function expectBrokerStillServes(tag: string): Promise<void> {

@@ -1,16 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
+import { useBroker } from '../helpers/broker.js';
+import { connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker();
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker();
 
 describe('QoS 2 exactly once', () => {
   it('[MQTT-4.3.3-2] a resent PUBLISH with the same id before PUBREL is acknowledged but not delivered twice', async () => {

@@ -1,15 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, MessageCollector } from '../helpers/clients.js';
+import { describe, expect, it } from 'vitest';
+import { useBroker } from '../helpers/broker.js';
+import { connectClient, MessageCollector } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker();
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker();
 
 describe('retained messages', () => {
   it('[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] a new subscription gets the retained message with RETAIN set', async () => {

@@ -1,16 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
+import { useBroker } from '../helpers/broker.js';
+import { connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker();
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker();
 
 async function rawConnect(clientId: string, clean: boolean, version: 4 | 5 = 4, properties?: Record<string, unknown>) {
   const client = await RawClient.open(tb.port, version);

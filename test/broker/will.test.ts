@@ -1,15 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
+import { describe, expect, it } from 'vitest';
+import { useBroker } from '../helpers/broker.js';
+import { connectClient, MessageCollector, RawClient } from '../helpers/clients.js';
 
-let tb: TestBroker;
-beforeAll(async () => {
-  tb = await startBroker();
-});
-afterAll(async () => {
-  await tb.cleanup();
-});
-afterEach(closeAllClients);
+const tb = useBroker();
 
 async function watcher(topic: string, id: string): Promise<MessageCollector> {
   const client = await connectClient(tb.url, { clientId: id });

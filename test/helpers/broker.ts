@@ -1,9 +1,11 @@
 /** Starts in-process brokers on ephemeral ports in temp data dirs, and cleans them up. */
 import { rm } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createBroker, type CreateBrokerOptions } from '../../src/index.js';
 import type { Broker } from '../../src/broker/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { makeTempDir } from './temp.js';
+import { closeAllClients } from './clients.js';
 
 export interface TestBroker {
   broker: Broker;
@@ -43,4 +45,25 @@ export async function startBroker(options: CreateBrokerOptions = {}): Promise<Te
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One broker for a whole test file: started before the first test, cleaned up after the last,
+ * with the helpers' clients closed after each test. Read it as a TestBroker inside tests.
+ */
+export function useBroker(options: CreateBrokerOptions = {}): TestBroker {
+  let current: TestBroker | undefined;
+  beforeAll(async () => {
+    current = await startBroker(options);
+  });
+  afterAll(async () => {
+    await current?.cleanup();
+  });
+  afterEach(closeAllClients);
+  return new Proxy({} as TestBroker, {
+    get: (_target, key: keyof TestBroker) => {
+      if (!current) throw new Error('useBroker(): the broker is only there inside tests');
+      return current[key];
+    },
+  });
 }
