@@ -7,6 +7,8 @@ import { z } from 'zod';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
+export const DEFAULT_PORTS: Record<ListenerType, number> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8081 };
+
 export interface ListenerConfig {
   type: ListenerType;
   host: string;
@@ -201,7 +203,8 @@ export type ConfigInput = {
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   logLevel?: LogLevel;
   store?: Partial<StoreConfig>;
-  listeners?: ListenerConfig[];
+  /** `port` may be left out: each type has its usual one. */
+  listeners?: Array<Omit<ListenerConfig, 'port'> & { port?: number }>;
   limits?: Partial<LimitsConfig>;
 };
 
@@ -222,7 +225,8 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
     sharedSubscriptionStrategy: input.sharedSubscriptionStrategy ?? base.sharedSubscriptionStrategy,
     logLevel: input.logLevel ?? base.logLevel,
     store: { ...base.store, ...input.store },
-    listeners: input.listeners ?? base.listeners,
+    // A listener without a port gets its type's usual one (1883, 8883, 8080, 8081).
+    listeners: (input.listeners ?? base.listeners).map((l) => ({ ...l, port: l.port ?? DEFAULT_PORTS[l.type] })),
     limits: { ...base.limits, ...input.limits },
   };
   validateConfig(config);
@@ -235,7 +239,7 @@ const listenerSchema = z
   .object({
     type: z.enum(['mqtt', 'mqtts', 'ws', 'wss']),
     host: z.string().min(1),
-    port: int(0, 65535),
+    port: int(0, 65535).optional(),
     path: z.string().startsWith('/').optional(),
     cert: z.string().min(1).optional(),
     key: z.string().min(1).optional(),

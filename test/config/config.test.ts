@@ -77,6 +77,13 @@ describe('configuration', () => {
     expect(config.limits.maxPacketSize).toBe(268_435_455);
   });
 
+  it('listeners without a port get their type’s usual one: 1883, 8883, 8080, 8081', async () => {
+    const input = loadConfigFile(
+      await file('l.yaml', 'listeners:\n  - { type: mqtt, host: 127.0.0.1 }\n  - { type: mqtts, host: 0.0.0.0, cert: c.pem, key: k.pem }\n  - { type: ws, host: 127.0.0.1 }\n  - { type: wss, host: 127.0.0.1, cert: c.pem, key: k.pem }\n'),
+    );
+    expect(resolveConfig(input).listeners.map((l) => l.port)).toEqual([1883, 8883, 8080, 8081]);
+  });
+
   it('redacts secret-looking values when printing', () => {
     expect(redactConfig({ a: { password: 'hunter2', token: 't', host: 'h' } })).toEqual({ a: { password: '***', token: '***', host: 'h' } });
   });
