@@ -95,7 +95,7 @@ export class Connection implements SessionLink {
     stream.on('drain', this.onDrain);
     stream.on('error', this.onStreamError);
     stream.on('close', this.onStreamClose);
-    // Ends before the client says anything give back nothing more; let 'close' clean up.
+    // The client half-closed: finish our side too; 'close' then cleans up.
     stream.on('end', () => stream.end());
     this.connectTimer = setTimeout(() => {
       if (this.state === 'awaiting-connect') this.destroy('connect-timeout');

@@ -41,6 +41,8 @@ export class Router {
 
   private retainedBytes = 0;
   private readonly sharedGroups = new Map<string, SharedGroup>();
+  /** Retained topics the broker itself keeps up to date ($SYS), outside the user bounds. */
+  private readonly ephemeralTopics = new Set<string>();
   private readonly sharedStrategy: SharedStrategy;
   private subscriptions = 0;
 
@@ -113,17 +115,25 @@ export class Router {
 
   /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
   retain(message: Message, isEphemeral = false): void {
+    if (isEphemeral) {
+      // The broker's own status topics ($SYS, bridge state): few, fixed, rewritten all the time.
+      // They neither count against the users' retained bounds nor reach the store.
+      this.ephemeralTopics.add(message.topic);
+      if (message.payload.length === 0) this.retained.delete(message.topic);
+      else this.retained.set(message.topic, message);
+      return;
+    }
     const previous = this.retained.get(message.topic);
     if (message.payload.length === 0) {
       if (previous) {
         this.retained.delete(message.topic);
         this.retainedBytes -= previous.payload.length;
-        if (!isEphemeral) this.committer.add({ type: 'deleteRetained', topic: message.topic });
+        this.committer.add({ type: 'deleteRetained', topic: message.topic });
       }
       return;
     }
     const bytesAfter = this.retainedBytes - (previous?.payload.length ?? 0) + message.payload.length;
-    const countAfter = this.retained.size + (previous ? 0 : 1);
+    const countAfter = this.retained.size - this.ephemeralTopics.size + (previous ? 0 : 1);
     if (countAfter > this.options.maxRetainedMessages || bytesAfter > this.options.maxRetainedBytes) {
       // At the bound the message is still delivered, just not kept; the old value stays.
       this.options.onRetainRefused(message);
@@ -131,7 +141,7 @@ export class Router {
     }
     this.retained.set(message.topic, message);
     this.retainedBytes = bytesAfter;
-    if (!isEphemeral) this.committer.add({ type: 'putRetained', message });
+    this.committer.add({ type: 'putRetained', message });
   }
 
   get retainedByteCount(): number {

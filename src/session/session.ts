@@ -394,6 +394,7 @@ export class Session {
   private shiftQueue(): OutgoingRecord | undefined {
     if (this.queueHead >= this.queue.length) return undefined;
     const record = this.queue[this.queueHead]!;
+    // Clear the slot so the consumed record can be collected before the array is compacted.
     this.queue[this.queueHead] = undefined as unknown as OutgoingRecord;
     this.queueHead++;
     this.queuedBytes -= record.message.payload.length;

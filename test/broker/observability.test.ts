@@ -112,3 +112,14 @@ describe('$SYS topics', () => {
     expect(everything.collector.messages.filter((m) => m.topic.startsWith('$SYS'))).toEqual([]);
   });
 });
+
+describe('$SYS and the retained bounds', () => {
+  it('$SYS topics do not use up maxRetainedMessages', async () => {
+    const { tb } = await opsBroker({ sys: { interval: 1 }, limits: { maxRetainedMessages: 3 } });
+    await expect.poll(() => tb.broker.router.retained.get('$SYS/broker/uptime') !== undefined).toBe(true);
+    const pub = await connectClient(tb.url, { clientId: 'bound-pub' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync(`user/${i}`, 'v', { qos: 1, retain: true });
+    expect(['user/0', 'user/1', 'user/2'].every((t) => tb.broker.router.retained.get(t) !== undefined)).toBe(true);
+    expect(tb.broker.stats.retainedRefused).toBe(0);
+  });
+});
