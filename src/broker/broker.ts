@@ -113,6 +113,7 @@ export class Broker {
       connections: () => this.clients.size,
       connectsTotal: () => this.stats.connectsTotal,
       disconnectsByReason: () => this.stats.disconnectsByReason,
+      connectsRefusedByReason: () => this.stats.connectsRefusedByReason,
       messagesReceivedByQos: () => this.stats.messagesReceivedByQos,
       messagesSentByQos: () => this.stats.messagesSentByQos,
       bytesReceived: () => this.stats.bytesReceived,

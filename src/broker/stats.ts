@@ -12,6 +12,8 @@ export class BrokerStats {
   readonly messagesReceivedByQos: [number, number, number] = [0, 0, 0];
   readonly messagesSentByQos: [number, number, number] = [0, 0, 0];
   readonly disconnectsByReason: Record<string, number> = {};
+  /** Refused CONNECTs by MQTT 5 reason code (hex), e.g. "0x86". */
+  readonly connectsRefusedByReason: Record<string, number> = {};
   bytesReceived = 0;
   bytesSent = 0;
   protocolViolations = 0;

@@ -12,6 +12,7 @@ export interface MetricsSource {
   connections(): number;
   connectsTotal(): number;
   disconnectsByReason(): Readonly<Record<string, number>>;
+  connectsRefusedByReason(): Readonly<Record<string, number>>;
   messagesReceivedByQos(): QosCounts;
   messagesSentByQos(): QosCounts;
   bytesReceived(): number;
@@ -39,6 +40,16 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         this.inc(source.connectsTotal());
+      },
+    });
+    new Counter({
+      name: 'midge_connects_refused_total',
+      help: 'Refused CONNECTs by reason code',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(source.connectsRefusedByReason())) this.inc({ reason }, n);
       },
     });
     new Counter({

@@ -53,6 +53,9 @@ describe('HTTP operations endpoints', () => {
     expect(after).toMatch(/midge_store_batch_seconds_bucket/);
     expect(after).toMatch(/midge_nodejs_eventloop_lag_seconds/);
     expect(after).toMatch(/midge_process_resident_memory_bytes/);
+    const refused = await connectClient(tb.url, { clientId: '$bridge/not-yours' }).catch(() => undefined);
+    expect(refused).toBeUndefined();
+    expect(metricValue(await (await fetch(`${base}/metrics`, auth)).text(), 'midge_connects_refused_total', '{reason="0x85"}')).toBe(1);
     await pub.endAsync();
     await expect
       .poll(async () => metricValue(await (await fetch(`${base}/metrics`, auth)).text(), 'midge_disconnects_total', '{reason="client-disconnect"}'))

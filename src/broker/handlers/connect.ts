@@ -315,6 +315,8 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
 /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]; the session is untouched. */
 function refuse(connection: Connection, reasonCode: number, why: string): void {
   const broker = connection.broker;
+  const key = `0x${reasonCode.toString(16)}`;
+  broker.stats.connectsRefusedByReason[key] = (broker.stats.connectsRefusedByReason[key] ?? 0) + 1;
   broker.logger.info({ clientId: connection.clientId || undefined, remoteAddress: connection.remoteAddress, reasonCode }, `connection refused: ${why}`);
   const version = connection.protocolVersion;
   const connack: ConnackPacket =
