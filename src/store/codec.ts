@@ -54,7 +54,8 @@ export class CorruptRecordError extends Error {
 
 /** [version:u8][headerLength:u32be][header JSON][payload bytes] */
 function encodeWithPayload(header: unknown, payload: Buffer): Buffer {
-  const json = Buffer.from(JSON.stringify(header, jsonReplacer));
+  // The replacer runs for every key; only correlation data is ever binary, so skip it otherwise.
+  const json = Buffer.from(JSON.stringify(header, hasCorrelationData(header) ? jsonReplacer : undefined));
   const out = Buffer.allocUnsafe(5 + json.length + payload.length);
   out.writeUInt8(RECORD_VERSION, 0);
   out.writeUInt32BE(json.length, 1);
@@ -77,6 +78,13 @@ function decodeWithPayload<T>(key: string, value: Buffer): { header: T; payload:
   }
   // Copy: the payload must not pin the whole read buffer.
   return { header, payload: Buffer.from(value.subarray(5 + headerLength)) };
+}
+
+type WithProperties = { properties?: { correlationData?: unknown } };
+
+function hasCorrelationData(header: unknown): boolean {
+  const h = header as WithProperties & { message?: WithProperties; will?: WithProperties };
+  return h.properties?.correlationData !== undefined || h.message?.properties?.correlationData !== undefined || h.will?.properties?.correlationData !== undefined;
 }
 
 /** Buffers inside properties (correlation data) survive JSON as tagged base64. */

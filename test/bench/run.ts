@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- <scenario…>] [--quick] [--runs N]`: scenarios trie, store (all by default).
+ * `npm run bench [-- <scenario…>] [--quick] [--runs N]`: scenarios trie, store (all by default);
+ * `qos1` runs only the store's throughput comparison.
  * Medians of several runs, alternating backends, ratios from the same run; JSON to a temp file.
  */
 import { writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ if (wants('trie')) {
   results.trie = { warmMatchesPerSecond: warm, coldMatchesPerSecond: cold };
 }
 
-if (wants('store')) {
+if (wants('store') || selected.includes('qos1')) {
   const n = isQuick ? 30_000 : 200_000;
   const level: number[] = [];
   const memory: number[] = [];
@@ -49,7 +50,9 @@ if (wants('store')) {
       `memory ${fmt(median(memory))} msg/s (${fmt(median(cpuMemory))}/CPU-s), level/memory ${(median(ratios) * 100).toFixed(0)}% (target >= 70%)`,
   );
   results.qos1Throughput = { messages: n, level: median(level), memory: median(memory), ratio: median(ratios) };
+}
 
+if (wants('store')) {
   const drainN = isQuick ? 20_000 : 100_000;
   const drains: number[] = [];
   const drainMem: number[] = [];
