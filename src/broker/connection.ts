@@ -233,7 +233,14 @@ export class Connection implements SessionLink {
 
   send(packet: Packet): void {
     if (this.isClosed) return;
-    this.writeRaw(encodePacket(packet, this.protocolVersion));
+    let bytes = encodePacket(packet, this.protocolVersion);
+    if (bytes.length > this.clientMaximumPacketSize && 'properties' in packet && packet.properties) {
+      // Reason string and user properties are the first to go when a packet would exceed the
+      // client's Maximum Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.14.2-3] [MQTT-3.14.2-4].
+      const { reasonString: _reason, userProperties: _user, ...essential } = packet.properties as Record<string, unknown>;
+      bytes = encodePacket({ ...packet, properties: essential } as Packet, this.protocolVersion);
+    }
+    this.writeRaw(bytes);
   }
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {

@@ -186,6 +186,17 @@ describe('maximum packet size', () => {
   });
 });
 
+describe('maximum packet size and reason strings', () => {
+  it('[MQTT-3.2.2-19] [MQTT-3.14.2-3] a reason string that would exceed the client’s Maximum Packet Size is left out', async () => {
+    const { client } = await raw5('tiny', { maximumPacketSize: 16 });
+    client.send({ cmd: 'publish', topic: 'tiny/t', payload: Buffer.from([0xff]), qos: 1, messageId: 9, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
+    const puback = await client.next('puback');
+    expect(puback).toMatchObject({ messageId: 9, reasonCode: 0x99 });
+    expect((puback as { properties?: { reasonString?: string } }).properties?.reasonString).toBeUndefined();
+    expect(puback.length).toBeLessThanOrEqual(16);
+  });
+});
+
 describe('subscription options', () => {
   it('[MQTT-3.8.3-3] No Local: a client does not get its own messages on that subscription', async () => {
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'nl', protocolVersion: 5 });
