@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'src/tsconfig.json')], {
     cwd: root,
     stdio: 'inherit',
   });
