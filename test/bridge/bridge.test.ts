@@ -15,6 +15,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient, connectCollecting } from '../helpers/clients.js';
 import { announceSkip, peers } from '../helpers/peers.js';
 import { makeTempDir } from '../helpers/temp.js';
+import { freePort } from '../helpers/ports.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -129,14 +130,6 @@ describe('bridge between two Midge brokers', () => {
 announceSkip(peers.mosquitto, 'bridging to a real Mosquitto', 'mosquitto');
 
 describe.skipIf(!peers.mosquitto)('bridge to a real Mosquitto (needs the mosquitto package)', () => {
-  async function freePort(): Promise<number> {
-    const server = net.createServer().listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise((r) => server.close(r));
-    return port;
-  }
-
   async function startMosquitto(port: number, dir: string): Promise<ChildProcess> {
     const conf = path.join(dir, 'mosquitto.conf');
     // Run as root, Mosquitto drops to the 'mosquitto' user, which cannot write our temp dir.

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../../helpers/temp.js';
 import { spawnBroker } from '../../helpers/process.js';
+import { freePort } from '../../helpers/ports.js';
 
 export type PeerKind = 'midge-memory' | 'midge-level' | 'mosquitto' | 'aedes';
 
@@ -24,14 +25,6 @@ export interface RunningPeer {
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const hasMosquitto = existsSync(MOSQUITTO);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
