@@ -69,7 +69,7 @@ export function createListener(config: ListenerConfig): Listener {
     case 'mqtt':
       return new TcpListener(config.host, config.port, config.proxyProtocol === true);
     case 'mqtts':
-      return new TlsListener({ host: config.host, port: config.port, ...tlsFiles() });
+      return new TlsListener({ host: config.host, port: config.port, ...tlsFiles(), proxyProtocol: config.proxyProtocol === true });
     case 'ws':
       return new WebSocketListener({ host: config.host, port: config.port, path: config.path ?? '/mqtt' });
     case 'wss':

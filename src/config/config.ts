@@ -20,7 +20,7 @@ export interface ListenerConfig {
   key?: string;
   ca?: string;
   requireClientCert?: boolean;
-  /** mqtt: expect a HAProxy PROXY protocol (v1/v2) header on every connection. */
+  /** mqtt, mqtts: expect a HAProxy PROXY protocol (v1/v2) header on every connection (before TLS). */
   proxyProtocol?: boolean;
 }
 

@@ -1,44 +1,152 @@
-/** TLS listener (type `mqtts`): TLS 1.2+, optional client certificates (mutual TLS). */
-import type { AddressInfo } from 'node:net';
+/**
+ * TLS listener (type `mqtts`): TLS 1.2+, optional client certificates (mutual TLS), optional PROXY
+ * protocol header in front of the handshake (the balancer passes TLS through untouched).
+ */
+import { readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
 import { closeServer, describeListener, listenOn } from './listen.js';
+import { readProxyHeader } from './proxy-protocol.js';
 
-export interface TlsOptions {
-  host: string;
-  port: number;
+/** Certificate material, each as PEM (string or Buffer) or as the path of a PEM file. */
+export interface TlsMaterial {
   cert: Buffer | string;
   key: Buffer | string;
+  /** CA for client certificates. Without `requireClientCert` a certificate is asked for but optional. */
   ca?: Buffer | string;
-  /** Refuse clients without a certificate signed by `ca`. */
+  /** Refuse clients without a certificate signed by `ca` (mutual TLS). */
   requireClientCert?: boolean;
 }
 
-/** The identity a verified client certificate carries: subject CN, else the first SAN. */
+export interface TlsOptions extends TlsMaterial {
+  host: string;
+  port: number;
+  /** Expect a PROXY protocol v1/v2 header before the TLS handshake (behind HAProxy, nginx stream, a cloud balancer). */
+  proxyProtocol?: boolean;
+  /** A client that has not finished its handshake by then is dropped (default 10 s; Node's own is 120 s). */
+  handshakeTimeoutMs?: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** A string that is not PEM text names a file. Read when the listener starts, so a bad path fails `listen()`. */
+function pem(value: Buffer | string): Buffer | string {
+  return typeof value === 'string' && !value.includes('-----BEGIN') ? readFileSync(value) : value;
+}
+
+export function tlsServerOptions(material: TlsMaterial): tls.TlsOptions {
+  if (material.requireClientCert && material.ca === undefined) {
+    // Without a CA Node would accept any client certificate signed by a public root.
+    throw new Error('requireClientCert needs ca (the CA that signs client certificates)');
+  }
+  return {
+    cert: pem(material.cert),
+    key: pem(material.key),
+    ...(material.ca !== undefined ? { ca: pem(material.ca) } : {}),
+    minVersion: 'TLSv1.2',
+    requestCert: material.requireClientCert === true || material.ca !== undefined,
+    rejectUnauthorized: material.requireClientCert === true,
+  };
+}
+
+/**
+ * The identity a verified client certificate carries: the subject CN, else the first DNS, email
+ * or URI subject alternative name. Undefined when no certificate was verified against the CA.
+ */
 export function certificateIdentity(socket: tls.TLSSocket): string | undefined {
   if (!socket.authorized) return undefined;
   const cert = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return undefined;
-  const cn = cert.subject?.CN;
-  if (typeof cn === 'string' && cn !== '') return cn;
-  const san = cert.subjectaltname?.split(',')[0]?.trim();
-  return san ? san.slice(san.indexOf(':') + 1) : undefined;
+  // A subject with several CNs comes back as an array, whatever the type says.
+  const cn: unknown = cert.subject?.CN;
+  const firstCn = Array.isArray(cn) ? cn[0] : cn;
+  if (typeof firstCn === 'string' && firstCn !== '') return firstCn;
+  return nameFromSubjectAltName(cert.subjectaltname);
 }
 
-export function tlsServerOptions(options: Omit<TlsOptions, 'host' | 'port'>): tls.TlsOptions {
-  return {
-    cert: options.cert,
-    key: options.key,
-    ...(options.ca ? { ca: options.ca } : {}),
-    minVersion: 'TLSv1.2',
-    requestCert: options.requireClientCert === true || options.ca !== undefined,
-    rejectUnauthorized: options.requireClientCert === true,
-  };
+/**
+ * Node lists SANs as `DNS:a, IP Address:10.0.0.1, email:b@c, URI:d`, quoting (JSON) any value
+ * with a comma or quote in it, so a crafted value cannot pose as a second entry.
+ */
+function nameFromSubjectAltName(subjectAltName: string | undefined): string | undefined {
+  if (!subjectAltName) return undefined;
+  const entry = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
+  for (let match = entry.exec(subjectAltName); match !== null; match = entry.exec(subjectAltName)) {
+    const [, type, raw] = match;
+    if (type !== 'DNS' && type !== 'email' && type !== 'URI') continue;
+    let value: unknown = raw;
+    if (raw!.startsWith('"')) {
+      try {
+        value = JSON.parse(raw!);
+      } catch {
+        continue;
+      }
+    }
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** "address:port" of a socket's peer, the shape `ConnectionInfo.remoteAddress` takes. */
+export function peerAddress(socket: net.Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
+/**
+ * Accepted sockets not yet handed to the broker: mid-handshake, awaiting a PROXY header or an HTTP
+ * upgrade. `server.close()` waits for every socket, so a listener's close() destroys these (handed
+ * over ones are the broker's). Keyed by the peer's address and port, which a TLSSocket shares with
+ * the TCP socket under it, and which no two live connections share.
+ */
+export class PendingSockets {
+  private readonly entries = new Map<string, { socket: net.Socket; proxiedAddress?: string }>();
+
+  add(socket: net.Socket): void {
+    const key = peerKey(socket);
+    if (key === undefined) return; // already gone
+    const entry = { socket };
+    this.entries.set(key, entry);
+    socket.once('close', () => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+  }
+
+  /** Remembers the client address a PROXY header gave, until the connection is handed over. */
+  setProxiedAddress(socket: net.Socket, address: string): void {
+    const entry = this.entries.get(peerKey(socket) ?? '');
+    if (entry) entry.proxiedAddress = address;
+  }
+
+  /** Forgets the socket (or the TLS socket over it); returns its PROXY header address, if any. */
+  handOver(socket: net.Socket): string | undefined {
+    const key = peerKey(socket);
+    if (key === undefined) return undefined;
+    const entry = this.entries.get(key);
+    this.entries.delete(key);
+    return entry?.proxiedAddress;
+  }
+
+  destroyAll(): void {
+    for (const { socket } of this.entries.values()) socket.destroy();
+    this.entries.clear();
+  }
+}
+
+function peerKey(socket: net.Socket): string | undefined {
+  return socket.remotePort === undefined ? undefined : `${socket.remoteAddress ?? ''}|${socket.remotePort}`;
+}
+
+/** After start, a server 'error' is an accept failure (EMFILE…): the server keeps listening, nothing to crash for. */
+export function ignoreAcceptErrors(server: net.Server): void {
+  server.on('error', () => undefined);
 }
 
 export class TlsListener implements Listener {
-  private server: tls.Server | undefined;
+  /** The listening server: the TLS server itself, or the TCP server in front of it with PROXY protocol. */
+  private server: net.Server | undefined;
+  private readonly pending = new PendingSockets();
 
   constructor(private readonly options: TlsOptions) {}
 
@@ -46,20 +154,50 @@ export class TlsListener implements Listener {
     return describeListener('mqtts', this.options.host, this.options.port, this.server);
   }
 
-  start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
-    const server = tls.createServer(tlsServerOptions(this.options), (socket) => {
+  async start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
+    const serverOptions: tls.TlsOptions = {
+      ...tlsServerOptions(this.options),
+      handshakeTimeout: this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      noDelay: true,
+    };
+    const tlsServer = tls.createServer(serverOptions, (socket) => {
+      const proxiedAddress = this.pending.handOver(socket);
+      const info: ConnectionInfo = { remoteAddress: proxiedAddress ?? peerAddress(socket) };
       const identity = certificateIdentity(socket);
-      const info: ConnectionInfo = { remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` };
       if (identity !== undefined) info.certificateIdentity = identity;
       accept(socket, info);
     });
-    // A failed handshake is the client's problem: never an uncaught error here.
-    server.on('tlsClientError', (_error, socket) => socket.destroy());
+    // A failed or timed-out handshake is the client's problem: no uncaught error, nothing to log.
+    tlsServer.on('tlsClientError', (_error, socket) => socket.destroy());
+    const server = this.options.proxyProtocol ? this.proxyFront(tlsServer) : tlsServer;
+    server.on('connection', (socket: net.Socket) => this.pending.add(socket));
     this.server = server;
-    return listenOn(server, this.options.port, this.options.host);
+    const address = await listenOn(server, this.options.port, this.options.host);
+    ignoreAcceptErrors(server);
+    return address;
   }
 
-  close(): Promise<void> {
-    return closeServer(this.server);
+  /**
+   * A TCP server that reads the PROXY header, then gives the socket (the TLS bytes put back) to
+   * the TLS server as if it had accepted it; TLSSocket replays bytes already buffered.
+   */
+  private proxyFront(tlsServer: tls.Server): net.Server {
+    return net.createServer({ noDelay: true }, (socket) => {
+      socket.on('error', () => socket.destroy());
+      readProxyHeader(socket).then(
+        (header) => {
+          if (socket.destroyed) return;
+          if (header.remoteAddress !== undefined) this.pending.setProxiedAddress(socket, header.remoteAddress);
+          tlsServer.emit('connection', socket);
+        },
+        () => socket.destroy(),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    const closed = closeServer(this.server);
+    this.pending.destroyAll();
+    await closed;
   }
 }

@@ -5,78 +5,135 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import { createWebSocketStream, WebSocket, WebSocketServer } from 'ws';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
 import { closeServer, describeListener, listenOn } from './listen.js';
-import { certificateIdentity, tlsServerOptions, type TlsOptions } from './tls.js';
+import { certificateIdentity, ignoreAcceptErrors, peerAddress, PendingSockets, tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export interface WebSocketOptions {
   host: string;
   port: number;
+  /** The one path that upgrades (default `/mqtt`); others get 404. */
   path?: string;
   /** wss: the TLS material; absent: plain ws. */
-  tls?: Omit<TlsOptions, 'host' | 'port'>;
+  tls?: TlsMaterial;
+  /**
+   * Behind a reverse proxy: the client address is the last X-Forwarded-For entry (the one the
+   * proxy added; earlier entries are whatever the client sent). Off: the header is ignored.
+   */
+  trustProxy?: boolean;
 }
 
+/** 'mqtt' is the registered name [MQTT-6.0.0-4]; 'mqttv3.1' is what MQTT 3.1 era clients offer. */
 const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
+/** The largest MQTT packet plus its fixed header: one packet per frame is what clients send. */
+const MAX_FRAME_BYTES = 268_435_455 + 5;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 export class WebSocketListener implements Listener {
   private server: http.Server | https.Server | undefined;
   private wss: WebSocketServer | undefined;
+  private readonly pending = new PendingSockets();
 
   constructor(private readonly options: WebSocketOptions) {}
 
-  get description(): string {
-    return describeListener(this.options.tls ? 'wss' : 'ws', this.options.host, this.options.port, this.server, this.options.path ?? '/mqtt');
+  private get path(): string {
+    return this.options.path ?? '/mqtt';
   }
 
-  start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
-    const path = this.options.path ?? '/mqtt';
-    const server = this.options.tls ? https.createServer(tlsServerOptions(this.options.tls)) : http.createServer();
+  get description(): string {
+    return describeListener(this.options.tls ? 'wss' : 'ws', this.options.host, this.options.port, this.server, this.path);
+  }
+
+  async start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
+    const server = this.options.tls ? https.createServer({ ...tlsServerOptions(this.options.tls), handshakeTimeout: HEADERS_TIMEOUT_MS }) : http.createServer();
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.on('connection', (socket: net.Socket) => this.pending.add(socket));
     server.on('request', (_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
       res.end('MQTT over WebSocket: upgrade required\n');
     });
+    // A failed TLS handshake, or garbage instead of HTTP: drop the socket, no answer owed.
     server.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
-    // Garbage instead of HTTP: drop the socket, no answer owed.
     server.on('clientError', (_error: Error, socket: Duplex) => socket.destroy());
-    server.headersTimeout = 10_000;
     const wss = new WebSocketServer({
       noServer: true,
-      maxPayload: 268_435_456,
+      maxPayload: MAX_FRAME_BYTES,
       handleProtocols: (protocols) => SUBPROTOCOLS.find((p) => protocols.has(p)) ?? false,
     });
-    server.on('upgrade', (req, socket, head) => {
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname !== path) {
-        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+      // Not `new URL()`: a target such as "//" makes it throw, here an uncaught exception.
+      const pathname = (req.url ?? '/').split('?', 1)[0];
+      if (pathname !== this.path) {
+        socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        this.pending.handOver(req.socket);
+        // The stream below reports errors to the broker; this only keeps a second one from throwing.
+        ws.on('error', () => undefined);
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
-        // [MQTT-6.0.0-1] MQTT travels in binary frames: a text frame ends the connection.
-        ws.on('message', (_data, isBinary) => {
-          if (!isBinary) ws.close(1003, 'MQTT needs binary frames');
-        });
-        const raw = req.socket;
-        const info: ConnectionInfo = { remoteAddress: `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}` };
-        const identity = this.options.tls ? certificateIdentity(raw as TLSSocket) : undefined;
+        acceptBinaryFramesOnly(ws);
+        const info: ConnectionInfo = { remoteAddress: this.remoteAddressOf(req) };
+        const identity = this.options.tls ? certificateIdentity(req.socket as TLSSocket) : undefined;
         if (identity !== undefined) info.certificateIdentity = identity;
         accept(stream, info);
       });
     });
     this.server = server;
     this.wss = wss;
-    return listenOn(server, this.options.port, this.options.host);
+    const address = await listenOn(server, this.options.port, this.options.host);
+    ignoreAcceptErrors(server);
+    return address;
+  }
+
+  private remoteAddressOf(req: http.IncomingMessage): string {
+    const direct = peerAddress(req.socket);
+    if (!this.options.trustProxy) return direct;
+    return forwardedClient(req.headers['x-forwarded-for']) ?? direct;
   }
 
   async close(): Promise<void> {
     this.wss?.close();
-    await closeServer(this.server);
+    const closed = closeServer(this.server);
+    this.pending.destroyAll();
+    await closed;
   }
+}
+
+/**
+ * [MQTT-6.0.0-1] MQTT travels in binary frames: a text frame closes the connection (1003), and
+ * its bytes never reach the MQTT parser. The stream's own 'message' listener only ever sees
+ * binary frames of an open connection.
+ */
+function acceptBinaryFramesOnly(ws: WebSocket): void {
+  const forwarders = ws.listeners('message') as Array<(data: WebSocket.RawData, isBinary: boolean) => void>;
+  ws.removeAllListeners('message');
+  ws.on('message', (data, isBinary) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (!isBinary) {
+      ws.close(1003, 'MQTT needs binary frames');
+      return;
+    }
+    for (const forward of forwarders) forward.call(ws, data, isBinary);
+  });
+}
+
+/**
+ * The client address from X-Forwarded-For: the last entry, as "address:port" (port 0 when, as
+ * usual, the entry has none). Undefined when absent or not an IP address.
+ */
+export function forwardedClient(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header.join(',') : header;
+  const last = value?.split(',').pop()?.trim();
+  if (!last) return undefined;
+  if (net.isIP(last)) return `${last}:0`;
+  const withPort = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(last) ?? /^([\d.]+):(\d{1,5})$/.exec(last);
+  if (withPort && net.isIP(withPort[1]!) && Number(withPort[2]) <= 65535) return `${withPort[1]}:${Number(withPort[2])}`;
+  return undefined;
 }

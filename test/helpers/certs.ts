@@ -13,6 +13,9 @@ export interface TestCerts {
   serverKey: Buffer;
   clientCert: Buffer;
   clientKey: Buffer;
+  /** No subject CN, SANs `IP:10.1.2.3, DNS:sensor-9.devices.example`: the identity is the DNS name. */
+  sanOnlyCert: Buffer;
+  sanOnlyKey: Buffer;
   /** Signed by another CA: must be refused. */
   strangerCert: Buffer;
   strangerKey: Buffer;
@@ -38,6 +41,7 @@ export function makeTestCerts(dir: string): TestCerts {
   makeCa(dir, 'other-ca');
   makeSigned(dir, 'server', 'ca', '/CN=localhost', 'IP:127.0.0.1,DNS:localhost');
   makeSigned(dir, 'client', 'ca', '/CN=device-7');
+  makeSigned(dir, 'san-only', 'ca', '/O=Midge Devices', 'IP:10.1.2.3,DNS:sensor-9.devices.example');
   makeSigned(dir, 'stranger', 'other-ca', '/CN=stranger');
   const read = (f: string): Buffer => readFileSync(path.join(dir, f));
   return {
@@ -50,6 +54,8 @@ export function makeTestCerts(dir: string): TestCerts {
     serverKey: read('server.key'),
     clientCert: read('client.pem'),
     clientKey: read('client.key'),
+    sanOnlyCert: read('san-only.pem'),
+    sanOnlyKey: read('san-only.key'),
     strangerCert: read('stranger.pem'),
     strangerKey: read('stranger.key'),
   };
