@@ -9,21 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import mqtt, { Store, type MqttClient } from 'mqtt';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
+import { prng } from '../helpers/prng.js';
 
 const CYCLES = 5;
 const IN_FLIGHT = 32;
-
-/** Small seeded PRNG so a failing run can be replayed with MIDGE_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A persistent client keeps its message stores for as long as its session lives: a QoS 2 message

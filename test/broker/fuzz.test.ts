@@ -9,9 +9,10 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { closeAllClients, connectClient, connectCollecting } from '../helpers/clients.js';
+import { closeAllClients, connectClient } from '../helpers/clients.js';
 import { REGRESSION_CORPUS } from './fuzz-corpus.js';
-import { abusiveStream, prng, sendAndClose } from '../helpers/fuzz-input.js';
+import { abusiveStream, sendAndClose } from '../helpers/fuzz-input.js';
+import { prng } from '../helpers/prng.js';
 
 const DURATION_MS = Number(process.env.MIDGE_FUZZ_MS ?? 20_000);
 const PARALLEL = 16;
@@ -32,12 +33,24 @@ describe('fuzzing over real sockets', () => {
   it('never crashes, keeps serving a well-behaved client, and returns to its memory baseline', async () => {
     tb = await startBroker({ store: { type: 'level' }, limits: { maxPacketSize: 65536 } });
     const port = tb.port;
-    const { client: subscriber, collector } = await connectCollecting(tb.url, { clientId: 'good-sub' });
+    // The good subscriber keeps counts, not messages, so the heap figures below are the broker's.
+    let warmReceived = 0;
+    let goodReceived = 0;
+    let isGoodInOrder = true;
+    const subscriber = await connectClient(tb.url, { clientId: 'good-sub' });
+    subscriber.on('message', (topic, payload) => {
+      if (topic !== 'good/t') {
+        warmReceived++;
+        return;
+      }
+      if (Number(payload.toString()) !== goodReceived) isGoodInOrder = false;
+      goodReceived++;
+    });
     await subscriber.subscribeAsync('good/#', { qos: 1 });
     const publisher = await connectClient(tb.url, { clientId: 'good-pub' });
     // Warm up, then take the baseline.
     for (let i = 0; i < 200; i++) await publisher.publishAsync('good/warm', String(i), { qos: 1 });
-    await collector.waitFor(200);
+    await expect.poll(() => warmReceived).toBe(200);
     collectGarbage();
     const baseline = process.memoryUsage().heapUsed;
 
@@ -64,9 +77,8 @@ describe('fuzzing over real sockets', () => {
       }),
     );
     await goodPublishing;
-    await expect.poll(() => collector.messages.filter((m) => m.topic === 'good/t').length, { timeout: 10_000 }).toBe(goodSent);
-    const received = collector.messages.filter((m) => m.topic === 'good/t').map((m) => Number(m.payload));
-    expect(received).toEqual(Array.from({ length: goodSent }, (_, i) => i));
+    await expect.poll(() => goodReceived, { timeout: 10_000 }).toBe(goodSent);
+    expect(isGoodInOrder).toBe(true);
 
     // Every abusive connection is gone, and so is what it held.
     await expect.poll(() => tb!.broker.clients.size).toBe(2);
@@ -79,7 +91,7 @@ describe('fuzzing over real sockets', () => {
     );
     expect(connections).toBeGreaterThan(1000);
     // Persistent sessions a mutated CONNECT may legitimately create hold a little state; a leak
-    // per connection (thousands of them) would be far above this.
+    // per connection (tens of thousands of them) would be far above this.
     expect(after - baseline).toBeLessThan(16 * 2 ** 20);
   }, DURATION_MS + 60_000);
 });

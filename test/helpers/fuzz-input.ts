@@ -2,16 +2,6 @@
 import net from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Valid packets of every kind, encoded for a version: the raw material for mutation. */
 function samplePackets(version: 3 | 4 | 5, random: () => number): Buffer[] {
   const id = 1 + Math.floor(random() * 65535);

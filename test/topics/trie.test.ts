@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SubscriptionTrie, topicMatchesFilter } from '../../src/topics/index.js';
+import { prng } from '../helpers/prng.js';
 
 const matchedKeys = (trie: SubscriptionTrie<unknown>, topic: string): string[] =>
   trie
@@ -35,18 +36,6 @@ function nodeCount(trie: SubscriptionTrie<unknown>): number {
     if (node.hash) stack.push(node.hash);
   }
   return count;
-}
-
-/** Seeded so a failure reproduces; Math.random would not. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('SubscriptionTrie matching', () => {
