@@ -67,8 +67,12 @@ export class Session {
    */
   private outgoingState: 'loaded' | 'unloaded' | 'loading' = 'loaded';
   private arrivedWhileLoading: OutgoingRecord[] = [];
-  /** QoS 1 deliveries sent while their put may still be pending in the commit batch. */
+  /** The latest put of a delivery while it may still be pending in the commit batch. */
   private readonly unwrittenPuts = new WeakMap<OutgoingRecord, StoreOp>();
+  /** Deliveries an earlier put of which may be on disk: ending them needs a delete. */
+  private readonly hasStoredCopy = new WeakSet<OutgoingRecord>();
+  /** QoS 1 deliveries sent from the queue whose record on disk still says 'queued'. */
+  private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
   /** Upper bound of the deliveries a not-yet-loaded session holds in the store. */
   private unloadedCountBound = 0;
 
@@ -165,8 +169,9 @@ export class Session {
       if (record.state !== 'queued' && record.packetId !== undefined) {
         this.inflight.set(record.packetId, record);
       } else {
+        // A queued one keeps its stored packet id: it is sent with it [MQTT-4.4.0-1].
         record.state = 'queued';
-        delete record.packetId;
+        this.hasStoredCopy.add(record);
         this.pushQueue(record);
       }
     }
@@ -203,6 +208,11 @@ export class Session {
   }
 
   detach(now: number): void {
+    // Written once here rather than at each sending: a restart then resends these with DUP
+    // [MQTT-3.3.1-1]. (After a crash they are resent with their ids, but without DUP.)
+    for (const record of this.inflight.values()) {
+      if (this.sentStateUnwritten.has(record)) this.putRecord(record);
+    }
     this.link = undefined;
     this.linkEpoch++;
     this.disconnectedAt = now;
@@ -259,8 +269,25 @@ export class Session {
     }
     if (!this.enqueue(record)) return;
     if (this.link) this.pump();
-    // Still waiting (offline, or the window is full): it is owed, so it goes to the store now.
-    if (record.state === 'queued') this.persist({ type: 'putOutgoing', clientId: this.clientId, record: { ...record } });
+    if (record.state === 'queued' && this.isPersistent) {
+      // Still waiting (offline, or the window is full): it is owed, so it goes to the store now,
+      // with the packet id it will be sent with, so sending it later needs no second write and a
+      // restart resends it under the same id [MQTT-4.4.0-1].
+      record.packetId = this.nextPacketId();
+      this.putRecord(record);
+    }
+  }
+
+  /** Writes the delivery's current state; remembered until it is known to be on disk. */
+  private putRecord(record: OutgoingRecord): StoreOp {
+    const previous = this.unwrittenPuts.get(record);
+    // A put still waiting in the batch is superseded by this one; one already written is not.
+    if (!(previous && this.committer.retract(previous)) && previous) this.hasStoredCopy.add(record);
+    const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...record } };
+    this.persist(put);
+    this.unwrittenPuts.set(record, put);
+    this.sentStateUnwritten.delete(record);
+    return put;
   }
 
   /** PUBACK from the client ends a QoS 1 delivery [MQTT-4.3.2-1]. */
@@ -291,7 +318,7 @@ export class Session {
     }
     // The PUBREL goes out only once "PUBREC received" is on disk: a restart must not resend the
     // PUBLISH of a message the client has already been told to release.
-    this.persist({ type: 'putOutgoing', clientId: this.clientId, record: { ...record } });
+    this.putRecord(record);
     const epoch = this.linkEpoch;
     this.committer.afterCommit(() => {
       if (epoch === this.linkEpoch && this.inflight.get(packetId) === record) this.link?.sendPubrel(packetId);
@@ -359,9 +386,9 @@ export class Session {
     // Acknowledged before its record was written: neither the put nor a delete need reach the disk.
     const unwritten = this.unwrittenPuts.get(record);
     this.unwrittenPuts.delete(record);
-    if (!(unwritten && this.committer.retract(unwritten))) {
-      this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
-    }
+    this.sentStateUnwritten.delete(record);
+    const isNowhereOnDisk = unwritten !== undefined && !this.hasStoredCopy.has(record) && this.committer.retract(unwritten);
+    if (!isNowhereOnDisk) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
     this.pump();
   }
 
@@ -468,19 +495,24 @@ export class Session {
         link.sendPublish(next, false);
         continue;
       }
-      next.packetId = this.nextPacketId();
+      // A queued delivery was stored with its packet id; it keeps it unless that id is in use
+      // (the id counter wrapped while an old delivery stayed unacknowledged).
+      const hasStoredId = next.packetId !== undefined && !this.inflight.has(next.packetId);
+      if (!hasStoredId) next.packetId = this.nextPacketId();
       next.state = 'sent';
-      this.inflight.set(next.packetId, next);
+      this.inflight.set(next.packetId!, next);
       if (this.isPersistent) {
-        const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...next } };
-        this.persist(put);
         if (next.qos === 1) {
-          // QoS 1 goes out at once: if the broker dies before the put commits, the publisher was
-          // not acknowledged either and resends — a duplicate, which QoS 1 allows. QoS 2 must
-          // wait: its packet id has to be on disk before the client can see it.
-          this.unwrittenPuts.set(next, put);
+          // QoS 1 goes out at once: if the broker dies before its record commits, the publisher
+          // was not acknowledged either and resends — a duplicate, which QoS 1 allows. With its
+          // stored id the record on disk already says all a restart needs.
+          if (hasStoredId) this.sentStateUnwritten.add(next);
+          else this.putRecord(next);
           link.sendPublish(next, false);
         } else {
+          // QoS 2 must wait: its packet id and 'sent' state have to be on disk before the client
+          // can see it.
+          this.putRecord(next);
           (toSendAfterCommit ??= []).push(next);
         }
       } else {

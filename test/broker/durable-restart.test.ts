@@ -1,8 +1,9 @@
 /** The level store across broker restarts (in-process), bounds, and acks that wait for commits. */
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { MemoryStore, type StoreOp } from '../../src/store/index.js';
+import { LevelStore, MemoryStore, type StoreOp } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
 import { makeTempDir } from '../helpers/temp.js';
@@ -143,6 +144,99 @@ describe('restart with the level store', () => {
   });
 });
 
+describe('delivery records on disk', () => {
+  /** A persistent MQTT 5 subscriber with a window of `receiveMaximum`, so most deliveries queue first. */
+  async function narrowSubscriber(port: number, clientId: string, receiveMaximum: number) {
+    const sub = await rawConnect(port, clientId, false, 5, { sessionExpiryInterval: 3600, receiveMaximum });
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rec/#', qos: 1 }] });
+    await sub.client.next('suback');
+    return sub;
+  }
+
+  it('none is left behind when a delivery from the queue is acknowledged before its sending is written', async () => {
+    const store = new GatedStore();
+    const tb = await startBroker({ storeInstance: store });
+    brokers.push(tb);
+    const sub = await narrowSubscriber(tb.port, 'rec-sub', 1);
+    const pub = await RawClient.connect(tb.port, { clientId: 'rec-pub' });
+    for (const [id, text] of [[1, 'm1'], [2, 'm2']] as const) {
+      pub.send({ cmd: 'publish', topic: 'rec/t', payload: Buffer.from(text), qos: 1, messageId: id, retain: false, dup: false });
+    }
+    // Both acknowledged: m1's sending and m2's queued record are on disk.
+    await pub.next('puback');
+    await pub.next('puback');
+    const m1 = (await sub.client.next('publish')) as IPublishPacket;
+    // Keep the committer busy with an unrelated write, so what follows waits in the next batch.
+    store.hold();
+    pub.send({ cmd: 'publish', topic: 'other/t', payload: Buffer.from('r'), qos: 1, messageId: 3, retain: true, dup: false });
+    await expect.poll(() => store.waitingWrites).toBe(1);
+    sub.client.send({ cmd: 'puback', messageId: m1.messageId! });
+    const m2 = (await sub.client.next('publish')) as IPublishPacket;
+    expect(m2.payload.toString()).toBe('m2');
+    sub.client.send({ cmd: 'puback', messageId: m2.messageId! });
+    await expect.poll(() => tb.broker.sessions.get('rec-sub')?.inflightCount).toBe(0);
+    store.letThrough();
+    await tb.broker.committer.drain();
+    expect(await store.loadOutgoing('rec-sub')).toEqual([]);
+  });
+
+  it('[MQTT-4.4.0-1] a queued delivery keeps the packet id it was stored with across a restart', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const sub = await narrowSubscriber(tb.port, 'ids-sub', 1);
+    sub.client.destroy();
+    await expect.poll(() => tb.broker.sessions.get('ids-sub')?.isOnline).toBe(false);
+    const pub = await connectClient(tb.url, { clientId: 'ids-pub' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync('rec/t', `q${i}`, { qos: 1 });
+    await pub.endAsync();
+    await tb.stop();
+    const store = new LevelStore(path.join(dir, 'store'));
+    await store.open();
+    const storedIds = (await store.loadOutgoing('ids-sub')).map((r) => r.packetId);
+    await store.close();
+    expect(storedIds).toHaveLength(3);
+    expect(storedIds.every((id) => typeof id === 'number' && id > 0)).toBe(true);
+
+    tb = await levelBroker(dir);
+    const back = await rawConnect(tb.port, 'ids-sub', false, 5, { sessionExpiryInterval: 3600, receiveMaximum: 1 });
+    expect(back.connack.sessionPresent).toBe(true);
+    const receivedIds: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = (await back.client.next('publish')) as IPublishPacket;
+      expect(p.payload.toString()).toBe(`q${i}`);
+      receivedIds.push(p.messageId!);
+      back.client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(receivedIds).toEqual(storedIds);
+  });
+
+  it('[MQTT-3.3.1-1] a delivery sent from the queue and not yet acknowledged is resent with DUP and its id after a clean restart', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir);
+    const sub = await narrowSubscriber(tb.port, 'dup-sub', 1);
+    const pub = await connectClient(tb.url, { clientId: 'dup-pub' });
+    await pub.publishAsync('rec/t', 'first', { qos: 1 });
+    await pub.publishAsync('rec/t', 'second', { qos: 1 });
+    const first = (await sub.client.next('publish')) as IPublishPacket;
+    expect(first.payload.toString()).toBe('first');
+    sub.client.send({ cmd: 'puback', messageId: first.messageId! });
+    // 'second' waited in the queue for the window, and is sent now; it is never acknowledged.
+    const second = (await sub.client.next('publish')) as IPublishPacket;
+    expect(second.payload.toString()).toBe('second');
+    await pub.endAsync();
+    sub.client.destroy();
+    await tb.stop();
+
+    tb = await levelBroker(dir);
+    const back = await rawConnect(tb.port, 'dup-sub', false, 5, { sessionExpiryInterval: 3600, receiveMaximum: 1 });
+    const resent = (await back.client.next('publish')) as IPublishPacket;
+    expect(resent).toMatchObject({ dup: true, messageId: second.messageId });
+    expect(resent.payload.toString()).toBe('second');
+  });
+});
+
 describe('bounds', () => {
   it('maxQueuedMessages: newest messages are refused at the bound and counted', async () => {
     const tb = await startBroker({ limits: { maxQueuedMessages: 5 } });
@@ -199,8 +293,15 @@ class GatedStore extends MemoryStore {
     this.gate = undefined;
   }
 
+  /** Writes held at the gate right now. */
+  waitingWrites = 0;
+
   override async write(ops: readonly StoreOp[]): Promise<void> {
-    if (this.gate) await this.gate;
+    if (this.gate) {
+      this.waitingWrites++;
+      await this.gate;
+      this.waitingWrites--;
+    }
     if (this.failNext) {
       this.failNext = false;
       throw new Error('disk full (simulated)');
