@@ -42,6 +42,8 @@ export class Broker {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly stats = new BrokerStats();
+  /** Encoded QoS 0 PUBLISH per message (index: MQTT 5 ? 2 : 0, + retain): encode once per fan-out. */
+  readonly plainQos0Encodings = new WeakMap<Message, Buffer[]>();
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;

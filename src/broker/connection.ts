@@ -4,8 +4,11 @@
  */
 import type { Duplex } from 'node:stream';
 import {
+  AckType,
   createParser,
+  encodeAck,
   encodePacket,
+  encodePublish,
   MqttError,
   ReasonCode,
   reasonCodeForParserError,
@@ -233,6 +236,10 @@ export class Connection implements SessionLink {
 
   send(packet: Packet): void {
     if (this.isClosed) return;
+    if (isPlainAck(packet)) {
+      this.writeRaw(encodeAck(AckType[packet.cmd], packet.messageId!));
+      return;
+    }
     let bytes = encodePacket(packet, this.protocolVersion);
     if (bytes.length > this.clientMaximumPacketSize && 'properties' in packet && packet.properties) {
       // Reason string and user properties are the first to go when a packet would exceed the
@@ -245,6 +252,39 @@ export class Connection implements SessionLink {
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
     if (this.isClosed) return;
+    const message = record.message;
+    const version = this.protocolVersion;
+    const bytes =
+      version !== 5 || (message.properties === undefined && message.expiresAt === undefined && record.subscriptionIds === undefined)
+        ? this.encodePlainPublish(record, isDuplicate)
+        : this.encodePublishWithProperties(record, isDuplicate);
+    if (bytes.length > this.clientMaximumPacketSize) {
+      // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
+      // delivery ends as if acknowledged, so the window slot is not held forever.
+      if (record.packetId === undefined) this.broker.stats.dropped['too-large']++;
+      else queueMicrotask(() => this.session?.abandon(record.packetId!));
+      return;
+    }
+    this.broker.stats.messagesSent++;
+    this.broker.stats.messagesSentByQos[record.qos]++;
+    this.writeRaw(bytes);
+  }
+
+  /** A PUBLISH without properties; QoS 0 ones are encoded once per message and version (fan-out). */
+  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean): Buffer {
+    const message = record.message;
+    const version = this.protocolVersion;
+    if (record.qos === 0) {
+      const cache = this.broker.plainQos0Encodings;
+      let encodings = cache.get(message);
+      if (!encodings) cache.set(message, (encodings = []));
+      const variant = (version === 5 ? 2 : 0) + (record.retain ? 1 : 0);
+      return (encodings[variant] ??= encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, 0, record.retain, false, 0));
+    }
+    return encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, record.qos, record.retain, isDuplicate, record.packetId!);
+  }
+
+  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean): Buffer {
     const message = record.message;
     const packet: PublishPacket = {
       cmd: 'publish',
@@ -264,17 +304,7 @@ export class Connection implements SessionLink {
       if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
       packet.properties = properties;
     }
-    const bytes = encodePacket(packet, this.protocolVersion);
-    if (bytes.length > this.clientMaximumPacketSize) {
-      // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
-      // delivery ends as if acknowledged, so the window slot is not held forever.
-      if (record.packetId === undefined) this.broker.stats.dropped['too-large']++;
-      else queueMicrotask(() => this.session?.abandon(record.packetId!));
-      return;
-    }
-    this.broker.stats.messagesSent++;
-    this.broker.stats.messagesSentByQos[record.qos]++;
-    this.writeRaw(bytes);
+    return encodePacket(packet, this.protocolVersion);
   }
 
   sendPubrel(packetId: number): void {
@@ -362,4 +392,13 @@ export class Connection implements SessionLink {
   private readonly onStreamClose = (): void => {
     this.destroy('connection-lost');
   };
+}
+
+/** An acknowledgement with reason Success and no properties: the 4-byte form in every version. */
+function isPlainAck(packet: Packet): packet is Packet & { cmd: keyof typeof AckType } {
+  return (
+    (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') &&
+    (packet.reasonCode === undefined || packet.reasonCode === 0) &&
+    packet.properties === undefined
+  );
 }

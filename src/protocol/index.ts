@@ -1,2 +1,3 @@
 export * from './reasons.js';
 export * from './packets.js';
+export * from './fast-encode.js';
