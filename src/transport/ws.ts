@@ -8,7 +8,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { createWebSocketStream, WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
 import { closeServer, describeListener, listenOn } from './listen.js';
 import { certificateIdentity, ignoreAcceptErrors, peerAddress, PendingSockets, tlsServerOptions, type TlsMaterial } from './tls.js';
@@ -49,6 +49,8 @@ export class WebSocketListener implements Listener {
   }
 
   async start(accept: (stream: Duplex, info: ConnectionInfo) => void): Promise<AddressInfo> {
+    // Loaded here: a broker without WebSocket listeners does not pay its ~5 MiB.
+    const { createWebSocketStream, WebSocketServer } = await import('ws');
     const server = this.options.tls ? https.createServer({ ...tlsServerOptions(this.options.tls), handshakeTimeout: HEADERS_TIMEOUT_MS }) : http.createServer();
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     server.on('connection', (socket: net.Socket) => this.pending.add(socket));
@@ -115,7 +117,7 @@ function acceptBinaryFramesOnly(ws: WebSocket): void {
   const forwarders = ws.listeners('message') as Array<(data: WebSocket.RawData, isBinary: boolean) => void>;
   ws.removeAllListeners('message');
   ws.on('message', (data, isBinary) => {
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== ws.OPEN) return;
     if (!isBinary) {
       ws.close(1003, 'MQTT needs binary frames');
       return;
