@@ -7,6 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { makeTempDir } from '../helpers/temp.js';
 import { cpuSeconds, spawnBroker, stopBroker, type BrokerProcess } from './lib/broker-process.js';
+import { PacketType } from './lib/frame-reader.js';
 import { LoadClient, PublishTemplate, publishWindowed } from './lib/load-client.js';
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
@@ -157,8 +158,8 @@ export async function restartTime(queued: number, retained: number): Promise<Res
 function waitForAcks(client: LoadClient, count: number): Promise<void> {
   return new Promise((resolve) => {
     let acked = 0;
-    client.onAck = (packet) => {
-      if (packet.cmd === 'puback' && ++acked === count) resolve();
+    client.onAck = (type) => {
+      if (type === PacketType.PUBACK && ++acked === count) resolve();
     };
   });
 }
