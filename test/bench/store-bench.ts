@@ -52,7 +52,9 @@ export async function qos1Throughput(store: 'level' | 'memory', total: number): 
     const perPublisher = Math.floor(total / 10);
     await Promise.all(publishers.map(({ client }, i) => publishWindowed(client, new PublishTemplate(`bench/${i}`, PAYLOAD, 1), 1, perPublisher, 32)));
     // Never hang: a loss shows as delivered < messages in the result.
-    await Promise.race([allDelivered, new Promise((r) => setTimeout(r, 120_000))]);
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([allDelivered, new Promise((r) => (giveUp = setTimeout(r, 120_000)))]);
+    clearTimeout(giveUp); // else it holds the process open for two minutes after the last scenario
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     const cpu = cpuSeconds(broker.child.pid!) - cpuBefore;
     for (const { client } of publishers) client.destroy();
