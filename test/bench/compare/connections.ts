@@ -29,7 +29,7 @@ export function connections(count: number, capMs: number): Scenario {
       { key: 'generatorCpuPercent', label: 'generator CPU %' },
     ],
     headlines: [
-      { key: 'connectsPerSecond', label: `${count.toLocaleString('en')} connections (connects/s)` },
+      { key: 'connectsPerSecond', label: `${count.toLocaleString('en')} connections (connects/s)`, canBeGeneratorBound: true },
       { key: 'perCpuSecond', label: '… connects per broker CPU-second' },
       { key: 'rssPerConnectionKB', label: '… broker RSS per connection, KB (lower is better)' },
     ],

@@ -111,8 +111,9 @@ export function summaryMarkdown(all: ScenarioOutcomes[], absences: Absences, cap
         const f = figures.get(kind);
         if (!f) return absences[kind] ?? 'not run';
         if (!f.medians) return f.failure!;
-        const busy = f.isGeneratorBusy ? ' †' : '';
-        isAnyGeneratorBusy ||= f.isGeneratorBusy;
+        const isBusy = f.isGeneratorBusy && h.canBeGeneratorBound === true;
+        isAnyGeneratorBusy ||= isBusy;
+        const busy = isBusy ? ' †' : '';
         return `${formatNumber(value(kind), digitsOf(scenario, h.key))}${busy}${f.notes.length ? ' ⚠' : ''}`;
       };
       const levelVsMosquitto = formatRatio(ratio(value('midge-level'), value('mosquitto')), h.target?.mosquitto);

@@ -34,6 +34,8 @@ export interface HeadlineSpec {
   label: string;
   /** The targets for Midge (level store against Mosquitto; either store against Aedes). */
   target?: { mosquitto?: number; aedes?: number };
+  /** A rate the load generator can cap (not a per-CPU-second figure, not RSS): marked † when it was busy. */
+  canBeGeneratorBound?: boolean;
 }
 
 export interface Scenario {

@@ -44,7 +44,7 @@ function throughputScenario(shape: ThroughputShape): Scenario {
       ...(shape.countsLoss ? [{ key: 'lost', label: 'lost' }] : []),
     ],
     headlines: [
-      { key: 'rate', label: `${shape.headline} (${shape.unit})`, target: shape.target },
+      { key: 'rate', label: `${shape.headline} (${shape.unit})`, target: shape.target, canBeGeneratorBound: true },
       { key: 'perCpuSecond', label: '… per broker CPU-second' },
     ],
     capMs,
