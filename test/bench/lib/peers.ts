@@ -5,7 +5,7 @@
  * count as ready at their first CONNACK, so start-up time and idle RSS compare like for like.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -48,6 +48,12 @@ export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const hasMosquitto = existsSync(MOSQUITTO);
 
 const READY_TIMEOUT_MS = 30_000;
+
+/** Data dirs of running peers: removed even when Ctrl-C ends the run before `stop` could. */
+const liveDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
 const OUTPUT_TAIL_BYTES = 4096;
 
 /**
@@ -114,6 +120,7 @@ async function firstConnack(port: number, child: ChildProcess): Promise<{ answer
 
 export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
   const dir = await makeTempDir(`midge-peer-${kind}-`);
+  liveDirs.add(dir);
   const port = await freePort();
   const spawnedAt = performance.now();
   const child = spawnPeer(kind, port, dir);
@@ -140,6 +147,7 @@ export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
     },
   };
   try {
