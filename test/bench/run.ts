@@ -1,25 +1,36 @@
 /**
- * `npm run bench [-- <scenario…>] [--quick] [--runs N]`: scenarios trie, store (all by default);
- * `qos1` runs only the store's throughput comparison; `compare` runs Midge against Mosquitto and
- * Aedes (not part of the default set yet).
+ * `npm run bench [-- <scenario…>] [--quick] [--runs N] [--v5] [--only 1,5,…]`: scenarios trie, store
+ * (the default set); `qos1` runs only the store's throughput comparison; `generator` measures the
+ * load generator's own ceiling; `compare` runs Midge against Mosquitto and Aedes on scenarios 1–9
+ * (after the generator ceiling; not in the default set: a full run takes about eight minutes).
  * Medians of several runs, alternating backends, ratios from the same run; JSON to a temp file.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import path from 'node:path';
-import { median } from './lib/broker-process.js';
+import { performance } from 'node:perf_hooks';
+import { median } from './lib/stats.js';
 import { offlineDrain, qos1Throughput, restartTime } from './store-bench.js';
 import { runTrieBench } from './trie-bench.js';
-import { fanIn, fanOut, qos1EndToEnd } from './compare.js';
-import { hasMosquitto, MOSQUITTO, startPeer, type PeerKind, type RunningPeer } from './lib/peers.js';
+import { runCompare } from './compare/index.js';
+import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 
+const startedAt = performance.now();
 const args = process.argv.slice(2);
 const isQuick = args.includes('--quick');
-const runsIndex = args.indexOf('--runs');
-const runs = runsIndex >= 0 ? Number(args[runsIndex + 1]) : 3;
-const selected = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs');
-const wants = (name: string): boolean => (selected.length === 0 && name !== 'compare') || selected.includes(name);
-const results: Record<string, unknown> = { machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, quick: isQuick, runs };
+const version = args.includes('--v5') ? 5 : 4;
+const optionValue = (flag: string): string | undefined => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const runsOption = optionValue('--runs');
+const only = optionValue('--only')?.split(',') ?? [];
+const selected = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs' && args[i - 1] !== '--only');
+const DEFAULT_SET = ['trie', 'store'];
+const wants = (name: string): boolean => (selected.length === 0 && DEFAULT_SET.includes(name)) || selected.includes(name);
+// compare --quick: one run per broker keeps all nine scenarios under two minutes.
+const runs = runsOption !== undefined ? Number(runsOption) : wants('compare') && isQuick ? 1 : 3;
+const results: Record<string, unknown> = { machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, quick: isQuick, runs, protocolVersion: version };
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 if (wants('trie')) {
@@ -77,48 +88,21 @@ if (wants('store')) {
   results.restart = restarts;
 }
 
+let generatorNote = '';
+if (wants('generator') || wants('compare')) {
+  const ceilings = await measureGeneratorCeilings(isQuick, version);
+  for (const line of formatCeilings(ceilings)) console.log(line);
+  results.generator = ceilings;
+  generatorNote = ceilingsNote(ceilings);
+}
+
 if (wants('compare')) {
-  // Alternate the brokers within each repetition (A B C D A B C D …): drift hits all alike.
-  const kinds: PeerKind[] = ['midge-memory', 'midge-level', ...(hasMosquitto ? (['mosquitto'] as const) : []), 'aedes'];
-  if (!hasMosquitto) console.log(`mosquitto not installed (${MOSQUITTO}): compared with Aedes only`);
-  const scenarios = [
-    { name: 'fan-in QoS 0 (20 → 1)', unit: 'delivered/s', run: (p: RunningPeer) => fanIn(p.port, p.pid, isQuick ? 5_000 : 20_000) },
-    { name: 'fan-out QoS 0 (1 → 200)', unit: 'deliveries/s', run: (p: RunningPeer) => fanOut(p.port, p.pid, isQuick ? 500 : 2_000) },
-    { name: 'QoS 1 end to end (10 × 32 → 1)', unit: 'msg/s', run: (p: RunningPeer) => qos1EndToEnd(p.port, p.pid, isQuick ? 20_000 : 100_000) },
-  ];
-  const table: Record<string, Record<string, unknown>> = {};
-  for (const scenario of scenarios) {
-    const rates: Record<string, number[]> = {};
-    const perCpu: Record<string, number[]> = {};
-    const delivered: Record<string, number[]> = {};
-    for (let r = 0; r < runs; r++) {
-      for (const kind of kinds) {
-        const peer = await startPeer(kind);
-        try {
-          const result = await scenario.run(peer);
-          (rates[kind] ??= []).push(result.rate);
-          (perCpu[kind] ??= []).push(result.perCpuSecond);
-          (delivered[kind] ??= []).push((result.delivered / result.expected) * 100);
-        } finally {
-          await peer.stop();
-        }
-      }
-    }
-    console.log(`\n${scenario.name}, median of ${runs} (${scenario.unit}; per broker CPU-second; % delivered):`);
-    const row: Record<string, unknown> = {};
-    for (const kind of kinds) {
-      const m = median(rates[kind]!);
-      row[kind] = { rate: m, perCpuSecond: median(perCpu[kind]!), deliveredPercent: median(delivered[kind]!) };
-      console.log(`  ${kind.padEnd(13)} ${fmt(m).padStart(12)}  ${fmt(median(perCpu[kind]!)).padStart(12)}/CPU-s  ${median(delivered[kind]!).toFixed(1)}%`);
-    }
-    const midge = median(rates['midge-memory']!);
-    if (hasMosquitto) console.log(`  Midge (memory) / Mosquitto: ${(midge / median(rates.mosquitto!)).toFixed(2)}`);
-    console.log(`  Midge (memory) / Aedes: ${(midge / median(rates.aedes!)).toFixed(2)}`);
-    table[scenario.name] = row;
-  }
-  results.compare = table;
+  const report = await runCompare({ isQuick, runs, version, only, generatorNote, log: (line) => console.log(line) });
+  console.log(`\nsummary (markdown):\n\n${report.summaryMarkdown}`);
+  results.compare = report;
 }
 
 const out = path.join(tmpdir(), `midge-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(out, JSON.stringify(results, null, 2));
 console.log(`\nresults: ${out}`);
+console.log(`elapsed: ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);

@@ -1,76 +1,162 @@
 /**
  * The brokers a comparison runs: Midge (memory and level stores), Mosquitto (Debian's
  * /usr/sbin/mosquitto, when installed) and Aedes (npm devDependency, in-memory persistence) —
- * each a child process on a free loopback port, stopped by PID.
+ * each a child process on a free loopback port, stopped by PID. All are started the same way and
+ * count as ready at their first CONNACK, so start-up time and idle RSS compare like for like.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../../helpers/temp.js';
-import { spawnBroker } from '../../helpers/process.js';
+import { CLI, ROOT } from '../../helpers/process.js';
 import { freePort } from '../../helpers/ports.js';
+import { rssBytes } from './broker-process.js';
+import { hasExited, spawnChild, stopChild } from './children.js';
+import { LoadClient } from './load-client.js';
+import { pause } from './wait.js';
 
 export type PeerKind = 'midge-memory' | 'midge-level' | 'mosquitto' | 'aedes';
+
+export const PEER_LABELS: Record<PeerKind, string> = {
+  'midge-memory': 'Midge memory',
+  'midge-level': 'Midge level',
+  mosquitto: 'Mosquitto',
+  aedes: 'Aedes',
+};
 
 export interface RunningPeer {
   kind: PeerKind;
   port: number;
   pid: number;
+  /** Spawn to the first CONNACK. */
+  startupMs: number;
+  /** RSS at the first CONNACK. */
+  rssAtReady: number;
+  /** Resolves, with how, when the process exits (on its own or by `stop`). */
+  exited: Promise<string>;
+  /** Set once the process has exited. */
+  exitDescription: string | undefined;
+  /** The last few KB of its stdout and stderr, for a report on why it died. */
+  outputTail(): string;
   stop(): Promise<void>;
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const hasMosquitto = existsSync(MOSQUITTO);
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`peer exited with ${child.exitCode}`);
-    const isOpen = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (isOpen) return;
-    await new Promise((r) => setTimeout(r, 25));
+const READY_TIMEOUT_MS = 30_000;
+
+/** Data dirs of running peers: removed even when Ctrl-C ends the run before `stop` could. */
+const liveDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
+const OUTPUT_TAIL_BYTES = 4096;
+
+/**
+ * Midge's benchmark limits: publishers are acked once their messages are stored, so a slow
+ * subscriber's queue may hold most of a run (the Pi-sized defaults would drop); logging at warn
+ * as Mosquitto logs errors only (Midge logs every connect at info: 10,000 lines in scenario 6).
+ */
+const MIDGE_ENV = {
+  MIDGE_HTTP__ENABLED: 'false',
+  MIDGE_LIMITS__MAX_QUEUED_MESSAGES: '10000000',
+  MIDGE_LIMITS__MAX_QUEUED_BYTES: String(4 * 1024 ** 3),
+};
+
+function spawnPeer(kind: PeerKind, port: number, dir: string): ChildProcess {
+  const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+  if (kind === 'midge-memory' || kind === 'midge-level') {
+    const store = kind === 'midge-memory' ? 'memory' : 'level';
+    const args = [CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
+    return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env: { ...process.env, ...MIDGE_ENV } });
   }
-  throw new Error(`peer did not open port ${port}`);
+  if (kind === 'mosquitto') {
+    const conf = path.join(dir, 'mosquitto.conf');
+    // Queues unbounded like Midge's benchmark setting, so neither drops what the other keeps;
+    // max_connections -1 (unlimited) is the default, written out because scenario 6 relies on it.
+    const lines = [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 0',
+      'max_inflight_messages 32',
+      'max_connections -1',
+      'log_type error',
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+    ];
+    writeFileSync(conf, `${lines.join('\n')}\n`);
+    return spawnChild(MOSQUITTO, ['-c', conf], { stdio });
+  }
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'aedes-server.mjs');
+  return spawnChild(process.execPath, [script, String(port)], { stdio });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await once(child, 'exit');
-  clearTimeout(timer);
+/** Polls connect + CONNECT until a CONNACK comes back: when it came, and the RSS then. */
+async function firstConnack(port: number, child: ChildProcess): Promise<{ answeredAt: number; rss: number }> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (hasExited(child)) throw new Error(`exited before answering (code ${child.exitCode}, signal ${child.signalCode})`);
+    const probe = LoadClient.open(port);
+    const giveUp = setTimeout(() => probe.destroy(), Math.max(0, deadline - performance.now()));
+    try {
+      await probe.handshake({ clientId: 'bench-ready-probe' });
+      const answeredAt = performance.now();
+      const rss = rssBytes(child.pid!);
+      await probe.disconnect();
+      return { answeredAt, rss };
+    } catch {
+      probe.destroy();
+      if (performance.now() > deadline) throw new Error(`no CONNACK within ${READY_TIMEOUT_MS} ms`);
+      await pause(5); // connection refused: not listening yet
+    } finally {
+      clearTimeout(giveUp);
+    }
+  }
 }
-
-const BENCH_LIMITS = { MIDGE_LIMITS__MAX_QUEUED_MESSAGES: '10000000', MIDGE_LIMITS__MAX_QUEUED_BYTES: String(4 * 1024 ** 3) };
 
 export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
   const dir = await makeTempDir(`midge-peer-${kind}-`);
-  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
-  if (kind === 'midge-memory' || kind === 'midge-level') {
-    const store = kind === 'midge-memory' ? 'memory' : 'level';
-    const broker = await spawnBroker(['--port', '0', '--store', store, '--data-dir', dir, '--max-connections', '20000'], 30_000, BENCH_LIMITS);
-    return { kind, port: broker.port, pid: broker.child.pid!, stop: async () => (await stopChild(broker.child), await cleanup()) };
-  }
+  liveDirs.add(dir);
   const port = await freePort();
-  let child: ChildProcess;
-  if (kind === 'mosquitto') {
-    const conf = path.join(dir, 'mosquitto.conf');
-    // Queues as large as Midge's benchmark setting, so neither drops what the other keeps.
-    writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 32\nlog_type error\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
-    child = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-  } else {
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'aedes-server.mjs');
-    child = spawn(process.execPath, [script, String(port)], { stdio: 'ignore' });
+  const spawnedAt = performance.now();
+  const child = spawnPeer(kind, port, dir);
+  let tail = '';
+  const keepTail = (data: Buffer): void => {
+    tail = (tail + data.toString()).slice(-OUTPUT_TAIL_BYTES);
+  };
+  child.stdout!.on('data', keepTail);
+  child.stderr!.on('data', keepTail);
+  const peer: RunningPeer = {
+    kind,
+    port,
+    pid: child.pid!,
+    startupMs: NaN,
+    rssAtReady: NaN,
+    exitDescription: undefined,
+    exited: new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        peer.exitDescription = signal ? `killed by ${signal}` : `exit code ${code}`;
+        resolve(peer.exitDescription);
+      }),
+    ),
+    outputTail: () => tail,
+    stop: async () => {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
+    },
+  };
+  try {
+    const { answeredAt, rss } = await firstConnack(port, child);
+    peer.startupMs = answeredAt - spawnedAt;
+    peer.rssAtReady = rss;
+    return peer;
+  } catch (error) {
+    await peer.stop();
+    throw new Error(`${kind} did not start: ${(error as Error).message}\n${tail}`);
   }
-  await waitForPort(port, child);
-  return { kind, port, pid: child.pid!, stop: async () => (await stopChild(child), await cleanup()) };
 }
