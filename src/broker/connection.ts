@@ -6,9 +6,14 @@ import type { Duplex } from 'node:stream';
 import {
   AckType,
   createParser,
+  decodePlainPublish,
   encodeAck,
   encodePacket,
   encodePublish,
+  FrameReader,
+  plainPubackId,
+  type FrameError,
+  type FrameSink,
   MqttError,
   ReasonCode,
   reasonCodeForParserError,
@@ -42,7 +47,7 @@ export type CloseReason =
   | 'store-failure'
   | 'internal-error';
 
-export class Connection implements SessionLink {
+export class Connection implements SessionLink, FrameSink {
   state: ConnectionState = 'awaiting-connect';
   readonly remoteAddress: string;
   protocolVersion: ProtocolVersion = 4;
@@ -78,7 +83,9 @@ export class Connection implements SessionLink {
   private throttled: Packet[] | undefined;
   /** Packets that arrived while CONNECT was still being processed. */
   private backlog: Packet[] | undefined;
+  /** mqtt-packet's parser, given one whole frame at a time by `frames`. */
   private readonly parser: Parser = createParser();
+  private readonly frames: FrameReader;
   private isCorked = false;
   private connectTimer: NodeJS.Timeout | undefined;
 
@@ -92,6 +99,7 @@ export class Connection implements SessionLink {
     // One second of burst: a sensor that wakes up and flushes a little backlog is not punished.
     if (limits.maxPublishRate > 0) this.publishBucket = new TokenBucket(limits.maxPublishRate, limits.maxPublishRate, broker.now);
     if (limits.maxPublishBytesRate > 0) this.publishBytesBucket = new TokenBucket(limits.maxPublishBytesRate, limits.maxPublishBytesRate, broker.now);
+    this.frames = new FrameReader(limits.maxPacketSize, this);
     this.parser.on('packet', this.onPacket);
     this.parser.on('error', this.onParserError);
     stream.on('data', this.onData);
@@ -121,20 +129,46 @@ export class Connection implements SessionLink {
     this.broker.stats.bytesReceived += chunk.length;
     this.keepAlive?.touch();
     this.cork();
-    this.parser.parse(chunk);
-    // mqtt-packet has no size limit: check the announced length of the packet still arriving.
-    const announced = (this.parser as unknown as { packet: { length: number } }).packet.length;
-    if (!this.isClosed && announced > this.broker.config.limits.maxPacketSize) {
-      this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${announced} bytes exceeds the maximum`));
-    }
+    this.frames.push(chunk);
   };
+
+  /** A whole packet: the frequent plain ones decoded here, the rest by mqtt-packet. */
+  onFrame(frame: Buffer): void {
+    if (this.isClosed) return;
+    // Fast paths only when nothing is held back, so packets are still handled in order.
+    if (this.state === 'connected' && !this.throttled && !this.backlog) {
+      const pubackId = plainPubackId(frame);
+      if (pubackId >= 0) {
+        // An unknown id is ignored: it may be a late ack of a delivery already completed.
+        try {
+          this.session!.acknowledge(pubackId);
+        } catch (error) {
+          this.onHandlerError(error);
+        }
+        return;
+      }
+      if ((frame[0]! & 0xf0) === 0x30 && this.protocolVersion !== 5) {
+        const publish = decodePlainPublish(frame);
+        if (publish) {
+          this.handle(publish);
+          return;
+        }
+      }
+    }
+    this.parser.parse(frame);
+  }
+
+  onFrameError(error: FrameError): void {
+    if (this.isClosed) return;
+    if (error.kind === 'too-large') {
+      this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${error.size} bytes exceeds the maximum`));
+    } else {
+      this.protocolFailure(new MqttError(ReasonCode.MalformedPacket, 'malformed Remaining Length'));
+    }
+  }
 
   private readonly onPacket = (packet: Packet): void => {
     if (this.isClosed) return;
-    if (packet.length !== undefined && packet.length > this.broker.config.limits.maxPacketSize) {
-      this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${packet.length} bytes exceeds the maximum`));
-      return;
-    }
     if (this.throttled) {
       this.throttled.push(packet);
       return;
@@ -151,11 +185,15 @@ export class Connection implements SessionLink {
     try {
       dispatchPacket(this, packet);
     } catch (error) {
-      if (error instanceof MqttError) this.protocolFailure(error);
-      else {
-        this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
-        this.destroy('internal-error');
-      }
+      this.onHandlerError(error);
+    }
+  }
+
+  private onHandlerError(error: unknown): void {
+    if (error instanceof MqttError) this.protocolFailure(error);
+    else {
+      this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
+      this.destroy('internal-error');
     }
   }
 

@@ -1,3 +1,4 @@
 export * from './reasons.js';
 export * from './packets.js';
 export * from './fast-encode.js';
+export * from './frames.js';

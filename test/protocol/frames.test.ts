@@ -1,0 +1,102 @@
+/** Framing of the byte stream, and the hand decoding of plain PUBLISH and PUBACK, against mqtt-packet. */
+import fc from 'fast-check';
+import mqttPacket from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { decodePlainPublish, FrameReader, plainPubackId, type FrameError } from '../../src/protocol/index.js';
+
+function collect(maxPacketSize = Infinity) {
+  const frames: Buffer[] = [];
+  const errors: FrameError[] = [];
+  const reader = new FrameReader(maxPacketSize, { onFrame: (f) => frames.push(Buffer.from(f)), onFrameError: (e) => errors.push(e) });
+  return { reader, frames, errors };
+}
+
+const publishArb = fc.record({
+  topic: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }).filter((t) => !/[+#\u0000]/.test(t)),
+  size: fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 16_000, max: 70_000 })),
+  qos: fc.constantFrom(0 as const, 1 as const, 2 as const),
+  retain: fc.boolean(),
+  dup: fc.boolean(),
+  messageId: fc.integer({ min: 1, max: 65_535 }),
+});
+
+describe('FrameReader', () => {
+  it('yields exactly the packets written, however the stream is cut into chunks', () => {
+    fc.assert(
+      fc.property(fc.array(publishArb, { minLength: 1, maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 40_000 }), { minLength: 1, maxLength: 30 }), (publishes, cuts) => {
+        const packets = publishes.map((p) =>
+          mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: Buffer.alloc(p.size, 7), qos: p.qos, retain: p.retain, dup: p.qos > 0 && p.dup, ...(p.qos > 0 ? { messageId: p.messageId } : {}) }),
+        );
+        packets.push(Buffer.from([0x40, 0x02, 0x12, 0x34]), Buffer.from([0xc0, 0x00]));
+        const stream = Buffer.concat(packets);
+        const { reader, frames, errors } = collect();
+        let offset = 0;
+        for (let i = 0; offset < stream.length; i++) {
+          const length = cuts[i % cuts.length]!;
+          reader.push(stream.subarray(offset, offset + length));
+          offset += length;
+        }
+        expect(errors).toEqual([]);
+        expect(frames.map((f) => f.toString('hex'))).toEqual(packets.map((p) => p.toString('hex')));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('reports a packet larger than the maximum (whole packet, bytes) from its header, before its body arrives', () => {
+    const { reader, frames, errors } = collect(1024);
+    const big = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(2000), qos: 0, retain: false, dup: false });
+    reader.push(big.subarray(0, 10));
+    expect(frames).toEqual([]);
+    expect(errors).toEqual([{ kind: 'too-large', size: big.length }]);
+  });
+
+  it('a Remaining Length longer than 4 bytes (spec 2.2.3) is malformed, also when cut across chunks', () => {
+    const { reader, errors } = collect();
+    reader.push(Buffer.from([0x30, 0xff, 0xff]));
+    expect(errors).toEqual([]);
+    reader.push(Buffer.from([0xff, 0xff, 0x01]));
+    expect(errors).toEqual([{ kind: 'malformed-length' }]);
+  });
+});
+
+describe('decodePlainPublish', () => {
+  it('decodes a 3.1.1 PUBLISH as mqtt-packet does', () => {
+    fc.assert(
+      fc.property(publishArb, (p) => {
+        const bytes = mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: Buffer.alloc(p.size, 9), qos: p.qos, retain: p.retain, dup: p.qos > 0 && p.dup, ...(p.qos > 0 ? { messageId: p.messageId } : {}) });
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        let theirs: mqttPacket.IPublishPacket | undefined;
+        parser.on('packet', (packet: mqttPacket.Packet) => (theirs = packet as mqttPacket.IPublishPacket));
+        parser.parse(bytes);
+        const ours = decodePlainPublish(bytes);
+        expect(ours).toBeDefined();
+        expect({ ...ours, payload: ours!.payload.toString('hex') }).toEqual({
+          cmd: 'publish',
+          topic: theirs!.topic,
+          payload: (theirs!.payload as Buffer).toString('hex'),
+          qos: theirs!.qos,
+          retain: theirs!.retain,
+          dup: theirs!.dup,
+          length: theirs!.length,
+          ...(p.qos > 0 ? { messageId: theirs!.messageId } : {}),
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('leaves the unusual to mqtt-packet: QoS 3, a topic running past the packet, packet id 0', () => {
+    expect(decodePlainPublish(Buffer.from([0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]))).toBeUndefined();
+    expect(decodePlainPublish(Buffer.from([0x30, 0x03, 0x00, 0x09, 0x74]))).toBeUndefined();
+    expect(decodePlainPublish(Buffer.from([0x32, 0x05, 0x00, 0x01, 0x74, 0x00, 0x00]))).toBeUndefined();
+  });
+});
+
+describe('plainPubackId', () => {
+  it('reads the id of a 4-byte PUBACK and nothing else', () => {
+    expect(plainPubackId(Buffer.from([0x40, 0x02, 0xbe, 0xef]))).toBe(0xbeef);
+    expect(plainPubackId(Buffer.from([0x50, 0x02, 0xbe, 0xef]))).toBe(-1);
+    expect(plainPubackId(Buffer.from([0x40, 0x03, 0xbe, 0xef, 0x10]))).toBe(-1);
+  });
+});
