@@ -147,8 +147,8 @@ export class Connection implements SessionLink, FrameSink {
         }
         return;
       }
-      if ((frame[0]! & 0xf0) === 0x30 && this.protocolVersion !== 5) {
-        const publish = decodePlainPublish(frame);
+      if ((frame[0]! & 0xf0) === 0x30) {
+        const publish = decodePlainPublish(frame, this.protocolVersion);
         if (publish) {
           this.handle(publish);
           return;

@@ -5,7 +5,7 @@
  * one whole frame at a time. Why: per packet, mqtt-packet's streaming parser (a BufferList, a
  * Packet object and an event) was 11-18% of the broker's CPU in the QoS 1 benchmarks.
  */
-import type { PublishPacket } from './packets.js';
+import type { ProtocolVersion, PublishPacket } from './packets.js';
 
 /** Why a stream cannot be split further; the connection is closed with the matching reason. */
 export type FrameError = { kind: 'malformed-length' } | { kind: 'too-large'; size: number };
@@ -106,19 +106,24 @@ function bodyOffset(frame: Buffer): number {
 }
 
 /**
- * A 3.1/3.1.1 PUBLISH, or undefined when anything about it is unusual (QoS 3, a topic that runs
- * past the packet, packet id 0) — those go to mqtt-packet, which reports them as it always has.
+ * A PUBLISH without properties (3.1/3.1.1, or 5.0 with an empty property list), or undefined when
+ * anything about it is unusual (QoS 3, a topic that runs past the packet, packet id 0, MQTT 5
+ * properties) — those go to mqtt-packet, which decodes or reports them as it always has.
  */
-export function decodePlainPublish(frame: Buffer): PublishPacket | undefined {
+export function decodePlainPublish(frame: Buffer, version: ProtocolVersion): PublishPacket | undefined {
   const first = frame[0]!;
   const qos = (first >> 1) & 3;
   if (qos === 3) return undefined;
   const start = bodyOffset(frame);
   if (start + 2 > frame.length) return undefined;
   const topicLength = (frame[start]! << 8) | frame[start + 1]!;
-  let offset = start + 2 + topicLength;
-  if (offset + (qos > 0 ? 2 : 0) > frame.length) return undefined;
-  const topic = frame.toString('utf8', start + 2, offset);
+  const topicEnd = start + 2 + topicLength;
+  const idLength = qos > 0 ? 2 : 0;
+  const propertiesLength = version === 5 ? 1 : 0;
+  const payloadStart = topicEnd + idLength + propertiesLength;
+  if (payloadStart > frame.length) return undefined;
+  if (version === 5 && frame[topicEnd + idLength] !== 0) return undefined;
+  const topic = frame.toString('utf8', start + 2, topicEnd);
   const packet: PublishPacket = {
     cmd: 'publish',
     retain: (first & 1) === 1,
@@ -126,13 +131,12 @@ export function decodePlainPublish(frame: Buffer): PublishPacket | undefined {
     dup: (first & 8) === 8,
     length: frame.length - start,
     topic,
-    payload: frame.subarray(offset + (qos > 0 ? 2 : 0)),
+    payload: frame.subarray(payloadStart),
   };
   if (qos > 0) {
-    const packetId = (frame[offset]! << 8) | frame[offset + 1]!;
+    const packetId = (frame[topicEnd]! << 8) | frame[topicEnd + 1]!;
     if (packetId === 0) return undefined;
     packet.messageId = packetId;
-    offset += 2;
   }
   return packet;
 }

@@ -61,15 +61,18 @@ describe('FrameReader', () => {
 });
 
 describe('decodePlainPublish', () => {
-  it('decodes a 3.1.1 PUBLISH as mqtt-packet does', () => {
+  it('decodes a PUBLISH without properties (3.1.1 and 5.0) as mqtt-packet does', () => {
     fc.assert(
-      fc.property(publishArb, (p) => {
-        const bytes = mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: Buffer.alloc(p.size, 9), qos: p.qos, retain: p.retain, dup: p.qos > 0 && p.dup, ...(p.qos > 0 ? { messageId: p.messageId } : {}) });
-        const parser = mqttPacket.parser({ protocolVersion: 4 });
+      fc.property(publishArb, fc.constantFrom(4 as const, 5 as const), (p, version) => {
+        const bytes = mqttPacket.generate(
+          { cmd: 'publish', topic: p.topic, payload: Buffer.alloc(p.size, 9), qos: p.qos, retain: p.retain, dup: p.qos > 0 && p.dup, ...(p.qos > 0 ? { messageId: p.messageId } : {}) },
+          { protocolVersion: version },
+        );
+        const parser = mqttPacket.parser({ protocolVersion: version });
         let theirs: mqttPacket.IPublishPacket | undefined;
         parser.on('packet', (packet: mqttPacket.Packet) => (theirs = packet as mqttPacket.IPublishPacket));
         parser.parse(bytes);
-        const ours = decodePlainPublish(bytes);
+        const ours = decodePlainPublish(bytes, version);
         expect(ours).toBeDefined();
         expect({ ...ours, payload: ours!.payload.toString('hex') }).toEqual({
           cmd: 'publish',
@@ -86,10 +89,12 @@ describe('decodePlainPublish', () => {
     );
   });
 
-  it('leaves the unusual to mqtt-packet: QoS 3, a topic running past the packet, packet id 0', () => {
-    expect(decodePlainPublish(Buffer.from([0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]))).toBeUndefined();
-    expect(decodePlainPublish(Buffer.from([0x30, 0x03, 0x00, 0x09, 0x74]))).toBeUndefined();
-    expect(decodePlainPublish(Buffer.from([0x32, 0x05, 0x00, 0x01, 0x74, 0x00, 0x00]))).toBeUndefined();
+  it('leaves the unusual to mqtt-packet: QoS 3, a topic running past the packet, packet id 0, MQTT 5 properties', () => {
+    expect(decodePlainPublish(Buffer.from([0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]), 4)).toBeUndefined();
+    expect(decodePlainPublish(Buffer.from([0x30, 0x03, 0x00, 0x09, 0x74]), 4)).toBeUndefined();
+    expect(decodePlainPublish(Buffer.from([0x32, 0x05, 0x00, 0x01, 0x74, 0x00, 0x00]), 4)).toBeUndefined();
+    const withAlias = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, messageId: 5, retain: false, dup: false, properties: { topicAlias: 3 } }, { protocolVersion: 5 });
+    expect(decodePlainPublish(withAlias, 5)).toBeUndefined();
   });
 });
 
