@@ -6,12 +6,12 @@ import type { Duplex } from 'node:stream';
 import {
   AckType,
   createParser,
+  decodePlainAck,
   decodePlainPublish,
   encodeAck,
   encodePacket,
   encodePublish,
   FrameReader,
-  plainPubackId,
   type FrameError,
   type FrameSink,
   MqttError,
@@ -137,14 +137,9 @@ export class Connection implements SessionLink, FrameSink {
     if (this.isClosed) return;
     // Fast paths only when nothing is held back, so packets are still handled in order.
     if (this.state === 'connected' && !this.throttled && !this.backlog) {
-      const pubackId = plainPubackId(frame);
-      if (pubackId >= 0) {
-        // An unknown id is ignored: it may be a late ack of a delivery already completed.
-        try {
-          this.session!.acknowledge(pubackId);
-        } catch (error) {
-          this.onHandlerError(error);
-        }
+      const ack = decodePlainAck(frame);
+      if (ack) {
+        this.handle(ack);
         return;
       }
       if ((frame[0]! & 0xf0) === 0x30) {

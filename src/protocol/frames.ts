@@ -5,7 +5,7 @@
  * one whole frame at a time. Why: per packet, mqtt-packet's streaming parser (a BufferList, a
  * Packet object and an event) was 11-18% of the broker's CPU in the QoS 1 benchmarks.
  */
-import type { ProtocolVersion, PublishPacket } from './packets.js';
+import type { ProtocolVersion, PubackPacket, PubcompPacket, PublishPacket, PubrecPacket, PubrelPacket } from './packets.js';
 
 /** Why a stream cannot be split further; the connection is closed with the matching reason. */
 export type FrameError = { kind: 'malformed-length' } | { kind: 'too-large'; size: number };
@@ -141,10 +141,15 @@ export function decodePlainPublish(frame: Buffer, version: ProtocolVersion): Pub
   return packet;
 }
 
-/** Type byte of a PUBACK (also the 4-byte form every version uses for reason Success). */
-export const PUBACK_BYTE = 0x40;
+const ACK_COMMANDS: Record<number, 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'> = { 0x40: 'puback', 0x50: 'pubrec', 0x62: 'pubrel', 0x70: 'pubcomp' };
 
-/** The packet id of a 4-byte PUBACK frame, or -1 when the frame is anything else. */
-export function plainPubackId(frame: Buffer): number {
-  return frame.length === 4 && frame[0] === PUBACK_BYTE && frame[1] === 2 ? (frame[2]! << 8) | frame[3]! : -1;
+/**
+ * A PUBACK, PUBREC, PUBREL or PUBCOMP in its 4-byte form (reason Success in every version), or
+ * undefined for anything else — including a PUBREL with wrong flags, which mqtt-packet reports.
+ */
+export function decodePlainAck(frame: Buffer): PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket | undefined {
+  if (frame.length !== 4 || frame[1] !== 2) return undefined;
+  const cmd = ACK_COMMANDS[frame[0]!];
+  if (cmd === undefined) return undefined;
+  return { cmd, messageId: (frame[2]! << 8) | frame[3]!, length: 2 } as PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket;
 }

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { decodePlainPublish, FrameReader, plainPubackId, type FrameError } from '../../src/protocol/index.js';
+import { decodePlainAck, decodePlainPublish, FrameReader, type FrameError } from '../../src/protocol/index.js';
 
 function collect(maxPacketSize = Infinity) {
   const frames: Buffer[] = [];
@@ -98,10 +98,19 @@ describe('decodePlainPublish', () => {
   });
 });
 
-describe('plainPubackId', () => {
-  it('reads the id of a 4-byte PUBACK and nothing else', () => {
-    expect(plainPubackId(Buffer.from([0x40, 0x02, 0xbe, 0xef]))).toBe(0xbeef);
-    expect(plainPubackId(Buffer.from([0x50, 0x02, 0xbe, 0xef]))).toBe(-1);
-    expect(plainPubackId(Buffer.from([0x40, 0x03, 0xbe, 0xef, 0x10]))).toBe(-1);
+describe('decodePlainAck', () => {
+  it('decodes the 4-byte PUBACK/PUBREC/PUBREL/PUBCOMP as mqtt-packet does, in every version', () => {
+    for (const version of [3, 4, 5] as const) {
+      for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+        const bytes = mqttPacket.generate({ cmd, messageId: 0xbeef }, { protocolVersion: version === 5 ? 4 : version });
+        expect(decodePlainAck(bytes)).toMatchObject({ cmd, messageId: 0xbeef });
+      }
+    }
+  });
+
+  it('[MQTT-3.6.1-1] leaves a PUBREL with wrong flags, and longer acks, to mqtt-packet', () => {
+    expect(decodePlainAck(Buffer.from([0x60, 0x02, 0x00, 0x01]))).toBeUndefined();
+    expect(decodePlainAck(Buffer.from([0x40, 0x03, 0x00, 0x01, 0x80]))).toBeUndefined();
+    expect(decodePlainAck(Buffer.from([0x30, 0x02, 0x00, 0x01]))).toBeUndefined();
   });
 });
