@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(ROOT, 'dist/cli.js');
+/** BENCH_MIDGE_CLI (not MIDGE_*: the broker rejects unknown MIDGE_ variables) runs another build (e.g. a worktree of an older commit) for before/after figures. */
+export const CLI = process.env.BENCH_MIDGE_CLI ?? path.join(ROOT, 'dist/cli.js');
 
 export interface BrokerProcess {
   child: ChildProcessWithoutNullStreams;
