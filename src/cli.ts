@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 /** The `midge` command: flags → config → broker; SIGINT/SIGTERM stop it cleanly. */
-import { stringify as stringifyYaml } from 'yaml';
-import { configFromEnv, ConfigError, type ConfigInput, loadConfigFile, mergeConfigInputs, parseFlags, redactConfig, resolveConfig, USAGE } from './config/index.js';
+import { configFromEnv, ConfigError, type ConfigInput, loadConfigFile, loadYaml, mergeConfigInputs, parseFlags, redactConfig, resolveConfig, USAGE } from './config/index.js';
 import { createBroker } from './create-broker.js';
 import { runPasswdCommand } from './auth/index.js';
 import type { Broker } from './broker/index.js';
@@ -27,7 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const configFile = parsed.configFile ?? process.env.MIDGE_CONFIG;
     const input = mergeConfigInputs(configFile ? loadConfigFile(configFile) : {}, configFromEnv(process.env), parsed.config);
     if (parsed.isPrintConfig) {
-      process.stdout.write(stringifyYaml(redactConfig(resolveConfig(input))));
+      process.stdout.write(loadYaml().stringify(redactConfig(resolveConfig(input))));
       return 0;
     }
     broker = createBroker(input);
