@@ -180,15 +180,11 @@ export class Connection implements SessionLink, FrameSink {
     try {
       dispatchPacket(this, packet);
     } catch (error) {
-      this.onHandlerError(error);
-    }
-  }
-
-  private onHandlerError(error: unknown): void {
-    if (error instanceof MqttError) this.protocolFailure(error);
-    else {
-      this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
-      this.destroy('internal-error');
+      if (error instanceof MqttError) this.protocolFailure(error);
+      else {
+        this.broker.logger.error({ err: error, clientId: this.clientId }, 'handler failed; closing the connection');
+        this.destroy('internal-error');
+      }
     }
   }
 

@@ -282,7 +282,7 @@ export class Session {
   private putRecord(record: OutgoingRecord): StoreOp {
     const previous = this.unwrittenPuts.get(record);
     // A put still waiting in the batch is superseded by this one; one already written is not.
-    if (!(previous && this.committer.retract(previous)) && previous) this.hasStoredCopy.add(record);
+    if (previous && !this.committer.retract(previous)) this.hasStoredCopy.add(record);
     const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...record } };
     this.persist(put);
     this.unwrittenPuts.set(record, put);
