@@ -382,7 +382,7 @@ export class Broker {
       const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
       session.disconnectedAt = disconnectedAt;
       session.username = record.username;
-      session.markRecovered(storedSession.firstOutgoingSeq, storedSession.nextOutgoingSeq);
+      session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq);
       for (const subscription of subscriptions) {
         session.subscriptions.set(subscription.filter, subscription);
         this.router.addSubscription(record.clientId, subscription);

@@ -73,8 +73,8 @@ export class Session {
   private readonly hasStoredCopy = new WeakSet<OutgoingRecord>();
   /** QoS 1 deliveries sent from the queue whose record on disk still says 'queued'. */
   private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
-  /** Upper bound of the deliveries a not-yet-loaded session holds in the store. */
-  private unloadedCountBound = 0;
+  /** How many deliveries a not-yet-loaded session holds in the store. */
+  private unloadedCount = 0;
 
   constructor(
     readonly clientId: string,
@@ -131,11 +131,11 @@ export class Session {
    * Marks a session recovered from the store: its deliveries stay on disk until `loadOutgoing`,
    * and new ones are numbered after `nextSeq` so they never overwrite a stored one.
    */
-  markRecovered(firstSeq: number, nextSeq: number): void {
+  markRecovered(storedCount: number, nextSeq: number): void {
     this.outgoingState = 'unloaded';
     this.nextSeq = Math.max(this.nextSeq, nextSeq);
-    // The seq span bounds how many are stored (acks only ever remove), without reading them.
-    this.unloadedCountBound = Math.max(0, nextSeq - firstSeq);
+    // Exact while unloaded: nothing is acked or expired before the records are read back.
+    this.unloadedCount = storedCount;
   }
 
   get isOutgoingLoaded(): boolean {
@@ -258,11 +258,11 @@ export class Session {
     if (shareGroup !== undefined) record.shareGroup = shareGroup;
     if (this.outgoingState !== 'loaded') {
       // Not in memory yet: the store is the queue; loadOutgoing reads it back in order.
-      if (this.unloadedCountBound >= this.limits.maxQueuedMessages) {
+      if (this.unloadedCount >= this.limits.maxQueuedMessages) {
         this.events.onDrop(this, 'queue-full', message);
         return;
       }
-      this.unloadedCountBound++;
+      this.unloadedCount++;
       this.persist({ type: 'putOutgoing', clientId: this.clientId, record });
       if (this.outgoingState === 'loading') this.arrivedWhileLoading.push(record);
       return;

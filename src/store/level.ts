@@ -149,21 +149,24 @@ export class LevelStore implements Store {
     const sessions = new Map<string, StoredSession>();
     for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.session))) {
       const session = decodeSession(key, value);
-      sessions.set(session.clientId, { session, subscriptions: [], firstOutgoingSeq: 1, nextOutgoingSeq: 1 });
+      sessions.set(session.clientId, { session, subscriptions: [], outgoingCount: 0, nextOutgoingSeq: 1 });
     }
     for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.subscription))) {
       const subscription: SubscriptionRecord = decodeSubscription(key, value);
       const clientId = key.slice(2, key.indexOf('\u0000', 2));
       sessions.get(clientId)?.subscriptions.push(subscription);
     }
-    // Two seeks per session find its lowest and highest seq without reading its queue.
+    // A keys-only scan counts each session's queue without reading the records: the count, not
+    // the seq span, is what the queue bound needs (a span also covers seqs acked long ago, and
+    // bounding by it refused messages of a session with few stored).
     for (const stored of sessions.values()) {
       const range = ownedRange(KeyPrefix.outgoing, stored.session.clientId);
-      for await (const key of this.db.keys({ ...range, reverse: true, limit: 1 })) {
-        stored.nextOutgoingSeq = parseInt(keyTail(key), 16) + 1;
+      let lastKey: string | undefined;
+      for await (const key of this.db.keys(range)) {
+        stored.outgoingCount++;
+        lastKey = key;
       }
-      stored.firstOutgoingSeq = stored.nextOutgoingSeq;
-      for await (const key of this.db.keys({ ...range, limit: 1 })) stored.firstOutgoingSeq = parseInt(keyTail(key), 16);
+      if (lastKey !== undefined) stored.nextOutgoingSeq = parseInt(keyTail(lastKey), 16) + 1;
     }
     return [...sessions.values()];
   }

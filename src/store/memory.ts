@@ -90,16 +90,12 @@ export class MemoryStore implements Store {
 
   async loadSessions(): Promise<StoredSession[]> {
     return [...this.sessions.values()].map((e) => {
-      let first = Infinity;
       let last = 0;
-      for (const seq of e.outgoing.keys()) {
-        if (seq < first) first = seq;
-        if (seq > last) last = seq;
-      }
+      for (const seq of e.outgoing.keys()) if (seq > last) last = seq;
       return {
         session: e.session,
         subscriptions: [...e.subscriptions.values()],
-        firstOutgoingSeq: first === Infinity ? last + 1 : first,
+        outgoingCount: e.outgoing.size,
         nextOutgoingSeq: last + 1,
       };
     });

@@ -87,8 +87,8 @@ export type StoreOp =
 export interface StoredSession {
   session: SessionRecord;
   subscriptions: SubscriptionRecord[];
-  /** Lowest stored outgoing seq (= nextOutgoingSeq when none). */
-  firstOutgoingSeq: number;
+  /** How many outgoing records the session has in the store (its queue bound counts them). */
+  outgoingCount: number;
   /** One more than the highest stored outgoing seq (1 when none): where new deliveries continue. */
   nextOutgoingSeq: number;
 }

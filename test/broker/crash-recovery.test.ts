@@ -164,7 +164,8 @@ describe('crash recovery (level store, SIGKILL)', () => {
       throw new Error(
         `acked but never delivered (seed ${seed}): QoS 1 ${missing1.length} e.g. ${missing1.slice(0, 10).join(',')}; ` +
           `QoS 2 ${missing2.length} e.g. ${missing2.slice(0, 10).join(',')}; acked ${p1.acked.size}/${p2.acked.size}, ` +
-          `received ${received['crash/q1']!.length}/${received['crash/q2']!.length}`,
+          `received ${received['crash/q1']!.length}/${received['crash/q2']!.length}; subscriber connected: ${subscriber.connected}; ` +
+          `broker log for crash-sub: ${JSON.stringify(broker.logs.filter((l) => JSON.stringify(l).includes('crash-sub')).slice(-8))}`,
         { cause: error },
       );
     });

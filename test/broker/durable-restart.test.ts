@@ -259,6 +259,42 @@ describe('bounds', () => {
     expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
   });
 
+  it('after a restart the bound counts the stored deliveries, not the span of their sequence numbers', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    let tb = await levelBroker(dir, { limits: { maxQueuedMessages: 5 } });
+    const sub = await rawConnect(tb.port, 'span-sub', false);
+    sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'span/t', qos: 1 }] });
+    await sub.client.next('suback');
+    const pub = await connectClient(tb.url, { clientId: 'span-pub' });
+    // The first and the last delivery stay unacknowledged, the 19 between are acknowledged: two
+    // records stored, with sequence numbers 1 and 21.
+    for (let i = 0; i < 21; i++) await pub.publishAsync('span/t', `old${i}`, { qos: 1 });
+    const first = (await sub.client.next('publish')) as IPublishPacket;
+    for (let i = 1; i < 20; i++) {
+      const p = (await sub.client.next('publish')) as IPublishPacket;
+      sub.client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    const last = (await sub.client.next('publish')) as IPublishPacket;
+    await expect.poll(() => tb.broker.sessions.get('span-sub')?.inflightCount).toBe(2);
+    sub.client.destroy();
+    await pub.endAsync();
+    await tb.stop();
+
+    tb = await levelBroker(dir, { limits: { maxQueuedMessages: 5 } });
+    const pub2 = await connectClient(tb.url, { clientId: 'span-pub' });
+    for (let i = 0; i < 3; i++) await pub2.publishAsync('span/t', `new${i}`, { qos: 1 });
+    expect(tb.broker.stats.dropped['queue-full']).toBe(0);
+    const back = await rawConnect(tb.port, 'span-sub', false);
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = (await back.client.next('publish')) as IPublishPacket;
+      got.push(p.payload.toString());
+      back.client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(got).toEqual([first.payload.toString(), last.payload.toString(), 'new0', 'new1', 'new2']);
+  });
+
   it('maxRetainedMessages / maxRetainedBytes: a new retained topic beyond the bound is delivered but not kept', async () => {
     const tb = await startBroker({ limits: { maxRetainedMessages: 2, maxRetainedBytes: 100 } });
     brokers.push(tb);

@@ -101,7 +101,10 @@ export function storeContract(backend: StoreBackend): void {
       const seqs = [3, 1, 2 ** 33, 2, 255, 256];
       await store.write(seqs.map((seq) => ({ type: 'putOutgoing' as const, clientId: 'c1', record: outgoing(seq) })));
       expect((await store.loadOutgoing('c1')).map((r) => r.seq)).toEqual([1, 2, 3, 255, 256, 2 ** 33]);
-      expect((await store.loadSessions())[0]!.nextOutgoingSeq).toBe(2 ** 33 + 1);
+      expect((await store.loadSessions())[0]).toMatchObject({ nextOutgoingSeq: 2 ** 33 + 1, outgoingCount: 6 });
+      await store.write([{ type: 'deleteOutgoing', clientId: 'c1', seq: 255 }]);
+      expect((await store.loadSessions())[0]!.outgoingCount).toBe(5);
+      await store.write([{ type: 'putOutgoing', clientId: 'c1', record: outgoing(255) }]);
 
       await store.write([{ type: 'putOutgoing', clientId: 'c1', record: outgoing(1, { qos: 2, packetId: 10, state: 'sent' }) }]);
       await store.write([{ type: 'putOutgoing', clientId: 'c1', record: outgoing(1, { qos: 2, packetId: 10, state: 'pubrec' }) }]);
@@ -235,7 +238,7 @@ export function storeContract(backend: StoreBackend): void {
       const [loaded] = await store.loadSessions();
       expect(loaded!.session).toMatchObject({ clientId: 'c1', disconnectedAt: 42 });
       expect(loaded!.subscriptions).toEqual([subscription('a/#', 2)]);
-      expect(loaded!.nextOutgoingSeq).toBe(3);
+      expect(loaded).toMatchObject({ nextOutgoingSeq: 3, outgoingCount: 2 });
       expect((await store.loadOutgoing('c1')).map((r) => [r.seq, r.state, r.packetId])).toEqual([
         [1, 'sent', 3],
         [2, 'queued', undefined],
