@@ -23,6 +23,7 @@ export class GroupCommitter {
   private isWriting = false;
   private idleWaiters: Array<() => void> = [];
   private batchesWritten = 0;
+  private opsAdded = 0;
 
   constructor(
     private readonly store: Store,
@@ -32,6 +33,7 @@ export class GroupCommitter {
   ) {}
 
   add(op: StoreOp): void {
+    this.opsAdded++;
     this.pending.ops.push(op);
     this.schedule();
   }
@@ -57,6 +59,11 @@ export class GroupCommitter {
   afterCommit(callback: CommitCallback): void {
     this.pending.callbacks.push(callback);
     this.schedule();
+  }
+
+  /** Operations added so far: unchanged across a piece of work means it wrote nothing. */
+  get addedCount(): number {
+    return this.opsAdded;
   }
 
   get writtenBatchCount(): number {

@@ -61,12 +61,21 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISH than Receive Maximum');
   }
   if (qos === 1) {
+    const opsBefore = broker.committer.addedCount;
     const delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
+    const reasonCode = failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
+    if (broker.committer.addedCount === opsBefore && connection.unackedIncoming === 0) {
+      // Nothing of this message is to be stored (its subscribers' sessions end with their
+      // connections), and no earlier PUBACK of this client is waiting: acknowledge at once rather
+      // than after a commit that holds nothing of it — one event-loop phase less per round trip.
+      connection.send(ack(connection, 'puback', packetId, reasonCode));
+      return;
+    }
     connection.unackedIncoming++;
     broker.committer.afterCommit((error) => {
       connection.unackedIncoming--;
       if (error) return withholdAck(connection, 'PUBACK');
-      connection.send(ack(connection, 'puback', packetId, failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers)));
+      connection.send(ack(connection, 'puback', packetId, reasonCode));
     });
     return;
   }
