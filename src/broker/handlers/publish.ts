@@ -52,7 +52,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   }
 
   if (qos === 0) {
-    if (failure === undefined) broker.router.route(message, connection.clientId);
+    if (failure === undefined && broker.router.route(message, connection.clientId) === 0 && broker.router.lastRefusedByQuota > 0) connection.yieldTurn();
     return;
   }
   const packetId = packet.messageId!;
@@ -65,6 +65,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     const opsBefore = broker.committer.addedCount;
     const delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
     const reasonCode = failure ?? routedReasonCode(broker.router, delivered);
+    if (reasonCode === ReasonCode.QuotaExceeded) connection.yieldTurn();
     if (broker.committer.addedCount === opsBefore && connection.unackedIncoming === 0) {
       // Nothing of this message is to be stored (its subscribers' sessions end with their
       // connections), and no earlier PUBACK of this client is waiting: acknowledge at once rather
@@ -84,6 +85,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   let reasonCode: number = failure ?? ReasonCode.Success;
   if (!session.hasIncomingQos2(packetId) && failure === undefined) {
     reasonCode = routedReasonCode(broker.router, broker.router.route(message, connection.clientId));
+    if (reasonCode === ReasonCode.QuotaExceeded) connection.yieldTurn();
     session.rememberIncomingQos2(packetId);
   }
   broker.committer.afterCommit((error) => {

@@ -44,6 +44,11 @@ export interface RunningPeer {
   stop(): Promise<void>;
 }
 
+/** Per-scenario broker bounds (the default is unbounded queues on every broker). */
+export interface PeerLimits {
+  maxQueuedMessages?: number;
+}
+
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const hasMosquitto = existsSync(MOSQUITTO);
 
@@ -67,12 +72,14 @@ const MIDGE_ENV = {
   MIDGE_LIMITS__MAX_QUEUED_BYTES: String(4 * 1024 ** 3),
 };
 
-function spawnPeer(kind: PeerKind, port: number, dir: string): ChildProcess {
+function spawnPeer(kind: PeerKind, port: number, dir: string, limits: PeerLimits): ChildProcess {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   if (kind === 'midge-memory' || kind === 'midge-level') {
     const store = kind === 'midge-memory' ? 'memory' : 'level';
     const args = [CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
-    return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env: { ...process.env, ...MIDGE_ENV } });
+    const env = { ...process.env, ...MIDGE_ENV };
+    if (limits.maxQueuedMessages !== undefined) env.MIDGE_LIMITS__MAX_QUEUED_MESSAGES = String(limits.maxQueuedMessages);
+    return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env });
   }
   if (kind === 'mosquitto') {
     const conf = path.join(dir, 'mosquitto.conf');
@@ -82,7 +89,7 @@ function spawnPeer(kind: PeerKind, port: number, dir: string): ChildProcess {
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
       'persistence false',
-      'max_queued_messages 0',
+      `max_queued_messages ${limits.maxQueuedMessages ?? 0}`,
       'max_inflight_messages 32',
       'max_connections -1',
       'log_type error',
@@ -118,12 +125,12 @@ async function firstConnack(port: number, child: ChildProcess): Promise<{ answer
   }
 }
 
-export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
+export async function startPeer(kind: PeerKind, limits: PeerLimits = {}): Promise<RunningPeer> {
   const dir = await makeTempDir(`midge-peer-${kind}-`);
   liveDirs.add(dir);
   const port = await freePort();
   const spawnedAt = performance.now();
-  const child = spawnPeer(kind, port, dir);
+  const child = spawnPeer(kind, port, dir, limits);
   let tail = '';
   const keepTail = (data: Buffer): void => {
     tail = (tail + data.toString()).slice(-OUTPUT_TAIL_BYTES);
