@@ -24,8 +24,8 @@ export class DeliveryQueue {
   /** The queued QoS 0 records, oldest first, from `qos0Head` on. */
   private qos0: OutgoingRecord[] = [];
   private qos0Head = 0;
-  /** QoS 0 records taken out of the middle of `items`, skipped when the head reaches them. */
-  private readonly tombstones = new Set<OutgoingRecord>();
+  /** QoS 0 records taken out of the middle of `items`, skipped when the head reaches them (made on first use). */
+  private tombstones: Set<OutgoingRecord> | undefined;
   private count = 0;
   private bytes = 0;
 
@@ -112,13 +112,13 @@ export class DeliveryQueue {
     const all: OutgoingRecord[] = [];
     for (let i = this.head; i < this.items.length; i++) {
       const record = this.items[i]!;
-      if (!this.tombstones.has(record)) all.push(record);
+      if (!this.tombstones?.has(record)) all.push(record);
     }
     this.items = [];
     this.head = 0;
     this.qos0 = [];
     this.qos0Head = 0;
-    this.tombstones.clear();
+    this.tombstones = undefined;
     this.count = 0;
     this.bytes = 0;
     return all;
@@ -129,7 +129,7 @@ export class DeliveryQueue {
     const record = this.qos0[this.qos0Head]!;
     this.qos0[this.qos0Head] = undefined as unknown as OutgoingRecord;
     this.qos0Head++;
-    this.tombstones.add(record);
+    (this.tombstones ??= new Set()).add(record);
     this.count--;
     this.bytes -= record.message.payload.length;
     return record;
@@ -148,8 +148,9 @@ export class DeliveryQueue {
   }
 
   private skipTombstones(): void {
-    if (this.tombstones.size === 0) return;
-    while (this.head < this.items.length && this.tombstones.delete(this.items[this.head]!)) {
+    const tombstones = this.tombstones;
+    if (!tombstones || tombstones.size === 0) return;
+    while (this.head < this.items.length && tombstones.delete(this.items[this.head]!)) {
       this.items[this.head] = undefined as unknown as OutgoingRecord;
       this.head++;
     }
