@@ -15,6 +15,7 @@ import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
+import { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
 import { adminRoutes } from './admin-api.js';
@@ -42,6 +43,8 @@ export class Broker {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly stats = new BrokerStats();
+  /** Per-topic message rates for the dashboard's topic tree; counts only while someone reads them. */
+  readonly topicRates = new TopicRateCounter(() => this.now());
   /** Encoded QoS 0 PUBLISH per message (index: MQTT 5 ? 2 : 0, + retain): encode once per fan-out. */
   readonly plainQos0Encodings = new WeakMap<Message, Buffer[]>();
   readonly authenticator: Authenticator;

@@ -75,6 +75,8 @@ export class Session {
   private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
   /** How many deliveries a not-yet-loaded session holds in the store. */
   private unloadedCount = 0;
+  /** When each queued delivery joined the queue in this process (the admin API's "oldest queued age"). */
+  private readonly queuedAt = new WeakMap<OutgoingRecord, number>();
 
   constructor(
     readonly clientId: string,
@@ -104,6 +106,12 @@ export class Session {
 
   get queuedCount(): number {
     return this.queue.length - this.queueHead;
+  }
+
+  /** Epoch ms at which the oldest delivery in the in-memory queue was queued; undefined when empty. */
+  get oldestQueuedAt(): number | undefined {
+    const oldest = this.queue[this.queueHead];
+    return oldest === undefined ? undefined : this.queuedAt.get(oldest);
   }
 
   toRecord(): SessionRecord {
@@ -414,6 +422,7 @@ export class Session {
   }
 
   private pushQueue(record: OutgoingRecord): void {
+    this.queuedAt.set(record, this.events.now());
     this.queue.push(record);
     this.queuedBytes += record.message.payload.length;
   }
