@@ -37,6 +37,8 @@ export function ConsoleView() {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [status, setStatus] = useState('not connected');
+  const [isConnected, setConnected] = useState(false);
+  const [subStatus, setSubStatus] = useState('');
   const [client, setClient] = useState<MqttClient | null>(null);
   const [filter, setFilter] = useState('#');
   const [subQos, setSubQos] = useState(0);
@@ -55,22 +57,31 @@ export function ConsoleView() {
   const connect = async (event: Event): Promise<void> => {
     event.preventDefault();
     setStatus('loading the MQTT client…');
-    const mqtt = await import('mqtt');
+    // The browser build of MQTT.js has a default export only.
+    const mqtt = (await import('mqtt')).default;
     client?.end(true);
     const options = {
       protocolVersion: 5 as const,
       clientId: `midge-dashboard-${Math.random().toString(16).slice(2, 10)}`,
       reconnectPeriod: 0,
       connectTimeout: 10_000,
+      // Plain timers: MQTT.js's default runs them in a blob: worker, which the CSP refuses.
+      timerVariant: 'native' as const,
       clean: true,
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),
     };
     setStatus(`connecting to ${url}…`);
     const next = mqtt.connect(url, options);
-    next.on('connect', () => setStatus(`connected as ${username || 'anonymous'} (${options.clientId})`));
+    next.on('connect', () => {
+      setConnected(true);
+      setStatus(`connected as ${username || 'anonymous'} (${options.clientId})`);
+    });
     next.on('error', (err) => setStatus(`error: ${err.message}`));
-    next.on('close', () => setStatus((s) => (s.startsWith('error') ? s : 'disconnected')));
+    next.on('close', () => {
+      setConnected(false);
+      setStatus((s) => (s.startsWith('error') ? s : 'disconnected'));
+    });
     next.on('message', (topic, payload, packet) => {
       const n = ++counter.current;
       let text: string;
@@ -89,6 +100,7 @@ export function ConsoleView() {
   const disconnect = (): void => {
     client?.end(true);
     setClient(null);
+    setConnected(false);
     setStatus('not connected');
   };
 
@@ -97,8 +109,11 @@ export function ConsoleView() {
     if (!client) return;
     client.subscribe(filter, { qos: subQos as 0 | 1 | 2 }, (err, granted) => {
       const code = granted?.[0]?.qos ?? 128;
-      if (err || code >= 128) setStatus(`subscription to ${filter} refused${err ? `: ${err.message}` : ` (reason 0x${code.toString(16)})`}`);
-      else setSubscribed((list) => [...new Set([...list, filter])]);
+      if (err || code >= 128) setSubStatus(`subscription to ${filter} refused${err ? `: ${err.message}` : ` (reason 0x${code.toString(16)})`}`);
+      else {
+        setSubStatus(`subscribed to ${filter}`);
+        setSubscribed((list) => [...new Set([...list, filter])]);
+      }
     });
   };
 
@@ -122,7 +137,6 @@ export function ConsoleView() {
     );
   };
 
-  const isConnected = client !== null && status.startsWith('connected');
   return (
     <section aria-labelledby="console-title">
       <h1 id="console-title">MQTT console</h1>
@@ -173,6 +187,9 @@ export function ConsoleView() {
               Subscribe
             </button>
           </form>
+          <p class="muted" role="status" id="console-sub-status">
+            {subStatus}
+          </p>
           <ul class="chips">
             {subscribed.map((f) => (
               <li key={f}>
