@@ -42,9 +42,18 @@ export function LiveChart({ id, title, times, series, format }: { id: string; ti
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
           axes: [
             { ...axis },
-            { ...axis, size: 70, values: (_u, ticks) => ticks.map((t) => formatRef.current(t)) },
+            {
+              ...axis,
+              // Wide enough for the longest label ("1,234 msg/s"): about 8 px a character.
+              size: (_u, values) => Math.max(60, ...(values ?? []).map((v) => String(v).length * 8 + 16)),
+              values: (_u, ticks) => ticks.map((t) => formatRef.current(t)),
+            },
           ],
-          series: [{}, ...series.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, fill: `${cssVar(s.colorVar)}22`, points: { show: false } }))],
+          // The second series dashed: when in and out are equal (one subscriber each) both stay visible.
+          series: [
+            {},
+            ...series.map((s, i) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, ...(i > 0 ? { dash: [6, 4] } : { fill: `${cssVar(s.colorVar)}1a` }), points: { show: false } })),
+          ],
         },
         [[], ...series.map(() => [])] as uPlot.AlignedData,
         element,
