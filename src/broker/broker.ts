@@ -293,7 +293,7 @@ export class Broker {
       }
       if (this.httpServer) {
         this.httpAddress = await this.httpServer.start();
-        this.logger.info({ address: this.httpAddress.address, port: this.httpAddress.port }, 'admin HTTP listening (/metrics, /health, /ready, /api/v1)');
+        this.logger.info({ address: this.httpAddress.address, port: this.httpAddress.port }, 'admin HTTP listening (/metrics, /health, /ready, /api/v1, /dashboard/)');
       }
     } catch (error) {
       this.state = 'closing';

@@ -60,7 +60,7 @@ const page = context.pages()[0] ?? (await context.newPage());
 await page.emulateMedia({ colorScheme: 'light' });
 await page.goto(`http://127.0.0.1:${broker.httpBoundAddress!.port}/dashboard/`);
 await page.waitForSelector('#chart-messages canvas');
-await page.waitForFunction(() => Number(document.querySelector('#chart-messages')?.getAttribute('data-points')) > 10);
+await page.waitForFunction("Number(document.querySelector('#chart-messages')?.getAttribute('data-points')) > 10");
 await page.waitForTimeout(1500); // let the cards' first poll land
 await page.screenshot({ path: out });
 clearInterval(timer);

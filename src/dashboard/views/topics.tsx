@@ -19,18 +19,19 @@ function Level({ parent, depth, selected, onSelect }: { parent: string; depth: n
   return (
     <>
       <ErrorLine error={error} />
-      <ul role={depth === 0 ? 'tree' : 'group'} class="tree" aria-label={depth === 0 ? 'Topic tree' : undefined}>
+      {/* Plain nested lists of buttons: Tab and Enter work everywhere, without a tree widget's arrow-key contract. */}
+      <ul class="tree" aria-label={depth === 0 ? 'Topic tree' : undefined}>
         {data?.children.map((child) => (
-          <li key={child.path} role="treeitem" aria-expanded={child.hasChildren ? open.has(child.path) : undefined} aria-selected={selected === child.path}>
+          <li key={child.path}>
             <div class={`tree-row${selected === child.path ? ' selected' : ''}`}>
               {child.hasChildren ? (
-                <button type="button" class="twisty" aria-label={`${open.has(child.path) ? 'Collapse' : 'Expand'} ${child.path}`} onClick={() => toggle(child.path)}>
+                <button type="button" class="twisty" aria-expanded={open.has(child.path)} aria-label={`Expand ${child.path}`} onClick={() => toggle(child.path)}>
                   {open.has(child.path) ? '▾' : '▸'}
                 </button>
               ) : (
                 <span class="twisty" aria-hidden="true" />
               )}
-              <button type="button" class="link" onClick={() => onSelect(child.path)}>
+              <button type="button" class="link" aria-pressed={selected === child.path} onClick={() => onSelect(child.path)}>
                 {child.name === '' ? '(empty level)' : child.name}
               </button>
               <span class="tree-figures">
