@@ -136,6 +136,34 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     expect(tb.broker.clients.has('dash-victim')).toBe(false);
   });
 
+  it('shows a persistent session falling behind, and discards it from the UI', async () => {
+    screenshotsOnFailure();
+    const sleeper = await connectClient(tb.url, { clientId: 'dash-sleeper', clean: false });
+    await sleeper.subscribeAsync('sleep/#', { qos: 1 });
+    await sleeper.endAsync();
+    const pub = await connectClient(tb.url, { clientId: 'dash-waker' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync(`sleep/${i}`, 'zzz', { qos: 1 });
+    await page.keyboard.press('3'); // keys 1–7 switch views
+    const row = page.locator('tr[data-client-id="dash-sleeper"]');
+    await expect(row).toHaveTextSoon('offline since');
+    expect(await row.locator('td').nth(4).textContent()).toBe('3'); // queued
+    await page.getByRole('button', { name: 'Discard dash-sleeper', exact: true }).click();
+    await page.getByRole('button', { name: 'Really discard dash-sleeper', exact: true }).click();
+    await expect(row).toBeGoneSoon();
+    expect(tb.broker.sessions.get('dash-sleeper')).toBeUndefined();
+  });
+
+  it('shows subscriptions as a topic tree, expanded level by level', async () => {
+    screenshotsOnFailure();
+    const watcher = await connectClient(tb.url, { clientId: 'dash-watcher' });
+    await watcher.subscribeAsync('plant/line-1/temperature');
+    await page.keyboard.press('4');
+    await page.getByRole('button', { name: 'Expand plant', exact: true }).click();
+    await page.getByRole('button', { name: 'Expand plant/line-1', exact: true }).click();
+    await page.getByRole('button', { name: 'temperature', exact: true }).click();
+    await expect(page.locator('.panel')).toHaveTextSoon('dash-watcher');
+  });
+
   it('deletes a retained message from the UI', async () => {
     screenshotsOnFailure();
     const pub = await connectClient(tb.url, { clientId: 'dash-retainer' });
