@@ -58,7 +58,7 @@ export class Bridge implements BrokerService, SessionLink {
       retainAsPublished: true,
       retainHandling: 2,
     }));
-    this.session = await this.broker.openInternalSession(this.sessionId, subscriptions, { dropsOldestWhenFull: true });
+    this.session = await this.broker.openInternalSession(this.sessionId, subscriptions, { overflowPolicy: 'drop-oldest' });
     this.publishState(false);
     this.connectRemote = (await import('mqtt')).connect;
     this.connect();

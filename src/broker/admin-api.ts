@@ -22,7 +22,11 @@ function describeClient(broker: Broker, session: Session): Record<string, unknow
     sessionExpiryInterval: session.expiryInterval,
     subscriptions: session.subscriptions.size,
     queued: session.queuedCount,
+    queuedBytes: session.queuedBytes,
     inflight: session.inflightCount,
+    /** Deliveries dropped for this session, by reason (queue-full: refused or evicted at its bound). */
+    dropped: { ...session.dropped },
+    overflowPolicy: session.overflowPolicy,
   };
 }
 

@@ -8,7 +8,7 @@ import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Aut
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
-import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
+import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
 import { KeyedRateLimiter } from './rate-limit.js';
@@ -65,6 +65,8 @@ export class Broker {
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
   private readonly services: BrokerService[] = [];
+  /** When a session's last 'queue full' line was logged (one a second at most). */
+  private readonly queueFullLoggedAt = new WeakMap<Session, number>();
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
   constructor(deps: BrokerDependencies) {
@@ -128,6 +130,7 @@ export class Broker {
       retainedMessages: () => this.router.retained.size,
       subscriptions: () => this.router.subscriptionCount,
       bridges: () => this.services.map((s) => s.status),
+      sessionsDropping: () => this.sessionsDropping(100),
     });
     const http = this.config.http;
     if (http.enabled) {
@@ -158,6 +161,17 @@ export class Broker {
     return { sessions: this.sessions.size, queued, inflight };
   }
 
+  /** The `limit` sessions with the most dropped deliveries (scrape and $SYS time only). */
+  sessionsDropping(limit: number): Array<{ clientId: string; dropped: Readonly<Record<DropReason, number>>; total: number }> {
+    const dropping: Array<{ clientId: string; dropped: Readonly<Record<DropReason, number>>; total: number }> = [];
+    for (const session of this.sessions.values()) {
+      const d = session.dropped;
+      const total = d['queue-full'] + d['offline-qos0'] + d.expired + d['too-large'];
+      if (total > 0) dropping.push({ clientId: session.clientId, dropped: d, total });
+    }
+    return dropping.sort((a, b) => b.total - a.total).slice(0, limit);
+  }
+
   private async sysSnapshot(): Promise<SysSnapshot> {
     const totals = this.sessionTotals();
     return {
@@ -174,6 +188,8 @@ export class Broker {
       subscriptions: this.router.subscriptionCount,
       retainedMessages: this.router.retained.size,
       storeBytes: await this.store.approximateSize?.(),
+      droppedByReason: this.stats.dropped,
+      sessionsDropping: this.sessionsDropping(100).map((s) => ({ clientId: s.clientId, queueFull: s.dropped['queue-full'] })),
     };
   }
 
@@ -233,12 +249,12 @@ export class Broker {
    * An in-process client (a bridge): a never-expiring persistent session with exactly these
    * subscriptions, its stored deliveries loaded. The caller attaches its own SessionLink.
    */
-  async openInternalSession(clientId: string, subscriptions: readonly SubscriptionRecord[], options: { dropsOldestWhenFull: boolean }): Promise<Session> {
+  async openInternalSession(clientId: string, subscriptions: readonly SubscriptionRecord[], options: { overflowPolicy: OverflowPolicy }): Promise<Session> {
     let session = this.sessions.get(clientId);
     if (!session) session = this.sessions.create(clientId, 5, SESSION_NEVER_EXPIRES);
     this.cancelSessionTimers(clientId);
     session.expiryInterval = SESSION_NEVER_EXPIRES;
-    session.dropsOldestWhenFull = options.dropsOldestWhenFull;
+    session.overflowPolicy = options.overflowPolicy;
     await this.loadSessionState(session);
     const wanted = new Set(subscriptions.map((s) => s.filter));
     for (const filter of [...session.subscriptions.keys()]) {
@@ -413,7 +429,7 @@ export class Broker {
     if (session.isOutgoingLoaded) return;
     // Incoming QoS 2 ids only change while the client is connected, which it is not yet.
     const incoming = await this.store.loadIncomingQos2(session.clientId);
-    for (const packetId of incoming) session.incomingQos2.add(packetId);
+    session.restoreIncomingQos2(incoming);
     await session.loadOutgoing(() => this.store.loadOutgoing(session.clientId));
   }
 
@@ -496,9 +512,16 @@ export class Broker {
 
   private onDrop(session: Session, reason: DropReason, message: Message): void {
     this.stats.dropped[reason]++;
-    // One line per thousand refusals, not one per message: a full queue is a flood by nature.
-    if (reason === 'queue-full' && this.stats.dropped['queue-full'] % 1000 === 1) {
-      this.logger.warn({ clientId: session.clientId, topic: message.topic, queued: session.queuedCount }, 'queue full; newest messages are refused');
-    }
+    if (reason !== 'queue-full') return;
+    // At most one line a second per session: a full queue is a flood by nature; the counts are
+    // in the session's admin view, $SYS and /metrics.
+    const now = this.now();
+    const last = this.queueFullLoggedAt.get(session);
+    if (last !== undefined && now - last < 1000) return;
+    this.queueFullLoggedAt.set(session, now);
+    this.logger.warn(
+      { clientId: session.clientId, topic: message.topic, queued: session.queuedCount, droppedForSession: session.dropped['queue-full'], policy: session.overflowPolicy },
+      session.overflowPolicy === 'drop-oldest' ? 'queue full; oldest messages are dropped' : 'queue full; newest messages are refused',
+    );
   }
 }

@@ -218,6 +218,19 @@ export class Connection implements SessionLink, FrameSink {
     this.resumeTimer.unref();
   }
 
+  /**
+   * Lets every other connection have its turn before this one's next packet is handled. A
+   * publisher whose messages every matching session refuses at its queue bound would otherwise
+   * take the CPU those sessions' consumers need to drain: measured, a subscriber at a bound of
+   * 1,000 got 7.6k msg/s while its 10 publishers were acknowledged at 61k/s.
+   */
+  yieldTurn(): void {
+    if (this.throttled) return;
+    this.throttled = [];
+    this.stream.pause();
+    setImmediate(this.endThrottle);
+  }
+
   private readonly endThrottle = (): void => {
     this.resumeTimer = undefined;
     const held = this.throttled ?? [];

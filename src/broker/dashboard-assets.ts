@@ -27,11 +27,11 @@ interface Asset {
 }
 
 /**
- * Where the build put the UI: beside the compiled broker (dist/dashboard/ next to dist/broker/), or,
- * when the broker runs from source (tests, tsx), the repository's dist/dashboard/.
+ * Where the build put the UI, dist/dashboard/, seen from wherever this code runs: the bundled CLI
+ * (dist/midge.mjs), the compiled modules (dist/broker/), or the sources (src/broker/, tests, tsx).
  */
 export function defaultDashboardDir(): string | undefined {
-  const candidates = [fileURLToPath(new URL('../dashboard/', import.meta.url)), fileURLToPath(new URL('../../dist/dashboard/', import.meta.url))];
+  const candidates = ['./dashboard/', '../dashboard/', '../../dist/dashboard/'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
   return candidates.find((dir) => existsSync(path.join(dir, 'index.html')) && existsSync(path.join(dir, 'app.js')));
 }
 

@@ -4,8 +4,8 @@
  * every subscription identifier) [MQTT-3.3.5-1], and hands each delivery to its session.
  */
 import type { QoS } from '../protocol/index.js';
-import type { Session, SessionRegistry } from '../session/index.js';
-import type { GroupCommitter, Message, SubscriptionRecord } from '../store/index.js';
+import { DeliveryOutcome, type Session, type SessionRegistry } from '../session/index.js';
+import type { CommitLog, Message, SubscriptionRecord } from '../store/index.js';
 import { parseSharedFilter, RetainedIndex, SubscriptionTrie, type TrieEntry } from '../topics/index.js';
 import { SharedGroup, type SharedStrategy } from './shared-group.js';
 
@@ -45,10 +45,15 @@ export class Router {
   private readonly ephemeralTopics = new Set<string>();
   private readonly sharedStrategy: SharedStrategy;
   private subscriptions = 0;
+  /**
+   * Of the last `route` call: how many matching sessions refused the message at their queue bound
+   * (a field, not a returned object: route runs once per PUBLISH).
+   */
+  lastRefusedByQuota = 0;
 
   constructor(
     private readonly sessions: SessionRegistry,
-    private readonly committer: GroupCommitter,
+    private readonly committer: CommitLog,
     private readonly options: RouterOptions,
   ) {
     this.sharedStrategy = options.sharedStrategy;
@@ -161,6 +166,7 @@ export class Router {
    * An ephemeral retained message ($SYS) is kept in memory only, never written to the store.
    */
   route(message: Message, publisherId: string | undefined, isEphemeralRetain = false): number {
+    this.lastRefusedByQuota = 0;
     if (message.retain) this.retain(message, isEphemeralRetain);
     const matches = this.trie.match(message.topic);
     if (matches.length === 0) return 0;
@@ -176,8 +182,17 @@ export class Router {
     if (this.options.canReceive && !this.options.canReceive(session, message.topic)) return false;
     const subscription = member.subscription;
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
-    session.deliver(message, qos, subscription.retainAsPublished && message.retain, idsOf(subscription), group.key);
-    return true;
+    return this.counted(session.deliver(message, qos, subscription.retainAsPublished && message.retain, idsOf(subscription), group.key));
+  }
+
+  /**
+   * Whether the delivery counts as made: taken, or not kept by rule (QoS 0 to an offline
+   * client: the subscriber's own choice). A refusal at the queue bound is remembered instead.
+   */
+  private counted(outcome: DeliveryOutcome): boolean {
+    if (outcome !== DeliveryOutcome.RefusedByQuota) return true;
+    this.lastRefusedByQuota++;
+    return false;
   }
 
   private deliverOne(entry: TrieEntry<RouteTarget>, message: Message, publisherId: string | undefined): boolean {
@@ -190,8 +205,7 @@ export class Router {
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
     // Retain is cleared for established subscriptions unless Retain As Published [MQTT-3.3.1-9, MQTT-3.3.1-12].
     const retain = subscription.retainAsPublished && message.retain;
-    session.deliver(message, qos, retain, idsOf(subscription));
-    return true;
+    return this.counted(session.deliver(message, qos, retain, idsOf(subscription)));
   }
 
   private deliverMany(matches: readonly TrieEntry<RouteTarget>[], message: Message, publisherId: string | undefined): number {
@@ -224,8 +238,7 @@ export class Router {
       const session = this.sessions.get(clientId);
       if (!session) continue;
       if (this.options.canReceive && !this.options.canReceive(session, message.topic)) continue;
-      session.deliver(message, delivery.qos, delivery.isRetainAsPublished && message.retain, delivery.subscriptionIds);
-      delivered++;
+      if (this.counted(session.deliver(message, delivery.qos, delivery.isRetainAsPublished && message.retain, delivery.subscriptionIds))) delivered++;
     }
     pending.clear();
     return delivered;

@@ -19,6 +19,9 @@ export interface SysSnapshot {
   subscriptions: number;
   retainedMessages: number;
   storeBytes: number | undefined;
+  droppedByReason: Readonly<Record<string, number>>;
+  /** Sessions whose queue bound refused or evicted deliveries (the 100 with the most). */
+  sessionsDropping: ReadonlyArray<{ clientId: string; queueFull: number }>;
 }
 
 /** Exponentially damped moving averages of a per-minute rate, as Mosquitto's load/… topics. */
@@ -96,6 +99,11 @@ export class SysTopics {
         ['retained messages/count', s.retainedMessages],
       ];
       if (s.storeBytes !== undefined) values.push(['store/size', s.storeBytes]);
+      for (const [reason, n] of Object.entries(s.droppedByReason)) values.push([`messages/dropped/${reason}`, n]);
+      for (const { clientId, queueFull } of s.sessionsDropping) {
+        // A client id may hold characters a topic name may not (wildcards, NUL is refused anyway).
+        if (queueFull > 0 && !/[+#]/.test(clientId)) values.push([`sessions/${clientId}/dropped/queue-full`, queueFull]);
+      }
       for (const [suffix, value] of values) {
         this.publish({ topic: `$SYS/broker/${suffix}`, payload: Buffer.from(String(value)), qos: 0, retain: true });
       }

@@ -23,6 +23,8 @@ export interface MetricsSource {
   retainedMessages(): number;
   subscriptions(): number;
   bridges(): ReadonlyArray<{ name: string; isConnected: boolean; queued: number }>;
+  /** The sessions that dropped the most deliveries (a bounded list: one label set per session). */
+  sessionsDropping(): ReadonlyArray<{ clientId: string; dropped: Readonly<Record<string, number>> }>;
 }
 
 export class BrokerMetrics {
@@ -87,6 +89,18 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         for (const [reason, n] of Object.entries(source.droppedByReason())) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'midge_session_dropped_messages',
+      help: 'Deliveries dropped for one session, by reason (the 100 sessions that dropped the most)',
+      labelNames: ['client_id', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of source.sessionsDropping()) {
+          for (const [reason, n] of Object.entries(s.dropped)) if (n > 0) this.set({ client_id: s.clientId, reason }, n);
+        }
       },
     });
     const sessionGauge = (name: string, help: string, pick: 'sessions' | 'queued' | 'inflight'): void => {

@@ -1,2 +1,3 @@
-export { Session, type SessionLink, type SessionLimits, type SessionEvents, type DropReason } from './session.js';
+export { Session, DeliveryOutcome, type SessionLink, type SessionLimits, type SessionEvents, type DropReason } from './session.js';
+export type { OverflowPolicy } from './delivery-queue.js';
 export { SessionRegistry } from './registry.js';

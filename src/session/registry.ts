@@ -1,5 +1,5 @@
 /** Every session the broker knows, online or not, by client id. */
-import type { GroupCommitter } from '../store/index.js';
+import type { CommitLog } from '../store/index.js';
 import type { ProtocolVersion } from '../protocol/index.js';
 import { Session, type SessionEvents, type SessionLimits } from './session.js';
 
@@ -7,7 +7,7 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
 
   constructor(
-    private readonly committer: GroupCommitter,
+    private readonly commitLog: CommitLog,
     private readonly limits: SessionLimits,
     private readonly events: SessionEvents,
   ) {}
@@ -17,7 +17,7 @@ export class SessionRegistry {
   }
 
   create(clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number): Session {
-    const session = new Session(clientId, protocolVersion, expiryInterval, this.committer, this.limits, this.events);
+    const session = new Session(clientId, protocolVersion, expiryInterval, this.commitLog, this.limits, this.events);
     this.sessions.set(clientId, session);
     return session;
   }

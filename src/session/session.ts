@@ -1,11 +1,16 @@
 /**
- * One client's session: its subscriptions, the deliveries it is owed (in-flight window and queue),
- * the QoS 2 packet ids it has sent us and not yet released, and its will. It persists its own
- * changes through the group committer and talks to whatever connection holds it through
- * `SessionLink`, so this module never imports the broker.
+ * One client's session: its subscriptions, the deliveries it is owed, the QoS 2 packet ids it has
+ * sent us and not yet released, and its will. A façade over parts with one job each:
+ * `DeliveryQueue` (the bounded FIFO), `InflightWindow` (packet ids and the send window) and
+ * `DeliveryJournal` (every store write about deliveries, and the lazy load after a restart). It
+ * talks to whatever connection holds it through `SessionLink`, so this module never imports the
+ * broker.
  */
-import type { GroupCommitter, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
+import type { CommitLog, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
+import { DeliveryJournal } from './delivery-journal.js';
+import { DeliveryQueue, type EvictionKind, type OverflowPolicy } from './delivery-queue.js';
+import { InflightWindow } from './inflight-window.js';
 
 /** What a session needs from the connection that currently holds it. */
 export interface SessionLink {
@@ -22,7 +27,7 @@ export interface SessionLimits {
   maxQueuedBytes: number;
 }
 
-/** Why a delivery was not made; counted by the broker. */
+/** Why a delivery was not made; counted by the broker and per session. */
 export type DropReason = 'queue-full' | 'offline-qos0' | 'expired' | 'too-large';
 
 export interface SessionEvents {
@@ -30,6 +35,17 @@ export interface SessionEvents {
   /** The broker's clock (injected, so expiry rules are testable without waiting). */
   now(): number;
 }
+
+/** What became of one delivery handed to `Session.deliver`. */
+export const DeliveryOutcome = {
+  /** Sent, or queued to be sent. */
+  Accepted: 0,
+  /** The queue bound refused it (MQTT 5 publishers may hear 0x97 Quota exceeded). */
+  RefusedByQuota: 1,
+  /** Not kept by rule: QoS 0 for an offline client. */
+  NotKept: 2,
+} as const;
+export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome];
 
 export class Session {
   protocolVersion: ProtocolVersion;
@@ -39,56 +55,33 @@ export class Session {
   will: WillRecord | undefined;
   /** The user name the client authenticated with (ACL checks while it is offline too). */
   username: string | undefined;
-  /**
-   * At the queue bound, drop the oldest queued delivery instead of refusing the newest (bridges:
-   * the freshest readings matter most after a long outage).
-   */
-  dropsOldestWhenFull = false;
   readonly subscriptions = new Map<string, SubscriptionRecord>();
-  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [MQTT-4.3.3-2]. */
-  readonly incomingQos2 = new Set<number>();
+  /** Deliveries dropped for this session, by reason (admin API, $SYS, metrics). */
+  readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'offline-qos0': 0, expired: 0, 'too-large': 0 };
 
   private link: SessionLink | undefined;
   /** Changes whenever a connection attaches, so late callbacks can tell they are stale. */
   private linkEpoch = 0;
-  /** Client's Receive Maximum (MQTT 5), capped by our own maxInflight. */
-  private sendWindow: number;
-  /** Unacknowledged deliveries by packet id, in the order they were sent. */
-  private readonly inflight = new Map<number, OutgoingRecord>();
-  /** Deliveries waiting for a window slot or for the client to return, oldest first. */
-  private queue: OutgoingRecord[] = [];
-  private queueHead = 0;
-  private queuedBytes = 0;
-  private lastPacketId = 0;
+  private readonly queue: DeliveryQueue;
+  private readonly inflight: InflightWindow;
+  private readonly journal: DeliveryJournal;
+  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2]. */
+  private readonly incomingQos2 = new Set<number>();
   private nextSeq = 1;
-  /**
-   * A session recovered after a restart keeps its deliveries in the store until its client
-   * returns ('unloaded'); while they are read ('loading') new deliveries are also kept aside.
-   */
-  private outgoingState: 'loaded' | 'unloaded' | 'loading' = 'loaded';
-  private arrivedWhileLoading: OutgoingRecord[] = [];
-  /** The latest put of a delivery while it may still be pending in the commit batch. */
-  private readonly unwrittenPuts = new WeakMap<OutgoingRecord, StoreOp>();
-  /** Deliveries an earlier put of which may be on disk: ending them needs a delete. */
-  private readonly hasStoredCopy = new WeakSet<OutgoingRecord>();
-  /** QoS 1 deliveries sent from the queue whose record on disk still says 'queued'. */
-  private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
-  /** How many deliveries a not-yet-loaded session holds in the store. */
-  private unloadedCount = 0;
-  /** When each queued delivery joined the queue in this process (the admin API's "oldest queued age"). */
-  private readonly queuedAt = new WeakMap<OutgoingRecord, number>();
 
   constructor(
     readonly clientId: string,
     protocolVersion: ProtocolVersion,
     expiryInterval: number,
-    private readonly committer: GroupCommitter,
+    private readonly commitLog: CommitLog,
     private readonly limits: SessionLimits,
     private readonly events: SessionEvents,
   ) {
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
-    this.sendWindow = limits.maxInflight;
+    this.queue = new DeliveryQueue({ maxMessages: limits.maxQueuedMessages, maxBytes: limits.maxQueuedBytes }, 'refuse-newest', () => events.now());
+    this.inflight = new InflightWindow(limits.maxInflight);
+    this.journal = new DeliveryJournal(clientId, commitLog, () => this.isPersistent);
   }
 
   /** A session that outlives its connection is written to the store; one that does not is not. */
@@ -105,13 +98,29 @@ export class Session {
   }
 
   get queuedCount(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.size;
   }
 
   /** Epoch ms at which the oldest delivery in the in-memory queue was queued; undefined when empty. */
   get oldestQueuedAt(): number | undefined {
-    const oldest = this.queue[this.queueHead];
-    return oldest === undefined ? undefined : this.queuedAt.get(oldest);
+    return this.queue.oldestQueuedAt;
+  }
+
+  get queuedBytes(): number {
+    return this.queue.byteSize;
+  }
+
+  /**
+   * At the queue bound, what gives way once no QoS 0 delivery is left to: the newest (the default:
+   * what was queued first is kept, as Mosquitto does) or the oldest (bridges: after a long outage
+   * the freshest readings matter most).
+   */
+  get overflowPolicy(): OverflowPolicy {
+    return this.queue.policy;
+  }
+
+  set overflowPolicy(policy: OverflowPolicy) {
+    this.queue.policy = policy;
   }
 
   toRecord(): SessionRecord {
@@ -128,63 +137,74 @@ export class Session {
 
   /** Writes the session record (not its subscriptions or deliveries). */
   saveRecord(): void {
-    if (this.isPersistent) this.persist({ type: 'putSession', session: this.toRecord() });
+    this.persist({ type: 'putSession', session: this.toRecord() });
   }
 
   persist(op: StoreOp): void {
-    if (this.isPersistent) this.committer.add(op);
+    this.journal.persist(op);
   }
+
+  // --- incoming QoS 2 ------------------------------------------------------------------------
+
+  /** Whether a QoS 2 PUBLISH with this id was received and not yet released. */
+  hasIncomingQos2(packetId: number): boolean {
+    return this.incomingQos2.has(packetId);
+  }
+
+  get incomingQos2Count(): number {
+    return this.incomingQos2.size;
+  }
+
+  /** A QoS 2 PUBLISH was routed: its id is remembered (and stored) until PUBREL [3.1.1 MQTT-4.3.3-2]. */
+  rememberIncomingQos2(packetId: number): void {
+    this.incomingQos2.add(packetId);
+    this.persist({ type: 'putIncomingQos2', clientId: this.clientId, packetId });
+  }
+
+  /** PUBREL: the id may be used for a new message again. Returns whether it was known. */
+  releaseIncomingQos2(packetId: number): boolean {
+    const isKnown = this.incomingQos2.delete(packetId);
+    if (isKnown) this.persist({ type: 'deleteIncomingQos2', clientId: this.clientId, packetId });
+    return isKnown;
+  }
+
+  // --- recovery after a restart --------------------------------------------------------------
 
   /**
    * Marks a session recovered from the store: its deliveries stay on disk until `loadOutgoing`,
    * and new ones are numbered after `nextSeq` so they never overwrite a stored one.
    */
   markRecovered(storedCount: number, nextSeq: number): void {
-    this.outgoingState = 'unloaded';
     this.nextSeq = Math.max(this.nextSeq, nextSeq);
-    // Exact while unloaded: nothing is acked or expired before the records are read back.
-    this.unloadedCount = storedCount;
+    this.journal.markRecovered(storedCount);
   }
 
   get isOutgoingLoaded(): boolean {
-    return this.outgoingState === 'loaded';
+    return this.journal.isLoaded;
   }
 
   /** Reads the stored deliveries back into memory (once), before the client goes online. */
   async loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
-    if (this.outgoingState !== 'unloaded') return;
-    this.outgoingState = 'loading';
-    let records: OutgoingRecord[];
-    try {
-      records = await read();
-    } catch (error) {
-      this.outgoingState = 'unloaded';
-      throw error;
-    }
-    if (this.outgoingState !== 'loading') return; // discarded meanwhile
-    this.restoreOutgoing(records);
-  }
-
-  /** In-flight ones keep their packet ids; deliveries that arrived during the read follow. */
-  private restoreOutgoing(records: readonly OutgoingRecord[]): void {
-    const seen = new Set<number>();
-    const arrived = this.arrivedWhileLoading;
-    this.arrivedWhileLoading = [];
-    for (const record of [...records, ...arrived]) {
-      if (seen.has(record.seq)) continue;
-      seen.add(record.seq);
+    const records = await this.journal.load(read);
+    if (!records) return;
+    for (const record of records) {
       this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
       if (record.state !== 'queued' && record.packetId !== undefined) {
-        this.inflight.set(record.packetId, record);
+        this.inflight.add(record);
       } else {
-        // A queued one keeps its stored packet id: it is sent with it [MQTT-4.4.0-1].
+        // A queued one keeps its stored packet id: it is sent with it [3.1.1 MQTT-4.4.0-1].
         record.state = 'queued';
-        this.hasStoredCopy.add(record);
-        this.pushQueue(record);
+        this.queue.push(record);
       }
     }
-    this.outgoingState = 'loaded';
   }
+
+  /** Adds the incoming QoS 2 ids read from the store (before the client goes online). */
+  restoreIncomingQos2(packetIds: readonly number[]): void {
+    for (const packetId of packetIds) this.incomingQos2.add(packetId);
+  }
+
+  // --- subscriptions -------------------------------------------------------------------------
 
   setSubscription(subscription: SubscriptionRecord): boolean {
     const isNew = !this.subscriptions.has(subscription.filter);
@@ -199,15 +219,17 @@ export class Session {
     return existed;
   }
 
+  // --- connection ----------------------------------------------------------------------------
+
   /**
    * Hands the session to a connection: unacknowledged deliveries are sent again (PUBLISH with DUP,
-   * or PUBREL for those already PUBRECed) in their original order [MQTT-4.4.0-1], then the queue.
+   * or PUBREL for those already PUBRECed) in their original order [3.1.1 MQTT-4.4.0-1], then the queue.
    */
   attach(link: SessionLink, clientReceiveMaximum: number): void {
     this.link = link;
     this.linkEpoch++;
     this.disconnectedAt = undefined;
-    this.sendWindow = Math.max(1, Math.min(clientReceiveMaximum, this.limits.maxInflight));
+    this.inflight.resize(clientReceiveMaximum);
     for (const record of this.inflight.values()) {
       if (record.state === 'pubrec') link.sendPubrel(record.packetId!);
       else link.sendPublish(record, true);
@@ -217,14 +239,13 @@ export class Session {
 
   detach(now: number): void {
     // Written once here rather than at each sending: a restart then resends these with DUP
-    // [MQTT-3.3.1-1]. (After a crash they are resent with their ids, but without DUP.)
-    for (const record of this.inflight.values()) {
-      if (this.sentStateUnwritten.has(record)) this.putRecord(record);
-    }
+    // [3.1.1 MQTT-3.3.1-1]. (After a crash they are resent with their ids, but without DUP.)
+    this.journal.writeDeferredSentStates(this.inflight.values());
     this.link = undefined;
     this.linkEpoch++;
     this.disconnectedAt = now;
-    this.dropQueuedQos0();
+    // QoS 0 is not kept for an offline client.
+    for (const record of this.queue.removeWhere((r) => r.qos === 0)) this.drop('offline-qos0', record.message);
   }
 
   /** Ends the session's life: nothing more is owed, and the store forgets it. */
@@ -233,72 +254,67 @@ export class Session {
     this.link = undefined;
     this.linkEpoch++;
     this.inflight.clear();
-    this.outgoingState = 'loaded';
-    this.arrivedWhileLoading = [];
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedBytes = 0;
+    this.queue.drainAll();
+    this.journal.reset();
     this.subscriptions.clear();
     this.incomingQos2.clear();
     this.will = undefined;
-    if (wasPersistent) this.committer.add({ type: 'deleteSession', clientId: this.clientId });
+    if (wasPersistent) this.commitLog.add({ type: 'deleteSession', clientId: this.clientId });
   }
+
+  // --- deliveries ----------------------------------------------------------------------------
 
   /**
    * Takes one delivery of a message for this session: sent now when the client is online and its
    * window allows, queued otherwise. QoS 0 is never kept for an offline client.
    */
-  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): void {
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): DeliveryOutcome {
     if (qos === 0) {
       const link = this.link;
       if (!link) {
-        this.events.onDrop(this, 'offline-qos0', message);
-        return;
+        this.drop('offline-qos0', message);
+        return DeliveryOutcome.NotKept;
       }
       const record: OutgoingRecord = { seq: 0, message, qos, retain, state: 'queued' };
       if (subscriptionIds) record.subscriptionIds = subscriptionIds;
-      if (link.isWritable && this.queuedCount === 0) link.sendPublish(record, false);
-      else this.enqueue(record);
-      return;
+      if (link.isWritable && this.queue.size === 0) {
+        link.sendPublish(record, false);
+        return DeliveryOutcome.Accepted;
+      }
+      return this.queue.offer(record, this.onEvict) ? DeliveryOutcome.Accepted : DeliveryOutcome.RefusedByQuota;
     }
     const record: OutgoingRecord = { seq: this.nextSeq++, message, qos, retain, state: 'queued' };
     if (subscriptionIds) record.subscriptionIds = subscriptionIds;
     if (shareGroup !== undefined) record.shareGroup = shareGroup;
-    if (this.outgoingState !== 'loaded') {
+    if (!this.journal.isLoaded) {
       // Not in memory yet: the store is the queue; loadOutgoing reads it back in order.
-      if (this.unloadedCount >= this.limits.maxQueuedMessages) {
-        this.events.onDrop(this, 'queue-full', message);
-        return;
+      if (this.journal.holdUnloaded(record, this.limits.maxQueuedMessages)) return DeliveryOutcome.Accepted;
+      this.drop('queue-full', message);
+      return DeliveryOutcome.RefusedByQuota;
+    }
+    const link = this.link;
+    if (link && this.queue.size === 0 && !this.inflight.isFull && link.isWritable) {
+      // The live path: straight into flight, no queue round trip.
+      if (message.expiresAt !== undefined && message.expiresAt <= this.events.now()) {
+        this.drop('expired', message);
+        return DeliveryOutcome.NotKept;
       }
-      this.unloadedCount++;
-      this.persist({ type: 'putOutgoing', clientId: this.clientId, record });
-      if (this.outgoingState === 'loading') this.arrivedWhileLoading.push(record);
-      return;
+      if (this.sendFromQueue(link, record, false)) this.sendQos2AfterCommit();
+      return DeliveryOutcome.Accepted;
     }
-    if (!this.enqueue(record)) return;
-    if (this.link) this.pump();
+    if (!this.queue.offer(record, this.onEvict)) return DeliveryOutcome.RefusedByQuota;
+    if (link && !this.inflight.isFull && link.isWritable) this.pump();
     if (record.state === 'queued' && this.isPersistent) {
-      // Still waiting (offline, or the window is full): it is owed, so it goes to the store now,
-      // with the packet id it will be sent with, so sending it later needs no second write and a
-      // restart resends it under the same id [MQTT-4.4.0-1].
-      record.packetId = this.nextPacketId();
-      this.putRecord(record);
+      // It waits (offline, or the window is full): it is owed, so it goes to the store now, with
+      // the packet id it will be sent with, so sending it later needs no second write and a
+      // restart resends it under the same id [3.1.1 MQTT-4.4.0-1].
+      record.packetId = this.inflight.nextPacketId();
+      this.journal.write(record);
     }
+    return DeliveryOutcome.Accepted;
   }
 
-  /** Writes the delivery's current state; remembered until it is known to be on disk. */
-  private putRecord(record: OutgoingRecord): StoreOp {
-    const previous = this.unwrittenPuts.get(record);
-    // A put still waiting in the batch is superseded by this one; one already written is not.
-    if (previous && !this.committer.retract(previous)) this.hasStoredCopy.add(record);
-    const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...record } };
-    this.persist(put);
-    this.unwrittenPuts.set(record, put);
-    this.sentStateUnwritten.delete(record);
-    return put;
-  }
-
-  /** PUBACK from the client ends a QoS 1 delivery [MQTT-4.3.2-1]. */
+  /** PUBACK from the client ends a QoS 1 delivery [3.1.1 MQTT-4.3.2-1]. */
   acknowledge(packetId: number): boolean {
     const record = this.inflight.get(packetId);
     if (!record || record.qos !== 1) return false;
@@ -306,7 +322,7 @@ export class Session {
     return true;
   }
 
-  /** PUBREC: the client has the QoS 2 message; we release it with PUBREL [MQTT-4.3.3-1]. */
+  /** PUBREC: the client has the QoS 2 message; we release it with PUBREL [3.1.1 MQTT-4.3.3-1]. */
   received(packetId: number, isFailure: boolean): boolean {
     const record = this.inflight.get(packetId);
     if (!record || record.qos !== 2) return false;
@@ -326,9 +342,9 @@ export class Session {
     }
     // The PUBREL goes out only once "PUBREC received" is on disk: a restart must not resend the
     // PUBLISH of a message the client has already been told to release.
-    this.putRecord(record);
+    this.journal.write(record);
     const epoch = this.linkEpoch;
-    this.committer.afterCommit(() => {
+    this.commitLog.afterCommit(() => {
       if (epoch === this.linkEpoch && this.inflight.get(packetId) === record) this.link?.sendPubrel(packetId);
     });
     return true;
@@ -348,7 +364,7 @@ export class Session {
    * (the client may have them: at-least-once allows the second copy). QoS 2 ones sent stay.
    */
   takeSharedDeliveries(canMoveGroup: (groupKey: string) => boolean): OutgoingRecord[] {
-    if (this.outgoingState !== 'loaded') return [];
+    if (!this.journal.isLoaded) return [];
     const isMovable = (r: OutgoingRecord): boolean => r.shareGroup !== undefined && canMoveGroup(r.shareGroup);
     const taken: OutgoingRecord[] = [];
     for (const record of [...this.inflight.values()]) {
@@ -357,20 +373,8 @@ export class Session {
         taken.push(record);
       }
     }
-    const kept: OutgoingRecord[] = [];
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const record = this.queue[i]!;
-      if (isMovable(record)) taken.push(record);
-      else kept.push(record);
-    }
-    if (kept.length !== this.queuedCount) {
-      this.queue = kept;
-      this.queueHead = 0;
-      this.queuedBytes = kept.reduce((sum, r) => sum + r.message.payload.length, 0);
-    }
-    for (const record of taken) {
-      if (record.qos > 0) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
-    }
+    taken.push(...this.queue.removeWhere(isMovable));
+    for (const record of taken) this.journal.forget(record);
     taken.sort((a, b) => a.seq - b.seq);
     return taken;
   }
@@ -379,7 +383,7 @@ export class Session {
   abandon(packetId: number): void {
     const record = this.inflight.get(packetId);
     if (record) {
-      this.events.onDrop(this, 'too-large', record.message);
+      this.drop('too-large', record.message);
       this.completeInflight(record);
     }
   }
@@ -391,153 +395,94 @@ export class Session {
 
   private completeInflight(record: OutgoingRecord): void {
     this.inflight.delete(record.packetId!);
-    // Acknowledged before its record was written: neither the put nor a delete need reach the disk.
-    const unwritten = this.unwrittenPuts.get(record);
-    this.unwrittenPuts.delete(record);
-    this.sentStateUnwritten.delete(record);
-    const isNowhereOnDisk = unwritten !== undefined && !this.hasStoredCopy.has(record) && this.committer.retract(unwritten);
-    if (!isNowhereOnDisk) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
+    // Acknowledged before its record was written: neither the put nor a delete reach the disk.
+    this.journal.forget(record);
     this.pump();
   }
 
-  private enqueue(record: OutgoingRecord): boolean {
-    const size = record.message.payload.length;
-    while (this.queuedCount > 0 && (this.queuedCount >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes)) {
-      if (this.evictOldestQos0()) continue;
-      if (!this.dropsOldestWhenFull) {
-        this.events.onDrop(this, 'queue-full', record.message);
-        return false;
-      }
-      const oldest = this.shiftQueue()!;
-      this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: oldest.seq });
-      this.events.onDrop(this, 'queue-full', oldest.message);
-    }
-    if (this.queuedCount >= this.limits.maxQueuedMessages) {
-      // A bound of zero queues nothing.
-      this.events.onDrop(this, 'queue-full', record.message);
-      return false;
-    }
-    this.pushQueue(record);
-    return true;
+  private drop(reason: DropReason, message: Message): void {
+    this.dropped[reason]++;
+    this.events.onDrop(this, reason, message);
   }
 
-  private pushQueue(record: OutgoingRecord): void {
-    this.queuedAt.set(record, this.events.now());
-    this.queue.push(record);
-    this.queuedBytes += record.message.payload.length;
-  }
-
-  private shiftQueue(): OutgoingRecord | undefined {
-    if (this.queueHead >= this.queue.length) return undefined;
-    const record = this.queue[this.queueHead]!;
-    // Clear the slot so the consumed record can be collected before the array is compacted.
-    this.queue[this.queueHead] = undefined as unknown as OutgoingRecord;
-    this.queueHead++;
-    this.queuedBytes -= record.message.payload.length;
-    // Compact once the consumed head is both large and most of the array.
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
-    return record;
-  }
-
-  private peekQueue(): OutgoingRecord | undefined {
-    return this.queueHead < this.queue.length ? this.queue[this.queueHead] : undefined;
-  }
-
-  /** At the bound, the oldest queued QoS 0 message makes room before a newer one is refused. */
-  private evictOldestQos0(): boolean {
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const record = this.queue[i]!;
-      if (record.qos === 0) {
-        this.queue.splice(i, 1);
-        this.queuedBytes -= record.message.payload.length;
-        this.events.onDrop(this, 'queue-full', record.message);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private dropQueuedQos0(): void {
-    const kept: OutgoingRecord[] = [];
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const record = this.queue[i]!;
-      if (record.qos === 0) this.events.onDrop(this, 'offline-qos0', record.message);
-      else kept.push(record);
-    }
-    this.queue = kept;
-    this.queueHead = 0;
-    this.queuedBytes = kept.reduce((sum, r) => sum + r.message.payload.length, 0);
-  }
-
-  private nextPacketId(): number {
-    // Skip ids still in flight: an id is not reused until its flow completes [MQTT-2.3.1-4].
-    do {
-      this.lastPacketId = this.lastPacketId >= 0xffff ? 1 : this.lastPacketId + 1;
-    } while (this.inflight.has(this.lastPacketId));
-    return this.lastPacketId;
-  }
+  private readonly onEvict = (record: OutgoingRecord, kind: EvictionKind): void => {
+    // A refused newest delivery was never stored; an evicted queued one may have been.
+    if (kind !== 'newest-refused') this.journal.forget(record);
+    this.drop('queue-full', record.message);
+  };
 
   /**
-   * Moves queued deliveries into flight while the window and the socket allow. For a persistent
-   * session a delivery is sent only after its packet id is committed, so a restart resends it
-   * under the same id and a QoS 2 receiver recognises the duplicate.
+   * Moves queued deliveries into flight while the window and the socket allow. QoS 2 deliveries
+   * to a persistent session are sent only after their packet id is committed, so a restart
+   * resends them under the same id and the receiver recognises the duplicate.
    */
   private pump(): void {
     const link = this.link;
     if (!link) return;
-    const now = this.events.now();
-    let toSendAfterCommit: OutgoingRecord[] | undefined;
+    let now: number | undefined;
+    let wasQos2Deferred = false;
     while (link.isWritable) {
-      const next = this.peekQueue();
+      const next = this.queue.peek();
       if (!next) break;
-      if (next.qos > 0 && this.inflight.size >= this.sendWindow) break;
-      this.shiftQueue();
-      if (next.message.expiresAt !== undefined && next.message.expiresAt <= now) {
-        this.events.onDrop(this, 'expired', next.message);
-        if (next.qos > 0) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: next.seq });
+      if (next.qos > 0 && this.inflight.isFull) break;
+      this.queue.shift();
+      if (next.message.expiresAt !== undefined && next.message.expiresAt <= (now ??= this.events.now())) {
+        this.drop('expired', next.message);
+        this.journal.forget(next);
         continue;
       }
       if (next.qos === 0) {
         link.sendPublish(next, false);
         continue;
       }
-      // A queued delivery was stored with its packet id; it keeps it unless that id is in use
-      // (the id counter wrapped while an old delivery stayed unacknowledged).
-      const hasStoredId = next.packetId !== undefined && !this.inflight.has(next.packetId);
-      if (!hasStoredId) next.packetId = this.nextPacketId();
-      next.state = 'sent';
-      this.inflight.set(next.packetId!, next);
-      if (this.isPersistent) {
-        if (next.qos === 1) {
-          // QoS 1 goes out at once: if the broker dies before its record commits, the publisher
-          // was not acknowledged either and resends — a duplicate, which QoS 1 allows. With its
-          // stored id the record on disk already says all a restart needs.
-          if (hasStoredId) this.sentStateUnwritten.add(next);
-          else this.putRecord(next);
-          link.sendPublish(next, false);
-        } else {
-          // QoS 2 must wait: its packet id and 'sent' state have to be on disk before the client
-          // can see it.
-          this.putRecord(next);
-          (toSendAfterCommit ??= []).push(next);
-        }
-      } else {
-        link.sendPublish(next, false);
+      if (this.sendFromQueue(link, next, true)) wasQos2Deferred = true;
+    }
+    if (wasQos2Deferred) this.sendQos2AfterCommit();
+  }
+
+  /**
+   * Puts a QoS 1/2 delivery in flight and sends it, or — QoS 2 to a persistent session — marks it
+   * to be sent once its 'sent' record commits. Returns whether it was deferred so.
+   */
+  private sendFromQueue(link: SessionLink, record: OutgoingRecord, wasQueued: boolean): boolean {
+    // A queued delivery was stored with its packet id; it keeps it unless that id is in use
+    // (the id counter wrapped while an old delivery stayed unacknowledged).
+    const hasStoredId = wasQueued && record.packetId !== undefined && !this.inflight.has(record.packetId);
+    if (!hasStoredId) record.packetId = this.inflight.nextPacketId();
+    record.state = 'sent';
+    this.inflight.add(record);
+    if (!this.isPersistent) {
+      link.sendPublish(record, false);
+      return false;
+    }
+    if (record.qos === 1) {
+      // QoS 1 goes out at once: if the broker dies before its record commits, the publisher was
+      // not acknowledged either and resends — a duplicate, which QoS 1 allows. With its stored id
+      // the record on disk already says all a restart needs.
+      if (hasStoredId) this.journal.deferSentState(record);
+      else this.journal.write(record);
+      link.sendPublish(record, false);
+      return false;
+    }
+    // QoS 2 must wait: its packet id and 'sent' state have to be on disk before the client sees it.
+    this.journal.write(record);
+    this.qos2AwaitingCommit.push(record);
+    return true;
+  }
+
+  /** QoS 2 deliveries put in flight whose 'sent' record is not yet known to be committed. */
+  private qos2AwaitingCommit: OutgoingRecord[] = [];
+
+  private sendQos2AfterCommit(): void {
+    const records = this.qos2AwaitingCommit;
+    this.qos2AwaitingCommit = [];
+    const epoch = this.linkEpoch;
+    this.commitLog.afterCommit(() => {
+      // A reconnect in between has already resent everything in flight.
+      if (epoch !== this.linkEpoch || !this.link) return;
+      for (const record of records) {
+        if (this.inflight.get(record.packetId!) === record && record.state === 'sent') this.link.sendPublish(record, false);
       }
-    }
-    if (toSendAfterCommit) {
-      const records = toSendAfterCommit;
-      const epoch = this.linkEpoch;
-      this.committer.afterCommit(() => {
-        // A reconnect in between has already resent everything in flight.
-        if (epoch !== this.linkEpoch || !this.link) return;
-        for (const record of records) {
-          if (this.inflight.get(record.packetId!) === record && record.state === 'sent') this.link.sendPublish(record, false);
-        }
-      });
-    }
+    });
   }
 }

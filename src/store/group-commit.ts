@@ -8,12 +8,24 @@ import type { Store, StoreOp } from './types.js';
 
 export type CommitCallback = (error: Error | undefined) => void;
 
+/**
+ * What sessions and handlers need of the committer: add writes to the current batch, take back
+ * one not yet written, and hear when everything added so far is on disk.
+ */
+export interface CommitLog {
+  add(op: StoreOp): void;
+  /** Takes back an operation that has not started to be written; returns whether it could. */
+  retract(op: StoreOp): boolean;
+  /** Calls back once everything added before this call is committed, with the error if it failed. */
+  afterCommit(callback: CommitCallback): void;
+}
+
 interface Batch {
   ops: StoreOp[];
   callbacks: CommitCallback[];
 }
 
-export class GroupCommitter {
+export class GroupCommitter implements CommitLog {
   private pending: Batch = { ops: [], callbacks: [] };
   /** Index of `pending.ops` for retract(), filled up to `pendingSetSize`. */
   private pendingSet = new Set<StoreOp>();

@@ -331,6 +331,13 @@ class GatedStore extends MemoryStore {
 
   /** Writes held at the gate right now. */
   waitingWrites = 0;
+  /** Client ids whose stored state a broker began to load (their QoS 2 ids are read first). */
+  sessionLoads: string[] = [];
+
+  override async loadIncomingQos2(clientId: string): Promise<number[]> {
+    this.sessionLoads.push(clientId);
+    return super.loadIncomingQos2(clientId);
+  }
 
   override async write(ops: readonly StoreOp[]): Promise<void> {
     if (this.gate) {
@@ -346,6 +353,81 @@ class GatedStore extends MemoryStore {
     return super.write(ops);
   }
 }
+
+describe('a recovered session comes back while deliveries for it are being written', () => {
+  it('[3.1.1 MQTT-4.3.2-2] deliveries still in the commit batch when the client returns are not lost', async () => {
+    // The same store instance outlives the first broker, as the disk does.
+    const store = new GatedStore();
+    let tb = await startBroker({ storeInstance: store });
+    const first = await rawConnect(tb.port, 'race-sub', false);
+    first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'race/#', qos: 1 }] });
+    await first.client.next('suback');
+    first.client.destroy();
+    await expect.poll(() => tb.broker.sessions.get('race-sub')?.isOnline).toBe(false);
+    await tb.stop();
+
+    // After the restart the session's queue stays on disk until its client returns.
+    tb = await startBroker({ storeInstance: store });
+    brokers.push(tb);
+    expect(tb.broker.sessions.get('race-sub')?.isOutgoingLoaded).toBe(false);
+    const pub = await RawClient.connect(tb.port, { clientId: 'race-pub' });
+    store.hold();
+    pub.send({ cmd: 'publish', topic: 'race/t', payload: Buffer.from('in-the-batch'), qos: 1, messageId: 7, retain: false, dup: false });
+    // Its delivery for race-sub is in the batch being written, not yet on disk, when race-sub returns.
+    await expect.poll(() => store.waitingWrites).toBe(1);
+    const back = await RawClient.open(tb.port, 4);
+    back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'race-sub', clean: false, keepalive: 0 });
+    // The broker has begun to load the session (its QoS 2 ids are read first) while the write is held.
+    await expect.poll(() => store.sessionLoads.includes('race-sub')).toBe(true);
+    store.letThrough();
+    expect(await pub.next('puback')).toMatchObject({ messageId: 7 });
+    expect(await back.next('connack')).toMatchObject({ sessionPresent: true });
+    const delivered = (await back.next('publish')) as IPublishPacket;
+    expect(delivered.payload.toString()).toBe('in-the-batch');
+  });
+
+  it('a loop of 100 reconnects after restarts under a stream loses no acknowledged message', async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const received = new Set<string>();
+    const acked: string[] = [];
+    for (let round = 0; round < 100; round++) {
+      const tb = await startBroker({ dataDir: dir, store: { type: 'level' } });
+      if (round === 0) {
+        const sub = await rawConnect(tb.port, 'loop-sub', false);
+        sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'loop/#', qos: 1 }] });
+        await sub.client.next('suback');
+        sub.client.destroy();
+        await expect.poll(() => tb.broker.sessions.get('loop-sub')?.isOnline).toBe(false);
+      }
+      const pub = await RawClient.connect(tb.port, { clientId: 'loop-pub' });
+      // A stream of ten; the subscriber reconnects after the third, while the rest flow.
+      let back: RawClient | undefined;
+      for (let i = 1; i <= 10; i++) {
+        pub.send({ cmd: 'publish', topic: 'loop/t', payload: Buffer.from(`${round}:${i}`), qos: 1, messageId: i, retain: false, dup: false });
+        if (i === 3) {
+          back = await RawClient.open(tb.port, 4);
+          back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'loop-sub', clean: false, keepalive: 0 });
+        }
+      }
+      for (let i = 1; i <= 10; i++) acked.push(`${round}:${(await pub.next('puback')).messageId}`);
+      await back!.next('connack');
+      // Everything acknowledged arrives; each PUBLISH is answered, so nothing stays owed.
+      while (received.size < acked.length) {
+        const p = (await back!.next('publish')) as IPublishPacket;
+        received.add(p.payload.toString());
+        back!.send({ cmd: 'puback', messageId: p.messageId! });
+      }
+      await expect.poll(() => tb.broker.sessions.get('loop-sub')?.inflightCount).toBe(0);
+      back!.destroy();
+      pub.destroy();
+      await expect.poll(() => tb.broker.sessions.get('loop-sub')?.isOnline).toBe(false);
+      await tb.stop();
+    }
+    expect(acked).toHaveLength(1000);
+    expect([...received].sort()).toEqual([...acked].sort());
+  }, 120_000);
+});
 
 describe('acknowledged = committed (group commit)', () => {
   it('PUBACK and SUBACK wait until the batch holding their effects is written', async () => {

@@ -8,6 +8,7 @@ import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
+import type { Router } from '../router.js';
 
 export function handlePublish(connection: Connection, packet: PublishPacket): void {
   const broker = connection.broker;
@@ -52,19 +53,20 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   }
 
   if (qos === 0) {
-    if (failure === undefined) broker.router.route(message, connection.clientId);
+    if (failure === undefined && broker.router.route(message, connection.clientId) === 0 && broker.router.lastRefusedByQuota > 0) connection.yieldTurn();
     return;
   }
   const packetId = packet.messageId!;
   // Flow control: we announced a Receive Maximum; a client exceeding it is disconnected
   // [MQTT-3.3.4-8 (5.0)]. Counted: QoS 1 awaiting our PUBACK + QoS 2 awaiting PUBREL.
-  if (version === 5 && connection.unackedIncoming + session.incomingQos2.size >= broker.config.limits.receiveMaximum && !session.incomingQos2.has(packetId)) {
+  if (version === 5 && connection.unackedIncoming + session.incomingQos2Count >= broker.config.limits.receiveMaximum && !session.hasIncomingQos2(packetId)) {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISH than Receive Maximum');
   }
   if (qos === 1) {
     const opsBefore = broker.committer.addedCount;
     const delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
-    const reasonCode = failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
+    const reasonCode = failure ?? routedReasonCode(broker.router, delivered);
+    if (reasonCode === ReasonCode.QuotaExceeded) connection.yieldTurn();
     if (broker.committer.addedCount === opsBefore && connection.unackedIncoming === 0) {
       // Nothing of this message is to be stored (its subscribers' sessions end with their
       // connections), and no earlier PUBACK of this client is waiting: acknowledge at once rather
@@ -81,21 +83,29 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     return;
   }
   // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [MQTT-4.3.3-2].
-  let delivered = 1;
-  if (!session.incomingQos2.has(packetId)) {
-    delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
-    if (failure === undefined) {
-      session.incomingQos2.add(packetId);
-      session.persist({ type: 'putIncomingQos2', clientId: session.clientId, packetId });
-    }
+  let reasonCode: number = failure ?? ReasonCode.Success;
+  if (!session.hasIncomingQos2(packetId) && failure === undefined) {
+    reasonCode = routedReasonCode(broker.router, broker.router.route(message, connection.clientId));
+    if (reasonCode === ReasonCode.QuotaExceeded) connection.yieldTurn();
+    session.rememberIncomingQos2(packetId);
   }
   broker.committer.afterCommit((error) => {
     if (error) return withholdAck(connection, 'PUBREC');
-    connection.send(ack(connection, 'pubrec', packetId, failure ?? (delivered > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers)));
+    connection.send(ack(connection, 'pubrec', packetId, reasonCode));
   });
 }
 
+/**
+ * Success, 0x10 when no session matched, or 0x97 Quota exceeded when every matching session's
+ * queue bound refused it (3.1.1 clients get a plain PUBACK: the reason code is dropped there).
+ */
+function routedReasonCode(router: Router, delivered: number): number {
+  if (delivered > 0) return ReasonCode.Success;
+  return router.lastRefusedByQuota > 0 ? ReasonCode.QuotaExceeded : ReasonCode.NoMatchingSubscribers;
+}
+
 const REASON_TEXT: Record<number, string> = {
+  [ReasonCode.QuotaExceeded]: 'every matching session is at its queue bound',
   [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
   [ReasonCode.PayloadFormatInvalid]: 'payload is not valid UTF-8 although the Payload Format Indicator says so',
 };

@@ -8,8 +8,7 @@ import type { Connection } from '../connection.js';
 export function handlePubrel(connection: Connection, packet: PubrelPacket): void {
   const session = connection.session!;
   const packetId = packet.messageId!;
-  const isKnown = session.incomingQos2.delete(packetId);
-  if (isKnown) session.persist({ type: 'deleteIncomingQos2', clientId: session.clientId, packetId });
+  const isKnown = session.releaseIncomingQos2(packetId);
   connection.broker.committer.afterCommit(() => {
     connection.send({
       cmd: 'pubcomp',

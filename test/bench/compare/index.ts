@@ -9,6 +9,8 @@ import { latency } from './latency.js';
 import { offlineQueue } from './offline-queue.js';
 import { peerFigures, scenarioTable, summaryMarkdown, ALL_KINDS, type Absences } from './report.js';
 import { retained } from './retained.js';
+import { slowConsumer } from './slow-consumer.js';
+import { connectionStorm, reconnectStorm } from './storm.js';
 import { runScenario, type RunOutcome } from './run-compare.js';
 import type { Metrics, Scenario } from './scenario.js';
 import { fanIn, fanOut, qos1EndToEnd, qos2EndToEnd } from './throughput.js';
@@ -24,6 +26,10 @@ export function compareScenarios(isQuick: boolean): Scenario[] {
     retained(10_000),
     offlineQueue(isQuick ? 10_000 : 50_000),
     footprint(),
+    slowConsumer('10', isQuick ? 50_000 : 200_000, 100_000),
+    slowConsumer('11', isQuick ? 50_000 : 200_000, 1_000),
+    connectionStorm(isQuick ? 2_000 : 5_000),
+    reconnectStorm(isQuick ? 2_000 : 10_000, 10),
   ];
 }
 

@@ -43,7 +43,7 @@ function interruption(peer: RunningPeer, signal: AbortSignal): Promise<never> {
 async function runOnce(scenario: Scenario, kind: PeerKind, version: 4 | 5): Promise<RunOutcome> {
   let peer: RunningPeer;
   try {
-    peer = await startPeer(kind);
+    peer = await startPeer(kind, scenario.peerLimits);
   } catch (error) {
     return { status: 'error', note: lastLine((error as Error).message.split('\n')[0] ?? '') };
   }

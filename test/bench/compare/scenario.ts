@@ -1,7 +1,7 @@
 /** What a comparison scenario is: a run against one fresh broker, and how its figures read. */
 import type { ClientGroup } from '../lib/client-group.js';
 import type { WindowResult } from '../lib/broker-process.js';
-import type { RunningPeer } from '../lib/peers.js';
+import type { PeerLimits, RunningPeer } from '../lib/peers.js';
 
 export interface ScenarioContext {
   peer: RunningPeer;
@@ -46,6 +46,8 @@ export interface Scenario {
   headlines: HeadlineSpec[];
   /** A run taking longer is aborted and reported as 'timeout'. */
   capMs: number;
+  /** Broker limits for this scenario, instead of the harness's unbounded queues. */
+  peerLimits?: PeerLimits;
   run(ctx: ScenarioContext): Promise<RunResult>;
 }
 

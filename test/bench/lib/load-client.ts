@@ -69,6 +69,12 @@ export class LoadClient implements FrameHandler {
   /** After each read's frames are handled and before its acks are written: the moment to batch. */
   onReadEnd: () => void = noop;
   isClosed = false;
+  /**
+   * Write each acknowledgement on its own as it is read (TCP_NODELAY: one segment each), as a
+   * simple client does, instead of one write per read: the shape that lets publishers outrun a
+   * subscriber whose broker batches nothing for it.
+   */
+  acksEachAlone = false;
   /** Set by `handshake`: 5.0 brokers say their Receive Maximum here. */
   connack: IConnackPacket | undefined;
   readonly closed: Promise<void>;
@@ -140,6 +146,12 @@ export class LoadClient implements FrameHandler {
       return false;
     }
     if (!acks) {
+      this.onReadEnd();
+      return true;
+    }
+    if (this.acksEachAlone) {
+      // The 4-byte acks (PUBACK, PUBREC, PUBREL, PUBCOMP), one write each.
+      for (let at = 0; at + 4 <= acks.length; at += 4) this.socket.write(acks.subarray(at, at + 4));
       this.onReadEnd();
       return true;
     }
@@ -284,7 +296,14 @@ export async function blast(client: LoadClient, template: PublishTemplate, count
  * (PUBACK, or PUBCOMP after the reader's automatic PUBREL). Acks arriving in one read release one
  * batch of new publishes, written together with that read's acks.
  */
-export function publishWindowed(client: LoadClient, template: PublishTemplate, qos: 1 | 2, count: number, window: number): Promise<void> {
+export function publishWindowed(
+  client: LoadClient,
+  template: PublishTemplate,
+  qos: 1 | 2,
+  count: number,
+  window: number,
+  options: { isOnePerAck?: boolean } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const completing = qos === 1 ? PacketType.PUBACK : PacketType.PUBCOMP;
     let sent = 0;
@@ -299,7 +318,10 @@ export function publishWindowed(client: LoadClient, template: PublishTemplate, q
     client.onAck = (type) => {
       if (type !== completing) return;
       acked++;
-      if (sent + released < count) released++;
+      if (options.isOnePerAck) {
+        // A new PUBLISH for every acknowledgement, written at once (a simple client's window).
+        if (sent < count) sendBatch(1);
+      } else if (sent + released < count) released++;
       if (acked === count) resolve();
     };
     client.onReadEnd = () => {

@@ -41,7 +41,16 @@ export interface RunningPeer {
   exitDescription: string | undefined;
   /** The last few KB of its stdout and stderr, for a report on why it died. */
   outputTail(): string;
+  /** Stops it (SIGTERM) and starts it again on the same port and data dir; resolves at its first CONNACK. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Per-scenario broker bounds (the default is unbounded queues on every broker). */
+export interface PeerLimits {
+  maxQueuedMessages?: number;
+  /** Sessions and queues survive a restart (Mosquitto: `persistence true`; Midge level always). */
+  persistence?: boolean;
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
@@ -67,12 +76,14 @@ const MIDGE_ENV = {
   MIDGE_LIMITS__MAX_QUEUED_BYTES: String(4 * 1024 ** 3),
 };
 
-function spawnPeer(kind: PeerKind, port: number, dir: string): ChildProcess {
+function spawnPeer(kind: PeerKind, port: number, dir: string, limits: PeerLimits): ChildProcess {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   if (kind === 'midge-memory' || kind === 'midge-level') {
     const store = kind === 'midge-memory' ? 'memory' : 'level';
     const args = [CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
-    return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env: { ...process.env, ...MIDGE_ENV } });
+    const env = { ...process.env, ...MIDGE_ENV };
+    if (limits.maxQueuedMessages !== undefined) env.MIDGE_LIMITS__MAX_QUEUED_MESSAGES = String(limits.maxQueuedMessages);
+    return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env });
   }
   if (kind === 'mosquitto') {
     const conf = path.join(dir, 'mosquitto.conf');
@@ -81,8 +92,8 @@ function spawnPeer(kind: PeerKind, port: number, dir: string): ChildProcess {
     const lines = [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
-      'max_queued_messages 0',
+      ...(limits.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 0'] : ['persistence false']),
+      `max_queued_messages ${limits.maxQueuedMessages ?? 0}`,
       'max_inflight_messages 32',
       'max_connections -1',
       'log_type error',
@@ -118,32 +129,49 @@ async function firstConnack(port: number, child: ChildProcess): Promise<{ answer
   }
 }
 
-export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
+export async function startPeer(kind: PeerKind, limits: PeerLimits = {}): Promise<RunningPeer> {
   const dir = await makeTempDir(`midge-peer-${kind}-`);
   liveDirs.add(dir);
   const port = await freePort();
-  const spawnedAt = performance.now();
-  const child = spawnPeer(kind, port, dir);
   let tail = '';
   const keepTail = (data: Buffer): void => {
     tail = (tail + data.toString()).slice(-OUTPUT_TAIL_BYTES);
   };
-  child.stdout!.on('data', keepTail);
-  child.stderr!.on('data', keepTail);
+  let child: ChildProcess;
+  let isRestarting = false;
+  let markExited: (how: string) => void = () => undefined;
+  const exited = new Promise<string>((resolve) => (markExited = resolve));
+  const launch = async (): Promise<void> => {
+    const spawnedAt = performance.now();
+    child = spawnPeer(kind, port, dir, limits);
+    child.stdout!.on('data', keepTail);
+    child.stderr!.on('data', keepTail);
+    peer.pid = child.pid!;
+    child.once('exit', (code, signal) => {
+      // The exit a restart asks for is not the broker dying.
+      if (isRestarting) return;
+      peer.exitDescription = signal ? `killed by ${signal}` : `exit code ${code}`;
+      markExited(peer.exitDescription);
+    });
+    const { answeredAt, rss } = await firstConnack(port, child);
+    peer.startupMs = answeredAt - spawnedAt;
+    peer.rssAtReady = rss;
+  };
   const peer: RunningPeer = {
     kind,
     port,
-    pid: child.pid!,
+    pid: 0,
     startupMs: NaN,
     rssAtReady: NaN,
     exitDescription: undefined,
-    exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        peer.exitDescription = signal ? `killed by ${signal}` : `exit code ${code}`;
-        resolve(peer.exitDescription);
-      }),
-    ),
+    exited,
     outputTail: () => tail,
+    restart: async () => {
+      isRestarting = true;
+      await stopChild(child);
+      isRestarting = false;
+      await launch();
+    },
     stop: async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
@@ -151,9 +179,7 @@ export async function startPeer(kind: PeerKind): Promise<RunningPeer> {
     },
   };
   try {
-    const { answeredAt, rss } = await firstConnack(port, child);
-    peer.startupMs = answeredAt - spawnedAt;
-    peer.rssAtReady = rss;
+    await launch();
     return peer;
   } catch (error) {
     await peer.stop();

@@ -1,0 +1,135 @@
+/**
+ * Everything a session tells the store about its deliveries: the puts and deletes of outgoing
+ * records through the commit log, the retraction of a put that is still waiting in the batch when
+ * its delivery ends (neither the put nor a delete need reach the disk), and the lazy load of a
+ * session recovered after a restart, whose deliveries stay on disk until its client returns.
+ */
+import type { CommitLog, OutgoingRecord, StoreOp } from '../store/index.js';
+
+type LoadState = 'loaded' | 'unloaded' | 'loading';
+
+export class DeliveryJournal {
+  /** The latest put of a delivery while it may still be pending in the commit batch. */
+  private readonly unwrittenPuts = new WeakMap<OutgoingRecord, StoreOp>();
+  /** Deliveries an earlier put of which may be on disk: ending them needs a delete. */
+  private readonly hasStoredCopy = new WeakSet<OutgoingRecord>();
+  /** QoS 1 deliveries sent from the queue whose record on disk still says 'queued'. */
+  private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
+  private state: LoadState = 'loaded';
+  /** Deliveries that arrived while the stored ones were being read; they follow those. */
+  private arrivedWhileLoading: OutgoingRecord[] = [];
+  /** How many deliveries a not-yet-loaded session holds in the store. */
+  private unloadedCount = 0;
+
+  constructor(
+    private readonly clientId: string,
+    private readonly log: CommitLog,
+    /** Only a session that outlives its connection writes anything. */
+    private readonly isPersistent: () => boolean,
+  ) {}
+
+  persist(op: StoreOp): void {
+    if (this.isPersistent()) this.log.add(op);
+  }
+
+  /** Writes the delivery's current state; remembered until it is known to be on disk. */
+  write(record: OutgoingRecord): void {
+    const previous = this.unwrittenPuts.get(record);
+    // A put still waiting in the batch is superseded by this one; one already written is not.
+    if (previous && !this.log.retract(previous)) this.hasStoredCopy.add(record);
+    const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...record } };
+    this.persist(put);
+    this.unwrittenPuts.set(record, put);
+    this.sentStateUnwritten.delete(record);
+  }
+
+  /**
+   * A QoS 1 delivery sent from the queue under its stored id: the record on disk already says all
+   * a restart needs, except DUP; its 'sent' state is written once, when the client goes away.
+   */
+  deferSentState(record: OutgoingRecord): void {
+    this.sentStateUnwritten.add(record);
+  }
+
+  /** Writes the deferred 'sent' states, so a restart resends these with DUP [3.1.1 MQTT-3.3.1-1]. */
+  writeDeferredSentStates(inflight: Iterable<OutgoingRecord>): void {
+    for (const record of inflight) {
+      if (this.sentStateUnwritten.has(record)) this.write(record);
+    }
+  }
+
+  /** The delivery ended (acknowledged, expired, evicted, moved): it leaves the store. */
+  forget(record: OutgoingRecord): void {
+    if (record.qos === 0) return; // QoS 0 is never written
+    const unwritten = this.unwrittenPuts.get(record);
+    this.unwrittenPuts.delete(record);
+    this.sentStateUnwritten.delete(record);
+    const isNowhereOnDisk = unwritten !== undefined && !this.hasStoredCopy.has(record) && this.log.retract(unwritten);
+    if (!isNowhereOnDisk) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
+  }
+
+  // --- the lazy load of a recovered session --------------------------------------------------
+
+  get isLoaded(): boolean {
+    return this.state === 'loaded';
+  }
+
+  /** Its deliveries stay on disk until `load`; `storedCount` is exact while nothing is read. */
+  markRecovered(storedCount: number): void {
+    this.state = 'unloaded';
+    this.unloadedCount = storedCount;
+  }
+
+  /**
+   * A delivery for a session whose queue is still on disk: the store is the queue, `load` reads
+   * it back in order. Returns false when the queue bound refuses it.
+   */
+  holdUnloaded(record: OutgoingRecord, maxQueued: number): boolean {
+    if (this.unloadedCount >= maxQueued) return false;
+    this.unloadedCount++;
+    this.persist({ type: 'putOutgoing', clientId: this.clientId, record });
+    if (this.state === 'loading') this.arrivedWhileLoading.push(record);
+    return true;
+  }
+
+  /**
+   * Reads the stored deliveries back (once): those on disk, then those that arrived during the
+   * read, each once, in `seq` order of arrival. Undefined when there was nothing to load or the
+   * session was discarded meanwhile.
+   */
+  async load(read: () => Promise<OutgoingRecord[]>): Promise<OutgoingRecord[] | undefined> {
+    if (this.state !== 'unloaded') return undefined;
+    this.state = 'loading';
+    let records: OutgoingRecord[];
+    try {
+      // Deliveries that reached the session while it was unloaded may still wait in the commit
+      // batch; read before they are written and they are missed (they are not in
+      // arrivedWhileLoading either) — acknowledged messages gone until the next restart.
+      await new Promise<void>((resolve) => this.log.afterCommit(() => resolve()));
+      records = await read();
+    } catch (error) {
+      this.state = 'unloaded';
+      throw error;
+    }
+    if (this.state !== 'loading') return undefined; // discarded meanwhile
+    const arrived = this.arrivedWhileLoading;
+    this.arrivedWhileLoading = [];
+    this.state = 'loaded';
+    const seen = new Set<number>();
+    const restored: OutgoingRecord[] = [];
+    for (const record of records) {
+      seen.add(record.seq);
+      this.hasStoredCopy.add(record);
+      restored.push(record);
+    }
+    for (const record of arrived) if (!seen.has(record.seq)) restored.push(record);
+    return restored;
+  }
+
+  /** The session ended: nothing is owed any more (the store deletes the session as a whole). */
+  reset(): void {
+    this.state = 'loaded';
+    this.arrivedWhileLoading = [];
+    this.unloadedCount = 0;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Scenarios 12 and 13: connection storms, opened by the C opener (test/bench/opener/opener.c) so
+ * the figure is the broker's accept rate, not the generator's.
+ *  12 N clean MQTT 3.1.1 connections, at most 100 awaiting CONNACK, held 1 s: accepted/s, broker
+ *     CPU per connection, broker RSS per idle connection.
+ *  13 reconnect storm: N persistent sessions (clean session 0), each subscribed to its own topic
+ *     with 10 QoS 1 messages queued; the broker restarts on the same data dir; every client
+ *     reconnects at once (1,000 awaiting CONNACK): time from the restart to the last CONNACK and
+ *     to the last queued message, peak RSS, and what was not delivered. Brokers whose sessions do
+ *     not survive a restart (memory stores) are reported as such.
+ */
+import { performance } from 'node:perf_hooks';
+import { cpuSeconds, raiseOpenFileLimit, rssBytes } from '../lib/broker-process.js';
+import type { LoadClient } from '../lib/load-client.js';
+import { PublishTemplate, publishWindowed } from '../lib/load-client.js';
+import { openerBinary, runOpener } from '../lib/opener.js';
+import type { RunResult, Scenario, ScenarioContext } from './scenario.js';
+
+const PAYLOAD = Buffer.alloc(64, 0x61);
+const SPARE_FILES = 200;
+
+export function connectionStorm(count: number): Scenario {
+  return {
+    number: '12',
+    title: `connection storm from a C opener: ${count.toLocaleString('en')} clean connections, 100 awaiting CONNACK, held 1 s`,
+    metrics: [
+      { key: 'acceptedPerSecond', label: 'accepted/s' },
+      { key: 'cpuMicrosPerConnection', label: 'CPU µs/conn', isLowerBetter: true },
+      { key: 'rssPerConnectionKiB', label: 'RSS KiB/conn', digits: 1, isLowerBetter: true },
+      { key: 'connected', label: 'connected' },
+    ],
+    headlines: [
+      { key: 'acceptedPerSecond', label: `connection storm, ${count.toLocaleString('en')} (accepted/s)`, target: { mosquitto: 0.5 } },
+      { key: 'cpuMicrosPerConnection', label: '… broker CPU per connection, µs (lower is better)' },
+      { key: 'rssPerConnectionKiB', label: '… broker RSS per idle connection, KiB (lower is better)' },
+    ],
+    capMs: 120_000,
+    async run({ peer }: ScenarioContext): Promise<RunResult> {
+      const { binary, why } = openerBinary();
+      if (!binary) return { metrics: {}, problem: why! };
+      raiseOpenFileLimit(peer.pid, count + SPARE_FILES);
+      const rssBefore = rssBytes(peer.pid);
+      const cpuBefore = cpuSeconds(peer.pid);
+      let rssHeld = NaN;
+      // The RSS while all connections are held (the opener holds them 1 s after the last CONNACK).
+      const sampler = setInterval(() => (rssHeld = Math.max(Number.isNaN(rssHeld) ? 0 : rssHeld, rssBytes(peer.pid))), 100);
+      const result = await runOpener(binary, { port: peer.port, count, outstanding: 100, holdMs: 1000, isClean: true, idPrefix: 'storm-' });
+      clearInterval(sampler);
+      const cpu = cpuSeconds(peer.pid) - cpuBefore;
+      const metrics = {
+        acceptedPerSecond: result.connected / (result.connectedMs / 1000),
+        cpuMicrosPerConnection: (cpu * 1e6) / result.connected,
+        rssPerConnectionKiB: (rssHeld - rssBefore) / result.connected / 1024,
+        connected: result.connected,
+      };
+      return result.failed > 0 ? { metrics, problem: `${result.failed.toLocaleString('en')} failed` } : { metrics };
+    },
+  };
+}
+
+export function reconnectStorm(sessions: number, perSession: number): Scenario {
+  const expected = sessions * perSession;
+  return {
+    number: '13',
+    title: `reconnect storm: ${sessions.toLocaleString('en')} persistent sessions × ${perSession} queued QoS 1, broker restarted, all reconnect at once`,
+    metrics: [
+      { key: 'connectedMs', label: 'restart → all CONNACKs ms', isLowerBetter: true },
+      { key: 'deliveredMs', label: 'restart → all delivered ms', isLowerBetter: true },
+      { key: 'restartMs', label: 'restart → first CONNACK ms', isLowerBetter: true },
+      { key: 'peakRssMB', label: 'peak RSS MB', digits: 1, isLowerBetter: true },
+      { key: 'missing', label: 'missing', isLowerBetter: true },
+    ],
+    headlines: [
+      { key: 'deliveredMs', label: `reconnect storm: restart → ${expected.toLocaleString('en')} queued delivered, ms (lower is better)` },
+      { key: 'connectedMs', label: '… restart → every CONNACK, ms (lower is better)' },
+      { key: 'peakRssMB', label: '… peak RSS, MB (lower is better)' },
+    ],
+    peerLimits: { persistence: true },
+    capMs: 300_000,
+    async run({ peer, clients }: ScenarioContext): Promise<RunResult> {
+      if (peer.kind === 'midge-memory' || peer.kind === 'aedes') return { metrics: {}, problem: 'sessions do not survive a restart (memory)' };
+      const { binary, why } = openerBinary();
+      if (!binary) return { metrics: {}, problem: why! };
+      raiseOpenFileLimit(process.pid, sessions + SPARE_FILES);
+      // Setup: each session subscribes to its own topic, then goes away.
+      for (let first = 0; first < sessions; first += 200) {
+        const batch: LoadClient[] = await clients.connectMany(Math.min(200, sessions - first), (i) => ({ clientId: `rs-${first + i}`, clean: false }));
+        await Promise.all(batch.map((c, i) => c.subscribe(`storm/${first + i}`, 1)));
+        await Promise.all(batch.map((c) => c.disconnect()));
+      }
+      const templates = Array.from({ length: sessions }, (_, i) => new PublishTemplate(`storm/${i}`, PAYLOAD, 1));
+      let nextTopic = 0;
+      const roundRobin = {
+        copies: (n: number, firstId: number) =>
+          Buffer.concat(Array.from({ length: n }, (_, k) => templates[nextTopic++ % sessions]!.withPacketId(((firstId - 1 + k) % 65535) + 1))),
+      } as unknown as PublishTemplate;
+      const pub = await clients.connect({ clientId: 'rs-pub' });
+      await publishWindowed(pub, roundRobin, 1, expected, 64);
+      await pub.disconnect();
+
+      const restartedAt = performance.now();
+      await peer.restart();
+      const restartMs = performance.now() - restartedAt;
+      raiseOpenFileLimit(peer.pid, sessions + SPARE_FILES);
+      let peakRss = rssBytes(peer.pid);
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(peer.pid))), 50);
+      const openerStartedAt = performance.now();
+      const result = await runOpener(binary, {
+        port: peer.port,
+        count: sessions,
+        outstanding: 1000,
+        holdMs: 0,
+        isClean: false,
+        idPrefix: 'rs-',
+        expectMessages: expected,
+        idleMs: 10_000,
+      });
+      clearInterval(sampler);
+      const offset = openerStartedAt - restartedAt;
+      const missing = Math.max(0, expected - result.received);
+      const metrics = {
+        connectedMs: offset + result.connectedMs,
+        deliveredMs: offset + result.deliveredMs,
+        restartMs,
+        peakRssMB: peakRss / 2 ** 20,
+        missing,
+      };
+      const problems = [...(result.failed > 0 ? [`${result.failed} reconnects failed`] : []), ...(missing > 0 ? [`${missing.toLocaleString('en')} queued messages not delivered`] : [])];
+      return problems.length ? { metrics, problem: problems.join('; ') } : { metrics };
+    },
+  };
+}
