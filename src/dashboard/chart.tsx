@@ -19,7 +19,10 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
 
-export function LiveChart({ id, title, times, series, format }: { id: string; title: string; times: number[]; series: ChartSeries[]; format: (n: number) => string }) {
+/** Tick steps for byte axes: 1, 2, 4 … 512 times each power of 1024, so labels read 4 KiB, not 3.9 KiB. */
+export const BINARY_INCREMENTS = [0, 1, 2, 3, 4].flatMap((power) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** power));
+
+export function LiveChart({ id, title, times, series, format, incrs }: { id: string; title: string; times: number[]; series: ChartSeries[]; format: (n: number) => string; incrs?: number[] }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const formatRef = useRef(format);
@@ -47,6 +50,7 @@ export function LiveChart({ id, title, times, series, format }: { id: string; ti
               // Wide enough for the longest label ("1,234 msg/s"): about 8 px a character.
               size: (_u, values) => Math.max(60, ...(values ?? []).map((v) => String(v).length * 8 + 16)),
               values: (_u, ticks) => ticks.map((t) => formatRef.current(t)),
+              ...(incrs ? { incrs } : {}),
             },
           ],
           // The second series dashed: when in and out are equal (one subscriber each) both stay visible.

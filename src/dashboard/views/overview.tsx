@@ -1,6 +1,6 @@
 /** The broker at a glance: what it is, what it holds, and what flows through it right now. */
 import { get, type Overview, type StatsSample } from '../api.js';
-import { LiveChart } from '../chart.js';
+import { BINARY_INCREMENTS, LiveChart } from '../chart.js';
 import { bytes, count, duration, rate } from '../format.js';
 import { Card, ErrorLine, usePoll } from '../ui.js';
 
@@ -32,7 +32,7 @@ export function OverviewView({ samples }: { samples: StatsSample[] }) {
       </div>
       <div class="charts">
         <LiveChart id="chart-messages" title="Messages per second" times={times} series={messageSeries} format={(n) => rate(n, 'msg/s')} />
-        <LiveChart id="chart-bytes" title="Bytes per second" times={times} series={byteSeries} format={(n) => bytes(n, '/s')} />
+        <LiveChart id="chart-bytes" title="Bytes per second" times={times} series={byteSeries} format={(n) => bytes(n, '/s')} incrs={BINARY_INCREMENTS} />
       </div>
       <div class="columns">
         <div>
