@@ -93,7 +93,10 @@ function describeSession(broker: Broker, session: Session): Record<string, unkno
     isPersistent: session.isPersistent,
     subscriptions: session.subscriptions.size,
     queued: session.queuedCount,
+    queuedBytes: session.queuedBytes,
     inflight: session.inflightCount,
+    /** Deliveries dropped for this session, by reason. */
+    dropped: { ...session.dropped },
     oldestQueuedAgeMs: oldestQueuedAt === undefined ? null : Math.max(0, broker.now() - oldestQueuedAt),
   };
 }

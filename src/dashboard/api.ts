@@ -142,7 +142,9 @@ export interface SessionRow {
   isPersistent: boolean;
   subscriptions: number;
   queued: number;
+  queuedBytes: number;
   inflight: number;
+  dropped: Record<string, number>;
   oldestQueuedAgeMs: number | null;
 }
 

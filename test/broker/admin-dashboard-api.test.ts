@@ -75,7 +75,7 @@ describe('GET /api/v1/sessions', () => {
     await pub.publishAsync('q/2', 'b', { qos: 1 });
     clock += 3_000;
     const page = await get('/api/v1/sessions?sort=queued&state=offline');
-    expect(page.items[0]).toMatchObject({ id: 'slow', queued: 2, isOnline: false, oldestQueuedAgeMs: 5_000 });
+    expect(page.items[0]).toMatchObject({ id: 'slow', queued: 2, queuedBytes: 2, isOnline: false, oldestQueuedAgeMs: 5_000, dropped: { 'queue-full': 0 } });
   });
 });
 

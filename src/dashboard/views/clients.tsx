@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { del, get, type PageOf, type SessionRow } from '../api.js';
-import { count, duration, expiry, protocolName, since } from '../format.js';
+import { bytes, count, duration, expiry, protocolName, since } from '../format.js';
 import { ConfirmButton, ErrorLine, Pager, SearchBox, usePoll } from '../ui.js';
 
 const PAGE = 50;
@@ -62,6 +62,7 @@ export function ClientsView({ mode }: { mode: 'clients' | 'sessions' }) {
                 <th scope="col" class="num">Queued</th>
                 <th scope="col" class="num">Oldest queued</th>
                 <th scope="col" class="num">In flight</th>
+                <th scope="col" class="num">Dropped</th>
                 <th scope="col"><span class="sr-only">Actions</span></th>
               </tr>
             )}
@@ -88,9 +89,12 @@ export function ClientsView({ mode }: { mode: 'clients' | 'sessions' }) {
                   <td>{row.isOnline ? 'online' : `offline since ${since(row.disconnectedAt)}`}</td>
                   <td>{expiry(row.sessionExpiryInterval)}</td>
                   <td class="num">{count(row.subscriptions)}</td>
-                  <td class="num">{count(row.queued)}</td>
+                  <td class="num" title={bytes(row.queuedBytes)}>{count(row.queued)}</td>
                   <td class="num">{row.oldestQueuedAgeMs === null ? '—' : duration(row.oldestQueuedAgeMs / 1000)}</td>
                   <td class="num">{count(row.inflight)}</td>
+                  <td class="num" title={Object.entries(row.dropped).map(([reason, n]) => `${reason}: ${count(n)}`).join(', ')}>
+                    {count(Object.values(row.dropped).reduce((a, b) => a + b, 0))}
+                  </td>
                   <td>
                     <ConfirmButton label="Discard" confirmLabel="Really discard" name={row.id} onConfirm={() => void act(row, true)} />
                   </td>
