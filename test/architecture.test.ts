@@ -24,12 +24,14 @@ const ALLOWED: Record<string, string[]> = {
   // A bridge is an in-process client: the broker's API, plus the session/store types of the
   // SessionLink it implements, the topic matcher for its rules and its own config type.
   bridge: ['broker', 'session', 'store', 'topics', 'config'],
+  // The web UI runs in the browser: it talks to the admin API over HTTP, never to our modules.
+  dashboard: [],
 };
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name);
-    return statSync(full).isDirectory() ? sourceFiles(full) : full.endsWith('.ts') ? [full] : [];
+    return statSync(full).isDirectory() ? sourceFiles(full) : /\.tsx?$/.test(full) ? [full] : [];
   });
 }
 

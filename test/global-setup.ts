@@ -1,6 +1,6 @@
 /**
  * Builds dist/ once before the tests: the CLI and crash tests run the broker as a child process,
- * exactly as `npm start` does.
+ * exactly as `npm start` does; the dashboard tests load the built UI from dist/dashboard/.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -12,4 +12,5 @@ export default function setup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  execFileSync(process.execPath, [path.join(root, 'src/dashboard/build.mjs')], { cwd: root, stdio: 'inherit' });
 }

@@ -15,6 +15,7 @@ import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
+import { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
 import { adminRoutes } from './admin-api.js';
@@ -44,6 +45,8 @@ export class Broker {
   readonly stats = new BrokerStats();
   /** Decodes, for every connection, the packets the fast path leaves to mqtt-packet. */
   readonly frameDecoder = new FrameDecoder();
+  /** Per-topic message rates for the dashboard's topic tree; counts only while someone reads them. */
+  readonly topicRates = new TopicRateCounter(() => this.now());
   /** Encoded QoS 0 PUBLISH per message (index: MQTT 5 ? 2 : 0, + retain): encode once per fan-out. */
   readonly plainQos0Encodings = new WeakMap<Message, Buffer[]>();
   readonly authenticator: Authenticator;
@@ -308,7 +311,7 @@ export class Broker {
       }
       if (this.httpServer) {
         this.httpAddress = await this.httpServer.start();
-        this.logger.info({ address: this.httpAddress.address, port: this.httpAddress.port }, 'admin HTTP listening (/metrics, /health, /ready, /api/v1)');
+        this.logger.info({ address: this.httpAddress.address, port: this.httpAddress.port }, 'admin HTTP listening (/metrics, /health, /ready, /api/v1, /dashboard/)');
       }
     } catch (error) {
       this.state = 'closing';

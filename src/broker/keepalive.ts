@@ -9,7 +9,7 @@ export class KeepAliveMonitor {
   private readonly graceMs: number;
 
   constructor(
-    keepAliveSeconds: number,
+    readonly keepAliveSeconds: number,
     private readonly now: () => number,
     private readonly onExpired: () => void,
   ) {

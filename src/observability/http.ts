@@ -1,7 +1,7 @@
 /**
  * The HTTP listener for operations: /metrics, /health, /ready and the admin JSON API. Routes are
  * handed in, so this file knows HTTP and nothing of the broker. A bearer token, when set, guards
- * everything but /health.
+ * everything but /health and routes marked public (the dashboard's static shell, which holds no data).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,15 +9,27 @@ import { timingSafeEqual } from 'node:crypto';
 
 export interface HttpResponse {
   status: number;
-  body: string | object;
+  /** A string is sent as text, a Buffer as bytes, anything else as JSON. */
+  body: string | Buffer | object;
   contentType?: string;
+  headers?: Record<string, string>;
+  /** A long-lived response (Server-Sent Events): called once the headers are out; body is ignored. */
+  stream?: (sink: HttpStreamSink) => void;
+}
+
+/** What a streaming route writes to; onClose fires once when the client goes away or the server stops. */
+export interface HttpStreamSink {
+  write(chunk: string): void;
+  onClose(listener: () => void): void;
 }
 
 export interface HttpRoute {
   method: 'GET' | 'DELETE';
   /** Matched against the path; named groups become params. */
   path: RegExp;
-  handle(params: Record<string, string>, query: URLSearchParams): Promise<HttpResponse> | HttpResponse;
+  handle(params: Record<string, string>, query: URLSearchParams, headers: http.IncomingHttpHeaders): Promise<HttpResponse> | HttpResponse;
+  /** Served without the token: only for content that holds no broker data. */
+  isPublic?: boolean;
 }
 
 export interface HttpServerOptions {
@@ -70,31 +82,66 @@ export class OpsHttpServer {
     let response: HttpResponse;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (!OPEN_PATHS.has(url.pathname) && !this.isAuthorized(req)) {
+      const found = this.findRoute(req.method ?? 'GET', url.pathname);
+      const isOpen = OPEN_PATHS.has(url.pathname) || (typeof found === 'object' && found.route.isPublic === true);
+      if (!isOpen && !this.isAuthorized(req)) {
         response = { status: 401, body: { error: 'missing or wrong bearer token' } };
       } else {
-        response = await this.route(req.method ?? 'GET', url);
+        response = await this.route(req.method ?? 'GET', url, req.headers);
       }
     } catch (error) {
       this.options.onError(error);
       response = { status: 500, body: { error: 'internal error' } };
     }
+    if (response.stream) {
+      this.startStream(req, res, response);
+      return;
+    }
     const isText = typeof response.body === 'string';
-    res.writeHead(response.status, { 'content-type': response.contentType ?? (isText ? 'text/plain; charset=utf-8' : 'application/json') });
-    res.end(isText ? response.body : JSON.stringify(response.body));
+    const isBytes = Buffer.isBuffer(response.body);
+    res.writeHead(response.status, {
+      'content-type': response.contentType ?? (isText ? 'text/plain; charset=utf-8' : isBytes ? 'application/octet-stream' : 'application/json'),
+      ...response.headers,
+    });
+    res.end(isText || isBytes ? response.body : JSON.stringify(response.body));
   }
 
-  private async route(method: string, url: URL): Promise<HttpResponse> {
+  private startStream(req: http.IncomingMessage, res: http.ServerResponse, response: HttpResponse): void {
+    res.writeHead(response.status, { 'content-type': response.contentType ?? 'text/event-stream', 'cache-control': 'no-store', ...response.headers });
+    res.flushHeaders();
+    const listeners: Array<() => void> = [];
+    let isClosed = false;
+    const close = (): void => {
+      if (isClosed) return;
+      isClosed = true;
+      for (const listener of listeners) listener();
+    };
+    req.socket.once('close', close);
+    response.stream!({
+      write: (chunk) => {
+        if (!isClosed) res.write(chunk);
+      },
+      onClose: (listener) => listeners.push(listener),
+    });
+  }
+
+  private findRoute(method: string, pathname: string): { route: HttpRoute; match: RegExpExecArray } | 'wrong-method' | undefined {
     let isPathKnown = false;
     for (const route of this.options.routes) {
-      const match = route.path.exec(url.pathname);
+      const match = route.path.exec(pathname);
       if (!match) continue;
       isPathKnown = true;
-      if (route.method !== method) continue;
-      const params: Record<string, string> = {};
-      for (const [key, value] of Object.entries(match.groups ?? {})) params[key] = decodeURIComponent(value);
-      return route.handle(params, url.searchParams);
+      if (route.method === method) return { route, match };
     }
-    return isPathKnown ? { status: 405, body: { error: 'method not allowed' } } : { status: 404, body: { error: 'not found' } };
+    return isPathKnown ? 'wrong-method' : undefined;
+  }
+
+  private async route(method: string, url: URL, headers: http.IncomingHttpHeaders): Promise<HttpResponse> {
+    const found = this.findRoute(method, url.pathname);
+    if (found === undefined) return { status: 404, body: { error: 'not found' } };
+    if (found === 'wrong-method') return { status: 405, body: { error: 'method not allowed' } };
+    const params: Record<string, string> = {};
+    for (const [key, value] of Object.entries(found.match.groups ?? {})) params[key] = decodeURIComponent(value);
+    return found.route.handle(params, url.searchParams, headers);
   }
 }

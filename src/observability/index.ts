@@ -1,3 +1,3 @@
 export { createLogger, type Logger } from './logger.js';
 export { BrokerMetrics, type MetricsSource, type QosCounts } from './metrics.js';
-export { OpsHttpServer, type HttpRoute, type HttpResponse, type HttpServerOptions } from './http.js';
+export { OpsHttpServer, type HttpRoute, type HttpResponse, type HttpServerOptions, type HttpStreamSink } from './http.js';

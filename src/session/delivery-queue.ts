@@ -28,10 +28,13 @@ export class DeliveryQueue {
   private tombstones: Set<OutgoingRecord> | undefined;
   private count = 0;
   private bytes = 0;
+  /** When each record joined the queue in this process (the admin API's "age of the oldest queued"; made on first use). */
+  private queuedAt: WeakMap<OutgoingRecord, number> | undefined;
 
   constructor(
     private readonly bounds: QueueBounds,
     public policy: OverflowPolicy = 'refuse-newest',
+    private readonly now: () => number = Date.now,
   ) {}
 
   get size(): number {
@@ -73,10 +76,18 @@ export class DeliveryQueue {
 
   /** Appends without checking the bounds (records read back from the store were admitted once). */
   push(record: OutgoingRecord): void {
+    const queuedAt = (this.queuedAt ??= new WeakMap());
+    if (!queuedAt.has(record)) queuedAt.set(record, this.now());
     this.items.push(record);
     if (record.qos === 0) this.qos0.push(record);
     this.count++;
     this.bytes += record.message.payload.length;
+  }
+
+  /** Epoch ms at which the oldest queued record was queued; undefined when the queue is empty. */
+  get oldestQueuedAt(): number | undefined {
+    const oldest = this.peek();
+    return oldest === undefined ? undefined : this.queuedAt?.get(oldest);
   }
 
   peek(): OutgoingRecord | undefined {

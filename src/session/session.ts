@@ -79,7 +79,7 @@ export class Session {
   ) {
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
-    this.queue = new DeliveryQueue({ maxMessages: limits.maxQueuedMessages, maxBytes: limits.maxQueuedBytes });
+    this.queue = new DeliveryQueue({ maxMessages: limits.maxQueuedMessages, maxBytes: limits.maxQueuedBytes }, 'refuse-newest', () => events.now());
     this.inflight = new InflightWindow(limits.maxInflight);
     this.journal = new DeliveryJournal(clientId, commitLog, () => this.isPersistent);
   }
@@ -99,6 +99,11 @@ export class Session {
 
   get queuedCount(): number {
     return this.queue.size;
+  }
+
+  /** Epoch ms at which the oldest delivery in the in-memory queue was queued; undefined when empty. */
+  get oldestQueuedAt(): number | undefined {
+    return this.queue.oldestQueuedAt;
   }
 
   get queuedBytes(): number {

@@ -19,6 +19,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   broker.stats.messagesReceivedByQos[qos]++;
 
   const topic = resolveTopic(connection, packet);
+  broker.topicRates.count(topic);
   if (qos === 0 && packet.dup) {
     // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
     throw new MqttError(ReasonCode.ProtocolError, 'DUP set on a QoS 0 PUBLISH');

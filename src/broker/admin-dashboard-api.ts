@@ -1,0 +1,355 @@
+/**
+ * The admin API routes the web dashboard reads: an overview, paged and filtered sessions (10,000
+ * clients stay usable: the page is cut on the server), a lazily expanded topic tree with
+ * per-topic message rates, retained messages browsed by prefix, and a once-a-second stats stream
+ * (Server-Sent Events). All read-only; disconnecting and deleting use the routes of admin-api.ts.
+ */
+import type { HttpResponse, HttpRoute } from '../observability/index.js';
+import type { Session } from '../session/index.js';
+import { isValidTopicName, parseSharedFilter } from '../topics/index.js';
+import type { Broker } from './broker.js';
+import { dashboardAssetRoutes } from './dashboard-assets.js';
+import { StatsSampler, type StatsReading } from './stats-sampler.js';
+import { BROKER_VERSION } from './version.js';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+/** Retained payloads in a browse page are cut to this many bytes (the full one is one request away). */
+export const PREVIEW_BYTES = 2048;
+const SAMPLE_INTERVAL_MS = 1000;
+/** A broker that has not started after this long stops the sampler until the next request. */
+const IDLE_SAMPLER_TICKS = 120;
+
+class BadRequest extends Error {}
+
+interface Page {
+  offset: number;
+  limit: number;
+}
+
+function pageOf(query: URLSearchParams): Page {
+  const read = (name: string, fallback: number, max: number): number => {
+    const raw = query.get(name);
+    if (raw === null || raw === '') return fallback;
+    if (!/^\d+$/.test(raw)) throw new BadRequest(`${name} must be a whole number`);
+    return Math.min(Number(raw), max);
+  };
+  return { offset: read('offset', 0, Number.MAX_SAFE_INTEGER), limit: read('limit', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE) };
+}
+
+function paged<T>(items: T[], page: Page): { total: number; offset: number; limit: number; items: T[] } {
+  return { total: items.length, offset: page.offset, limit: page.limit, items: items.slice(page.offset, page.offset + page.limit) };
+}
+
+function isoOrNull(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/** The counters the stats stream samples. */
+function readStats(broker: Broker): StatsReading {
+  let queued = 0;
+  let inflight = 0;
+  for (const session of broker.sessions.values()) {
+    queued += session.queuedCount;
+    inflight += session.inflightCount;
+  }
+  const s = broker.stats;
+  const refused: Record<string, number> = {};
+  for (const [code, n] of Object.entries(s.connectsRefusedByReason)) refused[`connect ${code}`] = n;
+  refused['connect rate limit'] = s.connectsRateLimited;
+  refused['publish throttled'] = s.publishThrottled;
+  refused['retained store full'] = s.retainedRefused;
+  refused['protocol violation'] = s.protocolViolations;
+  return {
+    messagesReceived: s.messagesReceived,
+    messagesSent: s.messagesSent,
+    bytesReceived: s.bytesReceived,
+    bytesSent: s.bytesSent,
+    connections: broker.clients.size,
+    sessions: broker.sessions.size,
+    subscriptions: broker.router.subscriptionCount,
+    retained: broker.router.retained.size,
+    queued,
+    inflight,
+    dropped: { ...s.dropped },
+    refused,
+  };
+}
+
+/** One row of the sessions view (the clients view is its online part). */
+function describeSession(broker: Broker, session: Session): Record<string, unknown> {
+  const connection = broker.clients.get(session.clientId);
+  const oldestQueuedAt = session.oldestQueuedAt;
+  return {
+    id: session.clientId,
+    isOnline: session.isOnline,
+    address: connection?.remoteAddress ?? null,
+    protocol: session.protocolVersion,
+    username: session.username ?? null,
+    keepAliveSeconds: connection ? (connection.keepAlive?.keepAliveSeconds ?? 0) : null,
+    connectedSince: isoOrNull(connection?.connectedAt),
+    disconnectedAt: isoOrNull(session.disconnectedAt),
+    sessionExpiryInterval: session.expiryInterval,
+    isPersistent: session.isPersistent,
+    subscriptions: session.subscriptions.size,
+    queued: session.queuedCount,
+    queuedBytes: session.queuedBytes,
+    inflight: session.inflightCount,
+    /** Deliveries dropped for this session, by reason. */
+    dropped: { ...session.dropped },
+    oldestQueuedAgeMs: oldestQueuedAt === undefined ? null : Math.max(0, broker.now() - oldestQueuedAt),
+  };
+}
+
+const SESSION_SORTS: Record<string, (a: Session, b: Session) => number> = {
+  id: (a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0),
+  queued: (a, b) => b.queuedCount - a.queuedCount || SESSION_SORTS.id!(a, b),
+};
+
+function listSessions(broker: Broker, query: URLSearchParams): HttpResponse {
+  const page = pageOf(query);
+  const state = query.get('state') ?? 'all';
+  if (!['all', 'online', 'offline'].includes(state)) throw new BadRequest('state must be all, online or offline');
+  const sortName = query.get('sort') ?? 'id';
+  const sort = SESSION_SORTS[sortName];
+  if (!sort) throw new BadRequest(`sort must be one of ${Object.keys(SESSION_SORTS).join(', ')}`);
+  const needle = (query.get('q') ?? '').toLowerCase();
+  const wanted: Session[] = [];
+  for (const session of broker.sessions.values()) {
+    // Internal sessions (bridges) are the broker's own, not clients.
+    if (session.clientId.startsWith('$')) continue;
+    if (state === 'online' && !session.isOnline) continue;
+    if (state === 'offline' && session.isOnline) continue;
+    if (needle !== '') {
+      const address = broker.clients.get(session.clientId)?.remoteAddress ?? '';
+      const haystack = `${session.clientId}\n${session.username ?? ''}\n${address}`.toLowerCase();
+      if (!haystack.includes(needle)) continue;
+    }
+    wanted.push(session);
+  }
+  wanted.sort(sort);
+  const result = paged(wanted, page);
+  return { status: 200, body: { ...result, items: result.items.map((s) => describeSession(broker, s)) } };
+}
+
+interface TreeChild {
+  name: string;
+  path: string;
+  /** Subscriptions whose filter is exactly this path. */
+  subscriptions: number;
+  /** Subscriptions at or below this path. */
+  subscriptionsBelow: number;
+  retainedBelow: number;
+  /** Messages per second published to topics at or below this path, over the last window. */
+  messagesPerSecond: number;
+  hasChildren: boolean;
+}
+
+/** The direct children of `parent` ('' = the root), gathered from filters, retained topics and rates. */
+function topicChildren(broker: Broker, parent: string): HttpResponse {
+  const rates = broker.topicRates.read();
+  const children = new Map<string, TreeChild>();
+  const prefix = parent === '' ? '' : `${parent}/`;
+  const here: Array<{ clientId: string; filter: string; qos: number; shareGroup: string | null }> = [];
+  const visit = (path: string, apply: (child: TreeChild, isChild: boolean) => void): void => {
+    if (!path.startsWith(prefix) || path === parent) return;
+    const rest = path.slice(prefix.length);
+    const slash = rest.indexOf('/');
+    const name = slash < 0 ? rest : rest.slice(0, slash);
+    let child = children.get(name);
+    if (!child) {
+      child = { name, path: prefix + name, subscriptions: 0, subscriptionsBelow: 0, retainedBelow: 0, messagesPerSecond: 0, hasChildren: false };
+      children.set(name, child);
+    }
+    if (slash >= 0) child.hasChildren = true;
+    apply(child, slash < 0);
+  };
+  for (const session of broker.sessions.values()) {
+    for (const subscription of session.subscriptions.values()) {
+      const shared = parseSharedFilter(subscription.filter);
+      const filter = shared ? shared.filter : subscription.filter;
+      if (filter === parent) {
+        here.push({ clientId: session.clientId, filter: subscription.filter, qos: subscription.qos, shareGroup: shared?.group ?? null });
+      }
+      visit(filter, (child, isChild) => {
+        child.subscriptionsBelow++;
+        if (isChild) child.subscriptions++;
+      });
+    }
+  }
+  for (const { topic } of broker.router.retained.match(parent === '' ? '#' : `${parent}/#`)) visit(topic, (child) => child.retainedBelow++);
+  let messagesPerSecondHere = 0;
+  for (const [topic, perSecond] of rates.perSecond) {
+    if (topic === parent) messagesPerSecondHere += perSecond;
+    visit(topic, (child) => (child.messagesPerSecond += perSecond));
+  }
+  const sorted = [...children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  here.sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
+  return {
+    status: 200,
+    body: {
+      parent,
+      messagesPerSecond: messagesPerSecondHere,
+      rateWindowMs: rates.windowMs,
+      isRateReady: rates.hasWindow,
+      children: sorted,
+      // Subscriptions with exactly this filter (the first page of them; the rest are counted).
+      subscribers: here.slice(0, MAX_PAGE_SIZE),
+      subscriberCount: here.length,
+    },
+  };
+}
+
+function isUtf8Text(payload: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function browseRetained(broker: Broker, query: URLSearchParams): HttpResponse {
+  const page = pageOf(query);
+  const prefix = (query.get('prefix') ?? '').replace(/\/+$/, '');
+  if (prefix !== '' && !isValidTopicName(prefix)) throw new BadRequest('prefix must be topic levels without wildcards');
+  const needle = query.get('q') ?? '';
+  const found = broker.router.retained
+    .match(prefix === '' ? '#' : `${prefix}/#`)
+    .filter(({ topic }) => needle === '' || topic.includes(needle))
+    .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+  const result = paged(found, page);
+  return {
+    status: 200,
+    body: {
+      ...result,
+      items: result.items.map(({ topic, value }) => {
+        const preview = value.payload.subarray(0, PREVIEW_BYTES);
+        return {
+          topic,
+          qos: value.qos,
+          bytes: value.payload.length,
+          isUtf8: isUtf8Text(value.payload),
+          contentType: value.properties?.contentType ?? null,
+          payloadBase64: preview.toString('base64'),
+          isTruncated: preview.length < value.payload.length,
+        };
+      }),
+    },
+  };
+}
+
+function overview(broker: Broker): HttpResponse {
+  const bound = broker.boundAddresses;
+  const http = broker.httpBoundAddress;
+  return {
+    status: 200,
+    body: {
+      version: BROKER_VERSION,
+      node: process.version,
+      startedAt: new Date(broker.stats.startedAt).toISOString(),
+      uptimeSeconds: Math.floor((broker.now() - broker.stats.startedAt) / 1000),
+      listeners: broker.config.listeners.map((listener, i) => ({
+        type: listener.type,
+        host: listener.host,
+        port: bound[i]?.port ?? listener.port,
+        path: listener.type === 'ws' || listener.type === 'wss' ? (listener.path ?? '/mqtt') : null,
+      })),
+      http: http ? { host: http.address, port: http.port } : null,
+      ...readStats(broker),
+      clientsMaximum: broker.stats.clientsMaximum,
+      bridges: broker.serviceList.length,
+      // What this build has, so the dashboard shows only views that exist.
+      features: { bridges: true, connectors: false, cluster: false },
+    },
+  };
+}
+
+/** Owns the once-a-second sampler; everything else reads the broker at request time. */
+export class DashboardApi {
+  readonly sampler: StatsSampler;
+  private timer: NodeJS.Timeout | undefined;
+  private idleTicks = 0;
+  private hasSeenRunning = false;
+
+  constructor(private readonly broker: Broker) {
+    this.sampler = new StatsSampler(() => readStats(broker), () => broker.now());
+    this.ensureSampling();
+  }
+
+  /** One tick: sample while the broker runs; stop once it has stopped (or never started). */
+  tick(): void {
+    if (this.broker.isRunning) {
+      this.hasSeenRunning = true;
+      this.idleTicks = 0;
+      this.sampler.sample();
+      this.broker.topicRates.tick();
+    } else if (this.hasSeenRunning || ++this.idleTicks > IDLE_SAMPLER_TICKS) {
+      this.stopSampling();
+    }
+  }
+
+  private ensureSampling(): void {
+    if (this.timer) return;
+    this.hasSeenRunning = false;
+    this.idleTicks = 0;
+    this.timer = setInterval(() => this.tick(), SAMPLE_INTERVAL_MS);
+    // The broker's life is its listeners', not this timer's.
+    this.timer.unref();
+  }
+
+  private stopSampling(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private guarded(handle: (query: URLSearchParams) => HttpResponse): HttpRoute['handle'] {
+    return (_params, query) => {
+      if (this.broker.isRunning) this.ensureSampling();
+      try {
+        return handle(query);
+      } catch (error) {
+        if (error instanceof BadRequest) return { status: 400, body: { error: error.message } };
+        throw error;
+      }
+    };
+  }
+
+  private statsStream(): HttpResponse {
+    return {
+      status: 200,
+      body: '',
+      stream: (sink) => {
+        // The history first, so charts start full; then one event per sample.
+        sink.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(this.sampler.samples)}\n\n`);
+        const stop = this.sampler.subscribe((sample) => sink.write(`event: sample\ndata: ${JSON.stringify(sample)}\n\n`));
+        sink.onClose(stop);
+      },
+    };
+  }
+
+  routes(): HttpRoute[] {
+    return [
+      { method: 'GET', path: /^\/api\/v1\/overview$/, handle: this.guarded(() => overview(this.broker)) },
+      { method: 'GET', path: /^\/api\/v1\/sessions$/, handle: this.guarded((query) => listSessions(this.broker, query)) },
+      { method: 'GET', path: /^\/api\/v1\/topics$/, handle: this.guarded((query) => topicChildren(this.broker, (query.get('parent') ?? '').replace(/\/+$/, ''))) },
+      { method: 'GET', path: /^\/api\/v1\/retained\/browse$/, handle: this.guarded((query) => browseRetained(this.broker, query)) },
+      { method: 'GET', path: /^\/api\/v1\/stats\/history$/, handle: this.guarded(() => ({ status: 200, body: this.sampler.samples })) },
+      { method: 'GET', path: /^\/api\/v1\/stats\/stream$/, handle: this.guarded(() => this.statsStream()) },
+      ...dashboardAssetRoutes(() => this.webSocketPorts()),
+    ];
+  }
+
+  /** Ports of the broker's WebSocket listeners: the dashboard's MQTT console may connect there (CSP connect-src). */
+  private webSocketPorts(): Array<{ scheme: 'ws' | 'wss'; port: number }> {
+    const bound = this.broker.boundAddresses;
+    return this.broker.config.listeners.flatMap((listener, i) =>
+      listener.type === 'ws' || listener.type === 'wss' ? [{ scheme: listener.type, port: bound[i]?.port ?? listener.port }] : [],
+    );
+  }
+}
+
+/** The dashboard's routes, for adminRoutes to include. */
+export function dashboardRoutes(broker: Broker): HttpRoute[] {
+  return new DashboardApi(broker).routes();
+}

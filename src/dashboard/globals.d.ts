@@ -1,0 +1,2 @@
+/** CSS imported for its side effect: esbuild gathers it into app.css. */
+declare module '*.css';
