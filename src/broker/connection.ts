@@ -5,6 +5,8 @@
 import type { Duplex } from 'node:stream';
 import {
   AckType,
+  checkClientFrame,
+  connectProtocolLevel,
   createParser,
   decodePlainAck,
   decodePlainPublish,
@@ -47,6 +49,9 @@ export type CloseReason =
   | 'store-failure'
   | 'internal-error';
 
+/** CONNECT's fixed-header byte: type 1, flags 0 (spec 2.2.2). */
+const CONNECT_FIRST_BYTE = 0x10;
+
 export class Connection implements SessionLink, FrameSink {
   state: ConnectionState = 'awaiting-connect';
   readonly remoteAddress: string;
@@ -87,6 +92,7 @@ export class Connection implements SessionLink, FrameSink {
   private readonly parser: Parser = createParser();
   private readonly frames: FrameReader;
   private isCorked = false;
+  private hasReadFirstByte = false;
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -99,7 +105,9 @@ export class Connection implements SessionLink, FrameSink {
     // One second of burst: a sensor that wakes up and flushes a little backlog is not punished.
     if (limits.maxPublishRate > 0) this.publishBucket = new TokenBucket(limits.maxPublishRate, limits.maxPublishRate, broker.now);
     if (limits.maxPublishBytesRate > 0) this.publishBytesBucket = new TokenBucket(limits.maxPublishBytesRate, limits.maxPublishBytesRate, broker.now);
-    this.frames = new FrameReader(limits.maxPacketSize, this);
+    // Until CONNECT is accepted only a small packet is read: a peer that has not authenticated
+    // cannot make the broker hold more than this for it.
+    this.frames = new FrameReader(Math.min(limits.maxConnectPacketSize, limits.maxPacketSize), this);
     this.parser.on('packet', this.onPacket);
     this.parser.on('error', this.onParserError);
     stream.on('data', this.onData);
@@ -128,6 +136,18 @@ export class Connection implements SessionLink, FrameSink {
     if (this.isClosed) return;
     this.broker.stats.bytesReceived += chunk.length;
     this.keepAlive?.touch();
+    if (this.state === 'awaiting-connect' && !this.hasReadFirstByte && chunk.length > 0) {
+      this.hasReadFirstByte = true;
+      if (chunk[0] !== CONNECT_FIRST_BYTE) {
+        // The first packet must be CONNECT [3.1.1 MQTT-3.1.0-1] [5.0 MQTT-3.1.0-1]: decided from
+        // its first byte, before anything of its body is read or held.
+        this.broker.stats.protocolViolations++;
+        this.broker.logger.info({ remoteAddress: this.remoteAddress, firstByte: chunk[0] }, 'first packet is not CONNECT; closing');
+        this.destroy('protocol-error');
+        this.stream.destroy();
+        return;
+      }
+    }
     this.cork();
     this.frames.push(chunk);
   };
@@ -135,7 +155,8 @@ export class Connection implements SessionLink, FrameSink {
   /** A whole packet: the frequent plain ones decoded here, the rest by mqtt-packet. */
   onFrame(frame: Buffer): void {
     if (this.isClosed) return;
-    // Fast paths only when nothing is held back, so packets are still handled in order.
+    // Fast paths only when nothing is held back, so packets are still handled in order. They take
+    // only packets that keep every rule; anything unusual goes to the full check below.
     if (this.state === 'connected' && !this.throttled && !this.backlog) {
       const ack = decodePlainAck(frame);
       if (ack) {
@@ -150,16 +171,30 @@ export class Connection implements SessionLink, FrameSink {
         }
       }
     }
+    if (this.state === 'awaiting-connect') {
+      // The CONNECT says which version its own rules (and our answer) follow.
+      const level = connectProtocolLevel(frame);
+      if (level !== undefined) this.protocolVersion = level;
+    }
+    const violation = checkClientFrame(frame, this.protocolVersion);
+    if (violation) {
+      this.protocolFailure(new MqttError(violation.reasonCode, violation.message));
+      return;
+    }
     this.parser.parse(frame);
   }
 
   onFrameError(error: FrameError): void {
     if (this.isClosed) return;
+    const isBeforeConnect = this.state === 'awaiting-connect';
     if (error.kind === 'too-large') {
       this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${error.size} bytes exceeds the maximum`));
     } else {
       this.protocolFailure(new MqttError(ReasonCode.MalformedPacket, 'malformed Remaining Length'));
     }
+    // Nothing was sent to a peer that has not connected: stop reading its bytes at once rather
+    // than receiving (and discarding) the rest of what it announced.
+    if (isBeforeConnect) this.stream.destroy();
   }
 
   private readonly onPacket = (packet: Packet): void => {
@@ -242,23 +277,42 @@ export class Connection implements SessionLink, FrameSink {
 
   // --- session handling ---------------------------------------------------------------------
 
-  /** Queues packets that arrive while an asynchronous CONNECT is being processed. */
+  /**
+   * Queues packets that arrive while an asynchronous CONNECT is being processed. Reading pauses
+   * meanwhile, so what is held is at most the rest of the chunk the CONNECT came in; that rest may
+   * already be a full-sized packet (clients may send before CONNACK).
+   */
   holdPackets(): void {
     this.backlog ??= [];
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.stream.pause();
+    this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
+  }
+
+  /**
+   * A CONNECT-time AUTH exchange needs the client's AUTH packets while CONNECT is pending: reading
+   * resumes, bounded again to the pre-CONNECT packet size.
+   */
+  readDuringAuthExchange(): void {
+    const limits = this.broker.config.limits;
+    this.frames.setMaxPacketSize(Math.min(limits.maxConnectPacketSize, limits.maxPacketSize));
+    this.stream.resume();
   }
 
   /** Handles the packets held back during CONNECT, in order. */
   releasePackets(): void {
     const backlog = this.backlog;
     this.backlog = undefined;
-    if (!backlog) return;
-    this.cork();
-    for (const packet of backlog) {
-      if (this.isClosed) return;
-      this.handle(packet);
+    this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
+    if (backlog) {
+      this.cork();
+      for (const packet of backlog) {
+        if (this.isClosed) return;
+        this.handle(packet);
+      }
     }
+    if (!this.isClosed && !this.throttled) this.stream.resume();
   }
 
   // --- writing ------------------------------------------------------------------------------
@@ -275,6 +329,13 @@ export class Connection implements SessionLink, FrameSink {
       // client's Maximum Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.14.2-3] [MQTT-3.14.2-4].
       const { reasonString: _reason, userProperties: _user, ...essential } = packet.properties as Record<string, unknown>;
       bytes = encodePacket({ ...packet, properties: essential } as Packet, this.protocolVersion);
+    }
+    if (bytes.length > this.clientMaximumPacketSize) {
+      // Still too large: not sent [5.0 MQTT-3.1.2-24]. A client that cannot take even a CONNACK
+      // cannot be served at all, so its connection ends.
+      this.broker.logger.info({ clientId: this.clientId || undefined, cmd: packet.cmd, size: bytes.length }, "packet exceeds the client's Maximum Packet Size; not sent");
+      if (packet.cmd === 'connack') this.destroy('connect-refused');
+      return;
     }
     this.writeRaw(bytes);
   }
