@@ -78,6 +78,12 @@ export class Connection implements SessionLink, FrameSink {
   onAuthSuccess: ((finalData: Buffer | undefined) => Promise<void>) | undefined;
   /** QoS 1 PUBLISHes received whose PUBACK waits for a commit (flow control). */
   unackedIncoming = 0;
+  /**
+   * The QoS of the last PUBLISH sent under each packet id still unacknowledged, so an
+   * acknowledgement of the wrong kind (PUBCOMP for a QoS 1 id, PUBACK for a QoS 2 one) is known
+   * for the protocol error it is. Entries go with the PUBACK/PUBCOMP (or a failing PUBREC).
+   */
+  readonly sentQos = new Map<number, 1 | 2>();
   /** MQTT 5 incoming topic aliases: alias → topic. */
   readonly topicAliases = new Map<number, string>();
   /** Publish rate limits (messages, payload bytes), when configured. */
@@ -343,6 +349,15 @@ export class Connection implements SessionLink, FrameSink {
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
     if (this.isClosed) return;
     const message = record.message;
+    const authorizer = this.broker.authorizer;
+    if (authorizer.canReceive && !authorizer.canReceive({ clientId: this.clientId, username: this.username }, message.topic)) {
+      // The ACL applies to every delivery as it is sent, not only when it was queued: after a
+      // reload that removed read access, what was queued before is not delivered. A QoS 1/2
+      // delivery ends as if acknowledged, so its window slot is not held.
+      this.broker.logger.debug({ clientId: this.clientId }, 'delivery refused by the ACL at send time');
+      if (record.packetId !== undefined) queueMicrotask(() => this.session?.abandon(record.packetId!));
+      return;
+    }
     const version = this.protocolVersion;
     const bytes =
       version !== 5 || (message.properties === undefined && message.expiresAt === undefined && record.subscriptionIds === undefined)
@@ -355,6 +370,7 @@ export class Connection implements SessionLink, FrameSink {
       else queueMicrotask(() => this.session?.abandon(record.packetId!));
       return;
     }
+    if (record.packetId !== undefined) this.sentQos.set(record.packetId, record.qos as 1 | 2);
     this.broker.stats.messagesSent++;
     this.broker.stats.messagesSentByQos[record.qos]++;
     this.writeRaw(bytes);

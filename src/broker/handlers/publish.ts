@@ -8,6 +8,7 @@ import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
+import { reservedTopicFailure } from './publish-checks.js';
 
 export function handlePublish(connection: Connection, packet: PublishPacket): void {
   const broker = connection.broker;
@@ -46,6 +47,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
       failure = ReasonCode.PayloadFormatInvalid;
     }
   }
+  failure ??= reservedTopicFailure(connection, topic);
   if (failure === undefined && !broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic)) {
     failure = ReasonCode.NotAuthorized;
   }
