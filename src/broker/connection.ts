@@ -13,10 +13,12 @@ import {
   encodeAck,
   encodePacket,
   encodePublish,
+  encodePublishWithAlias,
   FrameReader,
   type FrameError,
   type FrameSink,
   MqttError,
+  OutgoingTopicAliases,
   ReasonCode,
   reasonCodeForParserError,
   type Packet,
@@ -84,6 +86,11 @@ export class Connection implements SessionLink, FrameSink {
    * for the protocol error it is. Entries go with the PUBACK/PUBCOMP (or a failing PUBREC).
    */
   readonly sentQos = new Map<number, 1 | 2>();
+  /**
+   * MQTT 5 topic aliases for what we send, when the client announced a Topic Alias Maximum > 0
+   * (and they are not configured off); this connection's only [5.0 MQTT-3.3.2-7].
+   */
+  outgoingAliases: OutgoingTopicAliases | undefined;
   /** MQTT 5 incoming topic aliases: alias → topic. */
   readonly topicAliases = new Map<number, string>();
   /** Publish rate limits (messages, payload bytes), when configured. */
@@ -359,10 +366,12 @@ export class Connection implements SessionLink, FrameSink {
       return;
     }
     const version = this.protocolVersion;
+    const aliases = this.outgoingAliases;
+    const alias = aliases ? aliases.lookup(message.topic) : 0;
     const bytes =
       version !== 5 || (message.properties === undefined && message.expiresAt === undefined && record.subscriptionIds === undefined)
-        ? this.encodePlainPublish(record, isDuplicate)
-        : this.encodePublishWithProperties(record, isDuplicate);
+        ? this.encodePlainPublish(record, isDuplicate, alias)
+        : this.encodePublishWithProperties(record, isDuplicate, alias);
     if (bytes.length > this.clientMaximumPacketSize) {
       // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
       // delivery ends as if acknowledged, so the window slot is not held forever.
@@ -371,15 +380,26 @@ export class Connection implements SessionLink, FrameSink {
       return;
     }
     if (record.packetId !== undefined) this.sentQos.set(record.packetId, record.qos as 1 | 2);
+    // The alias is the client's to know only once a PUBLISH defining it has been written.
+    if (alias < 0) aliases!.assign(message.topic, -alias);
     this.broker.stats.messagesSent++;
     this.broker.stats.messagesSentByQos[record.qos]++;
     this.writeRaw(bytes);
   }
 
-  /** A PUBLISH without properties; QoS 0 ones are encoded once per message and version (fan-out). */
-  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean): Buffer {
+  /**
+   * A PUBLISH without properties but perhaps a topic alias (`alias` as from
+   * OutgoingTopicAliases.lookup); QoS 0 ones without an alias are encoded once per message and
+   * version (fan-out).
+   */
+  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
     const message = record.message;
     const version = this.protocolVersion;
+    if (alias !== 0) {
+      const isKnown = alias > 0;
+      const topic = isKnown ? '' : message.topic;
+      return encodePublishWithAlias(topic, isKnown ? 0 : Buffer.byteLength(topic), Math.abs(alias), message.payload, record.qos, record.retain, isDuplicate, record.packetId ?? 0);
+    }
     if (record.qos === 0) {
       const cache = this.broker.plainQos0Encodings;
       let encodings = cache.get(message);
@@ -390,7 +410,7 @@ export class Connection implements SessionLink, FrameSink {
     return encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, record.qos, record.retain, isDuplicate, record.packetId!);
   }
 
-  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean): Buffer {
+  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
     const message = record.message;
     const packet: PublishPacket = {
       cmd: 'publish',
@@ -408,6 +428,10 @@ export class Connection implements SessionLink, FrameSink {
         properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - this.broker.now()) / 1000));
       }
       if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
+      if (alias !== 0) {
+        properties.topicAlias = Math.abs(alias);
+        if (alias > 0) packet.topic = '';
+      }
       packet.properties = properties;
     }
     return encodePacket(packet, this.protocolVersion);

@@ -72,3 +72,44 @@ export function encodePublish(
   payload.copy(bytes, offset);
   return bytes;
 }
+
+/**
+ * An MQTT 5 PUBLISH whose only property is a Topic Alias: `topic` is the topic that defines the
+ * alias, or '' (byte length 0) to use an alias the client already has.
+ */
+export function encodePublishWithAlias(
+  topic: string,
+  topicByteLength: number,
+  alias: number,
+  payload: Buffer,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+): Buffer {
+  const remaining = 2 + topicByteLength + (qos > 0 ? 2 : 0) + 4 + payload.length;
+  const lengthSize = remainingLengthSize(remaining);
+  const bytes = Buffer.allocUnsafe(1 + lengthSize + remaining);
+  bytes[0] = PUBLISH | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let offset = 1;
+  let length = remaining;
+  do {
+    let digit = length & 0x7f;
+    length >>>= 7;
+    if (length > 0) digit |= 0x80;
+    bytes[offset++] = digit;
+  } while (length > 0);
+  bytes[offset++] = topicByteLength >> 8;
+  bytes[offset++] = topicByteLength & 0xff;
+  if (topicByteLength > 0) offset += bytes.write(topic, offset, topicByteLength, 'utf8');
+  if (qos > 0) {
+    bytes[offset++] = packetId >> 8;
+    bytes[offset++] = packetId & 0xff;
+  }
+  bytes[offset++] = 3; // property length
+  bytes[offset++] = 0x23; // Topic Alias
+  bytes[offset++] = alias >> 8;
+  bytes[offset++] = alias & 0xff;
+  payload.copy(bytes, offset);
+  return bytes;
+}

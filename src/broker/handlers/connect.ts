@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import {
   encodePacket,
   MqttError,
+  OutgoingTopicAliases,
   ReasonCode,
   SESSION_NEVER_EXPIRES,
   toConnackReturnCodeV3,
@@ -36,6 +37,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   if (version === 5) {
     connection.wantsProblemInformation = properties.requestProblemInformation !== false;
     if (properties.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
+    // Outgoing topic aliases only for a client that asked for them [5.0 MQTT-3.1.2-27], never more than it accepts [5.0 MQTT-3.1.2-26].
+    const aliasMaximum = Math.min(properties.topicAliasMaximum ?? 0, connection.broker.config.limits.outgoingTopicAliasMaximum);
+    if (aliasMaximum > 0) connection.outgoingAliases = new OutgoingTopicAliases(aliasMaximum);
   }
 
   const broker = connection.broker;
