@@ -11,6 +11,7 @@ import {
   decodePlainAck,
   decodePlainPublish,
   encodeAck,
+  encodeAckWithReason,
   encodePacket,
   encodePublish,
   encodePublishWithAlias,
@@ -332,8 +333,11 @@ export class Connection implements SessionLink, FrameSink {
 
   send(packet: Packet): void {
     if (this.isClosed) return;
-    if (isPlainAck(packet)) {
-      this.writeRaw(encodeAck(AckType[packet.cmd], packet.messageId!));
+    if (isAckWithoutProperties(packet)) {
+      const reasonCode = packet.reasonCode ?? 0;
+      // 3.1.1 acknowledgements have no reason code: always the 4-byte form there.
+      const isPlain = reasonCode === 0 || this.protocolVersion !== 5;
+      this.writeRaw(isPlain ? encodeAck(AckType[packet.cmd], packet.messageId!) : encodeAckWithReason(AckType[packet.cmd], packet.messageId!, reasonCode));
       return;
     }
     let bytes = encodePacket(packet, this.protocolVersion);
@@ -524,11 +528,7 @@ export class Connection implements SessionLink, FrameSink {
   };
 }
 
-/** An acknowledgement with reason Success and no properties: the 4-byte form in every version. */
-function isPlainAck(packet: Packet): packet is Packet & { cmd: keyof typeof AckType } {
-  return (
-    (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') &&
-    (packet.reasonCode === undefined || packet.reasonCode === 0) &&
-    packet.properties === undefined
-  );
+/** An acknowledgement without properties: 4 bytes (Success, or any 3.1.1 ack) or 5 (5.0 with a reason code). */
+function isAckWithoutProperties(packet: Packet): packet is Packet & { cmd: keyof typeof AckType; reasonCode?: number } {
+  return (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && packet.properties === undefined;
 }

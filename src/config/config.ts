@@ -159,7 +159,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxInflight: 32,
   maxQueuedMessages: 100_000,
   maxQueuedBytes: 64 * 1024 * 1024,
-  receiveMaximum: 65_535,
+  receiveMaximum: 32,
   topicAliasMaximum: 64,
   outgoingTopicAliasMaximum: 64,
   connectTimeoutMs: 10_000,

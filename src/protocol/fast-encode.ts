@@ -31,6 +31,21 @@ export function encodeAck(type: AckType, packetId: number): Buffer {
   return bytes;
 }
 
+/**
+ * MQTT 5 PUBACK/PUBREC/PUBREL/PUBCOMP with a reason code and no properties: 5 bytes, the Property
+ * Length left out as a Remaining Length of 3 allows (spec 3.4.2.2.1) — one byte less than
+ * mqtt-packet writes, on every "no matching subscribers" acknowledgement.
+ */
+export function encodeAckWithReason(type: AckType, packetId: number, reasonCode: number): Buffer {
+  const bytes = Buffer.allocUnsafe(5);
+  bytes[0] = type;
+  bytes[1] = 3;
+  bytes[2] = packetId >> 8;
+  bytes[3] = packetId & 0xff;
+  bytes[4] = reasonCode;
+  return bytes;
+}
+
 function remainingLengthSize(length: number): number {
   return length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : 4;
 }

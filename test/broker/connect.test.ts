@@ -83,7 +83,7 @@ describe('CONNECT / CONNACK', () => {
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'limits', clean: true, keepalive: 0 });
     const connack = (await client.next('connack')) as IConnackPacket;
     expect(connack.properties).toMatchObject({
-      receiveMaximum: 65535,
+      receiveMaximum: 32,
       topicAliasMaximum: 64,
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,

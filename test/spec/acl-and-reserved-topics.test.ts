@@ -36,7 +36,7 @@ describe('ACL at send time', () => {
     await publisher.publishAsync('fleet/a', 'queued while readable', { qos: 1 });
     // Read access to fleet/a goes; fleet/b stays readable.
     writeFileSync(aclFile, 'topic readwrite fleet/b\ntopic write fleet/#\n');
-    tb.broker.reload(resolveConfig({}));
+    tb.broker.reload(resolveConfig({ logLevel: 'silent' }));
     await expect.poll(() => tb.broker.authorizer.canReceive!({ clientId: 'acl-later' }, 'fleet/a')).toBe(false);
     await publisher.publishAsync('fleet/b', 'still readable', { qos: 1 });
     const again = await RawClient.connect(tb.port, { clientId: 'acl-later', clean: false });
