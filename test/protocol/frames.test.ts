@@ -108,7 +108,7 @@ describe('decodePlainAck', () => {
     }
   });
 
-  it('[MQTT-3.6.1-1] leaves a PUBREL with wrong flags, and longer acks, to mqtt-packet', () => {
+  it('[3.1.1 MQTT-3.6.1-1] [5.0 MQTT-3.6.1-1] leaves a PUBREL with wrong flags, and longer acks, to mqtt-packet', () => {
     expect(decodePlainAck(Buffer.from([0x60, 0x02, 0x00, 0x01]))).toBeUndefined();
     expect(decodePlainAck(Buffer.from([0x40, 0x03, 0x00, 0x01, 0x80]))).toBeUndefined();
     expect(decodePlainAck(Buffer.from([0x30, 0x02, 0x00, 0x01]))).toBeUndefined();

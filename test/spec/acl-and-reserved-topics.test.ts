@@ -75,7 +75,7 @@ describe('reserved topic names with an ACL', () => {
   beforeAll(async () => {
     dir = await makeTempDir();
     const aclFile = path.join(dir, 'acl');
-    // `#` never matches a `$` topic [MQTT-4.7.2-1]: only the explicit $SYS rule grants it.
+    // `#` never matches a `$` topic (spec 4.7.2): only the explicit $SYS rule grants it.
     writeFileSync(aclFile, 'topic readwrite #\ntopic readwrite $SYS/gateway/#\n');
     tb = await startBroker({ auth: { aclFile } });
   });
