@@ -64,6 +64,7 @@ const PROPERTY_TYPES: Record<number, PropertyType> = {
 };
 
 const USER_PROPERTY = 0x26;
+const RESPONSE_TOPIC = 0x08;
 const SUBSCRIPTION_IDENTIFIER = 0x0b;
 /** Byte properties whose only values are 0 and 1 (anything else is a Protocol Error). */
 const BOOLEAN_PROPERTIES = new Set([0x01, 0x17, 0x19]);
@@ -186,9 +187,12 @@ function readProperties(cursor: Cursor, allowed: ReadonlySet<number>, packet: st
       case 'vbi':
         value = list.vbi(what);
         break;
-      case 'string':
-        list.string(what);
+      case 'string': {
+        const text = list.string(what);
+        // A Response Topic is a topic name: no wildcards [5.0 MQTT-3.3.2-14].
+        if (id === RESPONSE_TOPIC && (text.includes(0x2b) || text.includes(0x23))) throw protocolError('Response Topic with a wildcard');
         break;
+      }
       case 'binary':
         list.binary(what);
         break;

@@ -680,3 +680,94 @@ it('a broker with maximumQoS 1 refuses a will of QoS 2 with CONNACK 0x9B [5.0 MQ
     await limited.cleanup();
   }
 });
+
+describe.each([4, 5] as const)('sessions and unsubscribing, protocol level %i', (version) => {
+  const persistent = version === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false };
+
+  it('[3.1.1 MQTT-3.10.4-3] [5.0 MQTT-3.10.4-3] a QoS 1 delivery already started still completes after its subscription is removed', async () => {
+    const id = uid('unsub-inflight');
+    const sub = await connect(version, id, persistent);
+    await subscribe(sub, `ui/${id}`, 1);
+    await publishFrom(`ui/${id}`, 'started', 1);
+    const publish = (await sub.next('publish')) as IPublishPacket;
+    sub.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [`ui/${id}`] });
+    await sub.next('unsuback');
+    sub.destroy();
+    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    const again = await connect(version, id, persistent);
+    expect(await again.next('publish')).toMatchObject({ messageId: publish.messageId, dup: true });
+    again.send({ cmd: 'puback', messageId: publish.messageId! });
+  });
+
+  it('[3.1.1 MQTT-4.1.0-1] [3.1.1 MQTT-4.1.0-2] session state lasts the whole connection, and (Clean Session 0) beyond it', async () => {
+    const id = uid('life');
+    const client = await connect(version, id, persistent);
+    await subscribe(client, `life/${id}`, 1);
+    for (let i = 0; i < 3; i++) {
+      await publishFrom(`life/${id}`, String(i), 1);
+      const p = (await client.next('publish')) as IPublishPacket;
+      client.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    client.destroy();
+    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await publishFrom(`life/${id}`, 'later', 1);
+    const again = await connect(version, id, persistent);
+    expect(((await again.next('publish')) as IPublishPacket).payload.toString()).toBe('later');
+  });
+});
+
+describe('MQTT 5 shared subscriptions and QoS 2', () => {
+  async function member(id: string, expiry: number): Promise<RawClient> {
+    const client = await connect(5, id, { clean: false, properties: { sessionExpiryInterval: expiry } });
+    await subscribe(client, '$share/g2/sh2/t', 2);
+    return client;
+  }
+  const quiet = async (client: RawClient): Promise<IPublishPacket[]> => {
+    client.send({ cmd: 'pingreq' });
+    await client.next('pingresp');
+    return client.packets.filter((p) => p.cmd === 'publish') as IPublishPacket[];
+  };
+
+  it('[5.0 MQTT-4.8.2-4] a QoS 2 delivery to a member cut off by disconnection is completed to that member when it reconnects', async () => {
+    const a = await member('share-a', 60);
+    const b = await member('share-b', 60);
+    await publishFrom('sh2/t', 'only-one', 2);
+    const first = await Promise.race([a.next('publish').then(() => 'share-a'), b.next('publish').then(() => 'share-b')]);
+    const [gotIt, other] = first === 'share-a' ? [a, b] : [b, a];
+    gotIt.destroy();
+    await expect.poll(() => tb.broker.clients.has(first)).toBe(false);
+    expect(await quiet(other)).toEqual([]);
+    const back = await connect(5, first, { clean: false, properties: { sessionExpiryInterval: 60 } });
+    expect(await back.next('publish')).toMatchObject({ topic: 'sh2/t', dup: true });
+  });
+
+  it('[5.0 MQTT-4.8.2-6] a member answering PUBACK 0x80 ends the message: no other member gets it', async () => {
+    const a = await connect(5, uid('sh1a'));
+    await subscribe(a, '$share/g1/sh1/t', 1);
+    const b = await connect(5, uid('sh1b'));
+    await subscribe(b, '$share/g1/sh1/t', 1);
+    await publishFrom('sh1/t', 'refused', 1);
+    const [receiver, other] = await Promise.race([a.next('publish').then((p) => [a, b, p] as const), b.next('publish').then((p) => [b, a, p] as const)]).then(([r, o, p]) => {
+      r.send({ cmd: 'puback', messageId: (p as IPublishPacket).messageId!, reasonCode: 0x80 });
+      return [r, o];
+    });
+    expect(await quiet(receiver)).toEqual([]);
+    expect(await quiet(other)).toEqual([]);
+  });
+
+  it('[5.0 MQTT-4.8.2-5] if that member’s session ends before it reconnects, the message goes to no other member', async () => {
+    const a = await member('share-c', 1);
+    const b = await member('share-d', 60);
+    await publishFrom('sh2/t', 'lost-with-session', 2);
+    const first = await Promise.race([a.next('publish').then(() => 'share-c'), b.next('publish').then(() => 'share-d')]);
+    const [gotIt, other] = first === 'share-c' ? [a, b] : [b, a];
+    if (first === 'share-d') {
+      // The long-lived member got it: end its session explicitly (expiry 0 on DISCONNECT is not allowed to grow, but to shrink is).
+      gotIt.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+    } else {
+      gotIt.destroy();
+    }
+    await expect.poll(() => tb.broker.sessions.get(first), { timeout: 10_000 }).toBeUndefined();
+    expect(await quiet(other)).toEqual([]);
+  });
+});

@@ -199,6 +199,42 @@ describe('MQTT 5 PUBLISH properties [5.0 MQTT-4.13.1-1]', () => {
     await expectClosedWith(client, 5, 0x81);
   });
 
+  it.each([
+    ['[5.0 MQTT-1.5.7-1] a User Property name with U+0000', [0x26, 0x00, 0x02, 0x61, 0x00, 0x00, 0x01, 0x62]],
+    ['[5.0 MQTT-1.5.7-1] a User Property value encoding a surrogate', [0x26, 0x00, 0x01, 0x61, 0x00, 0x03, 0xed, 0xa0, 0x80]],
+    ['[5.0 MQTT-3.3.2-13] a Response Topic with ill-formed UTF-8', [0x08, 0x00, 0x02, 0x61, 0xc3]],
+    ['[5.0 MQTT-3.3.2-19] a Content Type with U+0000', [0x03, 0x00, 0x02, 0x61, 0x00]],
+  ])('%s gets DISCONNECT 0x81', async (_name, property) => {
+    const client = await connected(5);
+    client.writeBytes(publish(props(property)));
+    await expectClosedWith(client, 5, 0x81);
+  });
+
+  it('[5.0 MQTT-3.3.2-14] a Response Topic with a wildcard gets DISCONNECT 0x82', async () => {
+    const client = await connected(5);
+    client.writeBytes(publish(props([0x08, ...str('reply/+')])));
+    await expectClosedWith(client, 5, 0x82);
+  });
+
+  it('[5.0 MQTT-4.7.0-1] a topic name with a wildcard gets DISCONNECT 0x90', async () => {
+    const client = await connected(5);
+    client.writeBytes(frame(0x30, [...str('a/#'), 0x00, 0x78]));
+    expect(await client.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
+    await client.waitClosed();
+  });
+
+  it('[5.0 MQTT-3.14.2-3] a DISCONNECT whose reason string would exceed the client’s Maximum Packet Size goes without it', async () => {
+    const client = await RawClient.connect(tb.port, { clientId: `tiny-disc-${serial++}`, protocolVersion: 5, properties: { maximumPacketSize: 30 } });
+    const bytes: Buffer[] = [];
+    client.socket.on('data', (chunk: Buffer) => bytes.push(chunk));
+    client.writeBytes([0xc0, 0x01, 0x00]);
+    const disconnect = (await client.next('disconnect')) as { reasonCode: number; properties?: { reasonString?: string } };
+    expect(disconnect.reasonCode).toBe(0x81);
+    expect(disconnect.properties?.reasonString).toBeUndefined();
+    await client.waitClosed();
+    expect(Buffer.concat(bytes).length).toBeLessThanOrEqual(30);
+  });
+
   it('an unknown property identifier gets DISCONNECT 0x81', async () => {
     const client = await connected(5);
     client.writeBytes(publish(props([0x7f, 0x00])));
@@ -255,7 +291,7 @@ async function expectConnectRefused(bytes: Buffer, version: 4 | 5): Promise<void
   expect(client.packets.map((p) => p.cmd)).toEqual([]);
 }
 
-describe.each([4, 5] as const)('malformed CONNECT, protocol level %i', (version) => {
+describe.each([4, 5] as const)('malformed CONNECT, protocol level %i [3.1.1 MQTT-3.1.4-1] [5.0 MQTT-3.1.4-1] [3.1.1 MQTT-3.2.2-6]', (version) => {
   const id = (): string => `bad-connect-${version}-${serial++}`;
 
   it('[3.1.1 MQTT-3.1.2-18] a user name present while the User Name Flag is 0 closes the connection', async () => {
