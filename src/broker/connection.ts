@@ -1,19 +1,24 @@
 /**
- * One client connection: an mqtt-packet parser in, corked writes out, and one handler per packet
+ * One client connection: a framer and the broker's shared decoder in, corked writes out, and one handler per packet
  * type. It holds the client's session while connected (as the session's `SessionLink`).
  */
 import type { Duplex } from 'node:stream';
 import {
   AckType,
+  checkClientFrame,
+  connectProtocolLevel,
   decodePlainAck,
   decodePlainPublish,
   encodeAck,
+  encodeAckWithReason,
   encodePacket,
   encodePublish,
+  encodePublishWithAlias,
   FrameReader,
   type FrameError,
   type FrameSink,
   MqttError,
+  OutgoingTopicAliases,
   ReasonCode,
   reasonCodeForParserError,
   type Packet,
@@ -45,6 +50,9 @@ export type CloseReason =
   | 'store-failure'
   | 'internal-error';
 
+/** CONNECT's fixed-header byte: type 1, flags 0 (spec 2.2.2). */
+const CONNECT_FIRST_BYTE = 0x10;
+
 export class Connection implements SessionLink, FrameSink {
   state: ConnectionState = 'awaiting-connect';
   readonly remoteAddress: string;
@@ -71,6 +79,17 @@ export class Connection implements SessionLink, FrameSink {
   onAuthSuccess: ((finalData: Buffer | undefined) => Promise<void>) | undefined;
   /** QoS 1 PUBLISHes received whose PUBACK waits for a commit (flow control). */
   unackedIncoming = 0;
+  /**
+   * The QoS of the last PUBLISH sent under each packet id still unacknowledged, so an
+   * acknowledgement of the wrong kind (PUBCOMP for a QoS 1 id, PUBACK for a QoS 2 one) is known
+   * for the protocol error it is. Entries go with the PUBACK/PUBCOMP (or a failing PUBREC).
+   */
+  readonly sentQos = new Map<number, 1 | 2>();
+  /**
+   * MQTT 5 topic aliases for what we send, when the client announced a Topic Alias Maximum > 0
+   * (and they are not configured off); this connection's only [5.0 MQTT-3.3.2-7].
+   */
+  outgoingAliases: OutgoingTopicAliases | undefined;
   /** MQTT 5 incoming topic aliases: alias → topic. */
   readonly topicAliases = new Map<number, string>();
   /** Publish rate limits (messages, payload bytes), when configured. */
@@ -83,6 +102,7 @@ export class Connection implements SessionLink, FrameSink {
   private backlog: Packet[] | undefined;
   private readonly frames: FrameReader;
   private isCorked = false;
+  private hasReadFirstByte = false;
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -95,7 +115,9 @@ export class Connection implements SessionLink, FrameSink {
     // One second of burst: a sensor that wakes up and flushes a little backlog is not punished.
     if (limits.maxPublishRate > 0) this.publishBucket = new TokenBucket(limits.maxPublishRate, limits.maxPublishRate, broker.now);
     if (limits.maxPublishBytesRate > 0) this.publishBytesBucket = new TokenBucket(limits.maxPublishBytesRate, limits.maxPublishBytesRate, broker.now);
-    this.frames = new FrameReader(limits.maxPacketSize, this);
+    // Until CONNECT is accepted only a small packet is read: a peer that has not authenticated
+    // cannot make the broker hold more than this for it.
+    this.frames = new FrameReader(Math.min(limits.maxConnectPacketSize, limits.maxPacketSize), this);
     stream.on('data', this.onData);
     stream.on('drain', this.onDrain);
     stream.on('error', this.onStreamError);
@@ -122,6 +144,18 @@ export class Connection implements SessionLink, FrameSink {
     if (this.isClosed) return;
     this.broker.stats.bytesReceived += chunk.length;
     this.keepAlive?.touch();
+    if (this.state === 'awaiting-connect' && !this.hasReadFirstByte && chunk.length > 0) {
+      this.hasReadFirstByte = true;
+      if (chunk[0] !== CONNECT_FIRST_BYTE) {
+        // The first packet must be CONNECT [3.1.1 MQTT-3.1.0-1] [5.0 MQTT-3.1.0-1]: decided from
+        // its first byte, before anything of its body is read or held.
+        this.broker.stats.protocolViolations++;
+        this.broker.logger.info({ remoteAddress: this.remoteAddress, firstByte: chunk[0] }, 'first packet is not CONNECT; closing');
+        this.destroy('protocol-error');
+        this.stream.destroy();
+        return;
+      }
+    }
     this.cork();
     this.frames.push(chunk);
   };
@@ -129,7 +163,8 @@ export class Connection implements SessionLink, FrameSink {
   /** A whole packet: the frequent plain ones decoded here, the rest by mqtt-packet. */
   onFrame(frame: Buffer): void {
     if (this.isClosed) return;
-    // Fast paths only when nothing is held back, so packets are still handled in order.
+    // Fast paths only when nothing is held back, so packets are still handled in order. They take
+    // only packets that keep every rule; anything unusual goes to the full check below.
     if (this.state === 'connected' && !this.throttled && !this.backlog) {
       const ack = decodePlainAck(frame);
       if (ack) {
@@ -144,6 +179,16 @@ export class Connection implements SessionLink, FrameSink {
         }
       }
     }
+    if (this.state === 'awaiting-connect') {
+      // The CONNECT says which version its own rules (and our answer) follow.
+      const level = connectProtocolLevel(frame);
+      if (level !== undefined) this.protocolVersion = level;
+    }
+    const violation = checkClientFrame(frame, this.protocolVersion);
+    if (violation) {
+      this.protocolFailure(new MqttError(violation.reasonCode, violation.message));
+      return;
+    }
     // Everything else goes to mqtt-packet, through the broker's one shared decoder.
     const decoded = this.broker.frameDecoder.decode(frame, this.protocolVersion);
     if (decoded instanceof Error) this.onParserError(decoded);
@@ -152,11 +197,15 @@ export class Connection implements SessionLink, FrameSink {
 
   onFrameError(error: FrameError): void {
     if (this.isClosed) return;
+    const isBeforeConnect = this.state === 'awaiting-connect';
     if (error.kind === 'too-large') {
       this.protocolFailure(new MqttError(ReasonCode.PacketTooLarge, `packet of ${error.size} bytes exceeds the maximum`));
     } else {
       this.protocolFailure(new MqttError(ReasonCode.MalformedPacket, 'malformed Remaining Length'));
     }
+    // Nothing was sent to a peer that has not connected: stop reading its bytes at once rather
+    // than receiving (and discarding) the rest of what it announced.
+    if (isBeforeConnect) this.stream.destroy();
   }
 
   private readonly onPacket = (packet: Packet): void => {
@@ -252,31 +301,53 @@ export class Connection implements SessionLink, FrameSink {
 
   // --- session handling ---------------------------------------------------------------------
 
-  /** Queues packets that arrive while an asynchronous CONNECT is being processed. */
+  /**
+   * Queues packets that arrive while an asynchronous CONNECT is being processed. Reading pauses
+   * meanwhile, so what is held is at most the rest of the chunk the CONNECT came in; that rest may
+   * already be a full-sized packet (clients may send before CONNACK).
+   */
   holdPackets(): void {
     this.backlog ??= [];
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.stream.pause();
+    this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
+  }
+
+  /**
+   * A CONNECT-time AUTH exchange needs the client's AUTH packets while CONNECT is pending: reading
+   * resumes, bounded again to the pre-CONNECT packet size.
+   */
+  readDuringAuthExchange(): void {
+    const limits = this.broker.config.limits;
+    this.frames.setMaxPacketSize(Math.min(limits.maxConnectPacketSize, limits.maxPacketSize));
+    this.stream.resume();
   }
 
   /** Handles the packets held back during CONNECT, in order. */
   releasePackets(): void {
     const backlog = this.backlog;
     this.backlog = undefined;
-    if (!backlog) return;
-    this.cork();
-    for (const packet of backlog) {
-      if (this.isClosed) return;
-      this.handle(packet);
+    this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
+    if (backlog) {
+      this.cork();
+      for (const packet of backlog) {
+        if (this.isClosed) return;
+        this.handle(packet);
+      }
     }
+    if (!this.isClosed && !this.throttled) this.stream.resume();
   }
 
   // --- writing ------------------------------------------------------------------------------
 
   send(packet: Packet): void {
     if (this.isClosed) return;
-    if (isPlainAck(packet)) {
-      this.writeRaw(encodeAck(AckType[packet.cmd], packet.messageId!));
+    if (isAckWithoutProperties(packet)) {
+      const reasonCode = packet.reasonCode ?? 0;
+      // 3.1.1 acknowledgements have no reason code: always the 4-byte form there.
+      const isPlain = reasonCode === 0 || this.protocolVersion !== 5;
+      this.writeRaw(isPlain ? encodeAck(AckType[packet.cmd], packet.messageId!) : encodeAckWithReason(AckType[packet.cmd], packet.messageId!, reasonCode));
       return;
     }
     let bytes = encodePacket(packet, this.protocolVersion);
@@ -286,17 +357,35 @@ export class Connection implements SessionLink, FrameSink {
       const { reasonString: _reason, userProperties: _user, ...essential } = packet.properties as Record<string, unknown>;
       bytes = encodePacket({ ...packet, properties: essential } as Packet, this.protocolVersion);
     }
+    if (bytes.length > this.clientMaximumPacketSize) {
+      // Still too large: not sent [5.0 MQTT-3.1.2-24]. A client that cannot take even a CONNACK
+      // cannot be served at all, so its connection ends.
+      this.broker.logger.info({ clientId: this.clientId || undefined, cmd: packet.cmd, size: bytes.length }, "packet exceeds the client's Maximum Packet Size; not sent");
+      if (packet.cmd === 'connack') this.destroy('connect-refused');
+      return;
+    }
     this.writeRaw(bytes);
   }
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
     if (this.isClosed) return;
     const message = record.message;
+    const authorizer = this.broker.authorizer;
+    if (authorizer.canReceive && !authorizer.canReceive({ clientId: this.clientId, username: this.username }, message.topic)) {
+      // The ACL applies to every delivery as it is sent, not only when it was queued: after a
+      // reload that removed read access, what was queued before is not delivered. A QoS 1/2
+      // delivery ends as if acknowledged, so its window slot is not held.
+      this.broker.logger.debug({ clientId: this.clientId }, 'delivery refused by the ACL at send time');
+      if (record.packetId !== undefined) queueMicrotask(() => this.session?.abandon(record.packetId!));
+      return;
+    }
     const version = this.protocolVersion;
+    const aliases = this.outgoingAliases;
+    const alias = aliases ? aliases.lookup(message.topic) : 0;
     const bytes =
       version !== 5 || (message.properties === undefined && message.expiresAt === undefined && record.subscriptionIds === undefined)
-        ? this.encodePlainPublish(record, isDuplicate)
-        : this.encodePublishWithProperties(record, isDuplicate);
+        ? this.encodePlainPublish(record, isDuplicate, alias)
+        : this.encodePublishWithProperties(record, isDuplicate, alias);
     if (bytes.length > this.clientMaximumPacketSize) {
       // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
       // delivery ends as if acknowledged, so the window slot is not held forever.
@@ -304,15 +393,27 @@ export class Connection implements SessionLink, FrameSink {
       else queueMicrotask(() => this.session?.abandon(record.packetId!));
       return;
     }
+    if (record.packetId !== undefined) this.sentQos.set(record.packetId, record.qos as 1 | 2);
+    // The alias is the client's to know only once a PUBLISH defining it has been written.
+    if (alias < 0) aliases!.assign(message.topic, -alias);
     this.broker.stats.messagesSent++;
     this.broker.stats.messagesSentByQos[record.qos]++;
     this.writeRaw(bytes);
   }
 
-  /** A PUBLISH without properties; QoS 0 ones are encoded once per message and version (fan-out). */
-  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean): Buffer {
+  /**
+   * A PUBLISH without properties but perhaps a topic alias (`alias` as from
+   * OutgoingTopicAliases.lookup); QoS 0 ones without an alias are encoded once per message and
+   * version (fan-out).
+   */
+  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
     const message = record.message;
     const version = this.protocolVersion;
+    if (alias !== 0) {
+      const isKnown = alias > 0;
+      const topic = isKnown ? '' : message.topic;
+      return encodePublishWithAlias(topic, isKnown ? 0 : Buffer.byteLength(topic), Math.abs(alias), message.payload, record.qos, record.retain, isDuplicate, record.packetId ?? 0);
+    }
     if (record.qos === 0) {
       const cache = this.broker.plainQos0Encodings;
       let encodings = cache.get(message);
@@ -323,7 +424,7 @@ export class Connection implements SessionLink, FrameSink {
     return encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, record.qos, record.retain, isDuplicate, record.packetId!);
   }
 
-  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean): Buffer {
+  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
     const message = record.message;
     const packet: PublishPacket = {
       cmd: 'publish',
@@ -341,6 +442,10 @@ export class Connection implements SessionLink, FrameSink {
         properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - this.broker.now()) / 1000));
       }
       if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
+      if (alias !== 0) {
+        properties.topicAlias = Math.abs(alias);
+        if (alias > 0) packet.topic = '';
+      }
       packet.properties = properties;
     }
     return encodePacket(packet, this.protocolVersion);
@@ -433,11 +538,7 @@ export class Connection implements SessionLink, FrameSink {
   };
 }
 
-/** An acknowledgement with reason Success and no properties: the 4-byte form in every version. */
-function isPlainAck(packet: Packet): packet is Packet & { cmd: keyof typeof AckType } {
-  return (
-    (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') &&
-    (packet.reasonCode === undefined || packet.reasonCode === 0) &&
-    packet.properties === undefined
-  );
+/** An acknowledgement without properties: 4 bytes (Success, or any 3.1.1 ack) or 5 (5.0 with a reason code). */
+function isAckWithoutProperties(packet: Packet): packet is Packet & { cmd: keyof typeof AckType; reasonCode?: number } {
+  return (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && packet.properties === undefined;
 }

@@ -34,6 +34,11 @@ export interface LimitsConfig {
   maxConnections: number;
   /** Largest MQTT packet accepted, in bytes (whole packet). */
   maxPacketSize: number;
+  /**
+   * Largest packet accepted before CONNECT has been accepted (the CONNECT itself, and AUTH during
+   * its exchange): an unauthenticated peer is refused at the packet's header beyond it.
+   */
+  maxConnectPacketSize: number;
   /** Unacknowledged QoS 1/2 deliveries per client (capped further by its Receive Maximum). */
   maxInflight: number;
   maxQueuedMessages: number;
@@ -41,6 +46,11 @@ export interface LimitsConfig {
   /** Receive Maximum we announce to MQTT 5 clients for their QoS 1/2 publishes. */
   receiveMaximum: number;
   topicAliasMaximum: number;
+  /**
+   * Most topic aliases Midge assigns to the topics it sends one MQTT 5 client (further bounded by
+   * the Topic Alias Maximum the client announced); 0 = never send aliases.
+   */
+  outgoingTopicAliasMaximum: number;
   /** A connection that has not sent CONNECT by then is closed. */
   connectTimeoutMs: number;
   /** Bytes buffered for a slow subscriber's socket before deliveries wait in its queue. */
@@ -144,12 +154,14 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxConnections: 10_000,
-  maxPacketSize: 268_435_455,
+  maxPacketSize: 1024 * 1024,
+  maxConnectPacketSize: 16 * 1024,
   maxInflight: 32,
   maxQueuedMessages: 100_000,
   maxQueuedBytes: 64 * 1024 * 1024,
-  receiveMaximum: 65_535,
+  receiveMaximum: 32,
   topicAliasMaximum: 64,
+  outgoingTopicAliasMaximum: 64,
   connectTimeoutMs: 10_000,
   socketBufferBytes: 1024 * 1024,
   maxRetainedMessages: 100_000,
@@ -261,11 +273,13 @@ const listenerSchema = z
 const limitsShape = {
   maxConnections: int(1, 10_000_000),
   maxPacketSize: int(64, 268_435_455),
+  maxConnectPacketSize: int(64, 268_435_455),
   maxInflight: int(1, 65_535),
   maxQueuedMessages: int(0, 100_000_000),
   maxQueuedBytes: int(0, Number.MAX_SAFE_INTEGER),
   receiveMaximum: int(1, 65_535),
   topicAliasMaximum: int(0, 65_535),
+  outgoingTopicAliasMaximum: int(0, 65_535),
   connectTimeoutMs: int(1, 3_600_000),
   socketBufferBytes: int(1024, 1024 * 1024 * 1024),
   maxRetainedMessages: int(0, 100_000_000),

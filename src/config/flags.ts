@@ -21,7 +21,7 @@ export const USAGE = `Usage: midge [options]
   --data-dir <path>     where the store keeps its files (default ./data)
   --store <type>        level (default, durable) or memory
   --fsync               sync every commit batch to disk (survives power loss)
-  --max-packet-size <n> largest MQTT packet accepted, bytes (default 268435455)
+  --max-packet-size <n> largest MQTT packet accepted, bytes (default 1048576)
   --max-connections <n> most simultaneous connections (default 10000)
   --allow-anonymous     accept anonymous clients on a non-loopback --host
   --log-level <level>   ${LOG_LEVELS.join(' | ')} (default info)

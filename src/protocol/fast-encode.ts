@@ -31,6 +31,21 @@ export function encodeAck(type: AckType, packetId: number): Buffer {
   return bytes;
 }
 
+/**
+ * MQTT 5 PUBACK/PUBREC/PUBREL/PUBCOMP with a reason code and no properties: 5 bytes, the Property
+ * Length left out as a Remaining Length of 3 allows (spec 3.4.2.2.1) — one byte less than
+ * mqtt-packet writes, on every "no matching subscribers" acknowledgement.
+ */
+export function encodeAckWithReason(type: AckType, packetId: number, reasonCode: number): Buffer {
+  const bytes = Buffer.allocUnsafe(5);
+  bytes[0] = type;
+  bytes[1] = 3;
+  bytes[2] = packetId >> 8;
+  bytes[3] = packetId & 0xff;
+  bytes[4] = reasonCode;
+  return bytes;
+}
+
 function remainingLengthSize(length: number): number {
   return length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : 4;
 }
@@ -69,6 +84,47 @@ export function encodePublish(
     bytes[offset++] = packetId & 0xff;
   }
   if (version === 5) bytes[offset++] = 0;
+  payload.copy(bytes, offset);
+  return bytes;
+}
+
+/**
+ * An MQTT 5 PUBLISH whose only property is a Topic Alias: `topic` is the topic that defines the
+ * alias, or '' (byte length 0) to use an alias the client already has.
+ */
+export function encodePublishWithAlias(
+  topic: string,
+  topicByteLength: number,
+  alias: number,
+  payload: Buffer,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+): Buffer {
+  const remaining = 2 + topicByteLength + (qos > 0 ? 2 : 0) + 4 + payload.length;
+  const lengthSize = remainingLengthSize(remaining);
+  const bytes = Buffer.allocUnsafe(1 + lengthSize + remaining);
+  bytes[0] = PUBLISH | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let offset = 1;
+  let length = remaining;
+  do {
+    let digit = length & 0x7f;
+    length >>>= 7;
+    if (length > 0) digit |= 0x80;
+    bytes[offset++] = digit;
+  } while (length > 0);
+  bytes[offset++] = topicByteLength >> 8;
+  bytes[offset++] = topicByteLength & 0xff;
+  if (topicByteLength > 0) offset += bytes.write(topic, offset, topicByteLength, 'utf8');
+  if (qos > 0) {
+    bytes[offset++] = packetId >> 8;
+    bytes[offset++] = packetId & 0xff;
+  }
+  bytes[offset++] = 3; // property length
+  bytes[offset++] = 0x23; // Topic Alias
+  bytes[offset++] = alias >> 8;
+  bytes[offset++] = alias & 0xff;
   payload.copy(bytes, offset);
   return bytes;
 }

@@ -18,20 +18,37 @@ export interface FrameSink {
 
 /** The Remaining Length is at most 4 bytes (spec 2.2.3); the fixed header at most 5. */
 const MAX_HEADER = 5;
+/** First buffer for a packet that spans chunks; it doubles from here as bytes arrive. */
+const INITIAL_PARTIAL = 16 * 1024;
 
 export class FrameReader {
-  /** A packet longer than the chunk it started in, being filled. */
+  /**
+   * A packet longer than the chunk it started in, being filled: a buffer that grows (doubling, up
+   * to the packet's size) with the bytes that actually arrive — never one of the announced size
+   * up front, which a peer could set to 256 MB in five bytes and then never send.
+   */
   private partial: Buffer | undefined;
   private partialFilled = 0;
+  private partialTarget = 0;
   /** A fixed header cut off at the end of a chunk (fewer than 5 bytes). */
   private headerStash: Buffer | undefined;
   private hasFailed = false;
 
   constructor(
-    /** Largest whole packet accepted, in bytes [MQTT-3.1.2-24 (server side: 3.2.2.3.6)]. */
-    private readonly maxPacketSize: number,
+    /** Largest whole packet accepted, in bytes [5.0 MQTT-3.2.2-15 (server side of Maximum Packet Size)]. */
+    private maxPacketSize: number,
     private readonly sink: FrameSink,
   ) {}
+
+  /** Changes the bound for packets whose header has not been read yet (e.g. once CONNECT is done). */
+  setMaxPacketSize(size: number): void {
+    this.maxPacketSize = size;
+  }
+
+  /** Bytes held for a packet not yet whole (for tests and metrics). */
+  get bufferedBytes(): number {
+    return this.partialFilled + (this.headerStash?.length ?? 0);
+  }
 
   push(input: Buffer): void {
     if (this.hasFailed) return;
@@ -43,15 +60,15 @@ export class FrameReader {
     let offset = 0;
     const end = chunk.length;
     while (offset < end && !this.hasFailed) {
-      const partial = this.partial;
-      if (partial) {
-        const take = Math.min(partial.length - this.partialFilled, end - offset);
-        chunk.copy(partial, this.partialFilled, offset, offset + take);
-        this.partialFilled += take;
+      if (this.partial) {
+        const take = Math.min(this.partialTarget - this.partialFilled, end - offset);
+        this.append(chunk, offset, take);
         offset += take;
-        if (this.partialFilled === partial.length) {
+        if (this.partialFilled === this.partialTarget) {
+          const frame = this.partial.length === this.partialTarget ? this.partial : this.partial.subarray(0, this.partialTarget);
           this.partial = undefined;
-          this.sink.onFrame(partial);
+          this.partialFilled = 0;
+          this.sink.onFrame(frame);
         }
         continue;
       }
@@ -80,19 +97,32 @@ export class FrameReader {
         this.sink.onFrame(chunk.subarray(offset, offset + size));
         offset += size;
       } else {
-        // Copied into a buffer of the packet's size once: a large payload in many chunks costs
-        // one copy, not one per chunk.
-        this.partial = Buffer.allocUnsafe(size);
-        this.partialFilled = end - offset;
-        chunk.copy(this.partial, 0, offset, end);
+        this.partialTarget = size;
+        this.partialFilled = 0;
+        this.partial = Buffer.allocUnsafe(Math.min(size, Math.max(end - offset, INITIAL_PARTIAL)));
+        this.append(chunk, offset, end - offset);
         return;
       }
     }
   }
 
+  /** Copies bytes of `chunk` onto the partial packet, doubling its buffer when it is full. */
+  private append(chunk: Buffer, offset: number, length: number): void {
+    let partial = this.partial!;
+    const needed = this.partialFilled + length;
+    if (needed > partial.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.partialTarget, Math.max(partial.length * 2, needed)));
+      partial.copy(grown, 0, 0, this.partialFilled);
+      this.partial = partial = grown;
+    }
+    chunk.copy(partial, this.partialFilled, offset, offset + length);
+    this.partialFilled = needed;
+  }
+
   private fail(error: FrameError): void {
     this.hasFailed = true;
     this.partial = undefined;
+    this.partialFilled = 0;
     this.headerStash = undefined;
     this.sink.onFrameError(error);
   }
@@ -123,7 +153,11 @@ export function decodePlainPublish(frame: Buffer, version: ProtocolVersion): Pub
   const payloadStart = topicEnd + idLength + propertiesLength;
   if (payloadStart > frame.length) return undefined;
   if (version === 5 && frame[topicEnd + idLength] !== 0) return undefined;
+  if (topicLength === 0) return undefined;
   const topic = frame.toString('utf8', start + 2, topicEnd);
+  // U+0000 and ill-formed UTF-8 (decoded as U+FFFD) go to the full check, which answers them as
+  // malformed rather than as an invalid topic name [5.0 MQTT-1.5.4-2].
+  if (topic.includes('\u0000') || topic.includes('\uFFFD')) return undefined;
   const packet: PublishPacket = {
     cmd: 'publish',
     retain: (first & 1) === 1,

@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- <scenario…>] [--quick] [--runs N] [--v5] [--only 1,5,…]`: scenarios trie, store
- * (the default set); `qos1` runs only the store's throughput comparison; `generator` measures the
+ * `npm run bench [-- <scenario…>] [--quick] [--runs N] [--v5] [--only 1,5,…]`: scenarios trie, store,
+ * aliases (the default set; aliases = bytes saved by outgoing topic aliases); `qos1` runs only the store's throughput comparison; `generator` measures the
  * load generator's own ceiling; `compare` runs Midge against Mosquitto and Aedes on scenarios 1–9
  * (after the generator ceiling; not in the default set: a full run takes about eight minutes).
  * Medians of several runs, alternating backends, ratios from the same run; JSON to a temp file.
@@ -14,6 +14,7 @@ import { offlineDrain, qos1Throughput, restartTime } from './store-bench.js';
 import { runTrieBench } from './trie-bench.js';
 import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
+import { runTopicAliasBench } from './topic-alias-bench.js';
 
 const startedAt = performance.now();
 const args = process.argv.slice(2);
@@ -26,7 +27,7 @@ const optionValue = (flag: string): string | undefined => {
 const runsOption = optionValue('--runs');
 const only = optionValue('--only')?.split(',') ?? [];
 const selected = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--runs' && args[i - 1] !== '--only');
-const DEFAULT_SET = ['trie', 'store'];
+const DEFAULT_SET = ['trie', 'store', 'aliases'];
 const wants = (name: string): boolean => (selected.length === 0 && DEFAULT_SET.includes(name)) || selected.includes(name);
 // compare --quick: one run per broker keeps all nine scenarios under two minutes.
 const runs = runsOption !== undefined ? Number(runsOption) : wants('compare') && isQuick ? 1 : 3;
@@ -39,6 +40,17 @@ if (wants('trie')) {
   const cold = median(rs.map((r) => r.coldMatchesPerSecond));
   console.log(`\ntrie, 100k subscriptions (median of ${runs}): ${fmt(warm)} matches/s (cache hits), ${fmt(cold)} matches/s (misses), ${fmt(rs[0]!.averageMatchesPerTopic, 1)} entries per match`);
   results.trie = { warmMatchesPerSecond: warm, coldMatchesPerSecond: cold };
+}
+
+if (wants('aliases')) {
+  // Bytes, not speed: exact on any machine, so one run.
+  const { encoding, sockets } = await runTopicAliasBench(isQuick);
+  console.log('\ntopic aliases, devices/<id>/telemetry/<sensor>, 4 sensors, 5-byte payloads, QoS 1 (bytes a subscriber receives):');
+  for (const r of encoding) {
+    console.log(`  ${fmt(r.devices)} devices (${fmt(r.devices * r.sensors)} topics), client Topic Alias Maximum ${fmt(r.aliasMaximum)}: ${fmt(r.bytesWithout)} -> ${fmt(r.bytesWith)} bytes for ${fmt(r.messages)} messages, ${r.savedPercent.toFixed(1)}% saved`);
+  }
+  console.log(`  over sockets (QoS 0, 16 devices, alias maximum 64): ${fmt(sockets.bytesWithout)} -> ${fmt(sockets.bytesWith)} bytes for ${fmt(sockets.messages)} messages, ${sockets.savedPercent.toFixed(1)}% saved`);
+  results.topicAliases = { encoding, sockets };
 }
 
 if (wants('store') || selected.includes('qos1')) {

@@ -6,7 +6,7 @@ import { connectClient, RawClient } from '../helpers/clients.js';
 const tb = useBroker();
 
 describe('CONNECT / CONNACK', () => {
-  it.each([3, 4, 5] as const)('[MQTT-3.1.4-4] accepts protocol level %i with CONNACK 0', async (version) => {
+  it.each([3, 4, 5] as const)('[3.1.1 MQTT-3.1.4-4] accepts protocol level %i with CONNACK 0', async (version) => {
     const client = await RawClient.open(tb.port, version);
     client.send({ cmd: 'connect', protocolId: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version, clientId: `v${version}`, clean: true, keepalive: 0 });
     const connack = (await client.next('connack')) as IConnackPacket;
@@ -14,7 +14,7 @@ describe('CONNECT / CONNACK', () => {
     expect(connack.sessionPresent).toBe(false);
   });
 
-  it('[MQTT-3.1.2-2] answers an unsupported protocol level with CONNACK 0x01 and closes', async () => {
+  it('[3.1.1 MQTT-3.1.2-2] [5.0 MQTT-3.1.2-2] answers an unsupported protocol level with CONNACK 0x01 and closes', async () => {
     const client = await RawClient.open(tb.port);
     // CONNECT with protocol name MQTT and level 6.
     client.writeBytes([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x61]);
@@ -22,14 +22,14 @@ describe('CONNECT / CONNACK', () => {
     expect(client.packets[0]).toMatchObject({ cmd: 'connack', returnCode: 1 });
   });
 
-  it('[MQTT-3.1.3-6] assigns a client id to an empty one with clean session (3.1.1)', async () => {
+  it('[3.1.1 MQTT-3.1.3-6] assigns a client id to an empty one with clean session (3.1.1)', async () => {
     const client = await RawClient.connect(tb.port, { clientId: '', clean: true });
     expect(client.isClosed).toBe(false);
     expect(tb.broker.clients.size).toBeGreaterThan(0);
     expect([...tb.broker.clients.keys()].some((id) => id.startsWith('midge-'))).toBe(true);
   });
 
-  it('[MQTT-3.2.2-16] MQTT 5: returns the assigned client identifier', async () => {
+  it('[5.0 MQTT-3.2.2-16] [5.0 MQTT-3.1.3-6] MQTT 5: returns the assigned client identifier', async () => {
     const client = await RawClient.open(tb.port, 5);
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: '', clean: true, keepalive: 0 });
     const connack = (await client.next('connack')) as IConnackPacket;
@@ -37,7 +37,7 @@ describe('CONNECT / CONNACK', () => {
     expect(connack.properties?.assignedClientIdentifier).toMatch(/^midge-/);
   });
 
-  it('[MQTT-3.1.3-8] rejects an empty client id with clean session 0 (3.1.1) with 0x02, then closes', async () => {
+  it('[3.1.1 MQTT-3.1.3-8] rejects an empty client id with clean session 0 (3.1.1) with 0x02, then closes', async () => {
     const client = await RawClient.open(tb.port, 4);
     // CONNECT 3.1.1, flags 0x00 (CleanSession=0), keep-alive 0, empty client id: MQTT.js and
     // mqtt-packet refuse to encode it, so the bytes are written by hand.
@@ -48,7 +48,7 @@ describe('CONNECT / CONNACK', () => {
     await client.waitClosed();
   });
 
-  it('[MQTT-3.1.0-2] a second CONNECT is a protocol violation: the connection is closed', async () => {
+  it('[3.1.1 MQTT-3.1.0-2] a second CONNECT is a protocol violation: the connection is closed', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'twice' });
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'twice', clean: true, keepalive: 0 });
     await client.waitClosed();
@@ -62,14 +62,14 @@ describe('CONNECT / CONNACK', () => {
     await client.waitClosed();
   });
 
-  it('[MQTT-3.1.0-1] a first packet other than CONNECT closes the connection without CONNACK', async () => {
+  it('[3.1.1 MQTT-3.1.0-1] a first packet other than CONNECT closes the connection without CONNACK', async () => {
     const client = await RawClient.open(tb.port);
     client.send({ cmd: 'pingreq' });
     await client.waitClosed();
     expect(client.packets).toEqual([]);
   });
 
-  it('[MQTT-3.2.0-1] CONNACK is the first packet the server sends', async () => {
+  it('[3.1.1 MQTT-3.2.0-1] CONNACK is the first packet the server sends', async () => {
     const client = await RawClient.open(tb.port, 4);
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'first', clean: true, keepalive: 0 });
     client.send({ cmd: 'pingreq' });
@@ -83,7 +83,7 @@ describe('CONNECT / CONNACK', () => {
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'limits', clean: true, keepalive: 0 });
     const connack = (await client.next('connack')) as IConnackPacket;
     expect(connack.properties).toMatchObject({
-      receiveMaximum: 65535,
+      receiveMaximum: 32,
       topicAliasMaximum: 64,
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,
@@ -98,7 +98,7 @@ describe('CONNECT / CONNACK', () => {
     expect(v4.connected && v5.connected).toBe(true);
   });
 
-  it('[MQTT-3.1.2-3] a CONNECT with the reserved flag set is malformed: closed', async () => {
+  it('[3.1.1 MQTT-3.1.2-3] a CONNECT with the reserved flag set is malformed: closed', async () => {
     const client = await RawClient.open(tb.port);
     // Connect flags 0x03: clean session + reserved bit.
     client.writeBytes([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x03, 0x00, 0x00, 0x00, 0x01, 0x61]);

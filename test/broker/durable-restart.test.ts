@@ -71,7 +71,7 @@ describe('restart with the level store', () => {
     expect(tb.broker.router.retained.get('dur/retained')?.payload.toString()).toBe('kept');
   });
 
-  it('[MQTT-3.1.2-7] retained messages survive a restart', async () => {
+  it('retained messages survive a restart', async () => {
     const dir = await makeTempDir();
     dirs.push(dir);
     let tb = await levelBroker(dir);
@@ -180,7 +180,7 @@ describe('delivery records on disk', () => {
     expect(await store.loadOutgoing('rec-sub')).toEqual([]);
   });
 
-  it('[MQTT-4.4.0-1] a queued delivery keeps the packet id it was stored with across a restart', async () => {
+  it('[5.0 MQTT-4.4.0-1] a queued delivery keeps the packet id it was stored with across a restart', async () => {
     const dir = await makeTempDir();
     dirs.push(dir);
     let tb = await levelBroker(dir);
@@ -211,7 +211,7 @@ describe('delivery records on disk', () => {
     expect(receivedIds).toEqual(storedIds);
   });
 
-  it('[MQTT-3.3.1-1] a delivery sent from the queue and not yet acknowledged is resent with DUP and its id after a clean restart', async () => {
+  it('[5.0 MQTT-3.3.1-1] a delivery sent from the queue and not yet acknowledged is resent with DUP and its id after a clean restart', async () => {
     const dir = await makeTempDir();
     dirs.push(dir);
     let tb = await levelBroker(dir);

@@ -15,20 +15,20 @@ async function expectBrokerStillServes(tag: string): Promise<void> {
 }
 
 describe('bad input closes only the offending connection', () => {
-  it('[MQTT-2.2.2-2] invalid fixed-header flags (PUBREL with flags 0000) close the connection', async () => {
+  it('[3.1.1 MQTT-2.2.2-2] invalid fixed-header flags (PUBREL with flags 0000) close the connection', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'badflags' });
     client.writeBytes([0x60, 0x02, 0x00, 0x01]);
     await client.waitClosed();
     await expectBrokerStillServes('flags');
   });
 
-  it('[MQTT-3.8.1-1] SUBSCRIBE with reserved flags 0000 is malformed: closed', async () => {
+  it('[3.1.1 MQTT-3.8.1-1] SUBSCRIBE with reserved flags 0000 is malformed: closed', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'badsub' });
     client.writeBytes([0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00]);
     await client.waitClosed();
   });
 
-  it('[MQTT-3.3.1-4] a PUBLISH with QoS 3 closes the connection', async () => {
+  it('[3.1.1 MQTT-3.3.1-4] a PUBLISH with QoS 3 closes the connection', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'qos3' });
     client.writeBytes([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01]);
     await client.waitClosed();
@@ -77,13 +77,13 @@ describe('bad input closes only the offending connection', () => {
     await expectBrokerStillServes('garbage');
   });
 
-  it('[MQTT-1.5.3-2] a topic containing U+0000 closes the connection', async () => {
+  it('[3.1.1 MQTT-1.5.3-2] a topic containing U+0000 closes the connection', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'nul' });
     client.send({ cmd: 'publish', topic: 'a\u0000b', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
     await client.waitClosed();
   });
 
-  it('[MQTT-1.5.3-1] a topic with ill-formed UTF-8 closes the connection', async () => {
+  it('[3.1.1 MQTT-1.5.3-1] a topic with ill-formed UTF-8 closes the connection', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'badutf8' });
     // PUBLISH QoS 0, topic length 3: 'a', 0xC3 (truncated sequence), 'b'; payload 'x'.
     client.writeBytes([0x30, 0x06, 0x00, 0x03, 0x61, 0xc3, 0x62, 0x78]);

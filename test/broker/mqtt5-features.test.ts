@@ -49,7 +49,7 @@ async function raw5(clientId: string, properties: Record<string, unknown> = {}, 
 }
 
 describe('session expiry', () => {
-  it('[MQTT-3.1.2-23] a session with an expiry interval keeps its subscriptions after the connection closes', async () => {
+  it('[5.0 MQTT-3.1.2-23] a session with an expiry interval keeps its subscriptions after the connection closes', async () => {
     const { client } = await raw5('se1', { sessionExpiryInterval: 300 });
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'se1/t', qos: 1 }] });
     await client.next('suback');
@@ -68,7 +68,7 @@ describe('session expiry', () => {
     await expect.poll(() => tb.broker.sessions.get('se2')).toBeUndefined();
   });
 
-  it('[MQTT-3.14.2-2 context] DISCONNECT setting an expiry after 0 at CONNECT is a protocol error', async () => {
+  it('DISCONNECT setting an expiry after 0 at CONNECT is a protocol error', async () => {
     const { client } = await raw5('se3', { sessionExpiryInterval: 0 });
     client.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } });
     expect(await client.next('disconnect')).toMatchObject({ reasonCode: 0x82 });
@@ -87,7 +87,7 @@ describe('session expiry', () => {
 });
 
 describe('message expiry', () => {
-  it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] a queued message past its expiry is not delivered; the forwarded interval is reduced', async () => {
+  it('[5.0 MQTT-3.3.2-5] [5.0 MQTT-3.3.2-6] a queued message past its expiry is not delivered; the forwarded interval is reduced', async () => {
     const now = { t: Date.now() };
     const own = await startBroker({ now: () => now.t });
     extra.push(own);
@@ -115,7 +115,7 @@ describe('message expiry', () => {
 });
 
 describe('topic aliases', () => {
-  it('[MQTT-3.3.2-12] accepts aliases up to the Topic Alias Maximum and resolves them', async () => {
+  it('[5.0 MQTT-3.3.2-12] accepts aliases up to the Topic Alias Maximum and resolves them', async () => {
     const sub = await connectCollecting(tb.url, { clientId: 'ta-sub', protocolVersion: 5 });
     await sub.client.subscribeAsync('ta/t', { qos: 1 });
     const { client, connack } = await raw5('ta-pub');
@@ -139,7 +139,7 @@ describe('topic aliases', () => {
 });
 
 describe('flow control', () => {
-  it('[MQTT-3.3.4-9] the client’s Receive Maximum bounds our unacknowledged deliveries to it', async () => {
+  it('[5.0 MQTT-3.3.4-9] the client’s Receive Maximum bounds our unacknowledged deliveries to it', async () => {
     const { client } = await raw5('fc-sub', { receiveMaximum: 2 });
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fc/t', qos: 1 }] });
     await client.next('suback');
@@ -160,7 +160,7 @@ describe('flow control', () => {
     expect(rest).toEqual(['2', '3', '4']);
   });
 
-  it('[MQTT-3.3.4-8 context] a publisher exceeding our Receive Maximum gets DISCONNECT 0x93', async () => {
+  it('[5.0 MQTT-3.3.4-7] a publisher exceeding our Receive Maximum gets DISCONNECT 0x93', async () => {
     const { client, connack } = await raw5('fc-pub2');
     expect(connack.properties?.receiveMaximum).toBe(3);
     for (let id = 1; id <= 4; id++) {
@@ -172,7 +172,7 @@ describe('flow control', () => {
 });
 
 describe('maximum packet size', () => {
-  it('[MQTT-3.1.2-24] [MQTT-3.1.2-25] a message larger than the client accepts is not sent to it; smaller ones are', async () => {
+  it('[5.0 MQTT-3.1.2-24] [5.0 MQTT-3.1.2-25] a message larger than the client accepts is not sent to it; smaller ones are', async () => {
     const { client } = await raw5('mps-sub', { maximumPacketSize: 100 });
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'mps/t', qos: 1 }] });
     await client.next('suback');
@@ -187,7 +187,7 @@ describe('maximum packet size', () => {
 });
 
 describe('maximum packet size and reason strings', () => {
-  it('[MQTT-3.2.2-19] [MQTT-3.14.2-3] a reason string that would exceed the client’s Maximum Packet Size is left out', async () => {
+  it('[5.0 MQTT-3.4.2-2] a reason string that would exceed the client’s Maximum Packet Size is left out', async () => {
     const { client } = await raw5('tiny', { maximumPacketSize: 16 });
     client.send({ cmd: 'publish', topic: 'tiny/t', payload: Buffer.from([0xff]), qos: 1, messageId: 9, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
     const puback = await client.next('puback');
@@ -198,7 +198,7 @@ describe('maximum packet size and reason strings', () => {
 });
 
 describe('subscription options', () => {
-  it('[MQTT-3.8.3-3] No Local: a client does not get its own messages on that subscription', async () => {
+  it('[5.0 MQTT-3.8.3-3] No Local: a client does not get its own messages on that subscription', async () => {
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'nl', protocolVersion: 5 });
     await client.subscribeAsync('nl/t', { qos: 1, nl: true });
     await client.subscribeAsync('nl/marker', { qos: 1 });
@@ -236,7 +236,7 @@ describe('subscription options', () => {
     expect(retainedCount).toBe(3);
   });
 
-  it('[MQTT-3.3.4-3] [MQTT-3.3.4-4] subscription identifiers of every matching subscription come with the message', async () => {
+  it('[5.0 MQTT-3.3.4-3] [5.0 MQTT-3.3.4-4] subscription identifiers of every matching subscription come with the message', async () => {
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'sid', protocolVersion: 5 });
     await client.subscribeAsync('sid/+', { qos: 1, properties: { subscriptionIdentifier: 7 } });
     await client.subscribeAsync('sid/#', { qos: 1, properties: { subscriptionIdentifier: 42 } });
@@ -250,7 +250,7 @@ describe('subscription options', () => {
 });
 
 describe('request / response and properties', () => {
-  it('[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] forwards response topic, correlation data, content type, format indicator and user properties in order', async () => {
+  it('[5.0 MQTT-3.3.2-4] [5.0 MQTT-3.3.2-15] [5.0 MQTT-3.3.2-16] [5.0 MQTT-3.3.2-17] [5.0 MQTT-3.3.2-18] [5.0 MQTT-3.3.2-20] forwards response topic, correlation data, content type, format indicator and user properties in order', async () => {
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'props', protocolVersion: 5 });
     await client.subscribeAsync('props/req', { qos: 1 });
     const pub = await connectClient(tb.url, { clientId: 'props-pub', protocolVersion: 5 });
@@ -280,7 +280,7 @@ describe('request / response and properties', () => {
     expect((puback as { properties?: { reasonString?: string } }).properties?.reasonString).toMatch(/UTF-8/);
   });
 
-  it('[MQTT-3.1.2-29] Request Problem Information 0: no reason string on PUBACK', async () => {
+  it('[5.0 MQTT-3.1.2-29] Request Problem Information 0: no reason string on PUBACK', async () => {
     const { client } = await raw5('pfi-quiet', { requestProblemInformation: false });
     client.send({ cmd: 'publish', topic: 'pfi/t', payload: Buffer.from([0xff]), qos: 1, messageId: 4, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
     const puback = await client.next('puback');
@@ -288,7 +288,7 @@ describe('request / response and properties', () => {
     expect((puback as { properties?: { reasonString?: string } }).properties?.reasonString).toBeUndefined();
   });
 
-  it('[MQTT-3.1.2-28] Response Information only when requested', async () => {
+  it('[5.0 MQTT-3.1.2-28] Response Information only when requested', async () => {
     const asked = await raw5('ri-yes', { requestResponseInformation: true });
     expect(asked.connack.properties?.responseInformation).toBe('response/ri-yes');
     const notAsked = await raw5('ri-no');
@@ -303,7 +303,7 @@ describe('request / response and properties', () => {
 });
 
 describe('will delay', () => {
-  it('[MQTT-3.1.3-9] the will waits for its delay and is not sent if the client reconnects in time', async () => {
+  it('[5.0 MQTT-3.1.3-9] the will waits for its delay and is not sent if the client reconnects in time', async () => {
     const watch = await connectCollecting(tb.url, { clientId: 'wd-watch', protocolVersion: 5 });
     await watch.client.subscribeAsync('wd/#', { qos: 1 });
     const will = (topic: string) => ({ topic, payload: Buffer.from(topic), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } });
@@ -332,12 +332,12 @@ describe('will delay', () => {
 });
 
 describe('maximum QoS', () => {
-  it('[MQTT-3.2.2-9] announces Maximum QoS when below 2 and refuses a PUBLISH above it with 0x9B', async () => {
+  it('[5.0 MQTT-3.2.2-9] announces Maximum QoS when below 2 and refuses a PUBLISH above it with 0x9B', async () => {
     const own = await startBroker({ limits: { maximumQoS: 1 } });
     extra.push(own);
     const { client, connack } = await raw5('mq', {}, {}, own.port);
     expect(connack.properties?.maximumQoS).toBe(1);
-    // [MQTT-3.2.2-10] a SUBSCRIBE asking for QoS 2 is still accepted.
+    // [5.0 MQTT-3.2.2-10] a SUBSCRIBE asking for QoS 2 is still accepted.
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'mq/t', qos: 2 }] });
     await client.next('suback');
     client.send({ cmd: 'publish', topic: 'mq/t', payload: Buffer.from('x'), qos: 2, messageId: 2, retain: false, dup: false });
@@ -346,7 +346,7 @@ describe('maximum QoS', () => {
 });
 
 describe('server keep alive', () => {
-  it('[MQTT-3.2.2-22] a client asking for more than maxKeepAlive is told the server keep alive and held to it', async () => {
+  it('a client asking for more than maxKeepAlive is told the server keep alive and held to it', async () => {
     const own = await startBroker({ limits: { maxKeepAlive: 1 } });
     extra.push(own);
     const { client, connack } = await raw5('ska', {}, { keepalive: 600 }, own.port);

@@ -8,7 +8,7 @@ const tb = useBroker();
 describe('PUBLISH and SUBSCRIBE', () => {
   for (const version of [4, 5] as const) {
     for (const qos of [0, 1, 2] as const) {
-      it(`[MQTT-3.3.4-1] MQTT ${version === 4 ? '3.1.1' : '5.0'}: QoS ${qos} publish reaches a QoS ${qos} subscriber`, async () => {
+      it(`[3.1.1 MQTT-3.3.4-1] [5.0 MQTT-3.3.4-1] MQTT ${version === 4 ? '3.1.1' : '5.0'}: QoS ${qos} publish reaches a QoS ${qos} subscriber`, async () => {
         const sub = await connectClient(tb.url, { clientId: `sub-${version}-${qos}`, protocolVersion: version });
         const collector = new MessageCollector(sub);
         await sub.subscribeAsync(`pq/${version}/${qos}`, { qos });
@@ -22,7 +22,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     }
   }
 
-  it('[MQTT-3.8.4-6] delivers at min(published QoS, granted QoS)', async () => {
+  it('[3.1.1 MQTT-3.8.4-6] delivers at min(published QoS, granted QoS)', async () => {
     const sub = await connectClient(tb.url, { clientId: 'minqos' });
     const collector = new MessageCollector(sub);
     const granted = await sub.subscribeAsync({ 'mq/0': { qos: 0 }, 'mq/1': { qos: 1 } });
@@ -36,7 +36,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(byPayload).toEqual({ a: 0, b: 1, c: 0 });
   });
 
-  it('[MQTT-3.3.5-1] overlapping subscriptions deliver one copy at the highest QoS (3.1.1)', async () => {
+  it('[3.1.1 MQTT-3.3.5-1] overlapping subscriptions deliver one copy at the highest QoS (3.1.1)', async () => {
     const sub = await connectClient(tb.url, { clientId: 'overlap' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync({ 'ov/#': { qos: 0 }, 'ov/+': { qos: 2 }, 'ov/x': { qos: 1 } });
@@ -48,7 +48,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(messages[0]!.packet.qos).toBe(2);
   });
 
-  it('[MQTT-4.7.2-1] topics starting with $ are not matched by filters starting with # or +', async () => {
+  it('[3.1.1 MQTT-4.7.2-1] topics starting with $ are not matched by filters starting with # or +', async () => {
     const sub = await connectClient(tb.url, { clientId: 'dollar' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync({ '#': { qos: 0 }, '+/x': { qos: 0 }, '$app/x': { qos: 0 } });
@@ -60,7 +60,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(messages.map((m) => m.topic).sort()).toEqual(['$app/x', 'plain/x']);
   });
 
-  it('[MQTT-3.8.4-5] [MQTT-3.9.3-1] invalid filters get 0x80 in their place (3.1.1)', async () => {
+  it('[3.1.1 MQTT-3.8.4-5] [3.1.1 MQTT-3.9.3-1] invalid filters get 0x80 in their place (3.1.1)', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'badfilters' });
     client.send({
       cmd: 'subscribe',
@@ -93,7 +93,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(suback.granted).toEqual([0x8f, 1, 0x8f, 1]);
   });
 
-  it('[MQTT-3.3.2-2] a PUBLISH with a wildcard in its topic closes the connection (3.1.1)', async () => {
+  it('[3.1.1 MQTT-3.3.2-2] a PUBLISH with a wildcard in its topic closes the connection (3.1.1)', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'wildpub' });
     client.send({ cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
     await client.waitClosed();
@@ -106,7 +106,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     await client.waitClosed();
   });
 
-  it('[MQTT-3.10.4-1] [MQTT-3.10.4-2] [MQTT-3.10.4-5] unsubscribe stops delivery; UNSUBACK even with nothing to remove', async () => {
+  it('[3.1.1 MQTT-3.10.4-1] [3.1.1 MQTT-3.10.4-2] [3.1.1 MQTT-3.10.4-5] unsubscribe stops delivery; UNSUBACK even with nothing to remove', async () => {
     const sub = await connectClient(tb.url, { clientId: 'unsub', protocolVersion: 5 });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('us/a', { qos: 1 });
@@ -128,7 +128,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(await client.next('unsuback')).toMatchObject({ messageId: 2, granted: [0, 0x11] });
   });
 
-  it('[MQTT-3.3.1-3] the DUP flag of an incoming PUBLISH is not propagated', async () => {
+  it('[3.1.1 MQTT-3.3.1-3] the DUP flag of an incoming PUBLISH is not propagated', async () => {
     const sub = await connectClient(tb.url, { clientId: 'dupsub' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('dup/t', { qos: 1 });
@@ -139,7 +139,7 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(msg!.packet.dup).toBe(false);
   });
 
-  it('[MQTT-4.6.0-6] keeps the order of one publisher’s messages on a topic', async () => {
+  it('[3.1.1 MQTT-4.6.0-6] keeps the order of one publisher’s messages on a topic', async () => {
     const sub = await connectClient(tb.url, { clientId: 'order' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('order/t', { qos: 1 });
@@ -150,13 +150,13 @@ describe('PUBLISH and SUBSCRIBE', () => {
     expect(messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: count }, (_, i) => i));
   });
 
-  it('[MQTT-3.12.4-1] answers PINGREQ with PINGRESP', async () => {
+  it('[3.1.1 MQTT-3.12.4-1] answers PINGREQ with PINGRESP', async () => {
     const client = await RawClient.connect(tb.port, { clientId: 'pinger' });
     client.send({ cmd: 'pingreq' });
     expect(await client.next('pingresp')).toMatchObject({ cmd: 'pingresp' });
   });
 
-  it('[MQTT-2.3.1-4] outgoing QoS 1 packet ids are not reused while in flight', async () => {
+  it('[3.1.1 MQTT-2.3.1-4] outgoing QoS 1 packet ids are not reused while in flight', async () => {
     const sub = await RawClient.connect(tb.port, { clientId: 'ids' });
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ids/t', qos: 1 }] });
     await sub.next('suback');

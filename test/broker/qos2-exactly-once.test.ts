@@ -6,7 +6,7 @@ import { connectClient, MessageCollector, RawClient } from '../helpers/clients.j
 const tb = useBroker();
 
 describe('QoS 2 exactly once', () => {
-  it('[MQTT-4.3.3-2] a resent PUBLISH with the same id before PUBREL is acknowledged but not delivered twice', async () => {
+  it('[3.1.1 MQTT-4.3.3-2] a resent PUBLISH with the same id before PUBREL is acknowledged but not delivered twice', async () => {
     const sub = await connectClient(tb.url, { clientId: 'q2sub' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('q2/t', { qos: 2 });
@@ -18,7 +18,7 @@ describe('QoS 2 exactly once', () => {
     expect(await pub.next('pubrec')).toMatchObject({ messageId: 42 });
     pub.send({ cmd: 'pubrel', messageId: 42 });
     expect(await pub.next('pubcomp')).toMatchObject({ messageId: 42 });
-    // After PUBCOMP the id is free: the same id is a new message [MQTT-4.3.3-2].
+    // After PUBCOMP the id is free: the same id is a new message [3.1.1 MQTT-4.3.3-2].
     pub.send({ ...publish, payload: Buffer.from('twice') });
     expect(await pub.next('pubrec')).toMatchObject({ messageId: 42 });
     pub.send({ cmd: 'pubrel', messageId: 42 });
@@ -27,7 +27,7 @@ describe('QoS 2 exactly once', () => {
     expect(messages.map((m) => m.payload)).toEqual(['once', 'twice']);
   });
 
-  it('[MQTT-4.3.3-1] outgoing QoS 2: PUBLISH, PUBREC → PUBREL, PUBCOMP frees the id', async () => {
+  it('[3.1.1 MQTT-4.3.3-1] outgoing QoS 2: PUBLISH, PUBREC → PUBREL, PUBCOMP frees the id', async () => {
     const sub = await RawClient.connect(tb.port, { clientId: 'q2raw' });
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2/out', qos: 2 }] });
     await sub.next('suback');

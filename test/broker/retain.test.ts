@@ -5,7 +5,7 @@ import { connectClient, MessageCollector } from '../helpers/clients.js';
 const tb = useBroker();
 
 describe('retained messages', () => {
-  it('[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-8] a new subscription gets the retained message with RETAIN set', async () => {
+  it('[3.1.1 MQTT-3.3.1-5] [3.1.1 MQTT-3.3.1-6] [3.1.1 MQTT-3.3.1-8] a new subscription gets the retained message with RETAIN set', async () => {
     const pub = await connectClient(tb.url, { clientId: 'rpub1' });
     await pub.publishAsync('r1/a', 'first', { qos: 1, retain: true });
     await pub.publishAsync('r1/a', 'second', { qos: 1, retain: true });
@@ -18,7 +18,7 @@ describe('retained messages', () => {
     expect(msg!.packet.qos).toBe(1);
   });
 
-  it('[MQTT-3.3.1-9] a message forwarded to an established subscription has RETAIN cleared', async () => {
+  it('[3.1.1 MQTT-3.3.1-9] a message forwarded to an established subscription has RETAIN cleared', async () => {
     const sub = await connectClient(tb.url, { clientId: 'rsub2' });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('r2/#', { qos: 1 });
@@ -28,7 +28,7 @@ describe('retained messages', () => {
     expect(msg!.packet.retain).toBe(false);
   });
 
-  it('[MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty retained payload deletes the retained message', async () => {
+  it('[3.1.1 MQTT-3.3.1-10] [3.1.1 MQTT-3.3.1-11] an empty retained payload deletes the retained message', async () => {
     const pub = await connectClient(tb.url, { clientId: 'rpub3' });
     await pub.publishAsync('r3/a', 'kept', { qos: 1, retain: true });
     await pub.publishAsync('r3/b', 'to-delete', { qos: 1, retain: true });
@@ -42,14 +42,14 @@ describe('retained messages', () => {
     expect(messages.map((m) => m.payload)).toEqual(['kept', 'end']);
   });
 
-  it('[MQTT-3.3.1-12] a non-retained publish leaves the retained message alone', async () => {
+  it('[3.1.1 MQTT-3.3.1-12] a non-retained publish leaves the retained message alone', async () => {
     const pub = await connectClient(tb.url, { clientId: 'rpub4' });
     await pub.publishAsync('r4/a', 'retained', { qos: 1, retain: true });
     await pub.publishAsync('r4/a', 'not retained', { qos: 1, retain: false });
     expect(tb.broker.router.retained.get('r4/a')?.payload.toString()).toBe('retained');
   });
 
-  it('[MQTT-3.8.4-3] every matching filter of a SUBSCRIBE gets the retained messages; a repeat subscription re-sends them', async () => {
+  it('[3.1.1 MQTT-3.8.4-3] every matching filter of a SUBSCRIBE gets the retained messages; a repeat subscription re-sends them', async () => {
     const pub = await connectClient(tb.url, { clientId: 'rpub5' });
     await pub.publishAsync('r5/x/y', 'r', { qos: 0, retain: true });
     const sub = await connectClient(tb.url, { clientId: 'rsub5' });
@@ -61,7 +61,7 @@ describe('retained messages', () => {
     expect(messages.every((m) => m.packet.retain)).toBe(true);
   });
 
-  it('[MQTT-4.7.2-1] a retained $-topic is not sent to a # subscriber', async () => {
+  it('[3.1.1 MQTT-4.7.2-1] a retained $-topic is not sent to a # subscriber', async () => {
     const pub = await connectClient(tb.url, { clientId: 'rpub6' });
     await pub.publishAsync('$r6/a', 'hidden', { qos: 1, retain: true });
     await pub.publishAsync('r6/a', 'shown', { qos: 1, retain: true });

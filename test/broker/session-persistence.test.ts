@@ -13,7 +13,7 @@ async function rawConnect(clientId: string, clean: boolean, version: 4 | 5 = 4, 
 }
 
 describe('sessions', () => {
-  it('[MQTT-3.2.2-3] [MQTT-3.2.2-2] session present is 0 for a new persistent session and 1 when resumed', async () => {
+  it('[3.1.1 MQTT-3.2.2-3] [3.1.1 MQTT-3.2.2-2] session present is 0 for a new persistent session and 1 when resumed', async () => {
     const first = await rawConnect('sp1', false);
     expect(first.connack.sessionPresent).toBe(false);
     first.client.send({ cmd: 'disconnect' });
@@ -22,7 +22,7 @@ describe('sessions', () => {
     expect(second.connack.sessionPresent).toBe(true);
   });
 
-  it('[MQTT-3.2.2-1] [MQTT-3.1.2-6] clean session discards the stored session', async () => {
+  it('[3.1.1 MQTT-3.2.2-1] [3.1.1 MQTT-3.1.2-6] clean session discards the stored session', async () => {
     const first = await rawConnect('sp2', false);
     first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp2/t', qos: 1 }] });
     await first.client.next('suback');
@@ -37,7 +37,7 @@ describe('sessions', () => {
     expect(tb.broker.sessions.get('sp2')!.subscriptions.size).toBe(0);
   });
 
-  it('[MQTT-3.1.2-5] [MQTT-4.4.0-1] queues QoS 1/2 while away, resends in-flight with DUP, then the queue', async () => {
+  it('[3.1.1 MQTT-3.1.2-5] [3.1.1 MQTT-4.4.0-1] queues QoS 1/2 while away, resends in-flight with DUP, then the queue', async () => {
     const sub = await rawConnect('sp3', false);
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp3/t', qos: 2 }] });
     await sub.client.next('suback');
@@ -64,7 +64,7 @@ describe('sessions', () => {
     expect(q2.qos).toBe(2);
   });
 
-  it('[MQTT-4.4.0-1] a QoS 2 delivery PUBRECed before the drop is resumed with PUBREL, not the PUBLISH', async () => {
+  it('[3.1.1 MQTT-4.4.0-1] a QoS 2 delivery PUBRECed before the drop is resumed with PUBREL, not the PUBLISH', async () => {
     const sub = await rawConnect('sp4', false);
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp4/t', qos: 2 }] });
     await sub.client.next('suback');
@@ -111,7 +111,7 @@ describe('sessions', () => {
 });
 
 describe('session takeover', () => {
-  it('[MQTT-3.1.4-2] a second connection with the same id closes the first (5.0: DISCONNECT 0x8E) and inherits its session', async () => {
+  it('[3.1.1 MQTT-3.1.4-2] [5.0 MQTT-3.1.4-3] a second connection with the same id closes the first (5.0: DISCONNECT 0x8E) and inherits its session', async () => {
     const first = await rawConnect('to1', false, 5, { sessionExpiryInterval: 300 });
     first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'to1/t', qos: 1 }] });
     await first.client.next('suback');

@@ -27,7 +27,7 @@ async function publishNumbered(url: string, topic: string, from: number, count: 
 }
 
 describe('shared subscriptions', () => {
-  it('[MQTT-4.8.2-3] 4 members share 10k messages evenly (±10%), each message once, at the member’s QoS', async () => {
+  it('[5.0 MQTT-4.8.2-3] 4 members share 10k messages evenly (±10%), each message once, at the member’s QoS', async () => {
     const tb = await broker();
     const members: MessageCollector[] = [];
     for (let i = 0; i < 4; i++) {
@@ -113,7 +113,7 @@ describe('shared subscriptions', () => {
     expect(cJoin.messages.length).toBeGreaterThan(0);
   });
 
-  it('[MQTT-3.8.3-4] MQTT 5: No Local on a shared subscription is a protocol error', async () => {
+  it('[5.0 MQTT-3.8.3-4] MQTT 5: No Local on a shared subscription is a protocol error', async () => {
     const tb = await broker();
     const client = await RawClient.connect(tb.port, { clientId: 'nl-shared', protocolVersion: 5 });
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 1, nl: true }] });

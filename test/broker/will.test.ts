@@ -12,7 +12,7 @@ async function watcher(topic: string, id: string): Promise<MessageCollector> {
 }
 
 describe('wills', () => {
-  it('[MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', async () => {
+  it('[3.1.1 MQTT-3.1.2-8] the will is published when the connection drops without DISCONNECT', async () => {
     const collector = await watcher('will/1', 'w1-watch');
     const device = await RawClient.connect(tb.port, {
       clientId: 'w1-dev',
@@ -24,7 +24,7 @@ describe('wills', () => {
     expect(msg!.packet.qos).toBe(1);
   });
 
-  it('[MQTT-3.14.4-3] [MQTT-3.1.2-10] a clean DISCONNECT discards the will', async () => {
+  it('[3.1.1 MQTT-3.14.4-3] [3.1.1 MQTT-3.1.2-10] a clean DISCONNECT discards the will', async () => {
     const collector = await watcher('will/2/#', 'w2-watch');
     const device = await RawClient.connect(tb.port, {
       clientId: 'w2-dev',
@@ -38,7 +38,7 @@ describe('wills', () => {
     expect(messages.map((m) => m.topic)).toEqual(['will/2/marker']);
   });
 
-  it('[MQTT-3.1.2-17] will retain is honoured: a later subscriber gets the retained will', async () => {
+  it('[3.1.1 MQTT-3.1.2-17] will retain is honoured: a later subscriber gets the retained will', async () => {
     const device = await RawClient.connect(tb.port, {
       clientId: 'w3-dev',
       will: { topic: 'will/3/status', payload: Buffer.from('offline'), qos: 1, retain: true },
@@ -50,7 +50,7 @@ describe('wills', () => {
     expect(msg!.packet.retain).toBe(true);
   });
 
-  it('[MQTT-3.1.2-24] keep-alive timeout (1.5 x keep-alive) disconnects the client and publishes its will', async () => {
+  it('[3.1.1 MQTT-3.1.2-24] keep-alive timeout (1.5 x keep-alive) disconnects the client and publishes its will', async () => {
     const collector = await watcher('will/4', 'w4-watch');
     const device = await RawClient.connect(tb.port, {
       clientId: 'w4-dev',
@@ -75,7 +75,7 @@ describe('wills', () => {
     expect(device.isClosed).toBe(false);
   });
 
-  it('[MQTT-3.1.4-2] a session takeover publishes the old connection’s will', async () => {
+  it('[3.1.1 MQTT-3.1.4-2] a session takeover publishes the old connection’s will', async () => {
     const collector = await watcher('will/6', 'w6-watch');
     const first = await RawClient.connect(tb.port, {
       clientId: 'w6-dev',

@@ -74,7 +74,7 @@ describe('configuration', () => {
     expect(config.logLevel).toBe('debug');
     expect(config.limits.maxInflight).toBe(2);
     expect(config.limits.maxQueuedMessages).toBe(5);
-    expect(config.limits.maxPacketSize).toBe(268_435_455);
+    expect(config.limits.maxPacketSize).toBe(1_048_576);
   });
 
   it('listeners without a port get their type’s usual one: 1883, 8883, 8080, 8081', async () => {

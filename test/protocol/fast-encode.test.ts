@@ -35,7 +35,7 @@ describe('encodePublish', () => {
 });
 
 describe('encodeAck', () => {
-  it('[MQTT-3.6.1-1] is the 4-byte form every version parses as reason Success (PUBREL with flags 0010)', () => {
+  it('[3.1.1 MQTT-3.6.1-1] [5.0 MQTT-3.6.1-1] is the 4-byte form every version parses as reason Success (PUBREL with flags 0010)', () => {
     for (const version of [3, 4, 5] as const) {
       for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
         const bytes = encodeAck(AckType[cmd], 0xbeef);

@@ -108,9 +108,37 @@ describe('decodePlainAck', () => {
     }
   });
 
-  it('[MQTT-3.6.1-1] leaves a PUBREL with wrong flags, and longer acks, to mqtt-packet', () => {
+  it('[3.1.1 MQTT-3.6.1-1] [5.0 MQTT-3.6.1-1] leaves a PUBREL with wrong flags, and longer acks, to mqtt-packet', () => {
     expect(decodePlainAck(Buffer.from([0x60, 0x02, 0x00, 0x01]))).toBeUndefined();
     expect(decodePlainAck(Buffer.from([0x40, 0x03, 0x00, 0x01, 0x80]))).toBeUndefined();
     expect(decodePlainAck(Buffer.from([0x30, 0x02, 0x00, 0x01]))).toBeUndefined();
+  });
+});
+
+describe('FrameReader memory', () => {
+  it('holds only the bytes received of a packet announced as huge, not its announced size', () => {
+    const { reader, frames, errors } = collect(Infinity);
+    // PUBLISH announcing 200,000,000 bytes, then 100 KiB of it.
+    reader.push(Buffer.from([0x30, 0x80, 0x84, 0xaf, 0x5f, 0x00, 0x01, 0x61]));
+    for (let i = 0; i < 10; i++) reader.push(Buffer.alloc(10 * 1024));
+    expect(frames).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(reader.bufferedBytes).toBe(8 + 10 * 10 * 1024);
+  });
+
+  it('a packet grown over many small chunks comes out whole and exact', () => {
+    const { reader, frames } = collect(Infinity);
+    const packet = mqttPacket.generate({ cmd: 'publish', topic: 'grow', payload: Buffer.from(Array.from({ length: 100_000 }, (_, i) => i & 0xff)), qos: 0, retain: false, dup: false });
+    for (let offset = 0; offset < packet.length; offset += 777) reader.push(packet.subarray(offset, offset + 777));
+    expect(frames.map((f) => f.toString('hex'))).toEqual([packet.toString('hex')]);
+  });
+
+  it('a lowered or raised maximum applies to the next packet header', () => {
+    const { reader, frames, errors } = collect(100);
+    reader.push(Buffer.from([0xc0, 0x00]));
+    reader.setMaxPacketSize(1000);
+    reader.push(mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(500), qos: 0, retain: false, dup: false }));
+    expect(frames).toHaveLength(2);
+    expect(errors).toEqual([]);
   });
 });

@@ -33,7 +33,7 @@ describe('RetainedIndex', () => {
     ]);
   });
 
-  it('[MQTT-3.3.2-3] matches + and # filters; # includes the parent level', () => {
+  it('[3.1.1 MQTT-3.3.2-3] [5.0 MQTT-3.3.2-3] matches + and # filters; # includes the parent level', () => {
     const index = new RetainedIndex<string>();
     for (const topic of ['a', 'a/b', 'a/c/d', 'a/', 'b/b', 'ab']) index.set(topic, topic);
     expect(topicsOf(index, 'a/#')).toEqual(['a', 'a/', 'a/b', 'a/c/d']);
@@ -55,7 +55,7 @@ describe('RetainedIndex', () => {
     expect(topicsOf(index, '/')).toEqual(['/']);
   });
 
-  it('[MQTT-4.7.2-1] $ topics are not matched by # or + at the first level', () => {
+  it('[3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1] $ topics are not matched by # or + at the first level', () => {
     const index = new RetainedIndex<string>();
     index.set('$SYS/uptime', 'u');
     index.set('$SYS', 's');

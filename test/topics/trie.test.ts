@@ -39,7 +39,7 @@ function nodeCount(trie: SubscriptionTrie<unknown>): number {
 }
 
 describe('SubscriptionTrie matching', () => {
-  it('[MQTT-3.3.2-3] matches literal, + and # filters', () => {
+  it('[3.1.1 MQTT-3.3.2-3] [5.0 MQTT-3.3.2-3] matches literal, + and # filters', () => {
     const trie = new SubscriptionTrie<number>();
     trie.add('a/b', 'c1', 1);
     trie.add('a/+', 'c2', 2);
@@ -88,7 +88,7 @@ describe('SubscriptionTrie matching', () => {
     expect(matchedKeys(trie, '//')).toEqual(['//|e']);
   });
 
-  it('[MQTT-4.7.2-1] topics starting with $ are not matched by filters starting with + or #', () => {
+  it('[3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1] topics starting with $ are not matched by filters starting with + or #', () => {
     const trie = new SubscriptionTrie<number>();
     trie.add('#', 'all', 1);
     trie.add('+', 'one', 1);

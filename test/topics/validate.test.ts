@@ -6,23 +6,23 @@ import { hasWildcard, isValidTopicFilter, isValidTopicName, MAX_TOPIC_BYTES, par
 const decoded = (...bytes: number[]): string => Buffer.from(bytes).toString('utf8');
 
 describe('topic names', () => {
-  it('[MQTT-4.7.1-1] [MQTT-3.3.2-2] wildcard characters are never allowed in a topic name', () => {
+  it('[3.1.1 MQTT-4.7.1-1] [3.1.1 MQTT-3.3.2-2] [5.0 MQTT-3.3.2-2] wildcard characters are never allowed in a topic name', () => {
     for (const name of ['a/+/c', '+', '#', 'a/#', 'a+b', 'a#b', 'sport/tennis#']) expect(isValidTopicName(name), name).toBe(false);
     expect(isValidTopicName('sport/tennis/player1')).toBe(true);
   });
 
-  it('[MQTT-4.7.3-1] a topic name is at least one character; empty levels are real levels', () => {
+  it('[3.1.1 MQTT-4.7.3-1] [5.0 MQTT-4.7.3-1] a topic name is at least one character; empty levels are real levels', () => {
     expect(isValidTopicName('')).toBe(false);
     for (const name of ['a', '/', '//', 'a//b', '/a', 'a/']) expect(isValidTopicName(name), name).toBe(true);
   });
 
-  it('[MQTT-4.7.3-2] [MQTT-1.5.3-2] U+0000 is refused anywhere', () => {
+  it('[3.1.1 MQTT-4.7.3-2] [5.0 MQTT-4.7.3-2] [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2] U+0000 is refused anywhere', () => {
     expect(isValidTopicName('a\u0000b')).toBe(false);
     expect(isValidTopicName('\u0000')).toBe(false);
     expect(isValidTopicName('a/b\u0000')).toBe(false);
   });
 
-  it('[MQTT-4.7.3-3] at most 65535 bytes of UTF-8, counted in bytes, not characters', () => {
+  it('[3.1.1 MQTT-4.7.3-3] [5.0 MQTT-4.7.3-3] at most 65535 bytes of UTF-8, counted in bytes, not characters', () => {
     expect(MAX_TOPIC_BYTES).toBe(65535);
     expect(isValidTopicName('a'.repeat(65535))).toBe(true);
     expect(isValidTopicName('a'.repeat(65536))).toBe(false);
@@ -37,7 +37,7 @@ describe('topic names', () => {
     expect(isValidTopicName('😀'.repeat(16384))).toBe(false);
   });
 
-  it('[MQTT-1.5.3-1] ill-formed UTF-8 (decoded by mqtt-packet as U+FFFD) is refused', () => {
+  it('[3.1.1 MQTT-1.5.3-1] [5.0 MQTT-1.5.4-1] ill-formed UTF-8 (decoded by mqtt-packet as U+FFFD) is refused', () => {
     const illFormed = [
       decoded(0x61, 0xc3, 0x62), // truncated 2-byte sequence
       decoded(0x80), // lone continuation byte
@@ -55,19 +55,19 @@ describe('topic names', () => {
     expect(isValidTopicName(decoded(0xef, 0xbf, 0xbd))).toBe(false);
   });
 
-  it('[MQTT-1.5.3-1] lone surrogates (possible through the embedding API) are refused; pairs are fine', () => {
+  it('[3.1.1 MQTT-1.5.3-1] [5.0 MQTT-1.5.4-1] lone surrogates (possible through the embedding API) are refused; pairs are fine', () => {
     for (const name of ['a\uD800', '\uD800a', '\uDC00', 'a\uDC00\uD800b']) expect(isValidTopicName(name), JSON.stringify(name)).toBe(false);
     expect(isValidTopicName('a/\uD83D\uDE00/b')).toBe(true);
   });
 
-  it('[MQTT-1.5.3-3] [MQTT-4.7.3-4] U+FEFF and other characters are kept as they are', () => {
+  it('[3.1.1 MQTT-1.5.3-3] [5.0 MQTT-1.5.4-3] [3.1.1 MQTT-4.7.3-4] [5.0 MQTT-4.7.3-4] U+FEFF and other characters are kept as they are', () => {
     expect(isValidTopicName('\uFEFFa')).toBe(true);
     expect(topicMatchesFilter('\uFEFFa', 'a')).toBe(false);
     expect(topicMatchesFilter('\uFEFFa', '\uFEFFa')).toBe(true);
     expect(topicMatchesFilter('A', 'a')).toBe(false); // case-sensitive, no normalization
   });
 
-  it('[MQTT-4.7.2-1] names starting with $ are valid names (the broker just refuses to let clients publish $SYS)', () => {
+  it('names starting with $ are valid names (the broker just refuses to let clients publish $SYS)', () => {
     expect(isValidTopicName('$SYS/broker/uptime')).toBe(true);
     expect(isValidTopicName('$')).toBe(true);
   });
@@ -81,24 +81,24 @@ describe('topic filters', () => {
     },
   );
 
-  it('[MQTT-4.7.1-2] # stands alone or right after /, and is the last character', () => {
+  it('[3.1.1 MQTT-4.7.1-2] [5.0 MQTT-4.7.1-1] # stands alone or right after /, and is the last character', () => {
     for (const filter of ['a/#/b', 'a#', 'a/b#', '#/a', '#a', '##', 'a/##', '#/', '#/#', 'a/#/']) expect(isValidTopicFilter(filter), filter).toBe(false);
   });
 
-  it('[MQTT-4.7.1-3] + occupies a whole level', () => {
+  it('[3.1.1 MQTT-4.7.1-3] [5.0 MQTT-4.7.1-2] + occupies a whole level', () => {
     for (const filter of ['a+', 'a/+b', '+a/b', 'a/b+', '++', '+/++', 'a/+#']) expect(isValidTopicFilter(filter), filter).toBe(false);
   });
 
-  it('[MQTT-4.7.3-1] an empty filter is refused', () => {
+  it('[3.1.1 MQTT-4.7.3-1] [5.0 MQTT-4.7.3-1] an empty filter is refused', () => {
     expect(isValidTopicFilter('')).toBe(false);
   });
 
-  it('[MQTT-4.7.3-2] [MQTT-1.5.3-2] U+0000 is refused', () => {
+  it('[3.1.1 MQTT-4.7.3-2] [5.0 MQTT-4.7.3-2] [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2] U+0000 is refused', () => {
     expect(isValidTopicFilter('a/\u0000')).toBe(false);
     expect(isValidTopicFilter('\u0000/#')).toBe(false);
   });
 
-  it('[MQTT-4.7.3-3] at most 65535 bytes', () => {
+  it('[3.1.1 MQTT-4.7.3-3] [5.0 MQTT-4.7.3-3] at most 65535 bytes', () => {
     expect(isValidTopicFilter('a'.repeat(65533) + '/#')).toBe(true);
     expect(isValidTopicFilter('a'.repeat(65534) + '/#')).toBe(false);
   });
@@ -133,7 +133,7 @@ describe('topic filters', () => {
 });
 
 describe('shared filters', () => {
-  it('[MQTT-4.8.2-1] [MQTT-4.8.2-2] $share/<name>/<filter>: a non-empty name without / + #, then a filter', () => {
+  it('[5.0 MQTT-4.8.2-1] [5.0 MQTT-4.8.2-2] $share/<name>/<filter>: a non-empty name without / + #, then a filter', () => {
     expect(parseSharedFilter('$share/g/a/+')).toEqual({ group: 'g', filter: 'a/+' });
     expect(parseSharedFilter('$share/group-1/#')).toEqual({ group: 'group-1', filter: '#' });
     expect(parseSharedFilter('$share/g/$SYS/#')).toEqual({ group: 'g', filter: '$SYS/#' });
@@ -143,7 +143,7 @@ describe('shared filters', () => {
     }
   });
 
-  it('[MQTT-1.5.3-1] [MQTT-1.5.3-2] [MQTT-4.7.3-3] encoding, NUL and length rules cover the share name too', () => {
+  it('[3.1.1 MQTT-1.5.3-1] [5.0 MQTT-1.5.4-1] [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2] [3.1.1 MQTT-4.7.3-3] [5.0 MQTT-4.7.3-3] encoding, NUL and length rules cover the share name too', () => {
     expect(isValidTopicFilter('$share/g\u0000/a')).toBe(false);
     expect(isValidTopicFilter('$share/\uFFFD/a')).toBe(false);
     expect(isValidTopicFilter('$share/\uD800/a')).toBe(false);
@@ -195,7 +195,7 @@ describe('the reference matcher', () => {
     ['$', '#', false],
     ['/$SYS', '#', true], // the first level is empty: the topic does not start with '$'
     ['a/$SYS', 'a/+', true],
-  ])('[MQTT-4.7.2-1] %s against %s → %s', (topic, filter, expected) => {
+  ])('[3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1] %s against %s → %s', (topic, filter, expected) => {
     expect(topicMatchesFilter(topic, filter)).toBe(expected);
   });
 });

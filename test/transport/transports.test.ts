@@ -85,7 +85,7 @@ describe('transports', () => {
     expect(tb.broker.sessions.get('cert-client')!.username).toBe('device-7');
   });
 
-  it('[MQTT-6.0.0-4] ws: MQTT over WebSocket on /mqtt with subprotocol mqtt', async () => {
+  it('[3.1.1 MQTT-6.0.0-4] [5.0 MQTT-6.0.0-4] ws: MQTT over WebSocket on /mqtt with subprotocol mqtt', async () => {
     await roundTrip(`ws://127.0.0.1:${ports.ws}/mqtt`, {}, 'ws');
     const ws = new WebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqtt']);
     await new Promise((resolve) => ws.once('open', resolve));
@@ -107,7 +107,7 @@ describe('transports', () => {
     expect(ws.readyState).not.toBe(WebSocket.OPEN);
   });
 
-  it('[MQTT-6.0.0-1] a text frame closes the WebSocket connection', async () => {
+  it('[3.1.1 MQTT-6.0.0-1] [5.0 MQTT-6.0.0-1] a text frame closes the WebSocket connection', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqtt']);
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send('not binary');
@@ -116,7 +116,7 @@ describe('transports', () => {
     expect([1003, 1005, 1006]).toContain(code);
   });
 
-  it('[MQTT-6.0.0-2] packets split across and joined within frames are read correctly', async () => {
+  it('[3.1.1 MQTT-6.0.0-2] [5.0 MQTT-6.0.0-2] packets split across and joined within frames are read correctly', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqtt']);
     await new Promise((resolve) => ws.once('open', resolve));
     const connect = Buffer.from([0x10, 0x0f, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x00, 0x00, 0x03, 0x77, 0x73, 0x31]);

@@ -114,7 +114,7 @@ describe('WebSocketListener', () => {
     expect(broker.clients.get('wss-cert')!.info.certificateIdentity).toBe('device-7');
   });
 
-  it('[MQTT-6.0.0-4] the server selects the subprotocol mqtt, and mqttv3.1 for old clients', async () => {
+  it('[3.1.1 MQTT-6.0.0-4] [5.0 MQTT-6.0.0-4] the server selects the subprotocol mqtt, and mqttv3.1 for old clients', async () => {
     expect((await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqtt'])).protocol).toBe('mqtt');
     expect((await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqttv3.1'])).protocol).toBe('mqttv3.1');
     expect((await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqttv3.1', 'mqtt'])).protocol).toBe('mqtt');
@@ -138,7 +138,7 @@ describe('WebSocketListener', () => {
     await roundTrip(`ws://127.0.0.1:${ports.ws}/mqtt`, {}, 'after-bad-url');
   });
 
-  it('[MQTT-6.0.0-1] a text frame closes the connection (1003) and its bytes are never read as MQTT', async () => {
+  it('[3.1.1 MQTT-6.0.0-1] [5.0 MQTT-6.0.0-1] a text frame closes the connection (1003) and its bytes are never read as MQTT', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`);
     const received: Buffer[] = [];
     ws.on('message', (data) => received.push(data as Buffer));
@@ -150,7 +150,7 @@ describe('WebSocketListener', () => {
     expect(broker.clients.has('text-frame')).toBe(false);
   });
 
-  it('[MQTT-6.0.0-1] a text frame carrying CONNECT and a retained PUBLISH has no effect', async () => {
+  it('[3.1.1 MQTT-6.0.0-1] [5.0 MQTT-6.0.0-1] a text frame carrying CONNECT and a retained PUBLISH has no effect', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`);
     const publish = mqttPacket.generate({ cmd: 'publish', topic: 'leak/text', payload: Buffer.from('x'), qos: 0, retain: true, dup: false });
     ws.send(Buffer.concat([connectPacket('text-publisher'), publish]).toString('latin1'));
@@ -161,7 +161,7 @@ describe('WebSocketListener', () => {
     expect(collector.messages).toEqual([]);
   });
 
-  it('[MQTT-6.0.0-1] binary frames after a text frame are not read either', async () => {
+  it('[3.1.1 MQTT-6.0.0-1] [5.0 MQTT-6.0.0-1] binary frames after a text frame are not read either', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`);
     ws.send('hello');
     ws.send(connectPacket('after-text'));
@@ -169,7 +169,7 @@ describe('WebSocketListener', () => {
     expect(broker.clients.has('after-text')).toBe(false);
   });
 
-  it('[MQTT-6.0.0-2] a packet split across frames, and two packets in one frame, are read', async () => {
+  it('[3.1.1 MQTT-6.0.0-2] [5.0 MQTT-6.0.0-2] a packet split across frames, and two packets in one frame, are read', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`);
     const received: Buffer[] = [];
     ws.on('message', (data) => received.push(data as Buffer));

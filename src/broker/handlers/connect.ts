@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  encodePacket,
   MqttError,
+  OutgoingTopicAliases,
   ReasonCode,
   SESSION_NEVER_EXPIRES,
   toConnackReturnCodeV3,
@@ -35,6 +37,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   if (version === 5) {
     connection.wantsProblemInformation = properties.requestProblemInformation !== false;
     if (properties.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
+    // Outgoing topic aliases only for a client that asked for them [5.0 MQTT-3.1.2-27], never more than it accepts [5.0 MQTT-3.1.2-26].
+    const aliasMaximum = Math.min(properties.topicAliasMaximum ?? 0, connection.broker.config.limits.outgoingTopicAliasMaximum);
+    if (aliasMaximum > 0) connection.outgoingAliases = new OutgoingTopicAliases(aliasMaximum);
   }
 
   const broker = connection.broker;
@@ -133,6 +138,7 @@ function startEnhancedAuth(connection: Connection, packet: ConnectPacket, method
   const authenticator = broker.enhancedAuthenticators.get(method);
   if (!authenticator) return refuse(connection, ReasonCode.BadAuthenticationMethod, `authentication method ${method} not offered`);
   connection.authMethod = method;
+  connection.readDuringAuthExchange();
   connection.authExchange = authenticator.begin({
     clientId: decision.clientId,
     username: packet.username,
@@ -263,7 +269,8 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
     });
   }
 
-  const connack: ConnackPacket = { cmd: 'connack', sessionPresent: isSessionPresent };
+  // MQTT 3.1 has no Session Present flag: that bit is reserved there and stays 0.
+  const connack: ConnackPacket = { cmd: 'connack', sessionPresent: isSessionPresent && version !== 3 };
   if (version === 5) {
     connack.reasonCode = ReasonCode.Success;
     const limits = broker.config.limits;
@@ -288,6 +295,14 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       if (authData) connackProperties.authenticationData = authData;
     }
     connack.properties = connackProperties;
+    if (encodePacket(connack, 5).length > connection.clientMaximumPacketSize) {
+      // The four "available" flags say what their absence says too (spec 3.2.2.3.5, .11-.13):
+      // dropped for a client whose Maximum Packet Size is that small [5.0 MQTT-3.1.2-24].
+      delete connackProperties.retainAvailable;
+      delete connackProperties.wildcardSubscriptionAvailable;
+      delete connackProperties.subscriptionIdentifiersAvailable;
+      delete connackProperties.sharedSubscriptionAvailable;
+    }
   } else {
     connack.returnCode = 0;
   }
@@ -300,6 +315,8 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       return;
     }
     connection.send(connack);
+    // A client whose Maximum Packet Size cannot take the CONNACK is closed by send().
+    if (connection.isClosed) return;
     connection.state = 'connected';
     connection.connectedAt = broker.now();
     broker.stats.connectsTotal++;

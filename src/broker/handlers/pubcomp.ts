@@ -1,7 +1,12 @@
 /** PUBCOMP from the client ends a QoS 2 delivery to it. */
-import type { PubcompPacket } from '../../protocol/index.js';
+import { MqttError, ReasonCode, type PubcompPacket } from '../../protocol/index.js';
 import type { Connection } from '../connection.js';
 
 export function handlePubcomp(connection: Connection, packet: PubcompPacket): void {
-  connection.session!.completed(packet.messageId!);
+  const packetId = packet.messageId!;
+  if (!connection.session!.completed(packetId) && connection.sentQos.get(packetId) === 1) {
+    // A QoS 1 delivery ends with PUBACK; PUBCOMP for its id is a protocol violation.
+    throw new MqttError(ReasonCode.ProtocolError, `PUBCOMP for packet identifier ${packetId} of a QoS 1 delivery`);
+  }
+  connection.sentQos.delete(packetId);
 }

@@ -9,6 +9,7 @@ import { isValidTopicName } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
 import type { Router } from '../router.js';
+import { reservedTopicFailure } from './publish-checks.js';
 
 export function handlePublish(connection: Connection, packet: PublishPacket): void {
   const broker = connection.broker;
@@ -48,6 +49,7 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
       failure = ReasonCode.PayloadFormatInvalid;
     }
   }
+  failure ??= reservedTopicFailure(connection, topic);
   if (failure === undefined && !broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic)) {
     failure = ReasonCode.NotAuthorized;
   }

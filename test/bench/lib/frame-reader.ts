@@ -29,7 +29,7 @@ export interface FrameHandler {
 // properties may omit both, leaving remaining length 2 [MQTT-3.4.2.1].
 const PUBACK_FIRST_BYTE = 0x40;
 const PUBREC_FIRST_BYTE = 0x50;
-const PUBREL_FIRST_BYTE = 0x62; // PUBREL's fixed-header flags must be 0010 [MQTT-3.6.1-1]
+const PUBREL_FIRST_BYTE = 0x62; // PUBREL's fixed-header flags must be 0010 [3.1.1 MQTT-3.6.1-1]
 const PUBCOMP_FIRST_BYTE = 0x70;
 
 export class FrameReader {

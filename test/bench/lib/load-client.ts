@@ -17,7 +17,7 @@ export interface LoadClientOptions {
   keepalive?: number;
   /**
    * 5.0 only: seconds the session outlives the connection. Without it a 5.0 session ends at
-   * disconnect whatever `clean` says [MQTT-3.1.2-23], so persistent-session scenarios set it.
+   * disconnect whatever `clean` says [5.0 MQTT-3.1.2-23], so persistent-session scenarios set it.
    */
   sessionExpiryInterval?: number;
   /** Set before CONNECT goes out: deliveries may follow the CONNACK in the same read. */
