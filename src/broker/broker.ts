@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
-import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
+import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
@@ -43,6 +43,8 @@ export class Broker {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly stats = new BrokerStats();
+  /** Decodes, for every connection, the packets the fast path leaves to mqtt-packet. */
+  readonly frameDecoder = new FrameDecoder();
   /** Per-topic message rates for the dashboard's topic tree; counts only while someone reads them. */
   readonly topicRates = new TopicRateCounter(() => this.now());
   /** Encoded QoS 0 PUBLISH per message (index: MQTT 5 ? 2 : 0, + retain): encode once per fan-out. */

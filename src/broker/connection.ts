@@ -5,7 +5,6 @@
 import type { Duplex } from 'node:stream';
 import {
   AckType,
-  createParser,
   decodePlainAck,
   decodePlainPublish,
   encodeAck,
@@ -18,7 +17,6 @@ import {
   ReasonCode,
   reasonCodeForParserError,
   type Packet,
-  type Parser,
   type ProtocolVersion,
   type PublishPacket,
 } from '../protocol/index.js';
@@ -83,8 +81,6 @@ export class Connection implements SessionLink, FrameSink {
   private throttled: Packet[] | undefined;
   /** Packets that arrived while CONNECT was still being processed. */
   private backlog: Packet[] | undefined;
-  /** mqtt-packet's parser, given one whole frame at a time by `frames`. */
-  private readonly parser: Parser = createParser();
   private readonly frames: FrameReader;
   private isCorked = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -100,8 +96,6 @@ export class Connection implements SessionLink, FrameSink {
     if (limits.maxPublishRate > 0) this.publishBucket = new TokenBucket(limits.maxPublishRate, limits.maxPublishRate, broker.now);
     if (limits.maxPublishBytesRate > 0) this.publishBytesBucket = new TokenBucket(limits.maxPublishBytesRate, limits.maxPublishBytesRate, broker.now);
     this.frames = new FrameReader(limits.maxPacketSize, this);
-    this.parser.on('packet', this.onPacket);
-    this.parser.on('error', this.onParserError);
     stream.on('data', this.onData);
     stream.on('drain', this.onDrain);
     stream.on('error', this.onStreamError);
@@ -150,7 +144,10 @@ export class Connection implements SessionLink, FrameSink {
         }
       }
     }
-    this.parser.parse(frame);
+    // Everything else goes to mqtt-packet, through the broker's one shared decoder.
+    const decoded = this.broker.frameDecoder.decode(frame, this.protocolVersion);
+    if (decoded instanceof Error) this.onParserError(decoded);
+    else this.onPacket(decoded);
   }
 
   onFrameError(error: FrameError): void {

@@ -2,3 +2,4 @@ export * from './reasons.js';
 export * from './packets.js';
 export * from './fast-encode.js';
 export * from './frames.js';
+export * from './decoder.js';

@@ -1,6 +1,6 @@
 /** Version-aware encode/decode over mqtt-packet, and the packet types the rest of Midge uses. */
 import mqttPacket from 'mqtt-packet';
-import type { Packet, Parser } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 
 export type {
   Packet,
@@ -34,11 +34,6 @@ const ENCODE_OPTIONS: Record<ProtocolVersion, { protocolVersion: ProtocolVersion
 
 export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Buffer {
   return mqttPacket.generate(packet, ENCODE_OPTIONS[protocolVersion]);
-}
-
-/** A fresh parser; it learns the protocol version from the CONNECT it decodes. */
-export function createParser(): Parser {
-  return mqttPacket.parser();
 }
 
 /** Session Expiry Interval value that means "never expires" (MQTT 5 3.1.2.11.2). */

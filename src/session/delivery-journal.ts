@@ -9,12 +9,14 @@ import type { CommitLog, OutgoingRecord, StoreOp } from '../store/index.js';
 type LoadState = 'loaded' | 'unloaded' | 'loading';
 
 export class DeliveryJournal {
+  // The three weak tables are made on first use: a clean session never writes, and an idle
+  // connection should not pay for them (~0.5 KB each session).
   /** The latest put of a delivery while it may still be pending in the commit batch. */
-  private readonly unwrittenPuts = new WeakMap<OutgoingRecord, StoreOp>();
+  private unwrittenPuts: WeakMap<OutgoingRecord, StoreOp> | undefined;
   /** Deliveries an earlier put of which may be on disk: ending them needs a delete. */
-  private readonly hasStoredCopy = new WeakSet<OutgoingRecord>();
+  private hasStoredCopy: WeakSet<OutgoingRecord> | undefined;
   /** QoS 1 deliveries sent from the queue whose record on disk still says 'queued'. */
-  private readonly sentStateUnwritten = new WeakSet<OutgoingRecord>();
+  private sentStateUnwritten: WeakSet<OutgoingRecord> | undefined;
   private state: LoadState = 'loaded';
   /** Deliveries that arrived while the stored ones were being read; they follow those. */
   private arrivedWhileLoading: OutgoingRecord[] = [];
@@ -34,13 +36,15 @@ export class DeliveryJournal {
 
   /** Writes the delivery's current state; remembered until it is known to be on disk. */
   write(record: OutgoingRecord): void {
-    const previous = this.unwrittenPuts.get(record);
+    if (!this.isPersistent()) return;
+    const unwrittenPuts = (this.unwrittenPuts ??= new WeakMap());
+    const previous = unwrittenPuts.get(record);
     // A put still waiting in the batch is superseded by this one; one already written is not.
-    if (previous && !this.log.retract(previous)) this.hasStoredCopy.add(record);
+    if (previous && !this.log.retract(previous)) (this.hasStoredCopy ??= new WeakSet()).add(record);
     const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: { ...record } };
-    this.persist(put);
-    this.unwrittenPuts.set(record, put);
-    this.sentStateUnwritten.delete(record);
+    this.log.add(put);
+    unwrittenPuts.set(record, put);
+    this.sentStateUnwritten?.delete(record);
   }
 
   /**
@@ -48,23 +52,25 @@ export class DeliveryJournal {
    * a restart needs, except DUP; its 'sent' state is written once, when the client goes away.
    */
   deferSentState(record: OutgoingRecord): void {
-    this.sentStateUnwritten.add(record);
+    (this.sentStateUnwritten ??= new WeakSet()).add(record);
   }
 
   /** Writes the deferred 'sent' states, so a restart resends these with DUP [3.1.1 MQTT-3.3.1-1]. */
   writeDeferredSentStates(inflight: Iterable<OutgoingRecord>): void {
+    const deferred = this.sentStateUnwritten;
+    if (!deferred) return;
     for (const record of inflight) {
-      if (this.sentStateUnwritten.has(record)) this.write(record);
+      if (deferred.has(record)) this.write(record);
     }
   }
 
   /** The delivery ended (acknowledged, expired, evicted, moved): it leaves the store. */
   forget(record: OutgoingRecord): void {
     if (record.qos === 0) return; // QoS 0 is never written
-    const unwritten = this.unwrittenPuts.get(record);
-    this.unwrittenPuts.delete(record);
-    this.sentStateUnwritten.delete(record);
-    const isNowhereOnDisk = unwritten !== undefined && !this.hasStoredCopy.has(record) && this.log.retract(unwritten);
+    const unwritten = this.unwrittenPuts?.get(record);
+    if (unwritten) this.unwrittenPuts!.delete(record);
+    this.sentStateUnwritten?.delete(record);
+    const isNowhereOnDisk = unwritten !== undefined && !this.hasStoredCopy?.has(record) && this.log.retract(unwritten);
     if (!isNowhereOnDisk) this.persist({ type: 'deleteOutgoing', clientId: this.clientId, seq: record.seq });
   }
 
@@ -93,13 +99,26 @@ export class DeliveryJournal {
   }
 
   /**
-   * Reads the stored deliveries back (once): those on disk, then those that arrived during the
-   * read, each once, in `seq` order of arrival. Undefined when there was nothing to load or the
-   * session was discarded meanwhile.
+   * Reads the stored deliveries back (once) and hands them to `restore`: those on disk, then
+   * those that arrived during the read, each once, in `seq` order — unless the session was
+   * discarded meanwhile.
    */
-  async load(read: () => Promise<OutgoingRecord[]>): Promise<OutgoingRecord[] | undefined> {
-    if (this.state !== 'unloaded') return undefined;
+  load(read: () => Promise<OutgoingRecord[]>, restore: (records: OutgoingRecord[]) => void): Promise<void> {
+    // A second CONNECT for the client while the first one's read is under way goes on once the
+    // records are restored, not before.
+    if (this.state === 'loading') return this.loading!;
+    if (this.state !== 'unloaded') return Promise.resolve();
     this.state = 'loading';
+    this.loading = this.readBack(read).then((records) => {
+      if (records) restore(records);
+    });
+    return this.loading;
+  }
+
+  /** The load under way, settled once its records are restored. */
+  private loading: Promise<void> | undefined;
+
+  private async readBack(read: () => Promise<OutgoingRecord[]>): Promise<OutgoingRecord[] | undefined> {
     let records: OutgoingRecord[];
     try {
       // Deliveries that reached the session while it was unloaded may still wait in the commit
@@ -117,9 +136,10 @@ export class DeliveryJournal {
     this.state = 'loaded';
     const seen = new Set<number>();
     const restored: OutgoingRecord[] = [];
+    const hasStoredCopy = (this.hasStoredCopy ??= new WeakSet());
     for (const record of records) {
       seen.add(record.seq);
-      this.hasStoredCopy.add(record);
+      hasStoredCopy.add(record);
       restored.push(record);
     }
     for (const record of arrived) if (!seen.has(record.seq)) restored.push(record);

@@ -24,12 +24,12 @@ export class DeliveryQueue {
   /** The queued QoS 0 records, oldest first, from `qos0Head` on. */
   private qos0: OutgoingRecord[] = [];
   private qos0Head = 0;
-  /** QoS 0 records taken out of the middle of `items`, skipped when the head reaches them. */
-  private readonly tombstones = new Set<OutgoingRecord>();
+  /** QoS 0 records taken out of the middle of `items`, skipped when the head reaches them (made on first use). */
+  private tombstones: Set<OutgoingRecord> | undefined;
   private count = 0;
   private bytes = 0;
-  /** When each record joined the queue in this process (the admin API's "age of the oldest queued"). */
-  private readonly queuedAt = new WeakMap<OutgoingRecord, number>();
+  /** When each record joined the queue in this process (the admin API's "age of the oldest queued"; made on first use). */
+  private queuedAt: WeakMap<OutgoingRecord, number> | undefined;
 
   constructor(
     private readonly bounds: QueueBounds,
@@ -76,7 +76,8 @@ export class DeliveryQueue {
 
   /** Appends without checking the bounds (records read back from the store were admitted once). */
   push(record: OutgoingRecord): void {
-    if (!this.queuedAt.has(record)) this.queuedAt.set(record, this.now());
+    const queuedAt = (this.queuedAt ??= new WeakMap());
+    if (!queuedAt.has(record)) queuedAt.set(record, this.now());
     this.items.push(record);
     if (record.qos === 0) this.qos0.push(record);
     this.count++;
@@ -86,7 +87,7 @@ export class DeliveryQueue {
   /** Epoch ms at which the oldest queued record was queued; undefined when the queue is empty. */
   get oldestQueuedAt(): number | undefined {
     const oldest = this.peek();
-    return oldest === undefined ? undefined : this.queuedAt.get(oldest);
+    return oldest === undefined ? undefined : this.queuedAt?.get(oldest);
   }
 
   peek(): OutgoingRecord | undefined {
@@ -122,13 +123,13 @@ export class DeliveryQueue {
     const all: OutgoingRecord[] = [];
     for (let i = this.head; i < this.items.length; i++) {
       const record = this.items[i]!;
-      if (!this.tombstones.has(record)) all.push(record);
+      if (!this.tombstones?.has(record)) all.push(record);
     }
     this.items = [];
     this.head = 0;
     this.qos0 = [];
     this.qos0Head = 0;
-    this.tombstones.clear();
+    this.tombstones = undefined;
     this.count = 0;
     this.bytes = 0;
     return all;
@@ -139,7 +140,7 @@ export class DeliveryQueue {
     const record = this.qos0[this.qos0Head]!;
     this.qos0[this.qos0Head] = undefined as unknown as OutgoingRecord;
     this.qos0Head++;
-    this.tombstones.add(record);
+    (this.tombstones ??= new Set()).add(record);
     this.count--;
     this.bytes -= record.message.payload.length;
     return record;
@@ -158,8 +159,9 @@ export class DeliveryQueue {
   }
 
   private skipTombstones(): void {
-    if (this.tombstones.size === 0) return;
-    while (this.head < this.items.length && this.tombstones.delete(this.items[this.head]!)) {
+    const tombstones = this.tombstones;
+    if (!tombstones || tombstones.size === 0) return;
+    while (this.head < this.items.length && tombstones.delete(this.items[this.head]!)) {
       this.items[this.head] = undefined as unknown as OutgoingRecord;
       this.head++;
     }

@@ -4,8 +4,11 @@
  */
 import type { OutgoingRecord } from '../store/index.js';
 
+const EMPTY: ReadonlyMap<number, OutgoingRecord> = new Map();
+
 export class InflightWindow {
-  private readonly byPacketId = new Map<number, OutgoingRecord>();
+  /** Made on first use: most idle sessions of a fleet have nothing in flight. */
+  private byPacketId: Map<number, OutgoingRecord> | undefined;
   private lastPacketId = 0;
   /** min(client's Receive Maximum, our maxInflight), at least 1. */
   private limit: number;
@@ -20,42 +23,42 @@ export class InflightWindow {
   }
 
   get size(): number {
-    return this.byPacketId.size;
+    return this.byPacketId?.size ?? 0;
   }
 
   get isFull(): boolean {
-    return this.byPacketId.size >= this.limit;
+    return this.size >= this.limit;
   }
 
   get(packetId: number): OutgoingRecord | undefined {
-    return this.byPacketId.get(packetId);
+    return this.byPacketId?.get(packetId);
   }
 
   has(packetId: number): boolean {
-    return this.byPacketId.has(packetId);
+    return this.byPacketId?.has(packetId) === true;
   }
 
   /** The record must carry its packet id. */
   add(record: OutgoingRecord): void {
-    this.byPacketId.set(record.packetId!, record);
+    (this.byPacketId ??= new Map()).set(record.packetId!, record);
   }
 
   delete(packetId: number): boolean {
-    return this.byPacketId.delete(packetId);
+    return this.byPacketId?.delete(packetId) === true;
   }
 
-  /** In the order they were sent (a resend after reconnect keeps it [MQTT-4.6.0-1]). */
+  /** In the order they were sent (a resend after reconnect keeps it [3.1.1 MQTT-4.6.0-1]). */
   values(): IterableIterator<OutgoingRecord> {
-    return this.byPacketId.values();
+    return (this.byPacketId ?? EMPTY).values();
   }
 
   clear(): void {
-    this.byPacketId.clear();
+    this.byPacketId = undefined;
   }
 
   /** Skips ids still in flight: an id is not reused until its flow completes [3.1.1 MQTT-2.3.1-4]. */
   nextPacketId(): number {
-    if (this.byPacketId.size >= 0xffff) {
+    if (this.size >= 0xffff) {
       // Every id is in flight (only a queued delivery asks now): any id will do, it is checked
       // again when the delivery is sent.
       this.lastPacketId = this.lastPacketId >= 0xffff ? 1 : this.lastPacketId + 1;
@@ -63,7 +66,7 @@ export class InflightWindow {
     }
     do {
       this.lastPacketId = this.lastPacketId >= 0xffff ? 1 : this.lastPacketId + 1;
-    } while (this.byPacketId.has(this.lastPacketId));
+    } while (this.byPacketId?.has(this.lastPacketId));
     return this.lastPacketId;
   }
 }

@@ -65,8 +65,8 @@ export class Session {
   private readonly queue: DeliveryQueue;
   private readonly inflight: InflightWindow;
   private readonly journal: DeliveryJournal;
-  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2]. */
-  private readonly incomingQos2 = new Set<number>();
+  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2] (made on first use). */
+  private incomingQos2: Set<number> | undefined;
   private nextSeq = 1;
 
   constructor(
@@ -148,22 +148,22 @@ export class Session {
 
   /** Whether a QoS 2 PUBLISH with this id was received and not yet released. */
   hasIncomingQos2(packetId: number): boolean {
-    return this.incomingQos2.has(packetId);
+    return this.incomingQos2?.has(packetId) === true;
   }
 
   get incomingQos2Count(): number {
-    return this.incomingQos2.size;
+    return this.incomingQos2?.size ?? 0;
   }
 
   /** A QoS 2 PUBLISH was routed: its id is remembered (and stored) until PUBREL [3.1.1 MQTT-4.3.3-2]. */
   rememberIncomingQos2(packetId: number): void {
-    this.incomingQos2.add(packetId);
+    (this.incomingQos2 ??= new Set()).add(packetId);
     this.persist({ type: 'putIncomingQos2', clientId: this.clientId, packetId });
   }
 
   /** PUBREL: the id may be used for a new message again. Returns whether it was known. */
   releaseIncomingQos2(packetId: number): boolean {
-    const isKnown = this.incomingQos2.delete(packetId);
+    const isKnown = this.incomingQos2?.delete(packetId) === true;
     if (isKnown) this.persist({ type: 'deleteIncomingQos2', clientId: this.clientId, packetId });
     return isKnown;
   }
@@ -184,16 +184,22 @@ export class Session {
   }
 
   /** Reads the stored deliveries back into memory (once), before the client goes online. */
-  async loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
-    const records = await this.journal.load(read);
-    if (!records) return;
+  loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
+    return this.journal.load(read, (records) => this.restoreOutgoing(records));
+  }
+
+  private restoreOutgoing(records: readonly OutgoingRecord[]): void {
     for (const record of records) {
       this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
-      if (record.state !== 'queued' && record.packetId !== undefined) {
+      if (record.state === 'pubrec' && record.packetId !== undefined) {
+        // Released already: only its PUBREL is owed, sent again on attach.
         this.inflight.add(record);
       } else {
-        // A queued one keeps its stored packet id: it is sent with it [3.1.1 MQTT-4.4.0-1].
-        record.state = 'queued';
+        // Everything else goes out again in `seq` order, under its stored packet id
+        // [3.1.1 MQTT-4.4.0-1]; 'sent' ones with DUP. Not split into "in flight first": a delivery
+        // sent from the queue still says 'queued' on disk (its sent state is written at
+        // disconnect), so after a crash an older one can read 'queued' while a newer one reads
+        // 'sent' — resending the 'sent' ones first would reorder them.
         this.queue.push(record);
       }
     }
@@ -201,7 +207,9 @@ export class Session {
 
   /** Adds the incoming QoS 2 ids read from the store (before the client goes online). */
   restoreIncomingQos2(packetIds: readonly number[]): void {
-    for (const packetId of packetIds) this.incomingQos2.add(packetId);
+    if (packetIds.length === 0) return;
+    const ids = (this.incomingQos2 ??= new Set());
+    for (const packetId of packetIds) ids.add(packetId);
   }
 
   // --- subscriptions -------------------------------------------------------------------------
@@ -257,7 +265,7 @@ export class Session {
     this.queue.drainAll();
     this.journal.reset();
     this.subscriptions.clear();
-    this.incomingQos2.clear();
+    this.incomingQos2 = undefined;
     this.will = undefined;
     if (wasPersistent) this.commitLog.add({ type: 'deleteSession', clientId: this.clientId });
   }
@@ -448,11 +456,13 @@ export class Session {
     // A queued delivery was stored with its packet id; it keeps it unless that id is in use
     // (the id counter wrapped while an old delivery stayed unacknowledged).
     const hasStoredId = wasQueued && record.packetId !== undefined && !this.inflight.has(record.packetId);
+    // Read back from the store as sent before a restart: this is a redelivery [3.1.1 MQTT-3.3.1-1].
+    const isDuplicate = hasStoredId && record.state === 'sent';
     if (!hasStoredId) record.packetId = this.inflight.nextPacketId();
     record.state = 'sent';
     this.inflight.add(record);
     if (!this.isPersistent) {
-      link.sendPublish(record, false);
+      link.sendPublish(record, isDuplicate);
       return false;
     }
     if (record.qos === 1) {
@@ -461,17 +471,20 @@ export class Session {
       // the record on disk already says all a restart needs.
       if (hasStoredId) this.journal.deferSentState(record);
       else this.journal.write(record);
-      link.sendPublish(record, false);
+      link.sendPublish(record, isDuplicate);
       return false;
     }
     // QoS 2 must wait: its packet id and 'sent' state have to be on disk before the client sees it.
     this.journal.write(record);
     this.qos2AwaitingCommit.push(record);
+    if (isDuplicate) (this.qos2Redeliveries ??= new WeakSet()).add(record);
     return true;
   }
 
   /** QoS 2 deliveries put in flight whose 'sent' record is not yet known to be committed. */
   private qos2AwaitingCommit: OutgoingRecord[] = [];
+  /** Of those, the ones sent before a restart (they go out with DUP). */
+  private qos2Redeliveries: WeakSet<OutgoingRecord> | undefined;
 
   private sendQos2AfterCommit(): void {
     const records = this.qos2AwaitingCommit;
@@ -481,7 +494,7 @@ export class Session {
       // A reconnect in between has already resent everything in flight.
       if (epoch !== this.linkEpoch || !this.link) return;
       for (const record of records) {
-        if (this.inflight.get(record.packetId!) === record && record.state === 'sent') this.link.sendPublish(record, false);
+        if (this.inflight.get(record.packetId!) === record && record.state === 'sent') this.link.sendPublish(record, this.qos2Redeliveries?.has(record) === true);
       }
     });
   }

@@ -117,6 +117,44 @@ describe('Session', () => {
     expect(link.texts).toEqual(['late']);
   });
 
+  it('[3.1.1 MQTT-4.6.0-6] after a crash, stored deliveries go out again in seq order, whatever state each was written in', async () => {
+    // On disk after a crash: seq 1 and 2 were sent from the queue (their 'sent' state is only
+    // written at disconnect, so they still read 'queued'), seq 3 was sent live and reads 'sent'.
+    const stored = [
+      { seq: 1, message: message('m1'), qos: 1 as const, retain: false, state: 'queued' as const, packetId: 11 },
+      { seq: 2, message: message('m2'), qos: 1 as const, retain: false, state: 'queued' as const, packetId: 12 },
+      { seq: 3, message: message('m3'), qos: 1 as const, retain: false, state: 'sent' as const, packetId: 13 },
+    ];
+    const log = new RecordingCommitLog();
+    const { session } = persistentSession(log, { ...limits, maxInflight: 10 });
+    session.markRecovered(3, 4);
+    const loading = session.loadOutgoing(async () => stored);
+    log.commit();
+    await loading;
+    const link = new FakeLink();
+    session.attach(link, 65_535);
+    expect(link.publishes.map((p) => [p.text, p.record.packetId, p.isDuplicate])).toEqual([
+      ['m1', 11, false],
+      ['m2', 12, false],
+      ['m3', 13, true],
+    ]);
+  });
+
+  it('a second CONNECT during the load goes on only once the stored deliveries are in memory', async () => {
+    const log = new RecordingCommitLog();
+    const { session } = persistentSession(log);
+    session.markRecovered(1, 2);
+    const stored = [{ seq: 1, message: message('kept'), qos: 1 as const, retain: false, state: 'queued' as const, packetId: 1 }];
+    const first = session.loadOutgoing(async () => stored);
+    const second = session.loadOutgoing(async () => []);
+    log.commit();
+    await second;
+    const link = new FakeLink();
+    session.attach(link, 65_535);
+    expect(link.texts).toEqual(['kept']);
+    await first;
+  });
+
   it('owns the incoming QoS 2 ids: remembered and stored until released [3.1.1 MQTT-4.3.3-2]', () => {
     const log = new RecordingCommitLog();
     const { session } = persistentSession(log);
