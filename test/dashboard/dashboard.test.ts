@@ -17,6 +17,8 @@ import { hasChromium, launchChromium } from './browser.js';
 announceSkip(hasChromium, 'the dashboard browser tests', 'chromium');
 
 const TOKEN = 'browser-test-token-0123456789';
+/** Per test: above the 20 s waits inside, for a loaded two-core machine. */
+const BROWSER_TEST_TIMEOUT_MS = 60_000;
 const VIEWS = ['overview', 'clients', 'sessions', 'topics', 'retained', 'bridges', 'console'];
 
 describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
@@ -91,7 +93,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     const shell = await fetch(base);
     expect(shell.status).toBe(200);
     expect(shell.headers.get('content-security-policy')).toMatch(/default-src 'self'; script-src 'self'/);
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('after login, a client the test connects appears in the clients view with its id', async () => {
     screenshotsOnFailure();
@@ -105,7 +107,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await expect(row).toBeVisibleSoon();
     expect(await row.textContent()).toContain('MQTT 3.1.1');
     expect(await row.textContent()).toContain('sensor-user');
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('the message-rate chart moves while the test publishes', async () => {
     screenshotsOnFailure();
@@ -121,7 +123,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     } finally {
       clearInterval(publishing);
     }
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('disconnects a client from the UI', async () => {
     screenshotsOnFailure();
@@ -134,7 +136,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await closed;
     await expect(page.locator('tr[data-client-id="dash-victim"]')).toBeGoneSoon();
     expect(tb.broker.clients.has('dash-victim')).toBe(false);
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('shows a persistent session falling behind, and discards it from the UI', async () => {
     screenshotsOnFailure();
@@ -151,7 +153,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Really discard dash-sleeper', exact: true }).click();
     await expect(row).toBeGoneSoon();
     expect(tb.broker.sessions.get('dash-sleeper')).toBeUndefined();
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('shows subscriptions as a topic tree, expanded level by level', async () => {
     screenshotsOnFailure();
@@ -162,7 +164,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Expand plant/line-1', exact: true }).click();
     await page.getByRole('button', { name: 'temperature', exact: true }).click();
     await expect(page.locator('.panel')).toHaveTextSoon('dash-watcher');
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('deletes a retained message from the UI', async () => {
     screenshotsOnFailure();
@@ -177,7 +179,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await expect(page.locator('tr[data-topic="dash/retained/one"]')).toBeGoneSoon();
     expect(tb.broker.router.retained.get('dash/retained/one')).toBeUndefined();
     expect(tb.broker.router.retained.get('dash/retained/two')).toBeDefined();
-  });
+  }, BROWSER_TEST_TIMEOUT_MS);
 
   it('publishes from the console, over the WebSocket listener, to a subscriber the test holds — within the ACL', async () => {
     screenshotsOnFailure();
@@ -211,7 +213,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await client.publishAsync('console/in', 'to the operator', { qos: 1 });
     await expect(page.locator('#console-messages')).toHaveTextSoon('to the operator');
     expect(cspViolations).toEqual([]);
-  }, 60_000);
+  }, BROWSER_TEST_TIMEOUT_MS);
 });
 
 // --- waiting on the page without sleeps ----------------------------------------------------
