@@ -114,6 +114,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.click('nav >> text=Overview');
     const chart = page.locator('#chart-messages');
     await expect(chart).toBeVisibleSoon();
+    // uPlot draws its canvas once the first stats arrive; on a busy machine that is after the frame.
+    await page.waitForSelector('#chart-messages canvas', { timeout: 20_000 });
     const canvasBefore = await page.$eval('#chart-messages canvas', (c) => (c as unknown as { toDataURL(): string }).toDataURL());
     const publisher = await connectClient(tb.url, { clientId: 'dash-publisher' });
     const publishing = setInterval(() => void publisher.publishAsync('rates/t', 'x').catch(() => undefined), 10);

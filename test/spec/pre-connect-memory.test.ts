@@ -89,7 +89,9 @@ describe.skipIf(!hasProc)('memory before CONNECT', () => {
       const grownMiB = (after - before) / 1024;
       process.stderr.write(`pre-connect memory: RSS ${Math.round(before / 1024)} -> ${Math.round(after / 1024)} MiB (${grownMiB.toFixed(1)} MiB)\n`);
       // Buffering what was sent would be ~100 MiB (50 x 2 MiB); allocating what was announced, far more.
-      expect(grownMiB).toBeLessThan(6);
+      // Alone it grows 1-2 MiB; beside the rest of the suite on 2 cores, the heap's own slack
+      // has reached 10 MiB — still a tenth of buffering what was sent.
+      expect(grownMiB).toBeLessThan(16);
       // And the broker still serves.
       const client = await connectClient(url, { clientId: 'after-attack' });
       expect(client.connected).toBe(true);
