@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 export interface HttpResponse {
   status: number;
@@ -14,10 +14,11 @@ export interface HttpResponse {
 }
 
 export interface HttpRoute {
-  method: 'GET' | 'DELETE';
+  method: 'GET' | 'DELETE' | 'POST' | 'PATCH' | 'PUT';
   /** Matched against the path; named groups become params. */
   path: RegExp;
-  handle(params: Record<string, string>, query: URLSearchParams): Promise<HttpResponse> | HttpResponse;
+  /** `body`: the parsed JSON request body of POST, PATCH and PUT (undefined when empty). */
+  handle(params: Record<string, string>, query: URLSearchParams, body?: unknown): Promise<HttpResponse> | HttpResponse;
 }
 
 export interface HttpServerOptions {
@@ -61,9 +62,9 @@ export class OpsHttpServer {
     const token = this.options.token;
     if (token === null) return true;
     const header = req.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    const expected = Buffer.from(token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    // Digests of equal length: the comparison takes the same time whatever the given token's length.
+    const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+    return timingSafeEqual(digest(header.startsWith('Bearer ') ? header.slice(7) : ''), digest(token));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -73,7 +74,7 @@ export class OpsHttpServer {
       if (!OPEN_PATHS.has(url.pathname) && !this.isAuthorized(req)) {
         response = { status: 401, body: { error: 'missing or wrong bearer token' } };
       } else {
-        response = await this.route(req.method ?? 'GET', url);
+        response = await this.route(req.method ?? 'GET', url, req);
       }
     } catch (error) {
       this.options.onError(error);
@@ -84,7 +85,7 @@ export class OpsHttpServer {
     res.end(isText ? response.body : JSON.stringify(response.body));
   }
 
-  private async route(method: string, url: URL): Promise<HttpResponse> {
+  private async route(method: string, url: URL, req: http.IncomingMessage): Promise<HttpResponse> {
     let isPathKnown = false;
     for (const route of this.options.routes) {
       const match = route.path.exec(url.pathname);
@@ -93,8 +94,31 @@ export class OpsHttpServer {
       if (route.method !== method) continue;
       const params: Record<string, string> = {};
       for (const [key, value] of Object.entries(match.groups ?? {})) params[key] = decodeURIComponent(value);
-      return route.handle(params, url.searchParams);
+      if (method !== 'POST' && method !== 'PATCH' && method !== 'PUT') return route.handle(params, url.searchParams);
+      const body = await readJsonBody(req);
+      if (body === INVALID_BODY) return { status: 400, body: { error: 'the request body must be JSON of at most 1 MiB' } };
+      return route.handle(params, url.searchParams, body);
     }
     return isPathKnown ? { status: 405, body: { error: 'method not allowed' } } : { status: 404, body: { error: 'not found' } };
+  }
+}
+
+const INVALID_BODY = Symbol('invalid body');
+const MAX_BODY_BYTES = 1024 * 1024;
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return INVALID_BODY;
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return INVALID_BODY;
   }
 }

@@ -1,0 +1,42 @@
+/**
+ * The broker side of runtime user management: when the user store disables or deletes a user,
+ * that user's live connections are closed (DISCONNECT 0x87 Not authorized on MQTT 5 — 0x8A
+ * Banned is a CONNACK-only code [5.0 3.14.2.1] — the refusal at the next CONNECT says 0x8A);
+ * when a user's grants change, the subscriptions its sessions may no longer hold are removed, as
+ * if the client had unsubscribed. Deliveries on the subscriptions that stay are checked per
+ * message (canReceive) anyway.
+ */
+import { ReasonCode } from '../protocol/index.js';
+import { parseSharedFilter } from '../topics/index.js';
+import type { Broker } from './broker.js';
+
+/** Closes every connection authenticated as `username`; returns how many. */
+export function disconnectUser(broker: Broker, username: string, why: string): number {
+  let closed = 0;
+  for (const connection of [...broker.clients.values()]) {
+    if (connection.username !== username) continue;
+    connection.disconnectWithReason(ReasonCode.NotAuthorized, why);
+    connection.destroy('admin');
+    closed++;
+  }
+  if (closed > 0) broker.logger.info({ username, connections: closed }, `user's connections closed: ${why}`);
+  return closed;
+}
+
+/** Drops the subscriptions of `username`'s sessions that the authorizer now refuses; returns how many. */
+export function recheckUserSubscriptions(broker: Broker, username: string): number {
+  let removed = 0;
+  for (const session of broker.sessions.values()) {
+    if (session.username !== username) continue;
+    for (const filter of [...session.subscriptions.keys()]) {
+      if (broker.authorizer.canSubscribe({ clientId: session.clientId, username }, filter)) continue;
+      if (!session.deleteSubscription(filter)) continue;
+      broker.router.removeSubscription(session.clientId, filter);
+      const shared = parseSharedFilter(filter);
+      if (shared) broker.router.redistributeShared(session, `${shared.group}/${shared.filter}`);
+      removed++;
+    }
+  }
+  if (removed > 0) broker.logger.info({ username, subscriptions: removed }, 'subscriptions removed after a change of grants');
+  return removed;
+}
