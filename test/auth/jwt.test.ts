@@ -171,3 +171,18 @@ describe('JWT from a JWKS URL (RS256, ES256, rotation)', () => {
     expect((await tryConnect(b.url, { clientId: 'sensor-3', password: token, username: 'any', protocolVersion: 5 })).code).toBe(0x86);
   });
 });
+
+describe('JWT with the JWKS endpoint down', () => {
+  it('refuses with 0x88 server unavailable, not as a bad token', async () => {
+    const { freePort } = await import('../helpers/ports.js');
+    const port = await freePort(); // nothing listens there
+    const b = await startBroker({ auth: { chain: [{ type: 'jwt', jwksUrl: `http://127.0.0.1:${port}/jwks.json`, jwksTimeoutMs: 2000 }] } });
+    try {
+      const pair = await generateKeyPair('ES256');
+      const token = await new SignJWT({ sub: 'd' }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setExpirationTime('5m').sign(pair.privateKey);
+      expect((await tryConnect(b.url, { clientId: 'd', username: 'd', password: token, protocolVersion: 5 })).code).toBe(0x88);
+    } finally {
+      await b.cleanup();
+    }
+  });
+});
