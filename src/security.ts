@@ -25,6 +25,7 @@ import {
   UserStore,
   usersAuthenticationEntry,
   usersAuthorizationEntry,
+  type AuthAuditEvent,
   type AuthenticationEntry,
   type Authenticator,
   type AuthorizationEntry,
@@ -60,19 +61,58 @@ function wrapConfigError<T>(key: string, build: () => T): T {
   }
 }
 
-function legacySecurity(config: BrokerConfig): Security {
+/**
+ * The legacy keys: the password file decides exactly as it always did (its own slowdown and
+ * anonymous rule, no lockout); it is only wrapped so that each attempt is counted and audited.
+ */
+function legacySecurity(config: BrokerConfig, logger: Logger): Security {
   const security: Security = { enhancedAuthenticators: [], httpEntries: [], attach: () => undefined };
   const passwordFile = config.auth.passwordFile;
   if (passwordFile !== undefined) {
-    security.authenticator = wrapConfigError('auth.passwordFile', () => new PasswordFileAuthenticator(passwordFile, { allowAnonymous: config.auth.allowAnonymous }));
+    const file = wrapConfigError('auth.passwordFile', () => new PasswordFileAuthenticator(passwordFile, { allowAnonymous: config.auth.allowAnonymous }));
+    const entry: AuthenticationEntry = {
+      type: 'passwordFile',
+      check: async (credentials) => {
+        const result = await file.authenticate(credentials);
+        return result.isAccepted ? { outcome: 'allow' } : { outcome: 'deny', reasonCode: result.reasonCode, why: 'password file refused the client' };
+      },
+      reload: () => file.reload(),
+    };
+    const chainAuthenticator = new ChainAuthenticator({
+      defaultChain: new AuthenticationChain([entry], (type, error) => logger.error({ err: error, entry: type }, 'authentication entry failed')),
+      contexts: new ClientContexts(),
+      audit: auditTo(logger),
+    });
+    security.authenticator = chainAuthenticator;
+    security.chainAuthenticator = chainAuthenticator;
+    security.attach = (broker) => registerMetrics(broker, chainAuthenticator, []);
   }
   const aclFile = config.auth.aclFile;
   if (aclFile !== undefined) security.authorizer = wrapConfigError('auth.aclFile', () => new AclFileAuthorizer(aclFile));
   return security;
 }
 
+/** One audit line per attempt: who, from where, which entry, why. Never a password or token. */
+function auditTo(logger: Logger): (event: AuthAuditEvent) => void {
+  return (event) => logger.info({ audit: 'auth', ...event }, `authentication ${event.outcome}`);
+}
+
+function registerMetrics(broker: Broker, chainAuthenticator: ChainAuthenticator, httpEntries: HttpEntry[]): void {
+  registerAuthMetrics(broker.metrics.registry, {
+    attempts: () => {
+      const stats = chainAuthenticator.stats;
+      return { success: stats.successes, failure: stats.failures, locked_out: stats.lockedOut };
+    },
+    lockouts: () => chainAuthenticator.stats.lockouts,
+    httpCache: () => ({
+      hits: httpEntries.reduce((n, e) => n + e.stats.cacheHits, 0),
+      misses: httpEntries.reduce((n, e) => n + e.stats.cacheMisses, 0),
+    }),
+  });
+}
+
 export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => number): Security {
-  if (!usesAuthChains(config)) return legacySecurity(config);
+  if (!usesAuthChains(config)) return legacySecurity(config, logger);
   const auth = config.auth;
   const namedChains = auth.chains ?? {};
   const allAuthn = [...(auth.chain ?? []), ...Object.values(namedChains).flatMap((c) => c.chain)];
@@ -163,8 +203,7 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
     listenerChains: listenerAuthn,
     contexts,
     ...(guard ? { guard } : {}),
-    // One audit line per attempt: who, from where, which entry, why. Never a password or token.
-    audit: (event) => logger.info({ audit: 'auth', ...event }, `authentication ${event.outcome}`),
+    audit: auditTo(logger),
   });
   const authorizer = new ChainAuthorizer({ defaultChain: defaultAuthz, listenerChains: listenerAuthz, contexts });
   const hasJwt = allAuthn.some((e) => e.type === 'jwt');
@@ -182,17 +221,7 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
           else disconnectUser(broker, username, change.kind === 'deleted' ? 'user deleted' : 'user disabled');
         }
       });
-      registerAuthMetrics(broker.metrics.registry, {
-        attempts: () => {
-          const stats = chainAuthenticator.stats;
-          return { success: stats.successes, failure: stats.failures, locked_out: stats.lockedOut };
-        },
-        lockouts: () => chainAuthenticator.stats.lockouts,
-        httpCache: () => ({
-          hits: httpEntries.reduce((n, e) => n + e.stats.cacheHits, 0),
-          misses: httpEntries.reduce((n, e) => n + e.stats.cacheMisses, 0),
-        }),
-      });
+      registerMetrics(broker, chainAuthenticator, httpEntries);
     },
   };
   if (userStore) security.userStore = userStore;

@@ -15,6 +15,7 @@ import { buildSecurity } from '../../src/security.js';
 import { closeAllClients, connectClient, MessageCollector } from '../helpers/clients.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { makeTempDir } from '../helpers/temp.js';
+import { captureLogger } from './helpers.js';
 
 const SECRET = 'authorization-test-secret-0123456789';
 const token = (sub: string, acl: unknown[]): Promise<string> =>
@@ -102,5 +103,36 @@ describe('noMatch defaults (composition)', () => {
     const security = buildSecurity(config, logger);
     expect(security.authenticator).toBeUndefined();
     expect(security.authorizer).toBeUndefined();
+  });
+
+  it('a legacy password file decides as before (no lockout) and each attempt is audited and counted', async () => {
+    const dir = await makeTempDir('midge-legacy-');
+    try {
+      writeFileSync(path.join(dir, 'passwd'), `bob:${hashPasswordV7('pw-bob')}\n`);
+      const { logger: captured, lines } = captureLogger();
+      const config = resolveConfig({ auth: { passwordFile: path.join(dir, 'passwd'), lockout: { maxFailures: 1 } }, store: { type: 'memory' } });
+      const security = buildSecurity(config, captured);
+      const creds = (password: string) => ({ clientId: 'c', username: 'bob', password: Buffer.from(password), remoteAddress: '10.0.0.1:1' });
+      expect(await security.authenticator!.authenticate(creds('wrong'))).toEqual({ isAccepted: false, reasonCode: 0x86 });
+      // maxFailures: 1 would have locked bob out in a chain; the legacy path has no lockout.
+      expect(await security.authenticator!.authenticate(creds('pw-bob'))).toEqual({ isAccepted: true });
+      expect(security.chainAuthenticator!.stats).toMatchObject({ successes: 1, failures: 1, lockedOut: 0 });
+      const audit = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === 'auth');
+      expect(audit.map((l) => l.outcome)).toEqual(['failure', 'success']);
+      expect(lines.some((l) => l.includes('pw-bob') || l.includes('wrong'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('chain config checks', () => {
+  it('names the key of a broken entry', () => {
+    expect(() => resolveConfig({ auth: { chain: [{ type: 'jwt', secret: 'a-long-enough-secret-1', jwksUrl: 'http://x' }] } })).toThrow(/auth\.chain/);
+    expect(() => resolveConfig({ auth: { chain: [{ type: 'jwt', secret: 'short' }] } })).toThrow(/auth\.chain/);
+    expect(() => resolveConfig({ auth: { chain: [{ type: 'http', url: 'ftp://x' }] } })).toThrow(/auth\.chain/);
+    expect(() => resolveConfig({ auth: { chain: [{ type: 'kerberos' } as never] } })).toThrow(/auth\.chain/);
+    expect(() => resolveConfig({ listeners: [{ type: 'mqtt', host: '127.0.0.1', authChain: 'nope' }] })).toThrow(/listeners\[0\]\.authChain: no chain "nope"/);
+    expect(resolveConfig({ auth: { lockout: { maxFailures: 3 } } }).auth.lockout).toEqual({ maxFailures: 3, windowMs: 60_000, durationMs: 300_000 });
   });
 });
