@@ -39,6 +39,9 @@ export interface ChainAuthenticatorOptions {
   audit?: (event: AuthAuditEvent) => void;
 }
 
+/** Entries that check a password: their failures count against the user name too. */
+const PASSWORD_ENTRIES = new Set(['users', 'passwordFile', 'http', 'chain']);
+
 /** The MQTT 5 Authentication Method under which a JWT may be sent as Authentication Data. */
 export const JWT_AUTH_METHOD = 'JWT';
 
@@ -81,7 +84,10 @@ export class ChainAuthenticator implements Authenticator {
     const { verdict, entry }: ChainOutcome = await this.chainFor(credentials.listenerIndex).run(credentials, only);
     if (verdict.outcome === 'deny') {
       this.counts.failures++;
-      const didLock = guard?.recordFailure(address, credentials.username) ?? false;
+      // A user name is a guessing target only where a password is checked: many JWT devices may
+      // share one user name, and a few bad tokens must not lock the whole fleet out.
+      const isPasswordCheck = PASSWORD_ENTRIES.has(entry);
+      const didLock = guard?.recordFailure(address, isPasswordCheck ? credentials.username : undefined) ?? false;
       this.options.audit?.({ ...event, outcome: 'failure', entry, reasonCode: verdict.reasonCode, why: didLock ? `${verdict.why}; lockout started` : verdict.why });
       return { isAccepted: false, reasonCode: verdict.reasonCode };
     }

@@ -75,8 +75,12 @@ export interface UserPatch {
 
 const NAME = /^[^\u0000-\u001f\u007f+#/]{1,256}$/u;
 
+/** Names that would be an object's prototype slot rather than an own key. */
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
 function checkName(kind: string, name: unknown): string {
   if (typeof name !== 'string' || !NAME.test(name)) throw new UserStoreError('invalid', `${kind} must be 1–256 characters without control characters, +, # or /`);
+  if (RESERVED.has(name)) throw new UserStoreError('invalid', `${kind} ${name} is reserved`);
   return name;
 }
 
