@@ -32,7 +32,7 @@ import {
   type Authorizer,
   type EnhancedAuthenticator,
 } from './auth/index.js';
-import { disconnectUser, recheckUserSubscriptions, type Broker } from './broker/index.js';
+import { CredentialExpiry, disconnectUser, recheckUserSubscriptions, type Broker } from './broker/index.js';
 import { ConfigError, isLoopbackHost, type AuthEntryConfig, type AuthorizationConfig, type BrokerConfig } from './config/index.js';
 import { registerAuthMetrics, type Logger } from './observability/index.js';
 
@@ -222,6 +222,11 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
         }
       });
       registerMetrics(broker, chainAuthenticator, httpEntries);
+      const expiry = new CredentialExpiry(broker);
+      chainAuthenticator.onAccepted = (clientId, context) => {
+        if (context.expiresAt === undefined) return expiry.cancel(clientId);
+        expiry.arm(clientId, context.username, context.expiresAt, () => contexts.get(clientId) === context);
+      };
     },
   };
   if (userStore) security.userStore = userStore;

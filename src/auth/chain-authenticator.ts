@@ -5,7 +5,7 @@
  * carries who, from where, which entry and why; never a password or a token.
  */
 import { AuthenticationChain, REASON_BANNED, type ChainOutcome } from './chain.js';
-import type { ClientContexts } from './client-contexts.js';
+import type { ClientContext, ClientContexts } from './client-contexts.js';
 import type { LoginGuard } from './login-guard.js';
 import type { AuthenticationResult, Authenticator, ConnectCredentials, EnhancedAuthenticator, EnhancedAuthExchange } from './types.js';
 
@@ -39,6 +39,8 @@ export interface ChainAuthenticatorOptions {
   audit?: (event: AuthAuditEvent) => void;
 }
 
+export type AcceptedListener = (clientId: string, context: ClientContext) => void;
+
 /** Entries that check a password: their failures count against the user name too. */
 const PASSWORD_ENTRIES = new Set(['users', 'passwordFile', 'http', 'chain']);
 
@@ -47,6 +49,8 @@ export const JWT_AUTH_METHOD = 'JWT';
 
 export class ChainAuthenticator implements Authenticator {
   private readonly counts = { successes: 0, failures: 0, lockedOut: 0 };
+  /** Told of each accepted client and what was learnt (the broker arms the token-expiry close). */
+  onAccepted: AcceptedListener | undefined;
 
   constructor(private readonly options: ChainAuthenticatorOptions) {}
 
@@ -93,14 +97,17 @@ export class ChainAuthenticator implements Authenticator {
     }
     this.counts.successes++;
     guard?.recordSuccess(address, credentials.username);
-    this.options.contexts.set(credentials.clientId, {
+    const context: ClientContext = {
       username: credentials.username,
       listenerIndex: credentials.listenerIndex,
       source: entry,
       ...(verdict.acl ? { acl: verdict.acl } : {}),
       ...(verdict.attributes ? { attributes: verdict.attributes } : {}),
       ...(verdict.isSuperuser ? { isSuperuser: true } : {}),
-    });
+      ...(verdict.expiresAt !== undefined ? { expiresAt: verdict.expiresAt } : {}),
+    };
+    this.options.contexts.set(credentials.clientId, context);
+    this.onAccepted?.(credentials.clientId, context);
     this.options.audit?.({ ...event, outcome: 'success', entry });
     return { isAccepted: true };
   }

@@ -16,6 +16,8 @@ export type Verdict =
       attributes?: Record<string, unknown>;
       /** Every publish and subscribe allowed, whatever the authorization chain says. */
       isSuperuser?: boolean;
+      /** When the credential stops being valid (a JWT's exp), epoch ms: the client is closed then. */
+      expiresAt?: number;
     }
   | { outcome: 'deny'; reasonCode: number; why: string }
   | { outcome: 'ignore' };

@@ -14,6 +14,8 @@ export interface ClientContext {
   acl?: AclRule[];
   attributes?: Record<string, unknown>;
   isSuperuser?: boolean;
+  /** The credential's end (a JWT's exp), epoch ms. */
+  expiresAt?: number;
 }
 
 export class ClientContexts {

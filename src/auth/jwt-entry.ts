@@ -117,7 +117,8 @@ export class JwtEntry implements AuthenticationEntry {
         return { outcome: 'deny', reasonCode: REASON_BAD_CREDENTIALS, why: `token acl claim: ${error.message}` };
       }
     }
-    return acl ? { outcome: 'allow', acl } : { outcome: 'allow' };
+    const expiresAt = payload.exp! * 1000; // required above
+    return acl ? { outcome: 'allow', acl, expiresAt } : { outcome: 'allow', expiresAt };
   }
 }
 

@@ -1,4 +1,4 @@
 export { Broker, type BrokerDependencies } from './broker.js';
 export type { Listener, ConnectionInfo, BrokerService, ServiceStatus } from './types.js';
 export { BrokerStats } from './stats.js';
-export { disconnectUser, recheckUserSubscriptions } from './user-revocation.js';
+export { CredentialExpiry, disconnectUser, recheckUserSubscriptions } from './user-revocation.js';

@@ -40,3 +40,43 @@ export function recheckUserSubscriptions(broker: Broker, username: string): numb
   if (removed > 0) broker.logger.info({ username, subscriptions: removed }, 'subscriptions removed after a change of grants');
   return removed;
 }
+
+/**
+ * Closes a client when its credential expires (a JWT's exp): DISCONNECT 0x87 at that moment, so a
+ * token's lifetime bounds the connection's, not only the CONNECT. `isCurrent` says whether the
+ * credential is still the one the connection authenticated with (a re-authentication replaces it).
+ */
+export class CredentialExpiry {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly broker: Broker) {}
+
+  arm(clientId: string, username: string | undefined, expiresAt: number, isCurrent: () => boolean): void {
+    this.cancel(clientId);
+    // setTimeout holds at most ~24.8 days; a longer token is re-armed when that passes.
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.timers.delete(clientId);
+      if (!isCurrent()) return;
+      if (Date.now() < expiresAt) return this.arm(clientId, username, expiresAt, isCurrent);
+      const connection = this.broker.clients.get(clientId);
+      if (!connection || connection.username !== username) return;
+      this.broker.logger.info({ clientId, username }, 'credential expired; closing the connection');
+      connection.disconnectWithReason(ReasonCode.NotAuthorized, 'credential expired');
+      connection.destroy('admin');
+    }, delay);
+    timer.unref();
+    this.timers.set(clientId, timer);
+  }
+
+  cancel(clientId: string): void {
+    const timer = this.timers.get(clientId);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(clientId);
+  }
+
+  cancelAll(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
