@@ -38,7 +38,7 @@ describe('HTTP auth service', () => {
         });
       }
       if (request.username === 'slow') {
-        setTimeout(() => sendJson(res, 200), 3000).unref();
+        setTimeout(() => sendJson(res, 200), 30_000).unref();
         return;
       }
       if (request.username === 'broken') return sendJson(res, 503);
@@ -47,7 +47,8 @@ describe('HTTP auth service', () => {
     b = await startBroker({
       http: { enabled: true, port: 0 },
       auth: {
-        chain: [{ type: 'http', url: `${service.url}/mqtt/auth`, headers: { 'x-service-key': 'k-123' }, timeoutMs: 300, cacheTtlMs: 60_000 }],
+        // A generous timeout: the machine is shared, a loaded service must not look down.
+        chain: [{ type: 'http', url: `${service.url}/mqtt/auth`, headers: { 'x-service-key': 'k-123' }, timeoutMs: 2000, cacheTtlMs: 60_000 }],
         authorization: { noMatch: 'deny' },
       },
     });

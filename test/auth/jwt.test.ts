@@ -91,7 +91,7 @@ describe('JWT with a shared secret (HS256)', () => {
   });
 
   it('a connected client is closed with DISCONNECT 0x87 when its token expires [5.0 MQTT-3.14.2-1]', async () => {
-    const token = await hsToken({ sub: 'dev-short' }, { exp: nowSec() + 2 });
+    const token = await hsToken({ sub: 'dev-short' }, { exp: nowSec() + 3 });
     const client = await connectClient(b.url, { clientId: 'dev-short', username: 'dev-short', password: token, protocolVersion: 5 });
     const packet = await new Promise<{ reasonCode?: number }>((resolve) => client.once('disconnect', resolve));
     expect(packet.reasonCode).toBe(0x87);
