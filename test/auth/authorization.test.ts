@@ -126,6 +126,34 @@ describe('noMatch defaults (composition)', () => {
   });
 });
 
+describe('reload (SIGHUP) in a chain', () => {
+  it('re-reads the password file and the ACL file entries; a broken file keeps the old ones', async () => {
+    const dir = await makeTempDir('midge-chain-reload-');
+    try {
+      const passwd = path.join(dir, 'passwd');
+      const acl = path.join(dir, 'acl');
+      writeFileSync(passwd, `bob:${hashPasswordV7('one')}\n`);
+      writeFileSync(acl, 'user bob\ntopic write a/#\n');
+      const config = resolveConfig({ auth: { chain: [{ type: 'passwordFile', path: passwd }], authorization: { chain: [{ type: 'aclFile', path: acl }] } }, store: { type: 'memory' } });
+      const security = buildSecurity(config, createLogger('silent'));
+      const login = (password: string) => security.authenticator!.authenticate({ clientId: 'c', username: 'bob', password: Buffer.from(password), listenerIndex: 0 });
+      expect((await login('one')).isAccepted).toBe(true);
+      expect(security.authorizer!.canPublish({ clientId: 'c', username: 'bob' }, 'b/1')).toBe(false);
+      writeFileSync(passwd, `bob:${hashPasswordV7('two')}\n`);
+      writeFileSync(acl, 'user bob\ntopic write b/#\n');
+      await security.authenticator!.reload!();
+      await security.authorizer!.reload!();
+      expect((await login('two')).isAccepted).toBe(true);
+      expect(security.authorizer!.canPublish({ clientId: 'c', username: 'bob' }, 'b/1')).toBe(true);
+      writeFileSync(passwd, 'garbage\n');
+      await expect(security.authenticator!.reload!()).rejects.toThrow();
+      expect((await login('two')).isAccepted).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('chain config checks', () => {
   it('names the key of a broken entry', () => {
     expect(() => resolveConfig({ auth: { chain: [{ type: 'jwt', secret: 'a-long-enough-secret-1', jwksUrl: 'http://x' }] } })).toThrow(/auth\.chain/);
