@@ -3,7 +3,7 @@
  * and embedding applications both start here.
  */
 import path from 'node:path';
-import { AclFileAuthorizer, PasswordFileAuthenticator, type Authenticator, type Authorizer, type EnhancedAuthenticator } from './auth/index.js';
+import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { readFileSync } from 'node:fs';
 import { TcpListener, TlsListener, WebSocketListener } from './transport/index.js';
+import { buildSecurity, usesAuthChains } from './security.js';
 
 export interface CreateBrokerOptions extends ConfigInput {
   /** Shorthand for one MQTT listener (overrides `listeners`). */
@@ -29,26 +30,6 @@ export interface CreateBrokerOptions extends ConfigInput {
 export function createStore(config: BrokerConfig): Store {
   if (config.store.type === 'memory') return new MemoryStore();
   return new LevelStore(path.join(config.dataDir, 'store'), { fsync: config.store.fsync });
-}
-
-function passwordFileAuthenticator(config: BrokerConfig): Authenticator | undefined {
-  const file = config.auth.passwordFile;
-  if (file === undefined) return undefined;
-  try {
-    return new PasswordFileAuthenticator(file, { allowAnonymous: config.auth.allowAnonymous });
-  } catch (error) {
-    throw new ConfigError('auth.passwordFile', (error as Error).message);
-  }
-}
-
-function aclFileAuthorizer(config: BrokerConfig): Authorizer | undefined {
-  const file = config.auth.aclFile;
-  if (file === undefined) return undefined;
-  try {
-    return new AclFileAuthorizer(file);
-  } catch (error) {
-    throw new ConfigError('auth.aclFile', (error as Error).message);
-  }
 }
 
 /** Builds the listener a config entry describes. */
@@ -77,27 +58,43 @@ export function createListener(config: ListenerConfig): Listener {
   }
 }
 
+/** Tells the broker which listener (by its index in `listeners`) accepted each connection. */
+function withListenerIndex(listener: Listener, index: number): Listener {
+  return {
+    get description() {
+      return listener.description;
+    },
+    start: (accept) => listener.start((stream, info) => accept(stream, { ...info, listenerIndex: index })),
+    close: () => listener.close(),
+  };
+}
+
 export function createBroker(options: CreateBrokerOptions = {}): Broker {
   const input: ConfigInput = { ...options };
   if (options.host !== undefined || options.port !== undefined) {
     input.listeners = [{ type: 'mqtt', host: options.host ?? '127.0.0.1', port: options.port ?? 1883 }];
   }
   const config = resolveConfig(input);
-  const authenticator = options.authenticator ?? passwordFileAuthenticator(config);
-  const authorizer = options.authorizer ?? aclFileAuthorizer(config);
-  checkExposure(config, authenticator !== undefined || (options.enhancedAuthenticators?.length ?? 0) > 0 || config.auth.useIdentityAsUsername);
   const logger = options.logger ?? createLogger(config.logLevel);
+  const security = buildSecurity(config, logger, options.now);
+  const authenticator = options.authenticator ?? security.authenticator;
+  const authorizer = options.authorizer ?? security.authorizer;
+  const enhancedAuthenticators = [...security.enhancedAuthenticators, ...(options.enhancedAuthenticators ?? [])];
+  checkExposure(config, authenticator !== undefined || enhancedAuthenticators.length > 0 || config.auth.useIdentityAsUsername);
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,
     logger,
     store: options.storeInstance ?? createStore(config),
-    listeners: config.listeners.map(createListener),
+    // Listeners tagged with their index only when chains may differ per listener.
+    listeners: config.listeners.map((l, i) => (usesAuthChains(config) ? withListenerIndex(createListener(l), i) : createListener(l))),
   };
   if (authenticator) deps.authenticator = authenticator;
   if (authorizer) deps.authorizer = authorizer;
-  if (options.enhancedAuthenticators) deps.enhancedAuthenticators = options.enhancedAuthenticators;
+  if (enhancedAuthenticators.length > 0) deps.enhancedAuthenticators = enhancedAuthenticators;
+  if (security.userStore) deps.userStore = security.userStore;
   if (options.now) deps.now = options.now;
   const broker = new Broker(deps);
+  security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
   return broker;
 }

@@ -110,12 +110,17 @@ export class AclFileAuthorizer implements Authorizer {
   }
 
   private check(client: ClientIdentity, wanted: 'read' | 'write', matches: (filter: string) => boolean): boolean {
-    let isGranted = false;
+    return this.decide(client, wanted, matches) === 'allow';
+  }
+
+  /** For the authorization chain: a matching deny, a grant, or nothing said ('ignore'). */
+  decide(client: ClientIdentity, wanted: 'read' | 'write', matches: (filter: string) => boolean): 'allow' | 'deny' | 'ignore' {
+    let decision: 'allow' | 'ignore' = 'ignore';
     for (const rule of this.rulesFor(client)) {
       if (!matches(rule.filter)) continue;
-      if (rule.access === 'deny') return false;
-      if (grants(rule.access, wanted)) isGranted = true;
+      if (rule.access === 'deny') return 'deny';
+      if (grants(rule.access, wanted)) decision = 'allow';
     }
-    return isGranted;
+    return decision;
   }
 }

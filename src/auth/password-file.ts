@@ -11,7 +11,7 @@ const BAD_USER_NAME_OR_PASSWORD = 0x86;
 const NOT_AUTHORIZED = 0x87;
 export const DEFAULT_ITERATIONS = 101; // mosquitto_passwd's default
 
-type PasswordHash = { kind: 7; iterations: number; salt: Buffer; hash: Buffer } | { kind: 6; salt: Buffer; hash: Buffer };
+export type PasswordHash = { kind: 7; iterations: number; salt: Buffer; hash: Buffer } | { kind: 6; salt: Buffer; hash: Buffer };
 
 export class PasswordFileError extends Error {
   constructor(file: string, line: number, why: string) {
@@ -55,7 +55,7 @@ export function hashPasswordV7(password: string, iterations = DEFAULT_ITERATIONS
   return `$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-function verify(entry: PasswordHash, password: Buffer): boolean {
+export function verify(entry: PasswordHash, password: Buffer): boolean {
   const computed =
     entry.kind === 7
       ? pbkdf2Sync(password, entry.salt, entry.iterations, entry.hash.length || 64, 'sha512')
@@ -105,6 +105,17 @@ export class PasswordFileAuthenticator implements Authenticator {
     // Forget failures older than a minute: a typo yesterday costs nothing today.
     if (this.now() - entry.lastAt > 60_000) return 0;
     return Math.min(5000, 100 * 2 ** (entry.count - 1));
+  }
+
+  /**
+   * One check with no slowdown, for the authentication chain (whose login guard does the
+   * brute-force defence): an unknown user costs the same hash work as a known one.
+   */
+  verifyUser(username: string, password: Buffer | undefined): 'unknown' | 'valid' | 'invalid' {
+    const entry = this.users.get(username);
+    const isValid = verify(entry ?? DUMMY, password ?? Buffer.alloc(0));
+    if (entry === undefined) return 'unknown';
+    return isValid ? 'valid' : 'invalid';
   }
 
   async authenticate(credentials: ConnectCredentials): Promise<AuthenticationResult> {

@@ -11,6 +11,10 @@ export interface ClientIdentity {
 
 export interface ConnectCredentials extends ClientIdentity {
   password?: Buffer;
+  /** The verified TLS client certificate's CN (or first SAN), when there is one. */
+  certificateIdentity?: string;
+  /** Index of the listener (in `listeners`) the client came in on, for per-listener chains. */
+  listenerIndex?: number;
 }
 
 /** Reason code for CONNACK: 0 = accepted, or e.g. 0x86 bad user name or password. */
@@ -48,6 +52,8 @@ export interface EnhancedAuthContext {
   clientId: string;
   username?: string;
   remoteAddress?: string;
+  /** Index of the listener the client came in on, for per-listener chains. */
+  listenerIndex?: number;
   /** True when the client re-authenticates on an established connection. */
   isReauthentication: boolean;
 }

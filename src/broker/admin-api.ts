@@ -8,6 +8,7 @@ import type { Session } from '../session/index.js';
 import { isValidTopicFilter, isValidTopicName, topicMatchesFilter } from '../topics/index.js';
 import type { Broker } from './broker.js';
 import { dashboardRoutes } from './admin-dashboard-api.js';
+import { userAdminRoutes } from './admin-users.js';
 
 function describeClient(broker: Broker, session: Session): Record<string, unknown> {
   const connection = broker.clients.get(session.clientId);
@@ -126,5 +127,6 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
     { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.serviceList.map((s) => s.status) }) },
     { method: 'GET', path: /^\/api\/v1\/stats$/, handle: () => ({ status: 200, body: broker.statsSnapshot() }) },
     ...dashboardRoutes(broker),
+    ...userAdminRoutes(broker),
   ];
 }

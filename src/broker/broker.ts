@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
+import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
@@ -31,6 +31,8 @@ export interface BrokerDependencies {
   authorizer?: Authorizer;
   /** MQTT 5 enhanced authentication methods offered, by method name. */
   enhancedAuthenticators?: EnhancedAuthenticator[];
+  /** The built-in user store, when configured: the admin API manages it. */
+  userStore?: UserStore;
   /** Clock, injectable for tests of expiry rules. */
   now?: () => number;
 }
@@ -52,6 +54,7 @@ export class Broker {
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;
+  readonly userStore: UserStore | undefined;
   readonly now: () => number;
   /** CONNECTs per client address, when limited. */
   readonly connectRateLimiter: KeyedRateLimiter | undefined;
@@ -79,6 +82,7 @@ export class Broker {
     this.authenticator = deps.authenticator ?? allowAllAuthenticator;
     this.authorizer = deps.authorizer ?? allowAllAuthorizer;
     this.enhancedAuthenticators = new Map((deps.enhancedAuthenticators ?? []).map((a) => [a.method, a]));
+    this.userStore = deps.userStore;
     this.now = deps.now ?? Date.now;
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);

@@ -100,7 +100,7 @@ export function dashboardAssetRoutes(
       method: 'GET',
       path: /^\/dashboard\/(?<file>[A-Za-z0-9._-]*)$/,
       isPublic: true,
-      handle: ({ file }, _query, headers) => serve(file ?? '', String(headers['accept-encoding'] ?? '')),
+      handle: ({ file }, _query, _body, headers) => serve(file ?? '', String(headers['accept-encoding'] ?? '')),
     },
   ];
 }

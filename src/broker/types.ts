@@ -8,6 +8,8 @@ export interface ConnectionInfo {
   remoteAddress: string;
   /** TLS client certificate identity (subject CN, else the first SAN), when one was verified. */
   certificateIdentity?: string;
+  /** Position of the accepting listener in the config's `listeners`, for per-listener auth chains. */
+  listenerIndex?: number;
 }
 
 /** Accepts byte streams (TCP, TLS, WebSocket…) and hands each to the broker. */

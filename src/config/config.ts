@@ -4,6 +4,19 @@
  */
 
 import { z } from 'zod';
+import {
+  authEntrySchema,
+  authorizationSchema,
+  DEFAULT_LOCKOUT,
+  lockoutSchema,
+  namedChainSchema,
+  usersStoreSchema,
+  type AuthEntryConfig,
+  type AuthorizationConfig,
+  type LockoutConfig,
+  type NamedChainConfig,
+  type UsersStoreConfig,
+} from './auth-config.js';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
@@ -22,6 +35,8 @@ export interface ListenerConfig {
   requireClientCert?: boolean;
   /** mqtt, mqtts: expect a HAProxy PROXY protocol (v1/v2) header on every connection (before TLS). */
   proxyProtocol?: boolean;
+  /** The name of an `auth.chains` entry: this listener's own authentication/authorization chain. */
+  authChain?: string;
 }
 
 export interface StoreConfig {
@@ -92,6 +107,16 @@ export interface AuthConfig {
   aclFile?: string;
   /** mqtts with client certificates: the certificate's CN (or first SAN) becomes the user name. */
   useIdentityAsUsername: boolean;
+  /** Authentication entries tried in order (jwt, http, users, passwordFile, certificate, anonymous). */
+  chain?: AuthEntryConfig[];
+  /** Authorization entries (aclFile, claims, users) and the outcome when none matches. */
+  authorization?: AuthorizationConfig;
+  /** Named chains a listener can pick with `authChain`. */
+  chains?: Record<string, NamedChainConfig>;
+  /** Brute-force lockout of the authentication chain, per address and per user name. */
+  lockout: LockoutConfig;
+  /** The built-in user store (`<dataDir>/auth/users.json`). */
+  users?: UsersStoreConfig;
 }
 
 export interface HttpConfig {
@@ -184,7 +209,7 @@ export function defaultConfig(): BrokerConfig {
     http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
     sys: { interval: 10 },
     shutdownTimeoutMs: 10_000,
-    auth: { allowAnonymous: false, useIdentityAsUsername: false },
+    auth: { allowAnonymous: false, useIdentityAsUsername: false, lockout: { ...DEFAULT_LOCKOUT } },
     sharedSubscriptionStrategy: 'round-robin',
     logLevel: 'info',
     store: { type: 'level', fsync: false },
@@ -211,7 +236,7 @@ export type ConfigInput = {
   http?: Partial<HttpConfig>;
   sys?: Partial<SysConfig>;
   shutdownTimeoutMs?: number;
-  auth?: Partial<AuthConfig>;
+  auth?: Partial<Omit<AuthConfig, 'lockout'>> & { lockout?: Partial<LockoutConfig> };
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   logLevel?: LogLevel;
   store?: Partial<StoreConfig>;
@@ -233,7 +258,7 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
     http: { ...base.http, ...input.http },
     sys: { ...base.sys, ...input.sys },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? base.shutdownTimeoutMs,
-    auth: { ...base.auth, ...input.auth },
+    auth: { ...base.auth, ...input.auth, lockout: { ...base.auth.lockout, ...input.auth?.lockout } },
     sharedSubscriptionStrategy: input.sharedSubscriptionStrategy ?? base.sharedSubscriptionStrategy,
     logLevel: input.logLevel ?? base.logLevel,
     store: { ...base.store, ...input.store },
@@ -258,6 +283,7 @@ const listenerSchema = z
     ca: z.string().min(1).optional(),
     requireClientCert: z.boolean().optional(),
     proxyProtocol: z.boolean().optional(),
+    authChain: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((listener, ctx) => {
@@ -300,6 +326,11 @@ const authShape = {
   passwordFile: z.string().min(1).optional(),
   aclFile: z.string().min(1).optional(),
   useIdentityAsUsername: z.boolean(),
+  chain: z.array(authEntrySchema).optional(),
+  authorization: authorizationSchema.optional(),
+  chains: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), namedChainSchema).optional(),
+  lockout: lockoutSchema,
+  users: usersStoreSchema.optional(),
 };
 
 const storeShape = { type: z.enum(['level', 'memory']), fsync: z.boolean() };
@@ -361,7 +392,7 @@ export const configInputSchema = z
     http: z.object(httpShape).partial().strict().optional(),
     sys: z.object(sysShape).partial().strict().optional(),
     shutdownTimeoutMs: int(0, 600_000).optional(),
-    auth: z.object(authShape).partial().strict().optional(),
+    auth: z.object({ ...authShape, lockout: lockoutSchema.partial() }).partial().strict().optional(),
     sharedSubscriptionStrategy: configSchema.shape.sharedSubscriptionStrategy.optional(),
     logLevel: configSchema.shape.logLevel.optional(),
     store: z.object(storeShape).partial().strict().optional(),
@@ -384,6 +415,11 @@ export function toConfigError(error: z.ZodError, prefix = ''): ConfigError {
 export function validateConfig(config: BrokerConfig): void {
   const result = configSchema.safeParse(config);
   if (!result.success) throw toConfigError(result.error);
+  config.listeners.forEach((listener, i) => {
+    if (listener.authChain !== undefined && !Object.hasOwn(config.auth.chains ?? {}, listener.authChain)) {
+      throw new ConfigError(`listeners[${i}].authChain`, `no chain ${JSON.stringify(listener.authChain)} under auth.chains`);
+    }
+  });
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */

@@ -92,7 +92,7 @@ export function mergeConfigInputs(...inputs: ConfigInput[]): ConfigInput {
 
 /** The effective config for printing, with anything secret-looking (password, token, secret) masked. */
 export function redactConfig<T>(config: T): T {
-  const secretKeys = new Set(['password', 'token', 'secret']);
+  const secretKeys = new Set(['password', 'token', 'secret', 'headers']);
   return JSON.parse(JSON.stringify(config), (key, value: unknown) => (secretKeys.has(key) && value ? '***' : value)) as T;
 }
 

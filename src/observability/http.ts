@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 export interface HttpResponse {
   status: number;
@@ -24,10 +24,11 @@ export interface HttpStreamSink {
 }
 
 export interface HttpRoute {
-  method: 'GET' | 'DELETE';
+  method: 'GET' | 'DELETE' | 'POST' | 'PATCH' | 'PUT';
   /** Matched against the path; named groups become params. */
   path: RegExp;
-  handle(params: Record<string, string>, query: URLSearchParams, headers: http.IncomingHttpHeaders): Promise<HttpResponse> | HttpResponse;
+  /** `body`: the parsed JSON request body of POST, PATCH and PUT (undefined when empty). */
+  handle(params: Record<string, string>, query: URLSearchParams, body: unknown, headers: http.IncomingHttpHeaders): Promise<HttpResponse> | HttpResponse;
   /** Served without the token: only for content that holds no broker data. */
   isPublic?: boolean;
 }
@@ -73,9 +74,9 @@ export class OpsHttpServer {
     const token = this.options.token;
     if (token === null) return true;
     const header = req.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    const expected = Buffer.from(token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    // Digests of equal length: the comparison takes the same time whatever the given token's length.
+    const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+    return timingSafeEqual(digest(header.startsWith('Bearer ') ? header.slice(7) : ''), digest(token));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -87,7 +88,7 @@ export class OpsHttpServer {
       if (!isOpen && !this.isAuthorized(req)) {
         response = { status: 401, body: { error: 'missing or wrong bearer token' } };
       } else {
-        response = await this.route(req.method ?? 'GET', url, req.headers);
+        response = await this.route(req.method ?? 'GET', url, req);
       }
     } catch (error) {
       this.options.onError(error);
@@ -136,12 +137,35 @@ export class OpsHttpServer {
     return isPathKnown ? 'wrong-method' : undefined;
   }
 
-  private async route(method: string, url: URL, headers: http.IncomingHttpHeaders): Promise<HttpResponse> {
+  private async route(method: string, url: URL, req: http.IncomingMessage): Promise<HttpResponse> {
     const found = this.findRoute(method, url.pathname);
     if (found === undefined) return { status: 404, body: { error: 'not found' } };
     if (found === 'wrong-method') return { status: 405, body: { error: 'method not allowed' } };
     const params: Record<string, string> = {};
     for (const [key, value] of Object.entries(found.match.groups ?? {})) params[key] = decodeURIComponent(value);
-    return found.route.handle(params, url.searchParams, headers);
+    if (method !== 'POST' && method !== 'PATCH' && method !== 'PUT') return found.route.handle(params, url.searchParams, undefined, req.headers);
+    const body = await readJsonBody(req);
+    if (body === INVALID_BODY) return { status: 400, body: { error: 'the request body must be JSON of at most 1 MiB' } };
+    return found.route.handle(params, url.searchParams, body, req.headers);
+  }
+}
+
+const INVALID_BODY = Symbol('invalid body');
+const MAX_BODY_BYTES = 1024 * 1024;
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return INVALID_BODY;
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return INVALID_BODY;
   }
 }

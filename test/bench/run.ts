@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- <scenario…>] [--quick] [--runs N] [--v5] [--only 1,5,…]`: scenarios trie, store,
- * aliases (the default set; aliases = bytes saved by outgoing topic aliases); `qos1` runs only the store's throughput comparison; `generator` measures the
+ * aliases (the default set; aliases = bytes saved by outgoing topic aliases); `auth` measures CONNECTs/s through the auth chain (JWT, cached HTTP, user store); `qos1` runs only the store's throughput comparison; `generator` measures the
  * load generator's own ceiling; `compare` runs Midge against Mosquitto and Aedes on scenarios 1–9
  * (after the generator ceiling; not in the default set: a full run takes about eight minutes).
  * Medians of several runs, alternating backends, ratios from the same run; JSON to a temp file.
@@ -15,6 +15,7 @@ import { runTrieBench } from './trie-bench.js';
 import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 import { runTopicAliasBench } from './topic-alias-bench.js';
+import { runAuthBench } from './auth-bench.js';
 
 const startedAt = performance.now();
 const args = process.argv.slice(2);
@@ -98,6 +99,13 @@ if (wants('store')) {
       `first CONNACK after ${fmt(median(restarts.map((r) => r.msToFirstConnack)))} ms (target < 2000 ms); all queued and retained delivered afterwards: ${ok ? 'yes' : 'NO'}`,
   );
   results.restart = restarts;
+}
+
+if (wants('auth')) {
+  const authResults = await runAuthBench(isQuick);
+  console.log(`\nauth: CONNECT→CONNACK cycles per second, 20 concurrent raw clients, broker in this process`);
+  for (const r of authResults) console.log(`  ${r.mode.padEnd(24)} ${fmt(r.connectsPerSecond)} connects/s (${fmt(r.connects)} in ${r.seconds.toFixed(2)} s, ${r.refused} refused)`);
+  results.auth = authResults;
 }
 
 let generatorNote = '';

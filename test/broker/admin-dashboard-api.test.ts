@@ -219,18 +219,18 @@ describe('the dashboard shell', () => {
       const routes = dashboardAssetRoutes(() => [{ scheme: 'ws', port: 8080 }], dir);
       const page = routes.find((r) => r.path.test('/dashboard/'))!;
       expect(routes.every((r) => r.isPublic)).toBe(true);
-      const index = await page.handle({ file: '' }, new URLSearchParams(), {});
+      const index = await page.handle({ file: '' }, new URLSearchParams(), undefined, {});
       expect(index.status).toBe(200);
       expect(index.contentType).toMatch(/^text\/html/);
       expect(index.headers!['content-security-policy']).toMatch(/default-src 'self'; script-src 'self'/);
       expect(index.headers!['content-security-policy']).toMatch(/connect-src 'self' ws:\/\/\*:8080/);
       expect(index.headers!['content-security-policy']).not.toMatch(/unsafe-inline|unsafe-eval/);
-      const zipped = await page.handle({ file: 'app.js' }, new URLSearchParams(), { 'accept-encoding': 'gzip, br' });
+      const zipped = await page.handle({ file: 'app.js' }, new URLSearchParams(), undefined, { 'accept-encoding': 'gzip, br' });
       expect(zipped.headers!['content-encoding']).toBe('gzip');
-      const plain = await page.handle({ file: 'app.js' }, new URLSearchParams(), {});
+      const plain = await page.handle({ file: 'app.js' }, new URLSearchParams(), undefined, {});
       expect(String(plain.body)).toBe('console.log(1)');
-      expect((await page.handle({ file: 'secret.txt' }, new URLSearchParams(), {})).status).toBe(404);
-      expect((await page.handle({ file: '..' }, new URLSearchParams(), {})).status).toBe(404);
+      expect((await page.handle({ file: 'secret.txt' }, new URLSearchParams(), undefined, {})).status).toBe(404);
+      expect((await page.handle({ file: '..' }, new URLSearchParams(), undefined, {})).status).toBe(404);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

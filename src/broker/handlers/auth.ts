@@ -32,6 +32,7 @@ export function handleAuth(connection: Connection, packet: AuthPacket): void {
       clientId: connection.clientId,
       username: connection.username,
       remoteAddress: connection.remoteAddress,
+      listenerIndex: connection.info.listenerIndex,
       isReauthentication: true,
     });
     void continueEnhancedAuth(connection, data);

@@ -119,6 +119,8 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
           username: packet.username,
           password: packet.password,
           remoteAddress: connection.remoteAddress,
+          certificateIdentity: identity,
+          listenerIndex: connection.info.listenerIndex,
         }),
   )
     .then(async (result) => {
@@ -143,6 +145,7 @@ function startEnhancedAuth(connection: Connection, packet: ConnectPacket, method
     clientId: decision.clientId,
     username: packet.username,
     remoteAddress: connection.remoteAddress,
+    listenerIndex: connection.info.listenerIndex,
     isReauthentication: false,
   });
   connection.onAuthSuccess = (finalData) => acceptConnect(connection, packet, decision, finalData);

@@ -1,0 +1,82 @@
+/**
+ * The broker side of runtime user management: when the user store disables or deletes a user,
+ * that user's live connections are closed (DISCONNECT 0x87 Not authorized on MQTT 5 — 0x8A
+ * Banned is a CONNACK-only code [5.0 3.14.2.1] — the refusal at the next CONNECT says 0x8A);
+ * when a user's grants change, the subscriptions its sessions may no longer hold are removed, as
+ * if the client had unsubscribed. Deliveries on the subscriptions that stay are checked per
+ * message (canReceive) anyway.
+ */
+import { ReasonCode } from '../protocol/index.js';
+import { parseSharedFilter } from '../topics/index.js';
+import type { Broker } from './broker.js';
+
+/** Closes every connection authenticated as `username`; returns how many. */
+export function disconnectUser(broker: Broker, username: string, why: string): number {
+  let closed = 0;
+  for (const connection of [...broker.clients.values()]) {
+    if (connection.username !== username) continue;
+    connection.disconnectWithReason(ReasonCode.NotAuthorized, why);
+    connection.destroy('admin');
+    closed++;
+  }
+  if (closed > 0) broker.logger.info({ username, connections: closed }, `user's connections closed: ${why}`);
+  return closed;
+}
+
+/** Drops the subscriptions of `username`'s sessions that the authorizer now refuses; returns how many. */
+export function recheckUserSubscriptions(broker: Broker, username: string): number {
+  let removed = 0;
+  for (const session of broker.sessions.values()) {
+    if (session.username !== username) continue;
+    for (const filter of [...session.subscriptions.keys()]) {
+      if (broker.authorizer.canSubscribe({ clientId: session.clientId, username }, filter)) continue;
+      if (!session.deleteSubscription(filter)) continue;
+      broker.router.removeSubscription(session.clientId, filter);
+      const shared = parseSharedFilter(filter);
+      if (shared) broker.router.redistributeShared(session, `${shared.group}/${shared.filter}`);
+      removed++;
+    }
+  }
+  if (removed > 0) broker.logger.info({ username, subscriptions: removed }, 'subscriptions removed after a change of grants');
+  return removed;
+}
+
+/**
+ * Closes a client when its credential expires (a JWT's exp): DISCONNECT 0x87 at that moment, so a
+ * token's lifetime bounds the connection's, not only the CONNECT. `isCurrent` says whether the
+ * credential is still the one the connection authenticated with (a re-authentication replaces it).
+ */
+export class CredentialExpiry {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly broker: Broker) {}
+
+  arm(clientId: string, username: string | undefined, expiresAt: number, isCurrent: () => boolean): void {
+    this.cancel(clientId);
+    // setTimeout holds at most ~24.8 days; a longer token is re-armed when that passes.
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.timers.delete(clientId);
+      if (!isCurrent()) return;
+      if (Date.now() < expiresAt) return this.arm(clientId, username, expiresAt, isCurrent);
+      const connection = this.broker.clients.get(clientId);
+      if (!connection || connection.username !== username) return;
+      this.broker.logger.info({ clientId, username }, 'credential expired; closing the connection');
+      connection.disconnectWithReason(ReasonCode.NotAuthorized, 'credential expired');
+      connection.destroy('admin');
+    }, delay);
+    timer.unref();
+    this.timers.set(clientId, timer);
+  }
+
+  cancel(clientId: string): void {
+    const timer = this.timers.get(clientId);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(clientId);
+  }
+
+  cancelAll(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
