@@ -72,12 +72,26 @@ describe('outgoing topic aliases', () => {
     }
   });
 
-  it('a 3.1.1 client sharing the fan-out gets full topics (and the QoS 0 shared encoding)', async () => {
+  it('3.1.1 clients sharing the fan-out get full topics, from the once-per-message QoS 0 encoding', async () => {
     const aliased = await subscriber('alias-mixed-5', 8, 'mx/#');
-    const plain = await subscriber('alias-mixed-4', undefined, 'mx/#', 4);
-    await publishAll(['mx/t', 'mx/t'], 0);
-    expect((await receive(aliased, 2)).map((p) => p.topic)).toEqual(['mx/t', '']);
-    expect((await receive(plain, 2)).map((p) => p.topic)).toEqual(['mx/t', 'mx/t']);
+    const plainA = await subscriber('alias-mixed-4a', undefined, 'mx/#', 4);
+    const plainB = await subscriber('alias-mixed-4b', undefined, 'mx/#', 4);
+    // Count the fan-out cache's encodings: one per message for both plain subscribers together.
+    const cache = tb.broker.plainQos0Encodings;
+    const originalSet = cache.set.bind(cache);
+    let encoded = 0;
+    cache.set = (key, value) => {
+      encoded++;
+      return originalSet(key, value);
+    };
+    try {
+      await publishAll(['mx/t', 'mx/t'], 0);
+      expect((await receive(aliased, 2)).map((p) => p.topic)).toEqual(['mx/t', '']);
+      for (const plain of [plainA, plainB]) expect((await receive(plain, 2)).map((p) => p.topic)).toEqual(['mx/t', 'mx/t']);
+      expect(encoded).toBe(2);
+    } finally {
+      cache.set = originalSet;
+    }
   });
 
   it('[5.0 MQTT-3.3.2-7] aliases are not carried into the next connection of the same session', async () => {
