@@ -20,7 +20,8 @@ describe.skipIf(!peers.mosquittoClients)('mosquitto_sub / mosquitto_pub round tr
     it(`${version}: mosquitto_sub -q 1 sees mosquitto_pub -q 2`, async () => {
       const topic = `interop/${version}/b`;
       const sub = spawn('/usr/bin/mosquitto_sub', ['-h', '127.0.0.1', '-p', String(tb.port), '-V', version, '-t', `interop/${version}/#`, '-q', '1', '-C', '1', '-v', '-i', `msub-${version}`]);
-      const subExit = once(sub, 'exit');
+      // 'close', not 'exit': the output may still be in the pipe when the process has exited.
+      const subExit = once(sub, 'close');
       let out = '';
       sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
       // Publish once the subscription is in place (it shows up in the router).
@@ -38,7 +39,8 @@ describe.skipIf(!peers.mosquittoClients)('mosquitto_sub / mosquitto_pub round tr
     const pub = spawn('/usr/bin/mosquitto_pub', ['-h', '127.0.0.1', '-p', String(tb.port), '-t', 'interop/ret', '-m', 'kept', '-r', '-q', '1']);
     await once(pub, 'exit');
     const sub = spawn('/usr/bin/mosquitto_sub', ['-h', '127.0.0.1', '-p', String(tb.port), '-t', 'interop/ret', '-C', '1', '-v']);
-    const subExit = once(sub, 'exit');
+    // 'close', not 'exit': the output may still be in the pipe when the process has exited.
+      const subExit = once(sub, 'close');
     let out = '';
     sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await subExit;
