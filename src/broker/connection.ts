@@ -80,12 +80,6 @@ export class Connection implements SessionLink, FrameSink {
   /** QoS 1 PUBLISHes received whose PUBACK waits for a commit (flow control). */
   unackedIncoming = 0;
   /**
-   * The QoS of the last PUBLISH sent under each packet id still unacknowledged, so an
-   * acknowledgement of the wrong kind (PUBCOMP for a QoS 1 id, PUBACK for a QoS 2 one) is known
-   * for the protocol error it is. Entries go with the PUBACK/PUBCOMP (or a failing PUBREC).
-   */
-  readonly sentQos = new Map<number, 1 | 2>();
-  /**
    * MQTT 5 topic aliases for what we send, when the client announced a Topic Alias Maximum > 0
    * (and they are not configured off); this connection's only [5.0 MQTT-3.3.2-7].
    */
@@ -393,7 +387,6 @@ export class Connection implements SessionLink, FrameSink {
       else queueMicrotask(() => this.session?.abandon(record.packetId!));
       return;
     }
-    if (record.packetId !== undefined) this.sentQos.set(record.packetId, record.qos as 1 | 2);
     // The alias is the client's to know only once a PUBLISH defining it has been written.
     if (alias < 0) aliases!.assign(message.topic, -alias);
     this.broker.stats.messagesSent++;

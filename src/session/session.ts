@@ -322,6 +322,11 @@ export class Session {
     return DeliveryOutcome.Accepted;
   }
 
+  /** The QoS of the delivery in flight under this packet id, if any (to tell a wrong-kind ack). */
+  inflightQosOf(packetId: number): QoS | undefined {
+    return this.inflight.get(packetId)?.qos;
+  }
+
   /** PUBACK from the client ends a QoS 1 delivery [3.1.1 MQTT-4.3.2-1]. */
   acknowledge(packetId: number): boolean {
     const record = this.inflight.get(packetId);

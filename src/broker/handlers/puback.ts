@@ -5,13 +5,10 @@ import type { Connection } from '../connection.js';
 export function handlePuback(connection: Connection, packet: PubackPacket): void {
   const packetId = packet.messageId!;
   // An unknown id is ignored: it may be a late ack of a delivery already completed.
-  if (connection.session!.acknowledge(packetId)) {
-    connection.sentQos.delete(packetId);
-    return;
-  }
-  if (connection.sentQos.get(packetId) === 2) {
+  const session = connection.session!;
+  if (session.acknowledge(packetId)) return;
+  if (session.inflightQosOf(packetId) === 2) {
     // A QoS 2 delivery is answered with PUBREC, never PUBACK.
     throw new MqttError(ReasonCode.ProtocolError, `PUBACK for packet identifier ${packetId} of a QoS 2 delivery`);
   }
-  connection.sentQos.delete(packetId);
 }

@@ -4,9 +4,9 @@ import type { Connection } from '../connection.js';
 
 export function handlePubcomp(connection: Connection, packet: PubcompPacket): void {
   const packetId = packet.messageId!;
-  if (!connection.session!.completed(packetId) && connection.sentQos.get(packetId) === 1) {
+  const session = connection.session!;
+  if (!session.completed(packetId) && session.inflightQosOf(packetId) === 1) {
     // A QoS 1 delivery ends with PUBACK; PUBCOMP for its id is a protocol violation.
     throw new MqttError(ReasonCode.ProtocolError, `PUBCOMP for packet identifier ${packetId} of a QoS 1 delivery`);
   }
-  connection.sentQos.delete(packetId);
 }

@@ -5,12 +5,12 @@ import type { Connection } from '../connection.js';
 export function handlePubrec(connection: Connection, packet: PubrecPacket): void {
   const packetId = packet.messageId!;
   const isFailure = (packet.reasonCode ?? 0) >= 0x80;
-  const isKnown = connection.session!.received(packetId, isFailure);
-  if (!isKnown && connection.sentQos.get(packetId) === 1) {
+  const session = connection.session!;
+  const isKnown = session.received(packetId, isFailure);
+  if (!isKnown && session.inflightQosOf(packetId) === 1) {
     // A QoS 1 delivery ends with PUBACK; PUBREC for its id is a protocol violation.
     throw new MqttError(ReasonCode.ProtocolError, `PUBREC for packet identifier ${packetId} of a QoS 1 delivery`);
   }
-  if (isFailure) connection.sentQos.delete(packetId);
   if (!isKnown && !isFailure) {
     // [MQTT-4.3.3-?] answer an unknown id with PUBREL (5.0: 0x92) so the client's flow can end.
     connection.send({ cmd: 'pubrel', messageId: packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
