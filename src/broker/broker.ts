@@ -9,7 +9,7 @@ import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
-import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
+import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
@@ -77,10 +77,11 @@ export class Broker {
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(
       this.store,
-      (error, opCount) => {
-        this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
-      },
+      (error) => this.logger.error({ err: error }, 'a commit callback failed'),
       (seconds) => this.metrics.observeStoreBatch(seconds),
+      // One line when writes start failing (a full disk) and one when they work again: never
+      // one per batch or per connection.
+      { onHealthChange: (health, error) => this.onStoreHealthChange(health, error) },
     );
     this.sessions = new SessionRegistry(
       this.committer,
@@ -125,6 +126,7 @@ export class Broker {
       retainedMessages: () => this.router.retained.size,
       subscriptions: () => this.router.subscriptionCount,
       bridges: () => this.services.map((s) => s.status),
+      storeHealth: () => this.committer.health,
     });
     const http = this.config.http;
     if (http.enabled) {
@@ -143,6 +145,15 @@ export class Broker {
       (message) => this.router.route(message, undefined, true),
       (error) => this.logger.warn({ err: error }, '$SYS publication failed'),
     );
+  }
+
+  private onStoreHealthChange(health: Readonly<StoreHealth>, error: Error | undefined): void {
+    if (!health.isWritable) {
+      this.logger.error({ err: error }, 'store writes failing (disk full?): acknowledgements are withheld, QoS 0 still flows; retrying until a write succeeds');
+    } else {
+      this.logger.warn({ failedForMs: Date.now() - (health.since ?? Date.now()), failedAttempts: health.failedAttempts }, 'store writable again: withheld acknowledgements sent');
+    }
+    if (this.state === 'running') void this.sysTopics.publishNow();
   }
 
   private sessionTotals(): { sessions: number; queued: number; inflight: number } {
@@ -171,6 +182,7 @@ export class Broker {
       subscriptions: this.router.subscriptionCount,
       retainedMessages: this.router.retained.size,
       storeBytes: await this.store.approximateSize?.(),
+      storeState: describeStoreHealth(this.committer.health),
     };
   }
 
@@ -201,6 +213,7 @@ export class Broker {
       publishThrottled: this.stats.publishThrottled,
       connectsRateLimited: this.stats.connectsRateLimited,
       storeBatchesWritten: this.committer.writtenBatchCount,
+      storeState: describeStoreHealth(this.committer.health),
     };
   }
 
@@ -343,7 +356,7 @@ export class Broker {
     this.willTimers.cancelAll();
     await listenersClosed;
     await this.httpServer?.close();
-    await this.committer.drain();
+    await this.committer.close();
     await this.store.close();
     this.state = 'closed';
     this.logger.info('stopped');

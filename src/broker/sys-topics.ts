@@ -19,6 +19,8 @@ export interface SysSnapshot {
   subscriptions: number;
   retainedMessages: number;
   storeBytes: number | undefined;
+  /** `ok` or why store writes fail (a full disk). */
+  storeState: string;
 }
 
 /** Exponentially damped moving averages of a per-minute rate, as Mosquitto's load/… topics. */
@@ -96,6 +98,7 @@ export class SysTopics {
         ['retained messages/count', s.retainedMessages],
       ];
       if (s.storeBytes !== undefined) values.push(['store/size', s.storeBytes]);
+      values.push(['store/state', s.storeState]);
       for (const [suffix, value] of values) {
         this.publish({ topic: `$SYS/broker/${suffix}`, payload: Buffer.from(String(value)), qos: 0, retain: true });
       }

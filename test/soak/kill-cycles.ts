@@ -12,6 +12,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { freePort } from '../helpers/ports.js';
 import { prng } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { Collector, connectPersistent, figures, isAllDelivered, probeSessionPresent, RetainedWriter, WindowedPublisher, type StreamFigures } from './mqtt-actors.js';
@@ -100,7 +101,12 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     );
     const dataDir = path.join(dir, 'data');
     const brokerArgs = (port: number): string[] => ['--config', configFile, '--port', String(port), '--data-dir', dataDir, '--log-level', 'info', ...(options.fsync ? ['--fsync'] : [])];
-    broker = await spawnBroker(brokerArgs(0), 60_000, LIFTED_LIMITS);
+    // The admin API tells what the broker holds for a client when something did not arrive.
+    const httpPort = await freePort();
+    const brokerEnv = { ...LIFTED_LIMITS, MIDGE_HTTP__ENABLED: 'true', MIDGE_HTTP__PORT: String(httpPort) };
+    const describeClient = async (clientId: string): Promise<string> =>
+      fetch(`http://127.0.0.1:${httpPort}/api/v1/clients/${encodeURIComponent(clientId)}`).then((r) => r.text(), (e: Error) => e.message);
+    broker = await spawnBroker(brokerArgs(0), 60_000, brokerEnv);
     const port = broker.port;
 
     const subA = new Collector();
@@ -173,7 +179,7 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
       await broker.exited;
       const refusals = broker.logs.filter((l) => l.msg === 'queue full; newest messages are refused').length;
       if (refusals > 0) problems.push(`cycle ${cycle}: the broker refused messages (queue full)`);
-      broker = await spawnBroker(brokerArgs(port), 60_000, LIFTED_LIMITS);
+      broker = await spawnBroker(brokerArgs(port), 60_000, brokerEnv);
       if (isAAway) {
         subscriberA = connectPersistent(port, 'soak-sub-a');
         subscriberA.on('message', subA.onMessage);
@@ -209,7 +215,12 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
       isAllDelivered(pShared, shared.map((c) => c.list('soak/shared'))) &&
       isAllDelivered(pBridge, [remoteSub.list('site/soak/bridge/b')]) &&
       armedWills.every((t) => subA.list(t).length > 0);
-    await waitFor(isDrained, 180_000, 'every acknowledged message to arrive').catch(() => problems.push('not everything acknowledged arrived within 180 s of the last restart'));
+    await waitFor(isDrained, 180_000, 'every acknowledged message to arrive').catch(async () => {
+      problems.push('not everything acknowledged arrived within 180 s of the last restart');
+      for (const [name, client] of [['soak-sub-a', subscriberA], ['soak-sub-b', subscriberB]] as const) {
+        problems.push(`${name}: client connected ${client.connected}, reconnecting ${client.reconnecting}; broker says ${await describeClient(name)}`);
+      }
+    });
 
     const streams: StreamFigures[] = [
       figures('QoS 1 soak/q1 -> sub A', p1, [subA.list('soak/q1')], true),
