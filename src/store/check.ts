@@ -4,8 +4,9 @@
  * own repair (RepairDB, which salvages what is readable and moves damaged files to `lost/`), then
  * drops the records Midge cannot read or never reaches, and reports each one it dropped.
  */
+import { readFile, truncate } from 'node:fs/promises';
 import { Level } from 'level';
-import { checkLevelFiles, type FileDamage } from './leveldb-files.js';
+import { checkLevelFiles, checkLogFormat, type FileDamage } from './leveldb-files.js';
 import { CorruptRecordError, decodeJson, decodeMessage, decodeOutgoing, decodeSession, decodeSubscription, KeyPrefix, prefixRange } from './codec.js';
 
 const SEP = '\u0000';
@@ -133,8 +134,19 @@ export async function checkStore(location: string): Promise<StoreCheckReport> {
   return report;
 }
 
+export interface TruncatedLog {
+  file: string;
+  /** Where the damaged record started: the log now ends there. */
+  at: number;
+  droppedBytes: number;
+  /** Complete write batches before the damage, kept. */
+  keptWrites: number;
+}
+
 export interface RepairReport {
   before: StoreCheckReport;
+  /** Damaged logs cut back to their last sound write (the store as it was just before it). */
+  truncatedLogs: TruncatedLog[];
   /** Whether LevelDB's repair ran (it does when files were damaged). */
   usedLevelRepair: boolean;
   after: StoreCheckReport;
@@ -143,9 +155,21 @@ export interface RepairReport {
 /** Repairs the store: LevelDB's repair for damaged files, then drops what the broker cannot read. */
 export async function repairStore(location: string): Promise<RepairReport> {
   const before: StoreCheckReport = { location, fileDamage: await checkLevelFiles(location), unreadable: [], orphans: [] };
+  // LevelDB's repair reads logs without checksums (a damaged record would come back with the
+  // damage inside), so a damaged log is first cut back to its last sound write: what remains is
+  // the store as it was just before the damaged write, consistent, and LevelDB opens it as is.
+  const truncatedLogs: TruncatedLog[] = [];
+  for (const damage of before.fileDamage) {
+    if (!damage.file.endsWith('.log')) continue;
+    const data = await readFile(damage.file);
+    const result = checkLogFormat(data);
+    if (result.damageAt === undefined) continue;
+    await truncate(damage.file, result.damageAt);
+    truncatedLogs.push({ file: damage.file, at: result.damageAt, droppedBytes: data.length - result.damageAt, keptWrites: result.records });
+  }
   let usedLevelRepair = false;
   const repair = (Level as unknown as { repair?: (location: string) => Promise<void> }).repair;
-  if (before.fileDamage.length > 0) {
+  if ((await checkLevelFiles(location)).length > 0) {
     if (typeof repair !== 'function') throw new Error('this build of level has no repair(); restore the store from a backup');
     await repair.call(Level, location);
     usedLevelRepair = true;
@@ -156,5 +180,5 @@ export async function repairStore(location: string): Promise<RepairReport> {
   before.orphans = dropped.orphans;
   before.readError = dropped.readError;
   const after = await checkStore(location);
-  return { before, usedLevelRepair, after };
+  return { before, truncatedLogs, usedLevelRepair, after };
 }

@@ -45,7 +45,7 @@ const LOG_HEADER = 7;
  * Walks a log-format file (a .log or a MANIFEST). Returns the damage found (the first one; later
  * offsets cannot be trusted after it) and how many complete records precede it.
  */
-export function checkLogFormat(data: Buffer): { records: number; damage?: string } {
+export function checkLogFormat(data: Buffer): { records: number; damage?: string; damageAt?: number } {
   let records = 0;
   for (let blockStart = 0; blockStart < data.length; blockStart += LOG_BLOCK) {
     const blockEnd = Math.min(blockStart + LOG_BLOCK, data.length);
@@ -56,14 +56,15 @@ export function checkLogFormat(data: Buffer): { records: number; damage?: string
       // Zero type and length: space the writer preallocated (mmap); the rest of the block is empty.
       if (type === 0 && length === 0) break;
       if (offset + LOG_HEADER + length > blockEnd) {
-        // A record cut by the end of the file is a crash during its write; anywhere else it is damage.
-        if (blockEnd === data.length) return { records };
-        return { records, damage: `bad record length at byte ${offset}` };
+        // A record cut by the end of the file is a crash during its write — unless a sound record
+        // follows it: then its length is damaged (LevelDB would silently drop all after it).
+        if (blockEnd === data.length && !hasSoundRecordAfter(data, offset + 1, blockEnd)) return { records };
+        return { records, damage: `bad record length at byte ${offset}`, damageAt: offset };
       }
-      if (type < 1 || type > 4) return { records, damage: `unknown record type ${type} at byte ${offset}` };
+      if (type < 1 || type > 4) return { records, damage: `unknown record type ${type} at byte ${offset}`, damageAt: offset };
       const expected = unmask(data.readUInt32LE(offset));
       if (crc32c(data.subarray(offset + 6, offset + LOG_HEADER + length)) !== expected) {
-        return { records, damage: `checksum mismatch at byte ${offset}` };
+        return { records, damage: `checksum mismatch at byte ${offset}`, damageAt: offset };
       }
       // FULL and LAST end a logical record.
       if (type === 1 || type === 4) records++;
@@ -71,6 +72,17 @@ export function checkLogFormat(data: Buffer): { records: number; damage?: string
     }
   }
   return { records };
+}
+
+/** Whether a record with a matching checksum starts anywhere in [from, end). */
+function hasSoundRecordAfter(data: Buffer, from: number, end: number): boolean {
+  for (let at = from; at + LOG_HEADER < end; at++) {
+    const length = data.readUInt16LE(at + 4);
+    const type = data[at + 6]!;
+    if (type < 1 || type > 4 || length === 0 || at + LOG_HEADER + length > end) continue;
+    if (crc32c(data.subarray(at + 6, at + LOG_HEADER + length)) === unmask(data.readUInt32LE(at))) return true;
+  }
+  return false;
 }
 
 function readVarint(data: Buffer, at: { offset: number }, limit: number): number {

@@ -58,11 +58,15 @@ export async function runStoreCommand(argv: readonly string[], io: StoreCommandI
       io.stdout.write(`store is DAMAGED: run \`midge store repair --data-dir ${dataDir}\` (keep a copy of ${dataDir} first if it matters)\n`);
       return 1;
     }
-    const { before, usedLevelRepair, after } = await repairStore(location);
+    const { before, truncatedLogs, usedLevelRepair, after } = await repairStore(location);
+    for (const d of before.fileDamage) io.stdout.write(`damaged file: ${d.file}: ${d.what}\n`);
+    for (const t of truncatedLogs) {
+      io.stdout.write(`cut ${t.file} back to byte ${t.at}: the damaged write and everything after it in that log (${t.droppedBytes} bytes) dropped, the ${t.keptWrites} writes before it kept\n`);
+    }
     if (usedLevelRepair) {
       io.stdout.write(`LevelDB repair ran (damaged files below); it keeps what it could not use in ${path.join(location, 'lost')}\n`);
     }
-    writeFindings(io.stdout, before, 'dropped');
+    writeFindings(io.stdout, { ...before, fileDamage: [] }, 'dropped');
     io.stdout.write(`dropped ${before.unreadable.length} unreadable and ${before.orphans.length} orphaned records\n`);
     io.stdout.write(`store ${location} now: ${describeCounts(after)}\n`);
     if (!isStoreSound(after)) {

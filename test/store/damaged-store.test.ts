@@ -12,6 +12,7 @@ import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LevelStore, type StoreOp } from '../../src/store/index.js';
 import { checkLogFormat, crc32c } from '../../src/store/leveldb-files.js';
+import { encodeSubscription } from '../../src/store/codec.js';
 import { runCli, spawnBroker } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
 
@@ -56,6 +57,8 @@ async function makeDataDir(): Promise<{ dataDir: string; location: string; file:
   };
   return { dataDir, location, file };
 }
+
+const SOUND_COUNTS = '8 sessions, 8 subscriptions, 230 queued deliveries, 0 QoS 2 ids awaiting PUBREL, 1 retained messages';
 
 function flipByteAt(file: string, offset: number): void {
   const data = readFileSync(file);
@@ -104,8 +107,12 @@ describe('LevelDB file checks', () => {
     expect(checkLogFormat(log)).toEqual({ records: 3 });
     expect(checkLogFormat(log.subarray(0, log.length - 3))).toEqual({ records: 2 });
     const damaged = Buffer.from(log);
-    damaged[20]! ^= 1;
+    damaged[23]! ^= 1;
     expect(checkLogFormat(damaged).damage).toMatch(/checksum mismatch at byte 15/);
+    // A damaged length looks like a cut record, but sound records follow it.
+    const badLength = Buffer.from(log);
+    badLength[20]! ^= 1;
+    expect(checkLogFormat(badLength).damage).toMatch(/bad record length at byte 15/);
   });
 });
 
@@ -113,7 +120,7 @@ describe('a damaged store', () => {
   it('a sound store checks clean and starts with every session', async () => {
     const { dataDir } = await makeDataDir();
     const check = await runCli(['store', 'check', '--data-dir', dataDir], 60_000);
-    expect(check.stdout).toContain('8 sessions, 8 subscriptions, 230 queued deliveries, 0 QoS 2 ids awaiting PUBREL, 1 retained messages');
+    expect(check.stdout).toContain(SOUND_COUNTS);
     expect(check.stdout).toContain('store is sound');
     expect(check.code).toBe(0);
     expect(await startedSessions(dataDir)).toBe(8);
@@ -132,13 +139,14 @@ describe('a damaged store', () => {
     expect(check.stdout).toContain('store is DAMAGED');
 
     const repair = await runCli(['store', 'repair', '--data-dir', dataDir], 60_000);
-    expect(repair.stdout).toContain('LevelDB repair ran');
+    expect(repair.stdout).toContain(`damaged file: ${log}`);
+    expect(repair.stdout).toMatch(new RegExp(`cut ${log} back to byte \\d+: the damaged write and everything after it`));
     expect(repair.stdout).toContain('store is sound');
     expect(repair.code).toBe(0);
-    // s1–s5 lived in the table; of s6–s8 (the log) what LevelDB could read.
-    const sessions = await startedSessions(dataDir);
-    expect(sessions).toBeGreaterThanOrEqual(5);
-    expect(sessions).toBeLessThan(8);
+    // The store as it was before the damaged write: s1–s5 (in the table) complete, s6 (the first
+    // write in the log, where byte 200 lies) and what came after it gone.
+    expect(repair.stdout).toContain('5 sessions, 5 subscriptions, 200 queued deliveries');
+    expect(await startedSessions(dataDir)).toBe(5);
   });
 
   it('a log cut at its end (a crash during a write) starts, with what it holds', async () => {
@@ -146,8 +154,12 @@ describe('a damaged store', () => {
     const log = file(/^\d+\.log$/);
     const size = readFileSync(log).length;
     truncateSync(log, size - 10);
-    // The cut record (s8's last delivery) was never complete; s1–s8 are all there.
-    expect(await startedSessions(dataDir)).toBe(8);
+    // The cut record is s8's whole write batch (one batch, one log record): all or nothing, so
+    // s8 is not there and s1–s7 are, complete.
+    expect(await startedSessions(dataDir)).toBe(7);
+    const check = await runCli(['store', 'check', '--data-dir', dataDir], 60_000);
+    expect(check.stdout).toContain('7 sessions, 7 subscriptions, 220 queued deliveries');
+    expect(check.code).toBe(0);
   });
 
   it('a truncated MANIFEST: refused with the file named; repair rebuilds it from the tables and the log', async () => {
@@ -181,7 +193,7 @@ describe('a damaged store', () => {
     const { dataDir, location } = await makeDataDir();
     const db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     await db.put('s\u0000from-the-future', Buffer.from([9, 0, 0, 0, 2, 0x7b, 0x7d]));
-    await db.put('u\u0000ghost\u0000a/#', Buffer.from([1, 0, 0, 0, 2, 0x7b, 0x7d]));
+    await db.put('u\u0000ghost\u0000a/#', encodeSubscription({ filter: 'a/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }));
     await db.close();
     const line = await refusedStart(dataDir);
     expect(line).toContain('corrupt store record "s/from-the-future": unknown record version 9');

@@ -173,6 +173,11 @@ describe.skipIf(!isMounted)('disk full (4 MiB tmpfs)', () => {
     expect(messages.filter((m) => m.startsWith('store writes failing'))).toHaveLength(1);
     expect(messages.filter((m) => m.startsWith('store writable again'))).toHaveLength(1);
     expect(messages.filter((m) => m.includes('withheld after a store failure'))).toHaveLength(0);
+    const recovered = broker.logs.find((l) => String(l.msg).startsWith('store writable again'));
+    process.stdout.write(
+      `disk full: /ready said ${JSON.stringify(ready.body)}; ${sent - ackedAtDetection} acknowledgements withheld, ` +
+        `sent after ${JSON.stringify({ failedForMs: recovered?.failedForMs, failedAttempts: recovered?.failedAttempts })}\n`,
+    );
 
     // Everything acknowledged is on disk: it survives a kill -9 and reaches the subscriber.
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
