@@ -8,7 +8,7 @@
  * GC. An uncaught exception or an error-level log line is a finding: the inputs in flight at that
  * moment are appended to test/broker/fuzz-corpus.ts, which fuzz.test.ts replays first.
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -121,10 +121,16 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
   const startedAt = performance.now();
   const certDir = await makeTempDir('midge-fuzz-certs-');
   const certs = makeTestCerts(certDir);
-  const errorLines: string[] = [];
+  const findings: string[] = [];
+  const inFlight = new Set<Buffer[]>();
+  /** A finding: the inputs in flight go to the corpus (one of them did it; the others cost nothing). */
+  const noteFinding = (why: string): void => {
+    findings.push(why);
+    if (findings.length <= 3) addToCorpus([...inFlight], why, options.seed);
+  };
   const errorLog = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      errorLines.push(chunk.toString());
+      noteFinding(`error log: ${chunk.toString().trim().slice(0, 300)}`);
       callback();
     },
   });
@@ -146,13 +152,7 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
     { kind: 'ws', port: wsAddress!.port },
     { kind: 'proxy', port: proxy!.port },
   ];
-  const findings: string[] = [];
-  const inFlight = new Set<Buffer[]>();
-  const onUncaught = (error: unknown): void => {
-    const why = `uncaught ${(error as Error)?.stack ?? String(error)}`;
-    findings.push(why);
-    addToCorpus([...inFlight], why, options.seed);
-  };
+  const onUncaught = (error: unknown): void => noteFinding(`uncaught ${(error as Error)?.stack ?? String(error)}`);
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
   try {
@@ -220,11 +220,6 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
     clearInterval(sampler);
     collectGarbage();
     const after = process.memoryUsage().heapUsed;
-    for (const line of errorLines) findings.push(`error log: ${line.trim().slice(0, 300)}`);
-    if (errorLines.length > 0 && inFlight.size === 0) {
-      // Error lines cannot be tied to one input; the run's seed reproduces them.
-      appendFileSync(path.join(ROOT, 'fuzz-findings.log'), errorLines.join(''));
-    }
     const seconds = (performance.now() - startedAt) / 1000;
     const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
     const connections = Object.values(perKind).reduce((n, k) => n + k.connections, 0);
@@ -242,6 +237,7 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
     if (after - baseline > 32 * 2 ** 20) problems.push(`heap grew by ${mib(after - baseline)} MiB`);
     if (tb.broker.clients.size !== 2) problems.push(`${tb.broker.clients.size - 2} abusive connections still open`);
     if (problems.length > 0) {
+      if (findings.length > 0) process.stdout.write(`the inputs in flight at the first findings were added to ${CORPUS_FILE}\n`);
       process.stdout.write(`FAILED:\n${problems.slice(0, 20).map((p) => `  - ${p}`).join('\n')}\n`);
       return false;
     }

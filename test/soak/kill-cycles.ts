@@ -142,6 +142,13 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     retainer.start();
     for (const p of publishers) p.start();
 
+    // Two client instances fighting over one session would look like a stalled subscriber.
+    const takeovers = new Map<string, number>();
+    const noteTakeovers = (process: BrokerProcess): void => {
+      for (const l of process.logs) {
+        if (l.msg === 'client disconnected' && l.reason === 'session-taken-over') takeovers.set(String(l.clientId), (takeovers.get(String(l.clientId)) ?? 0) + 1);
+      }
+    };
     const armedWills: string[] = [];
     let pauses = 0;
     let pausedKills = 0;
@@ -177,6 +184,7 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
       const retainedFloor = new Map(retainer.lastAcked);
       broker.child.kill('SIGKILL');
       await broker.exited;
+      noteTakeovers(broker);
       const refusals = broker.logs.filter((l) => l.msg === 'queue full; newest messages are refused').length;
       if (refusals > 0) problems.push(`cycle ${cycle}: the broker refused messages (queue full)`);
       broker = await spawnBroker(brokerArgs(port), 60_000, brokerEnv);
@@ -218,10 +226,12 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     await waitFor(isDrained, 180_000, 'every acknowledged message to arrive').catch(async () => {
       problems.push('not everything acknowledged arrived within 180 s of the last restart');
       for (const [name, client] of [['soak-sub-a', subscriberA], ['soak-sub-b', subscriberB]] as const) {
-        problems.push(`${name}: client connected ${client.connected}, reconnecting ${client.reconnecting}; broker says ${await describeClient(name)}`);
+        const recent = broker!.logs.filter((l) => l.clientId === name).slice(-6);
+        problems.push(`${name}: client connected ${client.connected}, reconnecting ${client.reconnecting}; broker says ${await describeClient(name)}; its last log lines ${JSON.stringify(recent)}`);
       }
     });
 
+    noteTakeovers(broker);
     const streams: StreamFigures[] = [
       figures('QoS 1 soak/q1 -> sub A', p1, [subA.list('soak/q1')], true),
       figures('QoS 1 soak/q1 -> sub B', p1, [subB.list('soak/q1')], true),
@@ -270,7 +280,8 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     out.write(
       `retained: ${RETAINED_TOPICS.length} topics, ${retainer.writes} writes, ${retainedChecks} after-restart checks (>= last acknowledged before the kill), final state equals last acknowledged: ${retainedMismatches.length === 0 ? 'yes' : 'NO'}\n` +
         `wills: ${armedWills.length} clients connected at a kill, ${armedWills.length - missingWills.length} wills delivered\n` +
-        `sessions: ${sessionsPresent}/${localSessions.length} present at the end; bridge session on the remote ${bridgeSessionPresent ? 'present' : 'LOST'}\n`,
+        `sessions: ${sessionsPresent}/${localSessions.length} present at the end; bridge session on the remote ${bridgeSessionPresent ? 'present' : 'LOST'}\n` +
+        `session takeovers seen: ${takeovers.size === 0 ? 'none' : [...takeovers].map(([id, n]) => `${id} ${n}`).join(', ')}\n`,
     );
     if (problems.length > 0) {
       out.write(`\nFAILED: ${problems.length} problems\n${problems.slice(0, 40).map((p) => `  - ${p}`).join('\n')}\n`);
