@@ -9,4 +9,9 @@ export const REGRESSION_CORPUS: readonly string[] = [
   '100d00044d51545406020000000161',
   // PUBLISH announcing 256 MiB.
   '30ffffff7f00016100',
+  // Found by `npm run soak -- fuzz --seed 20261201`: a 5.0 UNSUBSCRIBE with no topic filter made
+  // the broker try to encode an empty UNSUBACK (mqtt-packet: "Invalid qos vector", an error log).
+  '100f00044d5154540502001e0000027531a203000100',
+  // The same for SUBSCRIBE (an empty SUBACK), found while fixing the one above.
+  '100f00044d5154540502001e00000275318203000100',
 ];
