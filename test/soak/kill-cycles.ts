@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { runCli, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { freePort } from '../helpers/ports.js';
 import { prng } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/temp.js';
@@ -70,6 +70,7 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
   const dir = await makeTempDir('midge-soak-');
   const remoteDir = await makeTempDir('midge-soak-remote-');
   const problems: string[] = [];
+  let isKeepingData = false;
   let remote: BrokerProcess | undefined;
   let broker: BrokerProcess | undefined;
   const clients: MqttClient[] = [];
@@ -243,7 +244,7 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     ];
     for (const s of streams) {
       if (s.lost > 0) problems.push(`${s.name}: ${s.lost} acknowledged messages never delivered, e.g. ${s.lostExamples.join(',')}`);
-      if (!s.isOrdered) problems.push(`${s.name}: first deliveries out of publish order`);
+      if (!s.isOrdered) problems.push(`${s.name}: first deliveries out of publish order: ${s.firstInversion}`);
       if (s.name.startsWith('QoS 2') && s.duplicates > 0) problems.push(`${s.name}: ${s.duplicates} duplicates (QoS 2 must be exactly once)`);
     }
     const missingWills = armedWills.filter((t) => subA.list(t).length === 0);
@@ -274,7 +275,7 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     out.write(`${'stream'.padEnd(42)} ${'sent'.padStart(8)} ${'acked'.padStart(8)} ${'c-rej'.padStart(6)} ${'delivered'.padStart(10)} ${'unique'.padStart(8)} ${'dups'.padStart(6)} ${'lost'.padStart(5)} order\n`);
     for (const s of streams) {
       out.write(
-        `${s.name.padEnd(42)} ${String(s.sent).padStart(8)} ${String(s.acked).padStart(8)} ${String(s.rejectedByClient).padStart(6)} ${String(s.delivered).padStart(10)} ${String(s.unique).padStart(8)} ${String(s.duplicates).padStart(6)} ${String(s.lost).padStart(5)} ${s.isOrdered ? 'kept' : 'BROKEN'}\n`,
+        `${s.name.padEnd(42)} ${String(s.sent).padStart(8)} ${String(s.acked).padStart(8)} ${String(s.rejectedByClient).padStart(6)} ${String(s.delivered).padStart(10)} ${String(s.unique).padStart(8)} ${String(s.duplicates).padStart(6)} ${String(s.lost).padStart(5)} ${s.isOrdered ? 'kept' : 'BROKEN'}${s.lateResends > 0 ? ` (${s.lateResends} late client resends)` : ''}\n`,
       );
     }
     out.write(
@@ -285,6 +286,12 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
     );
     if (problems.length > 0) {
       out.write(`\nFAILED: ${problems.length} problems\n${problems.slice(0, 40).map((p) => `  - ${p}`).join('\n')}\n`);
+      // What the store still holds says whether the broker lost track of something it stored.
+      broker.child.kill('SIGKILL');
+      await broker.exited;
+      const check = await runCli(['store', 'check', '--data-dir', dataDir], 120_000);
+      out.write(`store check of ${dataDir} after the run:\n${check.stdout}${check.stderr}`);
+      isKeepingData = true;
       return false;
     }
     out.write('PASSED: nothing acknowledged was lost\n');
@@ -297,7 +304,8 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
         await child.exited;
       }
     }
-    await rm(dir, { recursive: true, force: true });
+    if (isKeepingData) process.stdout.write(`data kept for a look: ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
     await rm(remoteDir, { recursive: true, force: true });
   }
 }

@@ -46,12 +46,32 @@ export class WindowedPublisher {
   private isRunning = false;
   private workers: Promise<void>[] = [];
 
+  /** Each message's first PUBLISH on the wire, in order (MQTT.js may resend or hold some back). */
+  readonly firstSendOrder: number[] = [];
+  private readonly firstSent = new Set<number>();
+  /** Per message: the wire positions of its first and its last (re)send. */
+  readonly sendPositions = new Map<number, { first: number; last: number }>();
+  private sends = 0;
+
   constructor(
     readonly client: MqttClient,
     readonly topic: string,
     readonly qos: 1 | 2,
     readonly window: number,
-  ) {}
+  ) {
+    client.on('packetsend', (packet) => {
+      if (packet.cmd !== 'publish' || packet.topic !== topic) return;
+      const seq = Number(packet.payload.toString());
+      const position = this.sends++;
+      const known = this.sendPositions.get(seq);
+      if (known) known.last = position;
+      else this.sendPositions.set(seq, { first: position, last: position });
+      if (!this.firstSent.has(seq)) {
+        this.firstSent.add(seq);
+        this.firstSendOrder.push(seq);
+      }
+    });
+  }
 
   start(): void {
     this.isRunning = true;
@@ -166,6 +186,14 @@ export interface StreamFigures {
   lost: number;
   lostExamples: number[];
   isOrdered: boolean;
+  /**
+   * First deliveries that came after a later message's because the client itself resent them
+   * after first sending that later one (its first copy died with a killed broker): the broker
+   * received them in that order, so it is not a broken order.
+   */
+  lateResends: number;
+  /** The first place where a first delivery came after a later-published one. */
+  firstInversion?: string;
 }
 
 /** Compares what a publisher had acknowledged with what arrived (lists concatenated for a union). */
@@ -174,8 +202,36 @@ export function figures(name: string, publisher: WindowedPublisher, lists: numbe
   const unique = new Set(all);
   const lost = [...publisher.acked].filter((s) => !unique.has(s));
   // Per-publisher order: first deliveries at each receiver come in publish order.
-  const isOrdered = !mustBeOrdered || lists.every((list) => isAscending(firstOccurrences(list)));
+  // Per-publisher order, as the broker received: a first delivery may come after a later
+  // message's only if the client (re)sent it after first sending that later one.
+  let lateResends = 0;
+  let firstInversion: string | undefined;
+  if (mustBeOrdered) {
+    for (const list of lists) {
+      const firsts = firstOccurrences(list);
+      let highest = -1;
+      for (let i = 0; i < firsts.length; i++) {
+        const seq = firsts[i]!;
+        if (seq > highest) {
+          highest = seq;
+          continue;
+        }
+        const late = publisher.sendPositions.get(seq);
+        const later = publisher.sendPositions.get(highest);
+        if (late && later && late.last > later.first) {
+          lateResends++;
+          continue;
+        }
+        if (firstInversion === undefined) {
+          firstInversion = `first deliveries ${firsts.slice(Math.max(0, i - 3), i + 3).join(',')}: ${seq} after ${highest}; client sends of ${seq} ${JSON.stringify(late)}, of ${highest} ${JSON.stringify(later)}`;
+        }
+      }
+    }
+  }
+  const isOrdered = firstInversion === undefined;
   return {
+    lateResends,
+    firstInversion,
     name,
     sent: publisher.sent,
     acked: publisher.acked.size,
@@ -194,9 +250,6 @@ function firstOccurrences(list: number[]): number[] {
   return list.filter((v) => !seen.has(v) && seen.add(v) !== undefined);
 }
 
-function isAscending(list: number[]): boolean {
-  return list.every((v, i) => i === 0 || v > list[i - 1]!);
-}
 
 export function isAllDelivered(publisher: WindowedPublisher, lists: number[][]): boolean {
   const unique = new Set(lists.flat());
