@@ -57,8 +57,9 @@ const LOG_HEADER = 7;
  * Walks a log-format file (a .log or a MANIFEST). Returns the damage found (the first one; later
  * offsets cannot be trusted after it) and how many complete records precede it.
  */
-export function checkLogFormat(data: Buffer): { records: number; damage?: string; damageAt?: number } {
+export function checkLogFormat(data: Buffer, collect?: (record: Buffer) => void): { records: number; damage?: string; damageAt?: number } {
   let records = 0;
+  let fragments: Buffer[] = [];
   for (let blockStart = 0; blockStart < data.length; blockStart += LOG_BLOCK) {
     const blockEnd = Math.min(blockStart + LOG_BLOCK, data.length);
     let offset = blockStart;
@@ -79,6 +80,15 @@ export function checkLogFormat(data: Buffer): { records: number; damage?: string
         return { records, damage: `checksum mismatch at byte ${offset}`, damageAt: offset };
       }
       // FULL and LAST end a logical record.
+      if (collect) {
+        const payload = data.subarray(offset + LOG_HEADER, offset + LOG_HEADER + length);
+        if (type === 1) collect(payload);
+        else if (type === 2) fragments = [payload];
+        else {
+          fragments.push(payload);
+          if (type === 4) collect(Buffer.concat(fragments));
+        }
+      }
       if (type === 1 || type === 4) records++;
       offset += LOG_HEADER + length;
     }
@@ -220,6 +230,60 @@ export function checkTable(data: Buffer): string | undefined {
   }
 }
 
+/**
+ * The files the MANIFEST's version edits leave live (leveldb/db/version_edit.cc): tables added
+ * and not deleted, and the log number (logs from it on are replayed at open). Files outside this
+ * are leftovers LevelDB deletes when it opens — e.g. a table a SIGKILL cut during a compaction.
+ */
+export function liveFiles(manifest: Buffer): { tables: Set<number>; minLogNumber: number; prevLogNumber: number } {
+  const tables = new Set<number>();
+  let minLogNumber = 0;
+  let prevLogNumber = 0;
+  const lengthPrefixed = (record: Buffer, at: { offset: number }): void => {
+    const length = readVarint(record, at, record.length);
+    at.offset += length;
+  };
+  checkLogFormat(manifest, (record) => {
+    const at = { offset: 0 };
+    while (at.offset < record.length) {
+      const tag = readVarint(record, at, record.length);
+      switch (tag) {
+        case 1: // comparator name
+          lengthPrefixed(record, at);
+          break;
+        case 2:
+          minLogNumber = readVarint(record, at, record.length);
+          break;
+        case 3: // next file number
+        case 4: // last sequence
+          readVarint(record, at, record.length);
+          break;
+        case 5: // compaction pointer: level, internal key
+          readVarint(record, at, record.length);
+          lengthPrefixed(record, at);
+          break;
+        case 6: // deleted file: level, number
+          readVarint(record, at, record.length);
+          tables.delete(readVarint(record, at, record.length));
+          break;
+        case 7: // new file: level, number, size, smallest, largest
+          readVarint(record, at, record.length);
+          tables.add(readVarint(record, at, record.length));
+          readVarint(record, at, record.length);
+          lengthPrefixed(record, at);
+          lengthPrefixed(record, at);
+          break;
+        case 9:
+          prevLogNumber = readVarint(record, at, record.length);
+          break;
+        default:
+          throw new Error(`unknown MANIFEST tag ${tag}`);
+      }
+    }
+  });
+  return { tables, minLogNumber, prevLogNumber };
+}
+
 /** Every damaged LevelDB file of the store at `location` (none: the files are sound). */
 export async function checkLevelFiles(location: string): Promise<FileDamage[]> {
   let names: string[];
@@ -235,17 +299,36 @@ export async function checkLevelFiles(location: string): Promise<FileDamage[]> {
   if (!names.includes('CURRENT')) {
     // A store that has files but no CURRENT lost its pointer to the MANIFEST.
     if (names.some((n) => n.startsWith('MANIFEST-') || n.endsWith('.ldb') || n.endsWith('.log'))) damage.push({ file: at('CURRENT'), what: 'missing' });
-  } else {
+  }
+  let live: ReturnType<typeof liveFiles> | undefined;
+  if (names.includes('CURRENT')) {
     const current = (await readFile(at('CURRENT'), 'utf8')).trim();
     if (!/^MANIFEST-\d+$/.test(current)) damage.push({ file: at('CURRENT'), what: `does not name a MANIFEST (${JSON.stringify(current.slice(0, 40))})` });
     else if (!names.includes(current)) damage.push({ file: at(current), what: 'missing (CURRENT names it)' });
     else {
-      const manifest = checkLogFormat(await readFile(at(current)));
+      const data = await readFile(at(current));
+      const manifest = checkLogFormat(data);
       if (manifest.damage) damage.push({ file: at(current), what: manifest.damage });
       else if (manifest.records === 0) damage.push({ file: at(current), what: 'truncated: no complete record' });
+      else {
+        try {
+          live = liveFiles(data);
+        } catch (error) {
+          damage.push({ file: at(current), what: `unreadable version edit: ${(error as Error).message}` });
+        }
+      }
     }
   }
+  // Only what LevelDB will use: leftovers (a table cut by a kill during a compaction, an old
+  // log) are deleted by LevelDB when it opens. Without a readable MANIFEST, check everything.
+  const isLive = (name: string): boolean => {
+    if (!live) return true;
+    const number = Number(name.slice(0, name.indexOf('.')));
+    if (name.endsWith('.log')) return number >= live.minLogNumber || number === live.prevLogNumber;
+    return live.tables.has(number);
+  };
   for (const name of names.sort()) {
+    if (/^\d+\.(log|ldb|sst)$/.test(name) && !isLive(name)) continue;
     if (name.endsWith('.log') && /^\d+\.log$/.test(name)) {
       const result = checkLogFormat(await readFile(at(name)));
       if (result.damage) damage.push({ file: at(name), what: `${result.damage} (LevelDB would drop the rest of that block)` });
