@@ -188,7 +188,13 @@ export async function runKillSoak(options: KillSoakOptions): Promise<boolean> {
       noteTakeovers(broker);
       const refusals = broker.logs.filter((l) => l.msg === 'queue full; newest messages are refused').length;
       if (refusals > 0) problems.push(`cycle ${cycle}: the broker refused messages (queue full)`);
-      broker = await spawnBroker(brokerArgs(port), 60_000, brokerEnv);
+      try {
+        broker = await spawnBroker(brokerArgs(port), 60_000, brokerEnv);
+      } catch (error) {
+        // A store the broker refuses after a kill is a finding: keep it for a look.
+        isKeepingData = true;
+        throw error;
+      }
       if (isAAway) {
         subscriberA = connectPersistent(port, 'soak-sub-a');
         subscriberA.on('message', subA.onMessage);
