@@ -3,10 +3,12 @@
 import { configFromEnv, ConfigError, type ConfigInput, loadConfigFile, loadYaml, mergeConfigInputs, parseFlags, redactConfig, resolveConfig, USAGE } from './config/index.js';
 import { createBroker } from './create-broker.js';
 import { runPasswdCommand } from './auth/index.js';
+import { runStoreCommand } from './store/index.js';
 import type { Broker } from './broker/index.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'passwd') return runPasswdCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
+  if (argv[0] === 'store') return runStoreCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   let parsed;
   try {
     parsed = parseFlags(argv);

@@ -6,6 +6,7 @@ import type { HttpRoute } from '../observability/index.js';
 import { ReasonCode } from '../protocol/index.js';
 import type { Session } from '../session/index.js';
 import { isValidTopicFilter, isValidTopicName, topicMatchesFilter } from '../topics/index.js';
+import { describeStoreHealth } from '../store/index.js';
 import type { Broker } from './broker.js';
 import { dashboardRoutes } from './admin-dashboard-api.js';
 import { userAdminRoutes } from './admin-users.js';
@@ -37,7 +38,12 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
     {
       method: 'GET',
       path: /^\/ready$/,
-      handle: () => (broker.isRunning ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not ready' } }),
+      handle: () => {
+        if (!broker.isRunning) return { status: 503, body: { status: 'not ready' } };
+        // Writes failing (a full disk): acknowledgements are withheld, so do not send more load.
+        if (!broker.committer.health.isWritable) return { status: 503, body: { status: 'not ready', reason: `store ${describeStoreHealth(broker.committer.health)}` } };
+        return { status: 200, body: { status: 'ready' } };
+      },
     },
     {
       method: 'GET',

@@ -9,7 +9,7 @@ import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
-import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
+import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
@@ -88,10 +88,11 @@ export class Broker {
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(
       this.store,
-      (error, opCount) => {
-        this.logger.error({ err: error, opCount }, 'store write failed; the affected acknowledgements are withheld');
-      },
+      (error) => this.logger.error({ err: error }, 'a commit callback failed'),
       (seconds) => this.metrics.observeStoreBatch(seconds),
+      // One line when writes start failing (a full disk) and one when they work again: never
+      // one per batch or per connection.
+      { onHealthChange: (health, error) => this.onStoreHealthChange(health, error) },
     );
     this.sessions = new SessionRegistry(
       this.committer,
@@ -137,6 +138,7 @@ export class Broker {
       subscriptions: () => this.router.subscriptionCount,
       bridges: () => this.services.map((s) => s.status),
       sessionsDropping: () => this.sessionsDropping(100),
+      storeHealth: () => this.committer.health,
     });
     const http = this.config.http;
     if (http.enabled) {
@@ -155,6 +157,15 @@ export class Broker {
       (message) => this.router.route(message, undefined, true),
       (error) => this.logger.warn({ err: error }, '$SYS publication failed'),
     );
+  }
+
+  private onStoreHealthChange(health: Readonly<StoreHealth>, error: Error | undefined): void {
+    if (!health.isWritable) {
+      this.logger.error({ err: error }, 'store writes failing (disk full?): acknowledgements are withheld, QoS 0 still flows; retrying until a write succeeds');
+    } else {
+      this.logger.warn({ failedForMs: Date.now() - (health.since ?? Date.now()), failedAttempts: health.failedAttempts }, 'store writable again: withheld acknowledgements sent');
+    }
+    if (this.state === 'running') void this.sysTopics.publishNow();
   }
 
   private sessionTotals(): { sessions: number; queued: number; inflight: number } {
@@ -196,6 +207,7 @@ export class Broker {
       storeBytes: await this.store.approximateSize?.(),
       droppedByReason: this.stats.dropped,
       sessionsDropping: this.sessionsDropping(100).map((s) => ({ clientId: s.clientId, queueFull: s.dropped['queue-full'] })),
+      storeState: describeStoreHealth(this.committer.health),
     };
   }
 
@@ -226,6 +238,7 @@ export class Broker {
       publishThrottled: this.stats.publishThrottled,
       connectsRateLimited: this.stats.connectsRateLimited,
       storeBatchesWritten: this.committer.writtenBatchCount,
+      storeState: describeStoreHealth(this.committer.health),
     };
   }
 
@@ -368,7 +381,7 @@ export class Broker {
     this.willTimers.cancelAll();
     await listenersClosed;
     await this.httpServer?.close();
-    await this.committer.drain();
+    await this.committer.close();
     await this.store.close();
     this.state = 'closed';
     this.logger.info('stopped');

@@ -22,6 +22,8 @@ export interface SysSnapshot {
   droppedByReason: Readonly<Record<string, number>>;
   /** Sessions whose queue bound refused or evicted deliveries (the 100 with the most). */
   sessionsDropping: ReadonlyArray<{ clientId: string; queueFull: number }>;
+  /** `ok` or why store writes fail (a full disk). */
+  storeState: string;
 }
 
 /** Exponentially damped moving averages of a per-minute rate, as Mosquitto's load/… topics. */
@@ -104,6 +106,7 @@ export class SysTopics {
         // A client id may hold characters a topic name may not (wildcards, NUL is refused anyway).
         if (queueFull > 0 && !/[+#]/.test(clientId)) values.push([`sessions/${clientId}/dropped/queue-full`, queueFull]);
       }
+      values.push(['store/state', s.storeState]);
       for (const [suffix, value] of values) {
         this.publish({ topic: `$SYS/broker/${suffix}`, payload: Buffer.from(String(value)), qos: 0, retain: true });
       }

@@ -12,6 +12,7 @@ export interface ParsedFlags {
 
 export const USAGE = `Usage: midge [options]
        midge passwd [-c] [-b] [-D] <file> <user> [password]
+       midge store check|repair [--data-dir <path>]   (with the broker stopped)
 
   --config <file>       YAML or JSON config file (also MIDGE_CONFIG); flags and MIDGE_* win
   --print-config        print the effective configuration and exit

@@ -25,6 +25,8 @@ export interface MetricsSource {
   bridges(): ReadonlyArray<{ name: string; isConnected: boolean; queued: number }>;
   /** The sessions that dropped the most deliveries (a bounded list: one label set per session). */
   sessionsDropping(): ReadonlyArray<{ clientId: string; dropped: Readonly<Record<string, number>> }>;
+  /** Whether store writes succeed, and how many failure episodes (a full disk) there were. */
+  storeHealth(): { isWritable: boolean; episodes: number };
 }
 
 export class BrokerMetrics {
@@ -129,6 +131,16 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         for (const b of source.bridges()) this.set({ bridge: b.name }, b.queued);
+      },
+    });
+    new Gauge({ name: 'midge_store_writable', help: 'Store writes succeed: 1; failing (disk full?), acknowledgements withheld: 0', registers, collect() { this.set(source.storeHealth().isWritable ? 1 : 0); } });
+    new Counter({
+      name: 'midge_store_write_failure_episodes_total',
+      help: 'Times store writes started failing (each episode ends when a retried write succeeds)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.storeHealth().episodes);
       },
     });
     this.storeBatchSeconds = new Histogram({

@@ -20,6 +20,38 @@ export interface CommitLog {
   afterCommit(callback: CommitCallback): void;
 }
 
+/**
+ * Whether the store takes writes. A failed batch starts an episode: the batch is kept and retried
+ * (acknowledgements waiting for it are withheld, later work queues behind it) until a write
+ * succeeds, which ends the episode — a full disk recovers by itself once space returns.
+ */
+export interface StoreHealth {
+  isWritable: boolean;
+  /** The error that started the current episode. */
+  reason?: string;
+  /** Epoch ms the current episode started. */
+  since?: number;
+  /** Failed write attempts in the current episode. */
+  failedAttempts: number;
+  /** Episodes since start-up (a metric). */
+  episodes: number;
+}
+
+export interface GroupCommitOptions {
+  /** Told once when an episode starts and once when it ends (log lines, $SYS, /ready). */
+  onHealthChange?: (health: Readonly<StoreHealth>, error?: Error) => void;
+  /** Wait before the n-th retry (1, 2, …) of a failed batch. */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+/** `ok`, or why writes fail and since when ($SYS/broker/store/state, /ready, the stats). */
+export function describeStoreHealth(health: Readonly<StoreHealth>): string {
+  if (health.isWritable) return 'ok';
+  return `failing since ${new Date(health.since ?? Date.now()).toISOString()}: ${health.reason ?? 'unknown error'}`;
+}
+
+const defaultRetryDelay = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 2000);
+
 interface Batch {
   ops: StoreOp[];
   callbacks: CommitCallback[];
@@ -36,13 +68,33 @@ export class GroupCommitter implements CommitLog {
   private idleWaiters: Array<() => void> = [];
   private batchesWritten = 0;
   private opsAdded = 0;
+  private readonly healthState: StoreHealth = { isWritable: true, failedAttempts: 0, episodes: 0 };
+  private isClosing = false;
+  /** Ends the wait before the next retry early (close). */
+  private wakeRetry: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
+    /** A callback threw (a bug): reported, and the acknowledgements after it still go out. */
     private readonly onWriteError: (error: Error, opCount: number) => void,
     /** Told how long each batch took to write (metrics). */
     private readonly onBatchWritten?: (seconds: number, opCount: number) => void,
+    private readonly options: GroupCommitOptions = {},
   ) {}
+
+  get health(): Readonly<StoreHealth> {
+    return this.healthState;
+  }
+
+  /**
+   * Drains for a shutdown: during a failure episode it stops retrying, and what was waiting is
+   * told the write failed (those acknowledgements are never sent; the clients resend).
+   */
+  async close(): Promise<void> {
+    this.isClosing = true;
+    this.wakeRetry?.();
+    await this.drain();
+  }
 
   add(op: StoreOp): void {
     this.opsAdded++;
@@ -134,17 +186,7 @@ export class GroupCommitter implements CommitLog {
 
   private async writeBatch(batch: Batch): Promise<void> {
     let failure: Error | undefined;
-    if (batch.ops.length > 0) {
-      try {
-        const startedAt = process.hrtime.bigint();
-        await this.store.write(batch.ops);
-        this.batchesWritten++;
-        this.onBatchWritten?.(Number(process.hrtime.bigint() - startedAt) / 1e9, batch.ops.length);
-      } catch (error) {
-        failure = error instanceof Error ? error : new Error(String(error));
-        this.onWriteError(failure, batch.ops.length);
-      }
-    }
+    if (batch.ops.length > 0) failure = await this.writeUntilDone(batch.ops);
     for (const callback of batch.callbacks) {
       try {
         callback(failure);
@@ -154,4 +196,74 @@ export class GroupCommitter implements CommitLog {
       }
     }
   }
+
+  /**
+   * Writes the batch, retrying a failed one until it succeeds; gives up (returning the error)
+   * only when closing. Before each retry the store may reopen itself (LevelDB must not append
+   * after a failed log write) or say it is not worth trying yet (still no space).
+   */
+  private async writeUntilDone(ops: StoreOp[]): Promise<Error | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0 || !this.healthState.isWritable) {
+        if (this.isClosing) return new Error(`store not writable: ${this.healthState.reason ?? 'closing'}`);
+        await this.waitBeforeRetry(attempt);
+        if (this.isClosing) return new Error(`store not writable: ${this.healthState.reason ?? 'closing'}`);
+        try {
+          if (this.store.prepareRetry && !(await this.store.prepareRetry())) continue;
+        } catch (error) {
+          this.noteFailure(toError(error));
+          continue;
+        }
+      }
+      try {
+        const startedAt = process.hrtime.bigint();
+        await this.store.write(ops);
+        this.batchesWritten++;
+        this.onBatchWritten?.(Number(process.hrtime.bigint() - startedAt) / 1e9, ops.length);
+        if (!this.healthState.isWritable) this.endEpisode();
+        return undefined;
+      } catch (error) {
+        this.noteFailure(toError(error));
+      }
+    }
+  }
+
+  private waitBeforeRetry(attempt: number): Promise<void> {
+    const delay = (this.options.retryDelayMs ?? defaultRetryDelay)(Math.max(attempt, 1));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeRetry = undefined;
+        resolve();
+      }, delay);
+      this.wakeRetry = () => {
+        clearTimeout(timer);
+        this.wakeRetry = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private noteFailure(error: Error): void {
+    const health = this.healthState;
+    health.failedAttempts++;
+    if (!health.isWritable) return;
+    health.isWritable = false;
+    health.reason = error.message;
+    health.since = Date.now();
+    health.episodes++;
+    this.options.onHealthChange?.(health, error);
+  }
+
+  private endEpisode(): void {
+    const health = this.healthState;
+    health.isWritable = true;
+    this.options.onHealthChange?.(health);
+    delete health.reason;
+    delete health.since;
+    health.failedAttempts = 0;
+  }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -1,5 +1,7 @@
 export * from './types.js';
 export { MemoryStore } from './memory.js';
 export { LevelStore, StoreOpenError, type LevelStoreOptions } from './level.js';
-export { GroupCommitter, type CommitCallback, type CommitLog } from './group-commit.js';
+export { describeStoreHealth, GroupCommitter, type CommitCallback, type CommitLog, type GroupCommitOptions, type StoreHealth } from './group-commit.js';
 export { CorruptRecordError, RECORD_VERSION } from './codec.js';
+export { checkStore, repairStore, isStoreSound, type StoreCheckReport, type RepairReport } from './check.js';
+export { runStoreCommand } from './store-command.js';

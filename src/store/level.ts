@@ -3,10 +3,11 @@
  * `fsync` the batch is synced to the device (survives power loss), otherwise it is in the OS
  * once written (survives a killed process).
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import {
+  CorruptRecordError,
   decodeMessage,
   decodeOutgoing,
   decodeSession,
@@ -26,6 +27,7 @@ import {
   sessionKey,
   subscriptionKey,
 } from './codec.js';
+import { checkLevelFiles } from './leveldb-files.js';
 import type { Message, OutgoingRecord, Store, StoreOp, StoredSession, SubscriptionRecord } from './types.js';
 
 type BatchOp = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
@@ -40,32 +42,83 @@ export class StoreOpenError extends Error {
 
 export interface LevelStoreOptions {
   fsync?: boolean;
+  /** Free bytes the file system needs before a failed write is retried (default 1 MiB). */
+  minFreeBytesForRetry?: number;
 }
 
 export class LevelStore implements Store {
   readonly isDurable = true;
-  private readonly db: Level<string, Buffer>;
+  /** Made in open(): a Level opens itself on the next tick, and the file check must come first. */
+  private db!: Level<string, Buffer>;
   private readonly isSync: boolean;
+  private readonly minFreeBytesForRetry: number;
+  /** Set while the database is being reopened after a failed write; reads wait for it. */
+  private reopening: Promise<void> | undefined;
 
   constructor(
     readonly location: string,
     options: LevelStoreOptions = {},
   ) {
-    this.db = new Level<string, Buffer>(location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     this.isSync = options.fsync === true;
+    this.minFreeBytesForRetry = options.minFreeBytesForRetry ?? 1024 * 1024;
+  }
+
+  /**
+   * After a failed write LevelDB must not be written to again as it is: a log append that failed
+   * half-way leaves its writer's block offset ahead of the file (later records would be unreadable
+   * at the next start), and a failed compaction blocks every later write. So a retry first waits
+   * for free space, then reopens the database (replaying its log) and writes the batch again.
+   */
+  async prepareRetry(): Promise<boolean> {
+    const { bavail, bsize } = await statfs(this.location);
+    if (bavail * bsize < this.minFreeBytesForRetry) return false;
+    const reopening = (async () => {
+      await this.db.close();
+      await this.db.open();
+    })();
+    this.reopening = reopening;
+    try {
+      await reopening;
+    } finally {
+      if (this.reopening === reopening) this.reopening = undefined;
+    }
+    return true;
+  }
+
+  private async settled(): Promise<void> {
+    if (this.reopening) await this.reopening.catch(() => undefined);
   }
 
   async open(): Promise<void> {
+    // Before LevelDB sees them: it would drop a damaged part of its log silently on opening.
+    const damage = await checkLevelFiles(this.location);
+    if (damage.length > 0) {
+      const more = damage.length > 1 ? ` (and ${damage.length - 1} more)` : '';
+      throw new StoreOpenError(`store damaged: ${damage[0]!.file}: ${damage[0]!.what}${more}; ${this.whatToDo()}`);
+    }
     try {
       await mkdir(this.location, { recursive: true });
+      this.db = new Level<string, Buffer>(this.location, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
       await this.db.open();
     } catch (error) {
-      throw new StoreOpenError(describeOpenError(this.location, error), { cause: error });
+      throw new StoreOpenError(describeOpenError(this.location, error, this.whatToDo()), { cause: error });
     }
   }
 
+  /** The advice in every damaged-store error (the store lives in <data dir>/store). */
+  private whatToDo(): string {
+    const dataDir = path.dirname(this.location);
+    return `the broker will not start on it: run \`midge store check --data-dir ${dataDir}\` to see the damage and \`midge store repair --data-dir ${dataDir}\` to keep what is readable (it lists what it drops), or restore a backup`;
+  }
+
+  /** A record the broker cannot read stops the start: starting without it would lose a session. */
+  private damaged(error: unknown): unknown {
+    if (error instanceof CorruptRecordError) return new StoreOpenError(`store ${this.location}: ${error.message}; ${this.whatToDo()}`, { cause: error });
+    return error;
+  }
+
   async close(): Promise<void> {
-    if (this.db.status === 'open') await this.db.close();
+    if (this.db?.status === 'open') await this.db.close();
   }
 
   async write(ops: readonly StoreOp[]): Promise<void> {
@@ -146,6 +199,15 @@ export class LevelStore implements Store {
   }
 
   async loadSessions(): Promise<StoredSession[]> {
+    await this.settled();
+    try {
+      return await this.readSessions();
+    } catch (error) {
+      throw this.damaged(error);
+    }
+  }
+
+  private async readSessions(): Promise<StoredSession[]> {
     const sessions = new Map<string, StoredSession>();
     for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.session))) {
       const session = decodeSession(key, value);
@@ -172,25 +234,32 @@ export class LevelStore implements Store {
   }
 
   async loadRetained(): Promise<Message[]> {
+    await this.settled();
     const messages: Message[] = [];
-    for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.retained))) messages.push(decodeMessage(key, value));
+    try {
+      for await (const [key, value] of this.db.iterator(prefixRange(KeyPrefix.retained))) messages.push(decodeMessage(key, value));
+    } catch (error) {
+      throw this.damaged(error);
+    }
     return messages;
   }
 
   async loadOutgoing(clientId: string): Promise<OutgoingRecord[]> {
+    await this.settled();
     const records: OutgoingRecord[] = [];
     for await (const [key, value] of this.db.iterator(ownedRange(KeyPrefix.outgoing, clientId))) records.push(decodeOutgoing(key, value));
     return records;
   }
 
   async loadIncomingQos2(clientId: string): Promise<number[]> {
+    await this.settled();
     const ids: number[] = [];
     for await (const key of this.db.keys(ownedRange(KeyPrefix.incomingQos2, clientId))) ids.push(parseInt(keyTail(key), 16));
     return ids;
   }
 }
 
-function describeOpenError(location: string, error: unknown): string {
+function describeOpenError(location: string, error: unknown, whatToDo: string): string {
   const codes: string[] = [];
   for (let e: unknown = error; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
     const code = (e as { code?: unknown }).code;
@@ -198,11 +267,11 @@ function describeOpenError(location: string, error: unknown): string {
   }
   if (codes.includes('LEVEL_LOCKED')) return `store ${location} is locked: is another broker using this data dir?`;
   if (codes.includes('EACCES') || codes.includes('EPERM')) return `no permission to use the store at ${location}`;
-  if (codes.includes('LEVEL_CORRUPTION')) return `store ${location} is corrupt`;
   const innermost = (() => {
     let e: unknown = error;
     while (e && typeof e === 'object' && (e as { cause?: unknown }).cause) e = (e as { cause?: unknown }).cause;
     return e instanceof Error ? e.message : String(e);
   })();
+  if (codes.includes('LEVEL_CORRUPTION')) return `store ${location} is damaged (LevelDB: ${innermost}); ${whatToDo}`;
   return `cannot open the store at ${location}: ${innermost}`;
 }

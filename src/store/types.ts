@@ -105,6 +105,11 @@ export interface Store {
   /** The session's outgoing records in `seq` order. */
   loadOutgoing(clientId: string): Promise<OutgoingRecord[]>;
   loadIncomingQos2(clientId: string): Promise<number[]>;
+  /**
+   * Before a failed batch is retried: get ready to take writes again (reopen) and say whether a
+   * retry is worth it now (false: e.g. the disk is still full). Absent: retry as is.
+   */
+  prepareRetry?(): Promise<boolean>;
   /** Bytes the store takes on disk, roughly ($SYS/broker/store/size); absent for memory. */
   approximateSize?(): Promise<number>;
 }

@@ -453,7 +453,7 @@ describe('acknowledged = committed (group commit)', () => {
     expect(store.writes.flat().some((op) => op.type === 'putOutgoing' && op.clientId === 'gc-sub')).toBe(true);
   });
 
-  it('a failed write withholds the PUBACK and closes the publisher so it resends', async () => {
+  it('a failed write withholds the PUBACK until the retried batch commits; the publisher stays connected', async () => {
     const store = new GatedStore();
     const tb = await startBroker({ storeInstance: store });
     brokers.push(tb);
@@ -464,8 +464,20 @@ describe('acknowledged = committed (group commit)', () => {
     await expect.poll(() => tb.broker.sessions.get('fail-sub')?.isOnline).toBe(false);
     const pub = await RawClient.connect(tb.port, { clientId: 'fail-pub' });
     store.failNext = true;
+    store.hold();
     pub.send({ cmd: 'publish', topic: 'fail/t', payload: Buffer.from('x'), qos: 1, messageId: 12, retain: false, dup: false });
-    await pub.waitClosed();
+    await expect.poll(() => store.waitingWrites).toBe(1);
+    store.letThrough();
+    // The first write fails; its retry is held at the gate: no PUBACK meanwhile.
+    store.hold();
+    await expect.poll(() => store.waitingWrites).toBe(1);
+    expect(tb.broker.committer.health.isWritable).toBe(false);
     expect(pub.packets.filter((p) => p.cmd === 'puback')).toEqual([]);
+    // The retry commits it, and only then is it acknowledged.
+    store.letThrough();
+    const puback = await pub.next('puback');
+    expect(puback).toMatchObject({ messageId: 12 });
+    expect(tb.broker.committer.health.isWritable).toBe(true);
+    expect(store.writes.flat().some((op) => op.type === 'putOutgoing' && op.clientId === 'fail-sub')).toBe(true);
   });
 });

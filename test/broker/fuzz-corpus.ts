@@ -35,4 +35,9 @@ export const REGRESSION_CORPUS: readonly string[] = [
   '108084af5f00044d515454',
   // A PUBLISH as first packet announcing 200 MB (was buffered before being refused).
   '308084af5f000161',
+  // Found by `npm run soak -- fuzz --seed 20261201`: a 5.0 UNSUBSCRIBE with no topic filter made
+  // the broker try to encode an empty UNSUBACK (mqtt-packet: "Invalid qos vector", an error log).
+  '100f00044d5154540502001e0000027531a203000100',
+  // The same for SUBSCRIBE (an empty SUBACK), found while fixing the one above.
+  '100f00044d5154540502001e00000275318203000100',
 ];

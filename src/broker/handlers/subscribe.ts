@@ -17,6 +17,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     // [MQTT-3.8.2-?] a Subscription Identifier of 0 is a protocol error.
     throw new MqttError(ReasonCode.ProtocolError, 'subscription identifier 0');
   }
+  if (packet.subscriptions.length === 0) {
+    // [MQTT-3.8.3-3 (3.1.1)] at least one filter (an empty SUBACK cannot even be encoded).
+    throw new MqttError(ReasonCode.ProtocolError, 'SUBSCRIBE without a topic filter');
+  }
   const codes: number[] = [];
   const retainedToSend: Array<{ subscription: SubscriptionRecord }> = [];
   for (const request of packet.subscriptions) {

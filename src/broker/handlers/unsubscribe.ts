@@ -1,11 +1,15 @@
 /** UNSUBSCRIBE → UNSUBACK: remove each filter [MQTT-3.10.4-1]; the ack waits for the commit. */
-import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
+import { MqttError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { Connection } from '../connection.js';
 
 export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
   const broker = connection.broker;
   const session = connection.session!;
+  if (packet.unsubscriptions.length === 0) {
+    // [MQTT-3.10.3-2] at least one filter (an empty UNSUBACK cannot even be encoded for 5.0).
+    throw new MqttError(ReasonCode.ProtocolError, 'UNSUBSCRIBE without a topic filter');
+  }
   const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
     if (!isValidTopicFilter(filter)) {
