@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { AclFileAuthorizer, PasswordFileAuthenticator, type Authenticator, type Authorizer, type EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
+import { createClusterParts } from './cluster/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -86,13 +87,17 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   const authenticator = options.authenticator ?? passwordFileAuthenticator(config);
   const authorizer = options.authorizer ?? aclFileAuthorizer(config);
   checkExposure(config, authenticator !== undefined || (options.enhancedAuthenticators?.length ?? 0) > 0 || config.auth.useIdentityAsUsername);
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const baseLogger = options.logger ?? createLogger(config.logLevel);
+  // Cluster mode: every log line names the node; sessions and retained live in the engine.
+  const logger = config.cluster ? baseLogger.child({ node: config.cluster.nodeId }) : baseLogger;
+  const clusterParts = config.cluster ? createClusterParts(config.cluster, logger) : undefined;
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,
     logger,
-    store: options.storeInstance ?? createStore(config),
+    store: options.storeInstance ?? clusterParts?.store ?? createStore(config),
     listeners: config.listeners.map(createListener),
   };
+  if (clusterParts) deps.cluster = clusterParts.cluster;
   if (authenticator) deps.authenticator = authenticator;
   if (authorizer) deps.authorizer = authorizer;
   if (options.enhancedAuthenticators) deps.enhancedAuthenticators = options.enhancedAuthenticators;

@@ -24,6 +24,9 @@ const ALLOWED: Record<string, string[]> = {
   // A bridge is an in-process client: the broker's API, plus the session/store types of the
   // SessionLink it implements, the topic matcher for its rules and its own config type.
   bridge: ['broker', 'session', 'store', 'topics', 'config'],
+  // Cluster mode (design.md): the broker's public API, the store contract and codec it backs,
+  // the topic trie of its route table, its config type and the logger type.
+  cluster: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -31,7 +31,13 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
     {
       method: 'GET',
       path: /^\/ready$/,
-      handle: () => (broker.isRunning ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not ready' } }),
+      handle: () =>
+        broker.isRunning && (broker.cluster?.isReady ?? true) ? { status: 200, body: { status: 'ready' } } : { status: 503, body: { status: 'not ready' } },
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/cluster$/,
+      handle: async () => (broker.cluster ? { status: 200, body: await broker.cluster.status() } : { status: 404, body: { error: 'not a cluster node' } }),
     },
     {
       method: 'GET',

@@ -1,3 +1,4 @@
 export { Broker, type BrokerDependencies } from './broker.js';
-export type { Listener, ConnectionInfo, BrokerService, ServiceStatus } from './types.js';
+export type { Listener, ConnectionInfo, BrokerService, ServiceStatus, ClusterHooks } from './types.js';
+export type { PeerRouting } from './router.js';
 export { BrokerStats } from './stats.js';

@@ -8,9 +8,20 @@ import type { Store, StoreOp } from './types.js';
 
 export type CommitCallback = (error: Error | undefined) => void;
 
+/**
+ * Another place writes of a batch go to besides the store (cluster mode: the engine's node
+ * inboxes and views). Acknowledgements wait for every sink of their batch as they wait for the store.
+ */
+export interface CommitSink {
+  hasPending(): boolean;
+  /** Takes what was added since the last call, for the batch starting now; resolves once it is committed. */
+  takeBatch(): (() => Promise<void>) | undefined;
+}
+
 interface Batch {
   ops: StoreOp[];
   callbacks: CommitCallback[];
+  sinkWrites?: Array<() => Promise<void>>;
 }
 
 export class GroupCommitter {
@@ -24,6 +35,7 @@ export class GroupCommitter {
   private idleWaiters: Array<() => void> = [];
   private batchesWritten = 0;
   private opsAdded = 0;
+  private readonly sinks: CommitSink[] = [];
 
   constructor(
     private readonly store: Store,
@@ -55,6 +67,16 @@ export class GroupCommitter {
     return true;
   }
 
+  addSink(sink: CommitSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** A sink took work for the coming batch: count it as added, so acknowledgements wait for it. */
+  notePending(): void {
+    this.opsAdded++;
+    this.schedule();
+  }
+
   /** Calls back once everything added before this call is committed, with the error if it failed. */
   afterCommit(callback: CommitCallback): void {
     this.pending.callbacks.push(callback);
@@ -80,7 +102,7 @@ export class GroupCommitter {
   }
 
   private hasPendingWork(): boolean {
-    return this.pending.ops.length > 0 || this.pending.callbacks.length > 0;
+    return this.pending.ops.length > 0 || this.pending.callbacks.length > 0 || this.sinks.some((sink) => sink.hasPending());
   }
 
   private schedule(): void {
@@ -105,6 +127,10 @@ export class GroupCommitter {
     }
     this.pendingSet = new Set();
     this.pendingSetSize = 0;
+    for (const sink of this.sinks) {
+      const write = sink.takeBatch();
+      if (write) (batch.sinkWrites ??= []).push(write);
+    }
     this.isWriting = true;
     void this.writeBatch(batch).then(() => {
       this.isWriting = false;
@@ -122,10 +148,14 @@ export class GroupCommitter {
 
   private async writeBatch(batch: Batch): Promise<void> {
     let failure: Error | undefined;
-    if (batch.ops.length > 0) {
+    if (batch.ops.length > 0 || batch.sinkWrites) {
       try {
         const startedAt = process.hrtime.bigint();
-        await this.store.write(batch.ops);
+        const writes: Array<Promise<void>> = batch.ops.length > 0 ? [this.store.write(batch.ops)] : [];
+        for (const write of batch.sinkWrites ?? []) writes.push(write());
+        const results = await Promise.allSettled(writes);
+        const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (rejected) throw rejected.reason;
         this.batchesWritten++;
         this.onBatchWritten?.(Number(process.hrtime.bigint() - startedAt) / 1e9, batch.ops.length);
       } catch (error) {

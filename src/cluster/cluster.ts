@@ -1,0 +1,268 @@
+/**
+ * The cluster service: makes this broker one node of several on the engine. It routes publishes
+ * to the nodes with subscribers (route table + node link), delivers what other nodes send here,
+ * mirrors retained messages, claims client ids (ownership) and releases sessions to other nodes.
+ * The broker consults it through ClusterHooks (CONNECT) and the router's PeerRouting.
+ */
+import type { Broker, ClusterHooks, PeerRouting } from '../broker/index.js';
+import type { Logger } from '../observability/index.js';
+import { decodeMessage, type Message } from '../store/index.js';
+import { decodeJson, encodeJson, type Delivery } from './codec.js';
+import { BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type Msg } from './engine.js';
+import { NodeLink } from './node-link.js';
+import { Ownership } from './ownership.js';
+import { RouteTable } from './route-table.js';
+import type { ClusterStore } from './session-store.js';
+
+interface Heartbeat {
+  node: string;
+  boot: number;
+  at: number;
+}
+
+export class ClusterService implements ClusterHooks, PeerRouting {
+  readonly nodeId: string;
+  private readonly routes: RouteTable;
+  private readonly link: NodeLink;
+  private readonly ownership: Ownership;
+  private readonly logger: Logger;
+  private isRetainedLoaded = false;
+  private isStarted = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private retainedStop: (() => void) | undefined;
+  private readonly bootedAt = Date.now();
+  /** Round-robin position per shared group, for picking the node of a group delivery. */
+  private readonly groupTurn = new Map<string, number>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly store: ClusterStore,
+    private readonly broker: Broker,
+  ) {
+    this.nodeId = engine.config.nodeId;
+    this.logger = broker.logger;
+    const notePending = (): void => broker.committer.notePending();
+    this.routes = new RouteTable(engine, this.nodeId, notePending);
+    this.link = new NodeLink(engine, this.nodeId, this.logger, notePending);
+    this.ownership = new Ownership(engine, this.nodeId);
+  }
+
+  get isReady(): boolean {
+    return this.isStarted && this.engine.isConnected && this.routes.loaded && this.isRetainedLoaded;
+  }
+
+  async start(): Promise<void> {
+    const broker = this.broker;
+    broker.router.peers = this;
+    broker.committer.addSink(this.routes);
+    broker.committer.addSink(this.link);
+    await Promise.all([this.routes.start(), this.startRetainedView()]);
+    await this.link.start({
+      onBatch: (deliveries, done) => {
+        for (const delivery of deliveries) this.deliverHere(delivery);
+        broker.committer.afterCommit(done);
+      },
+      onQos0: (deliveries) => {
+        for (const delivery of deliveries) this.deliverHere(delivery);
+      },
+    });
+    this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.onReleaseRequest(msg) });
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), 1000);
+    this.heartbeat.unref();
+    // After a restart of this node: the sessions it owned come back with their subscriptions.
+    await this.adoptOwnSessions();
+    this.routes.reconcileOwn();
+    await broker.committer.drain();
+    this.isStarted = true;
+    this.logger.info({ node: this.nodeId, remoteRoutes: this.routes.remoteRouteCount, retained: broker.router.retained.size }, 'cluster: node joined');
+  }
+
+  private async beat(): Promise<void> {
+    const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
+    await this.engine.bucket(BUCKETS.nodes).put(this.nodeId, encodeJson(value));
+  }
+
+  /** midge_retained → the router's retained index, on every node. */
+  private async startRetainedView(): Promise<void> {
+    const kv = this.engine.bucket(BUCKETS.retained);
+    let markLoaded!: () => void;
+    const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
+    const byKey = new Map<string, string>();
+    const iterator = await kv.watch({
+      key: '>',
+      initializedFn: () => {
+        this.isRetainedLoaded = true;
+        markLoaded();
+      },
+    });
+    this.retainedStop = () => iterator.stop();
+    void (async () => {
+      for await (const entry of iterator) {
+        if (entry.operation === 'PUT') {
+          let message: Message;
+          try {
+            message = decodeMessage(entry.key, Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength));
+          } catch (error) {
+            this.logger.warn({ err: (error as Error).message }, 'cluster: unreadable retained message skipped');
+            continue;
+          }
+          byKey.set(entry.key, message.topic);
+          this.broker.router.restoreRetained(message);
+        } else {
+          const topic = byKey.get(entry.key);
+          byKey.delete(entry.key);
+          if (topic !== undefined) this.broker.router.forgetRetained(topic);
+        }
+      }
+    })();
+    await loaded;
+  }
+
+  // --- routing ----------------------------------------------------------------------------
+
+  forward(message: Message, publisherId: string | undefined): number {
+    const match = this.routes.match(message.topic);
+    const perNode = new Map<string, Delivery>();
+    const deliveryFor = (node: string): Delivery => {
+      let delivery = perNode.get(node);
+      if (!delivery) {
+        delivery = publisherId === undefined ? { message } : { message, publisherId };
+        perNode.set(node, delivery);
+      }
+      return delivery;
+    };
+    for (const node of match.nodes) deliveryFor(node);
+    for (const [groupKey, nodes] of match.groups) {
+      // One node of the group takes the message, in turn; that node's router picks the member.
+      const turn = this.groupTurn.get(groupKey) ?? 0;
+      this.groupTurn.set(groupKey, turn + 1);
+      const sorted = [...new Set(nodes)].sort();
+      const node = sorted[turn % sorted.length]!;
+      if (node === this.nodeId) continue;
+      (deliveryFor(node).groups ??= []).push(groupKey);
+      this.skipGroups.add(groupKey);
+    }
+    let count = 0;
+    for (const [node, delivery] of perNode) {
+      this.link.send(node, delivery);
+      count++;
+    }
+    return count;
+  }
+
+  /** Shared groups another node was picked for during the current route() call. */
+  private readonly skipGroups = new Set<string>();
+
+  filterAdded(filter: string): void {
+    this.routes.filterAdded(filter);
+  }
+
+  filterRemoved(filter: string): void {
+    this.routes.filterRemoved(filter);
+  }
+
+  /** A delivery another node sent here: this node's subscribers only. */
+  private deliverHere(delivery: Delivery): void {
+    this.broker.router.routeLocal(delivery.message, delivery.publisherId);
+  }
+
+  // --- ownership --------------------------------------------------------------------------
+
+  async claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
+    const broker = this.broker;
+    const result = await this.ownership.claim(clientId);
+    if (!result.isOwner) return false;
+    if (result.previousNode !== undefined && result.previousNode !== this.nodeId) {
+      this.logger.debug({ clientId, from: result.previousNode }, 'cluster: client id moved here');
+    }
+    if (broker.sessions.get(clientId)) return true;
+    if (isCleanStart) {
+      // Whatever the engine still holds of an earlier session ends now [MQTT-3.1.2-4 (5.0)].
+      broker.committer.add({ type: 'deleteSession', clientId });
+      return true;
+    }
+    const stored = await this.store.loadStored(clientId);
+    if (stored && !broker.sessions.get(clientId)) broker.restoreSession(stored, broker.now());
+    return true;
+  }
+
+  /** Another node's CONNECT claims a client id this node may hold: hand the session over. */
+  private async onReleaseRequest(msg: Msg): Promise<void> {
+    const broker = this.broker;
+    let clientId: string;
+    try {
+      clientId = decodeJson<{ clientId: string }>(msg.data).clientId;
+    } catch {
+      return;
+    }
+    try {
+      const connection = broker.clients.get(clientId);
+      if (connection) {
+        // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).
+        connection.isTakenOver = true;
+        connection.disconnectWithReason(0x8e, 'session taken over by a connection on another node');
+        connection.destroy('session-taken-over');
+      }
+      // What the inbox still holds for the session is delivered into it before it moves.
+      await this.link.caughtUp(5000);
+      await broker.committer.drain();
+      const session = broker.sessions.get(clientId);
+      if (session && !session.isOnline) {
+        // Forgotten here, not deleted: the session lives on in the engine for the new node.
+        // (Expiry 0 makes discard skip the store delete; its subscriptions leave the routes.)
+        session.expiryInterval = 0;
+        broker.discardSession(session);
+        await broker.committer.drain();
+      }
+      msg.respond(encodeJson({ ok: true }));
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, clientId }, 'cluster: release failed');
+      msg.respond(encodeJson({ ok: false }));
+    }
+  }
+
+  /** Sessions the engine says this node owns (it restarted): loaded again, routes restored. */
+  private async adoptOwnSessions(): Promise<void> {
+    const owned = await this.ownership.ownedBy(this.nodeId);
+    let restored = 0;
+    for (const clientId of owned) {
+      if (this.broker.sessions.get(clientId)) continue;
+      const stored = await this.store.loadStored(clientId);
+      if (stored && stored.session.expiryInterval > 0 && this.broker.restoreSession(stored, this.broker.now())) restored++;
+    }
+    if (restored > 0) this.logger.info({ sessions: restored }, 'cluster: sessions of this node restored from the engine');
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const nodes: Heartbeat[] = [];
+    try {
+      const values = await this.engine.readPrefix(BUCKETS.nodes, '>');
+      for (const value of values.values()) nodes.push(decodeJson<Heartbeat>(value));
+    } catch {
+      /* engine unavailable: report what is known locally */
+    }
+    const now = Date.now();
+    return {
+      node: this.nodeId,
+      isReady: this.isReady,
+      engineConnected: this.engine.isConnected,
+      nodes: nodes.map((n) => ({ node: n.node, state: now - n.at < NODE_LEASE_MS ? 'up' : 'silent', lastSeenMs: now - n.at })),
+      routes: { local: this.routes.localFilterCount, cluster: this.routes.remoteRouteCount },
+      forwardedByNode: Object.fromEntries(this.link.forwardedByNode),
+      batchesByNode: Object.fromEntries(this.link.batchesByNode),
+      receivedFromPeers: this.link.received,
+      inboxLag: await this.link.lag(),
+      pendingEngineAcks: this.engine.pipeline.inFlight,
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.link.stop();
+    this.routes.stop();
+    this.retainedStop?.();
+  }
+}
+
+export { keyHash };

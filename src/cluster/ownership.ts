@@ -1,0 +1,68 @@
+/**
+ * Ownership of client ids: `midge_owner[<cid>]` → {clientId, node}; the KV revision is the epoch.
+ * A CONNECT asks the current owner to release the session, then compare-and-sets the record to
+ * its own node: of two CONNECTs racing for one id, exactly one write succeeds.
+ */
+import { decodeJson, encodeJson } from './codec.js';
+import { BUCKETS, EngineError, keyHash, releaseSubject, type Engine } from './engine.js';
+
+interface OwnerRecord {
+  clientId: string;
+  node: string;
+  since: number;
+}
+
+export interface ClaimResult {
+  isOwner: boolean;
+  previousNode: string | undefined;
+}
+
+/** How long the old owner may take to hand a session over (its inbox drained first). */
+const RELEASE_TIMEOUT_MS = 10_000;
+
+export class Ownership {
+  constructor(
+    private readonly engine: Engine,
+    private readonly nodeId: string,
+  ) {}
+
+  async claim(clientId: string): Promise<ClaimResult> {
+    const kv = this.engine.bucket(BUCKETS.owner);
+    const key = keyHash(clientId);
+    const entry = await kv.get(key);
+    const current = entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value) : undefined;
+    if (current && current.node !== this.nodeId) await this.requestRelease(current.node, clientId);
+    const value = encodeJson({ clientId, node: this.nodeId, since: Date.now() } satisfies OwnerRecord);
+    try {
+      if (entry) await kv.update(key, value, entry.revision);
+      else await kv.create(key, value);
+    } catch (error) {
+      if (/wrong last sequence|key exists/i.test((error as Error).message)) return { isOwner: false, previousNode: current?.node };
+      throw error;
+    }
+    return { isOwner: true, previousNode: current?.node };
+  }
+
+  /** The old owner closes the client's connection and lets its session go; a dead node answers nothing. */
+  private async requestRelease(node: string, clientId: string): Promise<void> {
+    try {
+      await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId }), { timeout: RELEASE_TIMEOUT_MS });
+    } catch (error) {
+      const message = (error as Error).message;
+      // No responders: the node is gone; its sessions are in the engine as it last wrote them.
+      if (/503|no responders/i.test(message)) return;
+      throw new EngineError('timeout', `node ${node} did not release ${JSON.stringify(clientId)}: ${message}`);
+    }
+  }
+
+  /** Client ids whose owner record names `node`. */
+  async ownedBy(node: string): Promise<string[]> {
+    const values = await this.engine.readPrefix(BUCKETS.owner, '>');
+    const owned: string[] = [];
+    for (const value of values.values()) {
+      const record = decodeJson<OwnerRecord>(value);
+      if (record.node === node) owned.push(record.clientId);
+    }
+    return owned;
+  }
+}
