@@ -170,6 +170,19 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   // --- ownership --------------------------------------------------------------------------
 
   async claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
+    const claim = this.claimOnce(clientId, isCleanStart);
+    this.claiming.set(clientId, claim);
+    try {
+      return await claim;
+    } finally {
+      if (this.claiming.get(clientId) === claim) this.claiming.delete(clientId);
+    }
+  }
+
+  /** CONNECTs of this node in the middle of claiming an id: a release request waits for them. */
+  private readonly claiming = new Map<string, Promise<boolean>>();
+
+  private async claimOnce(clientId: string, isCleanStart: boolean): Promise<boolean> {
     const broker = this.broker;
     const result = await this.ownership.claim(clientId);
     if (!result.isOwner) return false;
@@ -197,6 +210,13 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       return;
     }
     try {
+      // A CONNECT of this node claiming the same id finishes first (won or lost); if it won, its
+      // connection is the one taken over below, once it is connected.
+      const local = this.claiming.get(clientId);
+      if (local && (await local.catch(() => false))) {
+        const deadline = Date.now() + 5000;
+        while (!broker.clients.has(clientId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      }
       const connection = broker.clients.get(clientId);
       if (connection) {
         // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).
