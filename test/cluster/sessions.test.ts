@@ -82,7 +82,7 @@ describe.skipIf(skip !== undefined)('cluster: sessions across nodes', () => {
     await waitUntil('old client has the 3', () => old.packets.filter((p) => p.cmd === 'publish' && String((p as IPublishPacket).payload).startsWith('u')).length === 3, 10_000);
 
     const fresh = await RawClient.open(n2.port, 5);
-    fresh.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 0, ...connect } as never);
+    fresh.send({ cmd: 'connect', protocolId: 'MQTT', keepalive: 0, ...connect } as never);
     const connack = (await fresh.next('connack', 20_000)) as IConnackPacket;
     expect(connack.reasonCode).toBe(0);
     expect(connack.sessionPresent).toBe(true);
@@ -101,7 +101,7 @@ describe.skipIf(skip !== undefined)('cluster: sessions across nodes', () => {
     for (let round = 0; round < 3; round++) {
       const connect = { protocolVersion: 5 as const, clientId: `race-${round}`, clean: false, properties: { sessionExpiryInterval: 600 } };
       const [a, b] = await Promise.all([RawClient.open(n2.port, 5), RawClient.open(n3.port, 5)]);
-      for (const c of [a, b]) c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 0, ...connect } as never);
+      for (const c of [a, b]) c.send({ cmd: 'connect', protocolId: 'MQTT', keepalive: 0, ...connect } as never);
       const outcomes = await Promise.all(
         [a, b].map(async (c) => {
           const connack = (await c.next('connack', 20_000)) as IConnackPacket;
