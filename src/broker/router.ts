@@ -35,6 +35,8 @@ export interface PeerRouting {
   forward(message: Message, publisherId: string | undefined): number;
   filterAdded(filter: string): void;
   filterRemoved(filter: string): void;
+  /** Whether this node delivers the message being routed to its member of the shared group. */
+  isSharedHere(groupKey: string): boolean;
 }
 
 /** A session's combined delivery while several of its subscriptions match one message. */
@@ -207,6 +209,8 @@ export class Router {
 
   /** One member of the group gets the message; retained flag as for any established subscription. */
   private deliverShared(group: SharedGroup, message: Message, publisherId: string | undefined): boolean {
+    // Cluster: one node of the group takes each message; the others skip it.
+    if (this.peers && !this.peers.isSharedHere(group.key)) return false;
     const member = group.pick(this.sessions, this.sharedStrategy, publisherId);
     if (!member) return false;
     const session = this.sessions.get(member.clientId)!;

@@ -122,6 +122,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   // --- routing ----------------------------------------------------------------------------
 
   forward(message: Message, publisherId: string | undefined): number {
+    this.skipGroups.clear();
     const match = this.routes.match(message.topic);
     const perNode = new Map<string, Delivery>();
     const deliveryFor = (node: string): Delivery => {
@@ -162,9 +163,21 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     this.routes.filterRemoved(filter);
   }
 
-  /** A delivery another node sent here: this node's subscribers only. */
+  /** The shared groups a delivery from another node asks this node to serve (while it is routed). */
+  private peerGroups: ReadonlySet<string> | undefined;
+
+  isSharedHere(groupKey: string): boolean {
+    return this.peerGroups ? this.peerGroups.has(groupKey) : !this.skipGroups.has(groupKey);
+  }
+
+  /** A delivery another node sent here: this node's subscribers only, and the groups it was picked for. */
   private deliverHere(delivery: Delivery): void {
-    this.broker.router.routeLocal(delivery.message, delivery.publisherId);
+    this.peerGroups = new Set(delivery.groups ?? []);
+    try {
+      this.broker.router.routeLocal(delivery.message, delivery.publisherId);
+    } finally {
+      this.peerGroups = undefined;
+    }
   }
 
   // --- ownership --------------------------------------------------------------------------
