@@ -6,10 +6,12 @@
  */
 import type { Broker, ClusterHooks, PeerRouting } from '../broker/index.js';
 import type { Logger } from '../observability/index.js';
-import { decodeMessage, type Message } from '../store/index.js';
+import type { QoS } from '../protocol/index.js';
+import { decodeMessage, type Message, type SubscriptionRecord } from '../store/index.js';
+import { parseSharedFilter, topicMatchesFilter } from '../topics/index.js';
 import { decodeJson, encodeJson, type Delivery } from './codec.js';
 import { BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type Msg } from './engine.js';
-import { NodeLink } from './node-link.js';
+import { NodeLink, type InboxHandler } from './node-link.js';
 import { Ownership } from './ownership.js';
 import { RouteTable } from './route-table.js';
 import type { ClusterStore } from './session-store.js';
@@ -29,6 +31,13 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private isRetainedLoaded = false;
   private isStarted = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private deathWatch: NodeJS.Timeout | undefined;
+  private livenessStop: (() => void) | undefined;
+  private readonly lastSeen = new Map<string, number>();
+  private readonly startedAt = Date.now();
+  private isAdopting = false;
+  private readonly adoptions = new Map<string, { adopted: Set<string>; routesLater: Array<{ clientId: string; subscriptions: SubscriptionRecord[] }> }>();
+  private isFenced = false;
   private retainedStop: (() => void) | undefined;
   private readonly bootedAt = Date.now();
   /** Round-robin position per shared group, for picking the node of a group delivery. */
@@ -48,7 +57,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   }
 
   get isReady(): boolean {
-    return this.isStarted && this.engine.isConnected && this.routes.loaded && this.isRetainedLoaded;
+    return this.isStarted && !this.isFenced && this.engine.isConnected && this.routes.loaded && this.isRetainedLoaded;
   }
 
   async start(): Promise<void> {
@@ -58,18 +67,23 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     broker.committer.addSink(this.link);
     await Promise.all([this.routes.start(), this.startRetainedView()]);
     await this.link.start({
-      onBatch: (deliveries, done) => {
+      onBatch: (deliveries, seq, done) => {
         for (const delivery of deliveries) this.deliverHere(delivery);
+        this.store.noteApplied(this.nodeId, seq);
         broker.committer.afterCommit(done);
       },
+      appliedUpTo: await this.store.appliedUpTo(this.nodeId),
       onQos0: (deliveries) => {
         for (const delivery of deliveries) this.deliverHere(delivery);
       },
     });
     this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.onReleaseRequest(msg) });
+    await this.startLivenessView();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), 1000);
     this.heartbeat.unref();
+    this.deathWatch = setInterval(() => void this.adoptDeadNodes().catch(() => undefined), 1000);
+    this.deathWatch.unref();
     // After a restart of this node: the sessions it owned come back with their subscriptions.
     await this.adoptOwnSessions();
     this.routes.reconcileOwn();
@@ -79,8 +93,167 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   }
 
   private async beat(): Promise<void> {
+    const kv = this.engine.bucket(BUCKETS.nodes);
+    if (this.isStarted && !this.isFenced) {
+      // Another node adopted this one while it was paused or cut off: it must not write on.
+      const lock = await kv.get(`adopt.${this.nodeId}`);
+      if (lock && lock.operation === 'PUT' && decodeJson<{ at: number }>(lock.value).at > this.bootedAt) this.fence();
+    }
+    if (this.isFenced) return;
     const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
-    await this.engine.bucket(BUCKETS.nodes).put(this.nodeId, encodeJson(value));
+    await kv.put(this.nodeId, encodeJson(value));
+  }
+
+  private fence(): void {
+    this.isFenced = true;
+    this.logger.error('cluster: this node was adopted by another (it was unreachable too long); it stops serving clients');
+    for (const connection of [...this.broker.clients.values()]) {
+      connection.disconnectWithReason(0x9c, 'this node left the cluster; connect to another');
+      connection.destroy('server-shutdown');
+    }
+    this.link.stop();
+  }
+
+  /** midge_nodes → when each node was last heard of (by this node's clock). */
+  private async startLivenessView(): Promise<void> {
+    const kv = this.engine.bucket(BUCKETS.nodes);
+    let markLoaded!: () => void;
+    const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
+    const iterator = await kv.watch({ key: '>', initializedFn: () => markLoaded() });
+    this.livenessStop = () => iterator.stop();
+    void (async () => {
+      for await (const entry of iterator) {
+        if (entry.operation !== 'PUT' || entry.key.startsWith('adopt.')) continue;
+        this.lastSeen.set(entry.key, Date.now());
+      }
+    })();
+    await loaded;
+  }
+
+  /** Nodes with an inbox that have not beaten for a lease: adopted (one adopter wins the lock). */
+  private async adoptDeadNodes(): Promise<void> {
+    if (!this.isStarted || this.isFenced || this.isAdopting) return;
+    const now = Date.now();
+    if (now - this.startedAt < NODE_LEASE_MS) return; // give every node time to be heard of
+    for (const node of await this.link.inboxNodes()) {
+      if (node === this.nodeId) continue;
+      const seen = this.lastSeen.get(node);
+      if (seen !== undefined && now - seen < NODE_LEASE_MS) continue;
+      await this.adopt(node);
+    }
+  }
+
+  /**
+   * Adopts a dead node: takes its persistent sessions by owner compare-and-set (their wills are
+   * published, their timers run here), reads what its inbox still holds into them, removes its
+   * routes and its consumer. Resolves once done, or once another adopter finished.
+   */
+  private async adopt(node: string): Promise<void> {
+    const kv = this.engine.bucket(BUCKETS.nodes);
+    const lockKey = `adopt.${node}`;
+    let revision: number;
+    try {
+      revision = await kv.create(lockKey, encodeJson({ by: this.nodeId, at: Date.now() }));
+    } catch {
+      // Someone else adopts it: wait until their lock is gone (it lapses with its lease too).
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const lock = await kv.get(lockKey);
+        if (!lock || lock.operation !== 'PUT') return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return;
+    }
+    this.isAdopting = true;
+    const renew = setInterval(() => {
+      void kv
+        .update(lockKey, encodeJson({ by: this.nodeId, at: Date.now() }), revision)
+        .then((r) => (revision = r))
+        .catch(() => undefined);
+    }, 2000);
+    const broker = this.broker;
+    const startedAt = Date.now();
+    try {
+      // Sessions first, without their routes: what the dead node's inbox holds goes into them
+      // before anything published from now on, so each publisher's order is kept.
+      // Kept across a failed attempt, so a retry finishes what the first one took over.
+      let progress = this.adoptions.get(node);
+      if (!progress) this.adoptions.set(node, (progress = { adopted: new Set(), routesLater: [] }));
+      const { adopted, routesLater } = progress;
+      for (const clientId of await this.ownership.ownedBy(node)) {
+        if (!(await this.ownership.takeFrom(clientId, node))) continue;
+        if (broker.sessions.get(clientId)) continue;
+        const stored = await this.store.loadStored(clientId);
+        if (!stored || stored.session.expiryInterval === 0) continue;
+        if (!broker.restoreSession({ ...stored, subscriptions: [] }, broker.now())) continue;
+        const session = broker.sessions.get(clientId)!;
+        for (const subscription of stored.subscriptions) session.subscriptions.set(subscription.filter, subscription);
+        await broker.loadSessionState(session);
+        adopted.add(clientId);
+        routesLater.push({ clientId, subscriptions: stored.subscriptions });
+      }
+      const appliedUpTo = await this.store.appliedUpTo(node);
+      const handler: InboxHandler = {
+        appliedUpTo,
+        onBatch: (deliveries, seq, done) => {
+          for (const delivery of deliveries) this.deliverToSessions(delivery, adopted);
+          this.store.noteApplied(node, seq);
+          broker.committer.afterCommit(done);
+        },
+        onQos0: () => undefined,
+      };
+      let batches = await this.link.drain(node, handler, 'what-is-there');
+      // Now the sessions route here, and the dead node's routes go; what publishers sent it
+      // before they saw that is read in a second pass.
+      for (const { clientId, subscriptions } of routesLater.splice(0)) {
+        if (!broker.sessions.get(clientId)) continue;
+        for (const subscription of subscriptions) broker.router.addSubscription(clientId, subscription);
+      }
+      this.routes.removeNode(node);
+      await broker.committer.drain();
+      await new Promise((r) => setTimeout(r, 200));
+      batches += await this.link.drain(node, handler, 'to-the-end');
+      await broker.committer.drain();
+      await this.link.removeConsumer(node);
+      this.adoptions.delete(node);
+      this.lastSeen.delete(node);
+      this.logger.warn(
+        { deadNode: node, sessions: adopted.size, inboxBatches: batches, ms: Date.now() - startedAt },
+        'cluster: adopted a dead node (its sessions and inbox)',
+      );
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message, deadNode: node }, 'cluster: adoption failed; another node will retry');
+    } finally {
+      clearInterval(renew);
+      this.isAdopting = false;
+      await kv.delete(lockKey).catch(() => undefined);
+    }
+  }
+
+  /** A delivery from a dead node's inbox: to the sessions adopted from it whose subscriptions match. */
+  private deliverToSessions(delivery: Delivery, clientIds: ReadonlySet<string>): void {
+    const { message, publisherId } = delivery;
+    const groupsServed = new Set<string>();
+    for (const clientId of clientIds) {
+      const session = this.broker.sessions.get(clientId);
+      if (!session) continue;
+      let qos = -1;
+      let isRetainAsPublished = false;
+      let ids: number[] | undefined;
+      for (const subscription of session.subscriptions.values()) {
+        const shared = parseSharedFilter(subscription.filter);
+        if (!topicMatchesFilter(message.topic, shared ? shared.filter : subscription.filter)) continue;
+        if (shared) {
+          const key = `${shared.group}/${shared.filter}`;
+          if (!delivery.groups?.includes(key) || groupsServed.has(key)) continue;
+          groupsServed.add(key);
+        } else if (subscription.noLocal && clientId === publisherId) continue;
+        qos = Math.max(qos, Math.min(message.qos, subscription.qos));
+        isRetainAsPublished ||= subscription.retainAsPublished;
+        if (subscription.subscriptionId !== undefined) (ids ??= []).push(subscription.subscriptionId);
+      }
+      if (qos >= 0) session.deliver(message, qos as QoS, isRetainAsPublished && message.retain, ids);
+    }
   }
 
   /** midge_retained → the router's retained index, on every node. */
@@ -197,7 +370,14 @@ export class ClusterService implements ClusterHooks, PeerRouting {
 
   private async claimOnce(clientId: string, isCleanStart: boolean): Promise<boolean> {
     const broker = this.broker;
-    const result = await this.ownership.claim(clientId);
+    if (this.isFenced) return false;
+    let result = await this.ownership.claim(clientId);
+    this.logger.debug({ clientId, ...result }, 'cluster: claim');
+    for (let attempt = 0; result.deadNode !== undefined && attempt < 3; attempt++) {
+      // Its node is gone: that node's inbox reaches the session (adoption) before it moves here.
+      await this.adopt(result.deadNode);
+      result = await this.ownership.claim(clientId);
+    }
     if (!result.isOwner) return false;
     if (result.previousNode !== undefined && result.previousNode !== this.nodeId) {
       this.logger.debug({ clientId, from: result.previousNode }, 'cluster: client id moved here');
@@ -292,6 +472,8 @@ export class ClusterService implements ClusterHooks, PeerRouting {
 
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.deathWatch);
+    this.livenessStop?.();
     this.link.stop();
     this.routes.stop();
     this.retainedStop?.();

@@ -16,7 +16,9 @@ const MAX_BATCH_BYTES = 512 * 1024;
 
 export interface InboxHandler {
   /** Delivers a batch locally; `done` is called once its effects are committed (or failed). */
-  onBatch(deliveries: Delivery[], done: (error: Error | undefined) => void): void;
+  onBatch(deliveries: Delivery[], seq: number, done: (error: Error | undefined) => void): void;
+  /** Inbox messages up to this sequence were applied before (a redelivery after a crash): acked unread. */
+  appliedUpTo?: number;
   onQos0(deliveries: Delivery[]): void;
 }
 
@@ -160,6 +162,10 @@ export class NodeLink implements CommitSink {
   }
 
   private onInboxMessage(msg: JsMsg, handler: InboxHandler): void {
+    if (handler.appliedUpTo !== undefined && msg.seq <= handler.appliedUpTo) {
+      msg.ack();
+      return;
+    }
     let deliveries: Delivery[];
     try {
       deliveries = decodeBatch(msg.data);
@@ -171,12 +177,83 @@ export class NodeLink implements CommitSink {
     }
     this.received += deliveries.length;
     this.inFlightBatches++;
-    handler.onBatch(deliveries, (error) => {
+    handler.onBatch(deliveries, msg.seq, (error) => {
       this.inFlightBatches--;
       // Custody: acked only once the sessions' records hold what the batch brought.
       if (error) msg.nak(1000);
       else msg.ack();
     });
+  }
+
+  /**
+   * Reads a dead node's inbox to the end (its adopter does this): every batch handed to
+   * `handler` and acked after its effects commit. Resolves once nothing is pending.
+   */
+  async drain(node: string, handler: InboxHandler, mode: 'what-is-there' | 'to-the-end'): Promise<number> {
+    let batches = 0;
+    let inFlight = 0;
+    let consumer;
+    try {
+      consumer = await this.engine.js.consumers.get(INBOX_STREAM, inboxConsumer(node));
+    } catch {
+      return 0; // no inbox: nothing was ever sent there
+    }
+    // 'what-is-there': the inbox may still be fed (routes not switched yet), so read what it
+    // held when this started; 'to-the-end': until it stays empty.
+    let budget = mode === 'what-is-there' ? (await consumer.info()).num_pending : Number.POSITIVE_INFINITY;
+    for (let idle = 0; idle < 2 && budget > 0; ) {
+      const messages = await consumer.fetch({ max_messages: Math.min(256, budget), expires: 1000 });
+      let got = 0;
+      for await (const msg of messages) {
+        got++;
+        budget--;
+        if (handler.appliedUpTo !== undefined && msg.seq <= handler.appliedUpTo) {
+          msg.ack();
+          continue;
+        }
+        let deliveries: Delivery[];
+        try {
+          deliveries = decodeBatch(msg.data);
+        } catch {
+          msg.term();
+          continue;
+        }
+        batches++;
+        inFlight++;
+        handler.onBatch(deliveries, msg.seq, (error) => {
+          inFlight--;
+          if (error) msg.nak(1000);
+          else msg.ack();
+        });
+      }
+      if (got > 0) {
+        idle = 0;
+        continue;
+      }
+      if (inFlight > 0) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      const info = await consumer.info();
+      if (info.num_pending === 0 && info.num_ack_pending === 0 && inFlight === 0) idle++;
+    }
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+    return batches;
+  }
+
+  /** Deletes a node's inbox consumer once its adopter has read it. */
+  async removeConsumer(node: string): Promise<void> {
+    await this.engine.jsm.consumers.delete(INBOX_STREAM, inboxConsumer(node)).catch(() => undefined);
+  }
+
+  /** Nodes that have an inbox consumer (alive or not). */
+  async inboxNodes(): Promise<string[]> {
+    const nodes: string[] = [];
+    const lister = this.engine.jsm.consumers.list(INBOX_STREAM);
+    for await (const info of lister) {
+      if (info.name.startsWith('in_')) nodes.push(info.name.slice(3));
+    }
+    return nodes;
   }
 
   /** Waits (bounded) until everything in this node's inbox so far is delivered and committed. */

@@ -15,6 +15,8 @@ interface OwnerRecord {
 export interface ClaimResult {
   isOwner: boolean;
   previousNode: string | undefined;
+  /** The owner did not answer the release request (no responders): it is gone and must be adopted first. */
+  deadNode?: string;
 }
 
 /** How long the old owner may take to hand a session over (its inbox drained first). */
@@ -31,7 +33,9 @@ export class Ownership {
     const key = keyHash(clientId);
     const entry = await kv.get(key);
     const current = entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value) : undefined;
-    if (current && current.node !== this.nodeId) await this.requestRelease(current.node, clientId);
+    if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId))) {
+      return { isOwner: false, previousNode: current.node, deadNode: current.node };
+    }
     const value = encodeJson({ clientId, node: this.nodeId, since: Date.now() } satisfies OwnerRecord);
     try {
       if (entry) await kv.update(key, value, entry.revision);
@@ -44,14 +48,29 @@ export class Ownership {
   }
 
   /** The old owner closes the client's connection and lets its session go; a dead node answers nothing. */
-  private async requestRelease(node: string, clientId: string): Promise<void> {
+  private async requestRelease(node: string, clientId: string): Promise<boolean> {
     try {
       await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId }), { timeout: RELEASE_TIMEOUT_MS });
+      return true;
     } catch (error) {
       const message = (error as Error).message;
       // No responders: the node is gone; its sessions are in the engine as it last wrote them.
-      if (/503|no responders/i.test(message)) return;
+      if (/503|no responders/i.test(message) || (error as { code?: string }).code === '503') return false;
       throw new EngineError('timeout', `node ${node} did not release ${JSON.stringify(clientId)}: ${message}`);
+    }
+  }
+
+  /** The adopter's compare-and-set: the session becomes this node's only if `from` still owns it. */
+  async takeFrom(clientId: string, from: string): Promise<boolean> {
+    const kv = this.engine.bucket(BUCKETS.owner);
+    const key = keyHash(clientId);
+    const entry = await kv.get(key);
+    if (!entry || entry.operation !== 'PUT' || decodeJson<OwnerRecord>(entry.value).node !== from) return false;
+    try {
+      await kv.update(key, encodeJson({ clientId, node: this.nodeId, since: Date.now() } satisfies OwnerRecord), entry.revision);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -30,6 +30,7 @@ export interface LoadedSession extends StoredSession {
   incomingQos2: number[];
 }
 
+const appliedKey = (node: string): string => `applied.${node}`;
 const seqKey = (seq: number): string => seq.toString(16).padStart(14, '0');
 
 export class ClusterStore implements Store {
@@ -38,7 +39,27 @@ export class ClusterStore implements Store {
   private readonly loadedOutgoing = new Map<string, OutgoingRecord[]>();
   private readonly loadedIncoming = new Map<string, number[]>();
 
+  /** Inbox sequences applied since the last write, by inbox node: written after the batch's ops. */
+  private appliedMarks = new Map<string, number>();
+
   constructor(private readonly engine: Engine) {}
+
+  /**
+   * Records that inbox message `seq` of `node` is applied by the ops of the batch now pending.
+   * The mark goes into the same stream after them, so once it is stored so are they: a redelivery
+   * of that inbox message (after a crash before its ack) is recognised and skipped, which keeps
+   * QoS 2 deliveries exactly once.
+   */
+  noteApplied(node: string, seq: number): void {
+    if ((this.appliedMarks.get(node) ?? 0) < seq) this.appliedMarks.set(node, seq);
+  }
+
+  /** The highest inbox sequence of `node` whose effects are stored (0 when none). */
+  async appliedUpTo(node: string): Promise<number> {
+    const entry = await this.engine.bucket(BUCKETS.sessions).get(appliedKey(node));
+    if (!entry || entry.operation !== 'PUT') return 0;
+    return Number(Buffer.from(entry.value).toString()) || 0;
+  }
 
   async open(): Promise<void> {
     await this.engine.connect();
@@ -64,6 +85,8 @@ export class ClusterStore implements Store {
       segment.delete(id); // keep the order of the last write
       segment.set(id, { bucket, key, value });
     };
+    const marks = this.appliedMarks;
+    this.appliedMarks = new Map();
     for (const op of ops) {
       switch (op.type) {
         case 'putSession':
@@ -99,6 +122,7 @@ export class ClusterStore implements Store {
           break;
       }
     }
+    for (const [node, seq] of marks) put(BUCKETS.sessions, appliedKey(node), Buffer.from(String(seq)));
     await flush();
   }
 
