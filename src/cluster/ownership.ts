@@ -28,7 +28,12 @@ export class Ownership {
     private readonly nodeId: string,
   ) {}
 
+  /** Engine errors (an election under way) are retried briefly; a lost compare-and-set is not. */
   async claim(clientId: string): Promise<ClaimResult> {
+    return this.engine.retry(`claim ${clientId}`, () => this.claimOnce(clientId), 10);
+  }
+
+  private async claimOnce(clientId: string): Promise<ClaimResult> {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
     const entry = await kv.get(key);
