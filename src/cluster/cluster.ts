@@ -192,6 +192,10 @@ export class ClusterService implements ClusterHooks, PeerRouting {
         adopted.add(clientId);
         routesLater.push({ clientId, subscriptions: stored.subscriptions });
       }
+      // Sessions an adopter of `node` took over and then died with: they came here since.
+      for (const clientId of await this.ownership.adoptedHereFrom(node)) {
+        if (broker.sessions.get(clientId)) adopted.add(clientId);
+      }
       const appliedUpTo = await this.store.appliedUpTo(node);
       const handler: InboxHandler = {
         appliedUpTo,

@@ -6,10 +6,15 @@
 import { decodeJson, encodeJson } from './codec.js';
 import { BUCKETS, EngineError, keyHash, releaseSubject, type Engine } from './engine.js';
 
-interface OwnerRecord {
+export interface OwnerRecord {
   clientId: string;
   node: string;
   since: number;
+  /**
+   * Dead nodes this session was adopted from since its client last connected: their inboxes may
+   * still hold deliveries for it (an adopter that died mid-way hands them on with the session).
+   */
+  from?: string[];
 }
 
 export interface ClaimResult {
@@ -41,7 +46,12 @@ export class Ownership {
     if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId))) {
       return { isOwner: false, previousNode: current.node, deadNode: current.node };
     }
-    const value = encodeJson({ clientId, node: this.nodeId, since: Date.now() } satisfies OwnerRecord);
+    // A live owner that released the session drained its inbox into it first; otherwise the
+    // session still has deliveries owed from the dead nodes it was adopted from.
+    const hasReleased = current !== undefined && current.node !== this.nodeId;
+    const record: OwnerRecord = { clientId, node: this.nodeId, since: Date.now() };
+    if (!hasReleased && current?.from) record.from = current.from;
+    const value = encodeJson(record);
     try {
       if (entry) await kv.update(key, value, entry.revision);
       else await kv.create(key, value);
@@ -70,13 +80,27 @@ export class Ownership {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT' || decodeJson<OwnerRecord>(entry.value).node !== from) return false;
+    if (!entry || entry.operation !== 'PUT') return false;
+    const previous = decodeJson<OwnerRecord>(entry.value);
+    if (previous.node !== from) return false;
+    const origins = [...new Set([...(previous.from ?? []), from])];
     try {
-      await kv.update(key, encodeJson({ clientId, node: this.nodeId, since: Date.now() } satisfies OwnerRecord), entry.revision);
+      await kv.update(key, encodeJson({ clientId, node: this.nodeId, since: Date.now(), from: origins } satisfies OwnerRecord), entry.revision);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** Client ids this node owns whose sessions came (through adoptions) from `dead`. */
+  async adoptedHereFrom(dead: string): Promise<string[]> {
+    const values = await this.engine.readPrefix(BUCKETS.owner, '>');
+    const ids: string[] = [];
+    for (const value of values.values()) {
+      const record = decodeJson<OwnerRecord>(value);
+      if (record.node === this.nodeId && record.from?.includes(dead)) ids.push(record.clientId);
+    }
+    return ids;
   }
 
   /** Client ids whose owner record names `node`. */

@@ -10,7 +10,7 @@ import { clusterStatus, startNode, waitForRoutes, waitUntil, type MidgeNode } fr
 
 const skip = skipMessage('test/cluster/delivery.test.ts');
 
-describe.skipIf(skip !== undefined)('cluster: cross-node delivery', () => {
+describe.skipIf(skip !== undefined)('cluster: cross-node delivery', { timeout: 60_000 }, () => {
   let engine: Engine;
   let nodes: MidgeNode[] = [];
 
