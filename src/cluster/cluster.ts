@@ -4,6 +4,7 @@
  * mirrors retained messages, claims client ids (ownership) and releases sessions to other nodes.
  * The broker consults it through ClusterHooks (CONNECT) and the router's PeerRouting.
  */
+import { Counter, Gauge } from 'prom-client';
 import type { Broker, ClusterHooks, PeerRouting } from '../broker/index.js';
 import type { Logger } from '../observability/index.js';
 import type { QoS } from '../protocol/index.js';
@@ -15,6 +16,9 @@ import { NodeLink, type InboxHandler } from './node-link.js';
 import { Ownership } from './ownership.js';
 import { RouteTable } from './route-table.js';
 import type { ClusterStore } from './session-store.js';
+
+/** Payload bytes a message may have to go to another node (engine max_payload 1 MiB, minus headroom). */
+const MAX_FORWARD_PAYLOAD = 900 * 1024;
 
 interface Heartbeat {
   node: string;
@@ -38,6 +42,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private isAdopting = false;
   private readonly adoptions = new Map<string, { adopted: Set<string>; routesLater: Array<{ clientId: string; subscriptions: SubscriptionRecord[] }> }>();
   private isFenced = false;
+  private oversizeRefused = 0;
   private retainedStop: (() => void) | undefined;
   private readonly bootedAt = Date.now();
   /** Round-robin position per shared group, for picking the node of a group delivery. */
@@ -88,8 +93,39 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     await this.adoptOwnSessions();
     this.routes.reconcileOwn();
     await broker.committer.drain();
+    this.registerMetrics();
     this.isStarted = true;
     this.logger.info({ node: this.nodeId, remoteRoutes: this.routes.remoteRouteCount, retained: broker.router.retained.size }, 'cluster: node joined');
+  }
+
+  /** Cluster series on the broker's own /metrics registry, read at scrape time. */
+  private registerMetrics(): void {
+    const registers = [this.broker.metrics.registry];
+    const link = this.link;
+    const routes = this.routes;
+    const self = this;
+    new Counter({
+      name: 'midge_cluster_forwarded_messages_total',
+      help: 'Messages this node sent to other nodes (inbox or QoS 0), by destination node',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [node, count] of link.forwardedByNode) this.inc({ node }, count);
+      },
+    });
+    new Counter({
+      name: 'midge_cluster_received_messages_total',
+      help: 'Messages other nodes sent to this one',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(link.received);
+      },
+    });
+    new Gauge({ name: 'midge_cluster_routes', help: 'Route entries (node, filter) in this node\'s view of the cluster', registers, collect() { this.set(routes.remoteRouteCount); } });
+    new Gauge({ name: 'midge_cluster_engine_connected', help: 'Engine connection: 1 up, 0 down', registers, collect() { this.set(self.engine.isConnected ? 1 : 0); } });
+    new Gauge({ name: 'midge_cluster_ready', help: '1 when this node is ready (engine connected, views loaded, not fenced)', registers, collect() { this.set(self.isReady ? 1 : 0); } });
   }
 
   private async beat(): Promise<void> {
@@ -320,6 +356,12 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       if (node === this.nodeId) continue;
       (deliveryFor(node).groups ??= []).push(groupKey);
       this.skipGroups.add(groupKey);
+    }
+    if (perNode.size > 0 && message.payload.length > MAX_FORWARD_PAYLOAD) {
+      // The engine's max_payload (1 MiB) bounds what can cross nodes: refused, never retried forever.
+      this.oversizeRefused++;
+      if (this.oversizeRefused % 100 === 1) this.logger.warn({ topic: message.topic, bytes: message.payload.length }, 'cluster: message too large to cross nodes; delivered on this node only');
+      return 0;
     }
     let count = 0;
     for (const [node, delivery] of perNode) {

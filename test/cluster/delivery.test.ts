@@ -72,6 +72,10 @@ describe.skipIf(skip !== undefined)('cluster: cross-node delivery', { timeout: 6
     expect(status.forwardedByNode.n2).toBeGreaterThanOrEqual(3 + odd.length + 2);
     expect(status.forwardedByNode.n3 ?? 0).toBe(0); // no subscribers there: nothing sent
     expect((await clusterStatus(n3)).forwardedByNode).toEqual({});
+    // The same count on /metrics.
+    const metrics = String((await n1.get('/metrics')).body);
+    expect(metrics).toMatch(new RegExp(`midge_cluster_forwarded_messages_total\\{node="n2"\\} ${status.forwardedByNode.n2}`));
+    expect(metrics).toMatch(/midge_cluster_engine_connected 1/);
   });
 
   it('a QoS 1 publish on n3 fans out to subscribers on n1 and n2, once each; unsubscribe stops it', async () => {
