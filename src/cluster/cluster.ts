@@ -70,27 +70,30 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     broker.router.peers = this;
     broker.committer.addSink(this.routes);
     broker.committer.addSink(this.link);
-    await Promise.all([this.routes.start(), this.startRetainedView()]);
+    // Engine calls at start are retried: a JetStream API timeout while the engine is busy (or
+    // electing) must not stop the node.
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => this.engine.retry(what, fn, 30);
+    await Promise.all([retry('route view', () => this.routes.start()), retry('retained view', () => this.startRetainedView())]);
     await this.link.start({
       onBatch: (deliveries, seq, done) => {
         for (const delivery of deliveries) this.deliverHere(delivery);
         this.store.noteApplied(this.nodeId, seq);
         broker.committer.afterCommit(done);
       },
-      appliedUpTo: await this.store.appliedUpTo(this.nodeId),
+      appliedUpTo: await retry('applied mark', () => this.store.appliedUpTo(this.nodeId)),
       onQos0: (deliveries) => {
         for (const delivery of deliveries) this.deliverHere(delivery);
       },
     });
     this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.onReleaseRequest(msg) });
-    await this.startLivenessView();
-    await this.beat();
+    await retry('liveness view', () => this.startLivenessView());
+    await retry('heartbeat', () => this.beat());
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), 1000);
     this.heartbeat.unref();
     this.deathWatch = setInterval(() => void this.adoptDeadNodes().catch(() => undefined), 1000);
     this.deathWatch.unref();
     // After a restart of this node: the sessions it owned come back with their subscriptions.
-    await this.adoptOwnSessions();
+    await retry('own sessions', () => this.adoptOwnSessions());
     this.routes.reconcileOwn();
     await broker.committer.drain();
     this.registerMetrics();

@@ -178,7 +178,7 @@ export class Engine {
       }
     })();
     this.js = this.nc.jetstream({ timeout: this.config.ackTimeoutMs });
-    this.jsm = await this.nc.jetstreamManager({ timeout: this.config.ackTimeoutMs });
+    this.jsm = await this.retry('JetStream', () => this.nc.jetstreamManager({ timeout: this.config.ackTimeoutMs }));
     this.pipeline = new AckPipeline(this.nc, this.config.nodeId, this.config.ackTimeoutMs);
     await this.ensureObjects();
   }
