@@ -7,7 +7,6 @@
 import { Counter, Gauge } from 'prom-client';
 import type { Broker, ClusterHooks, PeerRouting } from '../broker/index.js';
 import type { Logger } from '../observability/index.js';
-import type { QoS } from '../protocol/index.js';
 import { decodeMessage, type Message, type SubscriptionRecord } from '../store/index.js';
 import { parseSharedFilter, topicMatchesFilter } from '../topics/index.js';
 import { decodeJson, encodeJson, type Delivery } from './codec.js';
@@ -295,7 +294,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
         isRetainAsPublished ||= subscription.retainAsPublished;
         if (subscription.subscriptionId !== undefined) (ids ??= []).push(subscription.subscriptionId);
       }
-      if (qos >= 0) session.deliver(message, qos as QoS, isRetainAsPublished && message.retain, ids);
+      if (qos >= 0) session.deliver(message, qos as Message['qos'], isRetainAsPublished && message.retain, ids);
     }
   }
 

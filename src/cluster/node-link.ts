@@ -34,8 +34,6 @@ export class NodeLink implements CommitSink {
   received = 0;
   private stopConsuming: (() => void) | undefined;
   private inFlightBatches = 0;
-  private lastInboxActivity = Date.now();
-  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -142,39 +140,26 @@ export class NodeLink implements CommitSink {
       },
     });
     let isStopped = false;
-    let current: { stop(): void } | undefined;
     this.stopConsuming = () => {
       isStopped = true;
-      current?.stop();
     };
-    // Watchdog: after an engine failover a pull can hang without an error; a consumer that has
-    // work pending but delivered nothing for a while is restarted.
-    this.watchdog = setInterval(() => {
-      if (isStopped || Date.now() - this.lastInboxActivity < 5000) return;
-      void this.lag().then((lag) => {
-        if (lag !== undefined && lag > 0 && Date.now() - this.lastInboxActivity >= 5000) {
-          this.logger.warn({ lag }, 'cluster: inbox consumer stalled; restarting it');
-          this.lastInboxActivity = Date.now();
-          current?.stop();
-        }
-      });
-    }, 2000);
-    this.watchdog.unref();
+    // A loop of bounded pulls rather than the client's long-lived consume(): after an engine
+    // failover a consume() could hang with work pending; a pull ends by its expiry whatever happens.
     void (async () => {
+      let consumer: Awaited<ReturnType<typeof this.engine.js.consumers.get>> | undefined;
       while (!isStopped && !this.engine.closing) {
         try {
-          const consumer = await this.engine.js.consumers.get(INBOX_STREAM, inboxConsumer(this.nodeId));
-          // Short expiry: heartbeats every 2.5 s, so a lost pull is noticed soon after a failover.
-          const messages = await consumer.consume({ max_messages: 256, expires: 5000 });
-          current = messages;
+          consumer ??= await this.engine.js.consumers.get(INBOX_STREAM, inboxConsumer(this.nodeId));
+          const messages = await consumer.fetch({ max_messages: 256, expires: 2000 });
           for await (const msg of messages) {
-            this.lastInboxActivity = Date.now();
+            if (isStopped) break;
             this.onInboxMessage(msg, handler);
           }
         } catch (error) {
           if (isStopped || this.engine.closing) return;
-          this.logger.warn({ err: (error as Error).message }, 'cluster: inbox consumer stopped; restarting');
-          await new Promise((r) => setTimeout(r, 500));
+          consumer = undefined;
+          this.logger.warn({ err: (error as Error).message }, 'cluster: inbox pull failed; retrying');
+          await new Promise((r) => setTimeout(r, 250));
         }
       }
     })();
@@ -301,7 +286,6 @@ export class NodeLink implements CommitSink {
   }
 
   stop(): void {
-    clearInterval(this.watchdog);
     this.stopConsuming?.();
   }
 }

@@ -104,12 +104,12 @@ describe.skipIf(skip !== undefined)('cluster: sessions across nodes', { timeout:
       for (const c of [a, b]) c.send({ cmd: 'connect', protocolId: 'MQTT', keepalive: 0, ...connect } as never);
       const outcomes = await Promise.all(
         [a, b].map(async (c) => {
-          const connack = (await c.next('connack', 20_000)) as IConnackPacket;
+          const connack = (await c.next('connack', 45_000)) as IConnackPacket;
           return connack.reasonCode;
         }),
       );
       // The loser is refused (0x89) or, when the winner was first by a whole round trip, taken over.
-      await waitUntil('one connection left', () => [a, b].filter((c) => !c.isClosed).length === 1, 20_000);
+      await waitUntil('one connection left', () => [a, b].filter((c) => !c.isClosed).length === 1, 45_000);
       await new Promise((r) => setTimeout(r, 200));
       const open = [a, b].filter((c) => !c.isClosed);
       expect(open).toHaveLength(1);
