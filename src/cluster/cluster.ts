@@ -39,7 +39,10 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private readonly lastSeen = new Map<string, number>();
   private readonly startedAt = Date.now();
   private isAdopting = false;
-  private readonly adoptions = new Map<string, { adopted: Set<string>; routesLater: Array<{ clientId: string; subscriptions: SubscriptionRecord[] }> }>();
+  private readonly adoptions = new Map<
+    string,
+    { adopted: Set<string>; routesLater: Array<{ clientId: string; subscriptions: SubscriptionRecord[] }>; chained: Set<string>; finished: Promise<void>; finish: () => void }
+  >();
   private isFenced = false;
   private oversizeRefused = 0;
   private retainedStop: (() => void) | undefined;
@@ -211,15 +214,23 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     }, 2000);
     const broker = this.broker;
     const startedAt = Date.now();
+    const pendingChains: string[] = [];
     try {
       // Sessions first, without their routes: what the dead node's inbox holds goes into them
       // before anything published from now on, so each publisher's order is kept.
       // Kept across a failed attempt, so a retry finishes what the first one took over.
       let progress = this.adoptions.get(node);
-      if (!progress) this.adoptions.set(node, (progress = { adopted: new Set(), routesLater: [] }));
+      if (!progress) {
+        let finish!: () => void;
+        const finished = new Promise<void>((resolve) => (finish = resolve));
+        this.adoptions.set(node, (progress = { adopted: new Set(), routesLater: [], chained: new Set(), finished, finish }));
+      }
       const { adopted, routesLater } = progress;
       for (const clientId of await this.ownership.ownedBy(node)) {
-        if (!(await this.ownership.takeFrom(clientId, node))) continue;
+        const origins = await this.ownership.takeFrom(clientId, node);
+        if (!origins) continue;
+        // A dead node this one was itself adopting when it died: finished below.
+        for (const origin of origins) if (origin !== node) progress.chained.add(origin);
         if (broker.sessions.get(clientId)) continue;
         const stored = await this.store.loadStored(clientId);
         if (!stored || stored.session.expiryInterval === 0) continue;
@@ -247,6 +258,9 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       let batches = await this.link.drain(node, handler, 'what-is-there');
       // Now the sessions route here, and the dead node's routes go; what publishers sent it
       // before they saw that is read in a second pass.
+      // The unfinished adoption's node must not be routed to any more either: its inbox is read
+      // into these sessions below (by its own adoption), and nothing new should go there.
+      for (const origin of progress.chained) this.routes.removeNode(origin);
       for (const { clientId, subscriptions } of routesLater.splice(0)) {
         if (!broker.sessions.get(clientId)) continue;
         for (const subscription of subscriptions) broker.router.addSubscription(clientId, subscription);
@@ -257,7 +271,10 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       batches += await this.link.drain(node, handler, 'to-the-end');
       await broker.committer.drain();
       await this.link.removeConsumer(node);
+      const chained = [...progress.chained];
       this.adoptions.delete(node);
+      progress.finish();
+      for (const origin of chained) pendingChains.push(origin);
       this.lastSeen.delete(node);
       this.logger.warn(
         { deadNode: node, sessions: adopted.size, inboxBatches: batches, ms: Date.now() - startedAt },
@@ -270,6 +287,9 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       this.isAdopting = false;
       await kv.delete(lockKey).catch(() => undefined);
     }
+    // What the dead node's own unfinished adoptions left in other dead inboxes reaches the
+    // sessions now here (adoptedHereFrom picks them).
+    for (const origin of pendingChains) await this.adopt(origin);
   }
 
   /** A delivery from a dead node's inbox: to the sessions adopted from it whose subscriptions match. */
@@ -465,7 +485,9 @@ export class ClusterService implements ClusterHooks, PeerRouting {
         connection.disconnectWithReason(0x8e, 'session taken over by a connection on another node');
         connection.destroy('session-taken-over');
       }
-      // What the inbox still holds for the session is delivered into it before it moves.
+      // What the inbox still holds for the session is delivered into it before it moves; so is
+      // what a dead node's inbox holds, when this node is adopting that node right now.
+      for (const progress of this.adoptions.values()) if (progress.adopted.has(clientId)) await progress.finished;
       await this.link.caughtUp(5000);
       await broker.committer.drain();
       const session = broker.sessions.get(clientId);

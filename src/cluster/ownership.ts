@@ -24,8 +24,8 @@ export interface ClaimResult {
   deadNode?: string;
 }
 
-/** How long the old owner may take to hand a session over (its inbox drained first). */
-const RELEASE_TIMEOUT_MS = 10_000;
+/** How long the old owner may take to hand a session over (its inbox, or an adoption, drained first). */
+const RELEASE_TIMEOUT_MS = 60_000;
 
 export class Ownership {
   constructor(
@@ -76,19 +76,20 @@ export class Ownership {
   }
 
   /** The adopter's compare-and-set: the session becomes this node's only if `from` still owns it. */
-  async takeFrom(clientId: string, from: string): Promise<boolean> {
+  /** Returns the dead nodes the session now counts as adopted from, or undefined when not taken. */
+  async takeFrom(clientId: string, from: string): Promise<string[] | undefined> {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') return false;
+    if (!entry || entry.operation !== 'PUT') return undefined;
     const previous = decodeJson<OwnerRecord>(entry.value);
-    if (previous.node !== from) return false;
+    if (previous.node !== from) return undefined;
     const origins = [...new Set([...(previous.from ?? []), from])];
     try {
       await kv.update(key, encodeJson({ clientId, node: this.nodeId, since: Date.now(), from: origins } satisfies OwnerRecord), entry.revision);
-      return true;
+      return origins;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
