@@ -131,7 +131,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     // itself adopting another is a known gap (README "Cluster": losses or duplicates were seen).
     const isAdopted = (dead: string): boolean =>
       nodes.some((n) => n.process.logs.some((l) => l.msg === 'cluster: adopted a dead node (its sessions and inbox)' && l.deadNode === dead));
-    await waitUntil('n3 adopted', () => isAdopted('n3'), 60_000);
+    await waitUntil('n3 adopted', () => isAdopted('n3'), 120_000);
     await n1.kill(); // the publishers' node
     const afterSecondKill = ackedTotal();
     await waitUntil('load goes on after the second kill', () => ackedTotal() > afterSecondKill + 1000 || publishers.every((p) => p.sent >= MAX_PER_PUBLISHER), 60_000);
