@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
+import { createClusterParts } from './cluster/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -75,19 +76,23 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
     input.listeners = [{ type: 'mqtt', host: options.host ?? '127.0.0.1', port: options.port ?? 1883 }];
   }
   const config = resolveConfig(input);
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const baseLogger = options.logger ?? createLogger(config.logLevel);
+  // Cluster mode: every log line names the node; sessions and retained live in the engine.
+  const logger = config.cluster ? baseLogger.child({ node: config.cluster.nodeId }) : baseLogger;
   const security = buildSecurity(config, logger, options.now);
   const authenticator = options.authenticator ?? security.authenticator;
   const authorizer = options.authorizer ?? security.authorizer;
   const enhancedAuthenticators = [...security.enhancedAuthenticators, ...(options.enhancedAuthenticators ?? [])];
   checkExposure(config, authenticator !== undefined || enhancedAuthenticators.length > 0 || config.auth.useIdentityAsUsername);
+  const clusterParts = config.cluster ? createClusterParts(config.cluster, logger) : undefined;
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,
     logger,
-    store: options.storeInstance ?? createStore(config),
+    store: options.storeInstance ?? clusterParts?.store ?? createStore(config),
     // Listeners tagged with their index only when chains may differ per listener.
     listeners: config.listeners.map((l, i) => (usesAuthChains(config) ? withListenerIndex(createListener(l), i) : createListener(l))),
   };
+  if (clusterParts) deps.cluster = clusterParts.cluster;
   if (authenticator) deps.authenticator = authenticator;
   if (authorizer) deps.authorizer = authorizer;
   if (enhancedAuthenticators.length > 0) deps.enhancedAuthenticators = enhancedAuthenticators;

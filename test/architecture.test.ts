@@ -26,6 +26,9 @@ const ALLOWED: Record<string, string[]> = {
   bridge: ['broker', 'session', 'store', 'topics', 'config'],
   // The web UI runs in the browser: it talks to the admin API over HTTP, never to our modules.
   dashboard: [],
+  // Cluster mode (design.md): the broker's public API, the store contract and codec it backs,
+  // the topic trie of its route table, its config type and the logger type.
+  cluster: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
 };
 
 function sourceFiles(dir: string): string[] {

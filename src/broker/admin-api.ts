@@ -42,8 +42,15 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
         if (!broker.isRunning) return { status: 503, body: { status: 'not ready' } };
         // Writes failing (a full disk): acknowledgements are withheld, so do not send more load.
         if (!broker.committer.health.isWritable) return { status: 503, body: { status: 'not ready', reason: `store ${describeStoreHealth(broker.committer.health)}` } };
+        // A cluster node serves once the engine is connected and its route and retained views are loaded.
+        if (broker.cluster && !broker.cluster.isReady) return { status: 503, body: { status: 'not ready', reason: 'cluster engine or views not ready' } };
         return { status: 200, body: { status: 'ready' } };
       },
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/v1\/cluster$/,
+      handle: async () => (broker.cluster ? { status: 200, body: await broker.cluster.status() } : { status: 404, body: { error: 'not a cluster node' } }),
     },
     {
       method: 'GET',

@@ -9,14 +9,14 @@ import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
 import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
-import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
+import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { SessionExpiryTimers } from './session-expiry.js';
 import { BrokerStats } from './stats.js';
 import { TopicRateCounter } from './topic-rates.js';
-import type { BrokerService, ConnectionInfo, Listener } from './types.js';
+import type { BrokerService, ClusterHooks, ConnectionInfo, Listener } from './types.js';
 import { WillDelayTimers } from './will-delay.js';
 import { adminRoutes } from './admin-api.js';
 import { SysTopics, type SysSnapshot } from './sys-topics.js';
@@ -35,6 +35,8 @@ export interface BrokerDependencies {
   userStore?: UserStore;
   /** Clock, injectable for tests of expiry rules. */
   now?: () => number;
+  /** Cluster mode: built by create-broker from `config.cluster`, given the broker later. */
+  cluster?: (broker: Broker) => ClusterHooks;
 }
 
 export class Broker {
@@ -72,6 +74,8 @@ export class Broker {
   private readonly services: BrokerService[] = [];
   /** When a session's last 'queue full' line was logged (one a second at most). */
   private readonly queueFullLoggedAt = new WeakMap<Session, number>();
+  /** Cluster mode only: the node's link to the others. */
+  readonly cluster: ClusterHooks | undefined;
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
   constructor(deps: BrokerDependencies) {
@@ -140,6 +144,7 @@ export class Broker {
       sessionsDropping: () => this.sessionsDropping(100),
       storeHealth: () => this.committer.health,
     });
+    this.cluster = deps.cluster?.(this);
     const http = this.config.http;
     if (http.enabled) {
       this.httpServer = new OpsHttpServer({
@@ -320,6 +325,7 @@ export class Broker {
     try {
       await this.store.open();
       await this.recover();
+      await this.cluster?.start();
       this.addresses = [];
       for (const listener of this.listeners) {
         const address = await listener.start((stream, info) => this.accept(stream, info));
@@ -334,6 +340,7 @@ export class Broker {
       this.state = 'closing';
       await Promise.allSettled(this.listeners.map((l) => l.close()));
       await this.httpServer?.close();
+      await this.cluster?.stop().catch(() => undefined);
       await this.store.close().catch(() => undefined);
       this.state = 'closed';
       throw error;
@@ -382,6 +389,7 @@ export class Broker {
     await listenersClosed;
     await this.httpServer?.close();
     await this.committer.close();
+    await this.cluster?.stop();
     await this.store.close();
     this.state = 'closed';
     this.logger.info('stopped');
@@ -410,28 +418,7 @@ export class Broker {
     const stored = await this.store.loadSessions();
     let expired = 0;
     for (const storedSession of stored) {
-      const { session: record, subscriptions } = storedSession;
-      const disconnectedAt = record.disconnectedAt ?? now;
-      if (SessionExpiryTimers.expiresAt(disconnectedAt, record.expiryInterval) <= now) {
-        this.committer.add({ type: 'deleteSession', clientId: record.clientId });
-        expired++;
-        continue;
-      }
-      const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
-      session.disconnectedAt = disconnectedAt;
-      session.username = record.username;
-      session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq);
-      for (const subscription of subscriptions) {
-        session.subscriptions.set(subscription.filter, subscription);
-        this.router.addSubscription(record.clientId, subscription);
-      }
-      if (record.will) {
-        // The client was connected when the broker stopped without a DISCONNECT: its will is due.
-        session.will = record.will;
-        this.scheduleWill(session);
-      }
-      if (record.disconnectedAt === undefined) session.saveRecord();
-      this.expiryTimers.schedule(record.clientId, disconnectedAt, record.expiryInterval);
+      if (!this.restoreSession(storedSession, now)) expired++;
     }
     for (const message of await this.store.loadRetained()) this.router.restoreRetained(message);
     await this.committer.drain();
@@ -441,6 +428,36 @@ export class Broker {
         'recovered state from the store',
       );
     }
+  }
+
+  /**
+   * Puts a session read from the store back into memory, its subscriptions into the router and
+   * its timers running (its will is due: it was connected when its broker or node stopped).
+   * Returns false, deleting it, when it has expired meanwhile. Used at start and by the cluster.
+   */
+  restoreSession(storedSession: StoredSession, now: number): boolean {
+    const { session: record, subscriptions } = storedSession;
+    const disconnectedAt = record.disconnectedAt ?? now;
+    if (SessionExpiryTimers.expiresAt(disconnectedAt, record.expiryInterval) <= now) {
+      this.committer.add({ type: 'deleteSession', clientId: record.clientId });
+      return false;
+    }
+    const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
+    session.disconnectedAt = disconnectedAt;
+    session.username = record.username;
+    session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq);
+    for (const subscription of subscriptions) {
+      session.subscriptions.set(subscription.filter, subscription);
+      this.router.addSubscription(record.clientId, subscription);
+    }
+    if (record.will) {
+      // The client was connected when the broker stopped without a DISCONNECT: its will is due.
+      session.will = record.will;
+      this.scheduleWill(session);
+    }
+    if (record.disconnectedAt === undefined) session.saveRecord();
+    this.expiryTimers.schedule(record.clientId, disconnectedAt, record.expiryInterval);
+    return true;
   }
 
   /** Reads a recovered session's deliveries and QoS 2 ids from the store before it goes online. */

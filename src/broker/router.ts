@@ -26,6 +26,19 @@ export interface RouterOptions {
   onRetainRefused(message: Message): void;
 }
 
+/**
+ * Cluster mode: the subscribers on other nodes. The router tells it which filters this node holds
+ * and hands it every message it routes; a single node has none.
+ */
+export interface PeerRouting {
+  /** Sends the message to the other nodes with matching subscribers; returns how many. */
+  forward(message: Message, publisherId: string | undefined): number;
+  filterAdded(filter: string): void;
+  filterRemoved(filter: string): void;
+  /** Whether this node delivers the message being routed to its member of the shared group. */
+  isSharedHere(groupKey: string): boolean;
+}
+
 /** A session's combined delivery while several of its subscriptions match one message. */
 interface PendingDelivery {
   qos: QoS;
@@ -50,6 +63,8 @@ export class Router {
    * (a field, not a returned object: route runs once per PUBLISH).
    */
   lastRefusedByQuota = 0;
+  /** Set by the cluster service; undefined on a single node. */
+  peers: PeerRouting | undefined;
 
   constructor(
     private readonly sessions: SessionRegistry,
@@ -66,7 +81,10 @@ export class Router {
   addSubscription(clientId: string, subscription: SubscriptionRecord): void {
     const shared = parseSharedFilter(subscription.filter);
     if (!shared) {
-      if (this.trie.add(subscription.filter, clientId, { clientId, subscription })) this.subscriptions++;
+      if (this.trie.add(subscription.filter, clientId, { clientId, subscription })) {
+        this.subscriptions++;
+        this.peers?.filterAdded(subscription.filter);
+      }
       return;
     }
     const key = `${shared.group}/${shared.filter}`;
@@ -78,19 +96,26 @@ export class Router {
     }
     const before = group.size;
     group.add(clientId, subscription);
-    if (group.size > before) this.subscriptions++;
+    if (group.size > before) {
+      this.subscriptions++;
+      this.peers?.filterAdded(subscription.filter);
+    }
   }
 
   removeSubscription(clientId: string, filter: string): void {
     const shared = parseSharedFilter(filter);
     if (!shared) {
-      if (this.trie.remove(filter, clientId)) this.subscriptions--;
+      if (this.trie.remove(filter, clientId)) {
+        this.subscriptions--;
+        this.peers?.filterRemoved(filter);
+      }
       return;
     }
     const key = `${shared.group}/${shared.filter}`;
     const group = this.sharedGroups.get(key);
     if (!group?.remove(clientId)) return;
     this.subscriptions--;
+    this.peers?.filterRemoved(filter);
     if (group.size === 0) {
       this.sharedGroups.delete(key);
       this.trie.remove(shared.filter, SHARED_KEY_PREFIX + shared.group);
@@ -153,6 +178,14 @@ export class Router {
     return this.retainedBytes;
   }
 
+  /** Forgets a retained message deleted elsewhere (cluster: another node's publish); no store write. */
+  forgetRetained(topic: string): void {
+    const previous = this.retained.get(topic);
+    if (!previous) return;
+    this.retained.delete(topic);
+    this.retainedBytes -= previous.payload.length;
+  }
+
   /** Restores a retained message read from the store (no write back). */
   restoreRetained(message: Message): void {
     const previous = this.retained.get(message.topic);
@@ -168,6 +201,12 @@ export class Router {
   route(message: Message, publisherId: string | undefined, isEphemeralRetain = false): number {
     this.lastRefusedByQuota = 0;
     if (message.retain) this.retain(message, isEphemeralRetain);
+    const remote = this.peers && !isEphemeralRetain ? this.peers.forward(message, publisherId) : 0;
+    return remote + this.routeLocal(message, publisherId);
+  }
+
+  /** Delivers to this node's subscribers only (cluster: a message another node routed here). */
+  routeLocal(message: Message, publisherId: string | undefined): number {
     const matches = this.trie.match(message.topic);
     if (matches.length === 0) return 0;
     if (matches.length === 1) return this.deliverOne(matches[0]!, message, publisherId) ? 1 : 0;
@@ -176,6 +215,8 @@ export class Router {
 
   /** One member of the group gets the message; retained flag as for any established subscription. */
   private deliverShared(group: SharedGroup, message: Message, publisherId: string | undefined): boolean {
+    // Cluster: one node of the group takes each message; the others skip it.
+    if (this.peers && !this.peers.isSharedHere(group.key)) return false;
     const member = group.pick(this.sessions, this.sharedStrategy, publisherId);
     if (!member) return false;
     const session = this.sessions.get(member.clientId)!;

@@ -38,3 +38,24 @@ export interface ServiceStatus {
   forwarded: number;
   received: number;
 }
+
+/**
+ * Cluster mode (src/cluster/): what the broker asks of the service that makes it one node of
+ * several. Absent on a single node.
+ */
+export interface ClusterHooks {
+  readonly nodeId: string;
+  /** After the store opened, before the listeners: engine views loaded, inbox consumed. */
+  start(): Promise<void>;
+  /** After the connections closed and the committer drained. */
+  stop(): Promise<void>;
+  /** Engine connected and the route and retained views loaded (/ready). */
+  readonly isReady: boolean;
+  /**
+   * A CONNECT claims its client id cluster-wide: resolves true once this node owns it (any
+   * session the id has elsewhere released and loaded here), false when another CONNECT won.
+   */
+  claim(clientId: string, isCleanStart: boolean): Promise<boolean>;
+  /** For the admin API and $SYS: nodes, their state, inbox lag. */
+  status(): Promise<Record<string, unknown>>;
+}

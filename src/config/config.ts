@@ -159,8 +159,23 @@ export interface BridgeConfig {
   reconnectMaxMs: number;
 }
 
+/** Several Midge nodes as one broker on a NATS JetStream engine (README "Cluster"). */
+export interface ClusterConfig {
+  /** This node's name, unique in the cluster: letters, digits, _ and - . */
+  nodeId: string;
+  engine: 'nats';
+  /** nats:// URLs of the engine's servers. */
+  servers: string[];
+  /** JetStream replicas of every engine object (3: an ack means stored on 2 of 3 servers). */
+  replicas: number;
+  /** How long a publish to the engine may stay unacknowledged before it is sent again. */
+  ackTimeoutMs: number;
+}
+
 export interface BrokerConfig {
   dataDir: string;
+  /** null: a single node, no engine. */
+  cluster: ClusterConfig | null;
   bridges: BridgeConfig[];
   http: HttpConfig;
   sys: SysConfig;
@@ -205,6 +220,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
 export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
+    cluster: null,
     bridges: [],
     http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
     sys: { interval: 10 },
@@ -229,8 +245,16 @@ export class ConfigError extends Error {
   }
 }
 
+export const DEFAULT_CLUSTER: Omit<ClusterConfig, 'nodeId'> = {
+  engine: 'nats',
+  servers: ['nats://127.0.0.1:4222'],
+  replicas: 3,
+  ackTimeoutMs: 5000,
+};
+
 export type ConfigInput = {
   dataDir?: string;
+  cluster?: Partial<ClusterConfig> | null;
   /** Each bridge as in the file: the schema fills in the defaults. */
   bridges?: Array<Partial<BridgeConfig> & Pick<BridgeConfig, 'name' | 'url' | 'topics'>>;
   http?: Partial<HttpConfig>;
@@ -250,6 +274,7 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
   const base = defaultConfig();
   const config: BrokerConfig = {
     dataDir: input.dataDir ?? base.dataDir,
+    cluster: input.cluster ? ({ nodeId: input.cluster.nodeId, ...DEFAULT_CLUSTER, ...input.cluster } as ClusterConfig) : null,
     bridges: (input.bridges ?? []).map((bridge, i) => {
       const parsed = bridgeSchema.safeParse(bridge);
       if (!parsed.success) throw toConfigError(parsed.error, `bridges[${i}].`);
@@ -333,6 +358,13 @@ const authShape = {
   users: usersStoreSchema.optional(),
 };
 
+const clusterShape = {
+  nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)'),
+  engine: z.enum(['nats']),
+  servers: z.array(z.string().regex(/^(nats|tls):\/\/.+/, 'a nats:// URL')).min(1),
+  replicas: int(1, 5),
+  ackTimeoutMs: int(100, 600_000),
+};
 const storeShape = { type: z.enum(['level', 'memory']), fsync: z.boolean() };
 const httpShape = { enabled: z.boolean(), host: z.string().min(1), port: int(0, 65535), token: z.string().min(16).nullable() };
 const sysShape = { interval: int(0, 86_400) };
@@ -371,6 +403,7 @@ const bridgeSchema = z
 export const configSchema = z
   .object({
     dataDir: z.string().min(1),
+    cluster: z.object(clusterShape).strict().nullable(),
     bridges: z.array(bridgeSchema),
     http: z.object(httpShape).strict(),
     sys: z.object(sysShape).strict(),
@@ -388,6 +421,7 @@ export const configSchema = z
 export const configInputSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
+    cluster: z.object(clusterShape).partial().strict().nullable().optional(),
     bridges: z.array(bridgeSchema).optional(),
     http: z.object(httpShape).partial().strict().optional(),
     sys: z.object(sysShape).partial().strict().optional(),

@@ -52,9 +52,20 @@ export function describeStoreHealth(health: Readonly<StoreHealth>): string {
 
 const defaultRetryDelay = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 2000);
 
+/**
+ * Another place writes of a batch go to besides the store (cluster mode: the engine's node
+ * inboxes and views). Acknowledgements wait for every sink of their batch as they wait for the store.
+ */
+export interface CommitSink {
+  hasPending(): boolean;
+  /** Takes what was added since the last call, for the batch starting now; resolves once it is committed. */
+  takeBatch(): (() => Promise<void>) | undefined;
+}
+
 interface Batch {
   ops: StoreOp[];
   callbacks: CommitCallback[];
+  sinkWrites?: Array<() => Promise<void>>;
 }
 
 export class GroupCommitter implements CommitLog {
@@ -72,6 +83,7 @@ export class GroupCommitter implements CommitLog {
   private isClosing = false;
   /** Ends the wait before the next retry early (close). */
   private wakeRetry: (() => void) | undefined;
+  private readonly sinks: CommitSink[] = [];
 
   constructor(
     private readonly store: Store,
@@ -119,6 +131,16 @@ export class GroupCommitter implements CommitLog {
     return true;
   }
 
+  addSink(sink: CommitSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** A sink took work for the coming batch: count it as added, so acknowledgements wait for it. */
+  notePending(): void {
+    this.opsAdded++;
+    this.schedule();
+  }
+
   /** Calls back once everything added before this call is committed, with the error if it failed. */
   afterCommit(callback: CommitCallback): void {
     this.pending.callbacks.push(callback);
@@ -144,7 +166,7 @@ export class GroupCommitter implements CommitLog {
   }
 
   private hasPendingWork(): boolean {
-    return this.pending.ops.length > 0 || this.pending.callbacks.length > 0;
+    return this.pending.ops.length > 0 || this.pending.callbacks.length > 0 || this.sinks.some((sink) => sink.hasPending());
   }
 
   private schedule(): void {
@@ -169,6 +191,10 @@ export class GroupCommitter implements CommitLog {
     }
     this.pendingSet = new Set();
     this.pendingSetSize = 0;
+    for (const sink of this.sinks) {
+      const write = sink.takeBatch();
+      if (write) (batch.sinkWrites ??= []).push(write);
+    }
     this.isWriting = true;
     void this.writeBatch(batch).then(() => {
       this.isWriting = false;
@@ -186,7 +212,15 @@ export class GroupCommitter implements CommitLog {
 
   private async writeBatch(batch: Batch): Promise<void> {
     let failure: Error | undefined;
-    if (batch.ops.length > 0) failure = await this.writeUntilDone(batch.ops);
+    if (batch.ops.length > 0 || batch.sinkWrites) {
+      // The other sinks (cluster: the engine's inboxes and views) are written alongside the store;
+      // the store's own write is retried until it succeeds (a full disk), a sink's is not.
+      const sinkResults = Promise.allSettled((batch.sinkWrites ?? []).map((write) => write()));
+      const storeFailure = batch.ops.length > 0 ? await this.writeUntilDone(batch.ops) : undefined;
+      const rejected = (await sinkResults).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      failure = storeFailure ?? (rejected ? toError(rejected.reason) : undefined);
+      if (rejected && !storeFailure) this.onWriteError(failure!, batch.ops.length);
+    }
     for (const callback of batch.callbacks) {
       try {
         callback(failure);

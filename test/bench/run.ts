@@ -2,7 +2,8 @@
  * `npm run bench [-- <scenario…>] [--quick] [--runs N] [--v5] [--only 1,5,…]`: scenarios trie, store,
  * aliases (the default set; aliases = bytes saved by outgoing topic aliases); `auth` measures CONNECTs/s through the auth chain (JWT, cached HTTP, user store); `qos1` runs only the store's throughput comparison; `generator` measures the
  * load generator's own ceiling; `compare` runs Midge against Mosquitto and Aedes on scenarios 1–9
- * (after the generator ceiling; not in the default set: a full run takes about eight minutes).
+ * (after the generator ceiling; not in the default set: a full run takes about eight minutes);
+ * `cluster` runs one node vs three on a local 3-server JetStream engine (test/bench/cluster-bench.ts).
  * Medians of several runs, alternating backends, ratios from the same run; JSON to a temp file.
  */
 import { writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 import { runTopicAliasBench } from './topic-alias-bench.js';
 import { runAuthBench } from './auth-bench.js';
+import { runClusterBench } from './cluster-bench.js';
 
 const startedAt = performance.now();
 const args = process.argv.slice(2);
@@ -120,6 +122,11 @@ if (wants('compare')) {
   const report = await runCompare({ isQuick, runs, version, only, generatorNote, log: (line) => console.log(line) });
   console.log(`\nsummary (markdown):\n\n${report.summaryMarkdown}`);
   results.compare = report;
+}
+
+if (wants('cluster')) {
+  // Not in the default set: needs nats-server, and three engine servers plus nodes share the CPUs.
+  results.cluster = await runClusterBench(isQuick, (line) => console.log(line));
 }
 
 const out = path.join(tmpdir(), `midge-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

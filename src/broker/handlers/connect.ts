@@ -211,6 +211,13 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   const { clientId, isCleanStart } = decision;
   const properties = packet.properties ?? {};
 
+  if (broker.cluster) {
+    // Cluster: the id is claimed on the engine first; its session, if on another node, moves here.
+    const isOwner = await broker.cluster.claim(clientId, isCleanStart);
+    if (connection.isClosed) return;
+    if (!isOwner) return refuse(connection, ReasonCode.ServerBusy, 'another CONNECT with this client id won the race on another node');
+  }
+
   // [MQTT-3.1.4-2] a client already connected with this id is disconnected (5.0: 0x8E).
   const existing = broker.clients.get(clientId);
   if (existing && existing !== connection) {

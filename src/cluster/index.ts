@@ -1,0 +1,20 @@
+/**
+ * Cluster mode: several Midge nodes as one broker on NATS JetStream (cluster-design.md). The
+ * engine client is confined to this module and loaded only when `cluster` is configured.
+ */
+import type { Broker, ClusterHooks } from '../broker/index.js';
+import type { ClusterConfig } from '../config/index.js';
+import type { Logger } from '../observability/index.js';
+import type { Store } from '../store/index.js';
+import { ClusterService } from './cluster.js';
+import { Engine } from './engine.js';
+import { ClusterStore } from './session-store.js';
+
+export { EngineError } from './engine.js';
+
+/** The store and the broker hook of one cluster node, sharing one engine connection. */
+export function createClusterParts(config: ClusterConfig, logger: Logger): { store: Store; cluster: (broker: Broker) => ClusterHooks } {
+  const engine = new Engine(config, logger);
+  const store = new ClusterStore(engine);
+  return { store, cluster: (broker) => new ClusterService(engine, store, broker) };
+}

@@ -1,0 +1,184 @@
+/**
+ * The Store of a cluster node: sessions in the midge_sess KV bucket and retained messages in
+ * midge_retained, replicated by the engine. Keys: `<cid>.r` record, `<cid>.s.<fh>` subscription,
+ * `<cid>.o.<seq>` outgoing, `<cid>.q.<pid>` incoming QoS 2 (cid, fh = hashes).
+ *
+ * The contract differs from the single-node stores in two ways: a write is ordered and idempotent
+ * per key but not atomic across keys (the engine has no multi-key batch before 2.12), and
+ * sessions are not loaded at start but when their client connects (`loadStored`).
+ */
+import {
+  decodeOutgoing,
+  decodeSession,
+  decodeSubscription,
+  encodeMessage,
+  encodeOutgoing,
+  encodeSession,
+  encodeSubscription,
+  type Message,
+  type OutgoingRecord,
+  type SessionRecord,
+  type Store,
+  type StoredSession,
+  type StoreOp,
+  type SubscriptionRecord,
+} from '../store/index.js';
+import { BUCKETS, keyHash, type Engine, type KvWrite } from './engine.js';
+
+export interface LoadedSession extends StoredSession {
+  outgoing: OutgoingRecord[];
+  incomingQos2: number[];
+}
+
+const appliedKey = (node: string): string => `applied.${node}`;
+const seqKey = (seq: number): string => seq.toString(16).padStart(14, '0');
+
+export class ClusterStore implements Store {
+  readonly isDurable = true;
+  /** What `loadStored` read, handed to the broker's loadOutgoing/loadIncomingQos2 once. */
+  private readonly loadedOutgoing = new Map<string, OutgoingRecord[]>();
+  private readonly loadedIncoming = new Map<string, number[]>();
+
+  /** Inbox sequences applied since the last write, by inbox node: written after the batch's ops. */
+  private appliedMarks = new Map<string, number>();
+
+  constructor(private readonly engine: Engine) {}
+
+  /**
+   * Records that inbox message `seq` of `node` is applied by the ops of the batch now pending.
+   * The mark goes into the same stream after them, so once it is stored so are they: a redelivery
+   * of that inbox message (after a crash before its ack) is recognised and skipped, which keeps
+   * QoS 2 deliveries exactly once.
+   */
+  noteApplied(node: string, seq: number): void {
+    if ((this.appliedMarks.get(node) ?? 0) < seq) this.appliedMarks.set(node, seq);
+  }
+
+  /** The highest inbox sequence of `node` whose effects are stored (0 when none). */
+  async appliedUpTo(node: string): Promise<number> {
+    const entry = await this.engine.bucket(BUCKETS.sessions).get(appliedKey(node));
+    if (!entry || entry.operation !== 'PUT') return 0;
+    return Number(Buffer.from(entry.value).toString()) || 0;
+  }
+
+  async open(): Promise<void> {
+    await this.engine.connect();
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  async write(ops: readonly StoreOp[]): Promise<void> {
+    // A session purge is a call of its own: the writes before it are stored first, the ones
+    // after it after it. Within a segment the last write of a key wins (a resend after a
+    // timeout must not put an older value over a newer one).
+    let segment = new Map<string, KvWrite>();
+    const flush = async (): Promise<void> => {
+      if (segment.size === 0) return;
+      const writes = [...segment.values()];
+      segment = new Map();
+      await this.engine.writeKv(writes);
+    };
+    const put = (bucket: string, key: string, value: Uint8Array | undefined): void => {
+      const id = `${bucket}/${key}`;
+      segment.delete(id); // keep the order of the last write
+      segment.set(id, { bucket, key, value });
+    };
+    const marks = this.appliedMarks;
+    this.appliedMarks = new Map();
+    for (const op of ops) {
+      switch (op.type) {
+        case 'putSession':
+          put(BUCKETS.sessions, `${keyHash(op.session.clientId)}.r`, encodeSession(op.session));
+          break;
+        case 'deleteSession':
+          await flush();
+          await this.engine.purgePrefix(BUCKETS.sessions, keyHash(op.clientId));
+          break;
+        case 'putSubscription':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.s.${keyHash(op.subscription.filter)}`, encodeSubscription(op.subscription));
+          break;
+        case 'deleteSubscription':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.s.${keyHash(op.filter)}`, undefined);
+          break;
+        case 'putOutgoing':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.record.seq)}`, encodeOutgoing(op.record));
+          break;
+        case 'deleteOutgoing':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.seq)}`, undefined);
+          break;
+        case 'putIncomingQos2':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.q.${op.packetId.toString(16)}`, new Uint8Array([1]));
+          break;
+        case 'deleteIncomingQos2':
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.q.${op.packetId.toString(16)}`, undefined);
+          break;
+        case 'putRetained':
+          put(BUCKETS.retained, keyHash(op.message.topic), encodeMessage(op.message));
+          break;
+        case 'deleteRetained':
+          put(BUCKETS.retained, keyHash(op.topic), undefined);
+          break;
+      }
+    }
+    for (const [node, seq] of marks) put(BUCKETS.sessions, appliedKey(node), Buffer.from(String(seq)));
+    await flush();
+  }
+
+  /** Sessions load when their client connects (or their node is adopted), not at start. */
+  async loadSessions(): Promise<StoredSession[]> {
+    return [];
+  }
+
+  /** Retained messages arrive through the cluster's watch of midge_retained. */
+  async loadRetained(): Promise<Message[]> {
+    return [];
+  }
+
+  /** Reads one session whole; undefined when the engine holds none for the id. */
+  async loadStored(clientId: string): Promise<LoadedSession | undefined> {
+    const cid = keyHash(clientId);
+    const values = await this.engine.readPrefix(BUCKETS.sessions, `${cid}.>`);
+    let session: SessionRecord | undefined;
+    const subscriptions: SubscriptionRecord[] = [];
+    const outgoing: OutgoingRecord[] = [];
+    const incomingQos2: number[] = [];
+    for (const [key, value] of values) {
+      const buffer = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      const kind = key.slice(cid.length + 1, cid.length + 2);
+      const tail = key.slice(cid.length + 3);
+      if (kind === 'r') session = decodeSession(key, buffer);
+      else if (kind === 's') subscriptions.push(decodeSubscription(key, buffer));
+      else if (kind === 'o') outgoing.push(decodeOutgoing(key, buffer));
+      else if (kind === 'q') incomingQos2.push(parseInt(tail, 16));
+    }
+    if (!session) return undefined;
+    outgoing.sort((a, b) => a.seq - b.seq);
+    this.loadedOutgoing.set(clientId, outgoing);
+    this.loadedIncoming.set(clientId, incomingQos2);
+    const last = outgoing[outgoing.length - 1];
+    return { session, subscriptions, outgoing, incomingQos2, outgoingCount: outgoing.length, nextOutgoingSeq: last ? last.seq + 1 : 1 };
+  }
+
+  async loadOutgoing(clientId: string): Promise<OutgoingRecord[]> {
+    const loaded = this.loadedOutgoing.get(clientId);
+    if (loaded) {
+      this.loadedOutgoing.delete(clientId);
+      return loaded;
+    }
+    return (await this.loadStored(clientId))?.outgoing ?? [];
+  }
+
+  async loadIncomingQos2(clientId: string): Promise<number[]> {
+    const loaded = this.loadedIncoming.get(clientId);
+    if (loaded) {
+      this.loadedIncoming.delete(clientId);
+      return loaded;
+    }
+    // Leaves the outgoing records it read for the loadOutgoing that follows.
+    const stored = await this.loadStored(clientId);
+    this.loadedIncoming.delete(clientId);
+    return stored?.incomingQos2 ?? [];
+  }
+}

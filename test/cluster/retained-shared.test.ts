@@ -1,0 +1,87 @@
+/**
+ * Retained messages across nodes (set, replace, delete, a node restart) and shared
+ * subscriptions whose members sit on different nodes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeAllClients, connectClient, connectCollecting } from '../helpers/clients.js';
+import { skipMessage, startEngine, type Engine } from './engine.js';
+import { startNode, waitUntil, type MidgeNode } from './nodes.js';
+
+const skip = skipMessage('test/cluster/retained-shared.test.ts');
+
+describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions across nodes', { timeout: 60_000 }, () => {
+  let engine: Engine;
+  let nodes: MidgeNode[] = [];
+
+  beforeAll(async () => {
+    engine = await startEngine();
+    nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(engine, id)));
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await engine?.stop();
+  }, 30_000);
+
+  afterEach(closeAllClients);
+
+  async function retainedOn(node: MidgeNode, topic: string): Promise<string[]> {
+    const body = (await node.get(`/api/v1/retained?topic=${encodeURIComponent(topic)}`)).body as Array<{ payloadBase64: string }>;
+    return body.map((r) => Buffer.from(r.payloadBase64, 'base64').toString());
+  }
+
+  it('[5.0 MQTT-3.3.1-5] a retained message published on n1 is sent on subscribe on n2; replaced and deleted from n3; kept across a restart of n2', async () => {
+    const [n1, , n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const pub = await connectClient(n1.url, { clientId: 'r-pub' });
+    await pub.publishAsync('ret/a', 'v1', { qos: 1, retain: true });
+    await waitUntil('n2 has ret/a', async () => (await retainedOn(nodes[1]!, 'ret/a')).includes('v1'), 10_000);
+    const sub = await connectCollecting(nodes[1]!.url, { clientId: 'r-sub' });
+    await sub.client.subscribeAsync('ret/#', { qos: 1 });
+    const [first] = await sub.collector.waitFor(1, 10_000);
+    expect(first!.payload).toBe('v1');
+    expect(first!.packet.retain).toBe(true);
+
+    const other = await connectClient(n3.url, { clientId: 'r-pub3' });
+    await other.publishAsync('ret/a', 'v2', { qos: 1, retain: true });
+    await other.publishAsync('ret/b', 'b1', { qos: 1, retain: true });
+    await waitUntil('n1 has v2 and b1', async () => (await retainedOn(n1, 'ret/#')).sort().join() === 'b1,v2', 10_000);
+    // [5.0 MQTT-3.3.1-6] an empty retained payload deletes it, on every node.
+    await other.publishAsync('ret/a', '', { qos: 1, retain: true });
+    for (const node of nodes) await waitUntil(`${node.id} forgot ret/a`, async () => (await retainedOn(node, 'ret/#')).join() === 'b1', 10_000);
+
+    // A restarted node loads the retained view from the engine before it is ready.
+    await nodes[1]!.stop();
+    nodes[1] = await startNode(engine, 'n2');
+    expect(await retainedOn(nodes[1], 'ret/#')).toEqual(['b1']);
+    const late = await connectCollecting(nodes[1].url, { clientId: 'r-late' });
+    await late.client.subscribeAsync('ret/+', { qos: 1 });
+    const [restored] = await late.collector.waitFor(1, 10_000);
+    expect(restored!.topic).toBe('ret/b');
+    expect(restored!.payload).toBe('b1');
+  }, 120_000);
+
+  it('[5.0 4.8.2] a shared group with members on n1 and n2, publisher on n3: each message to exactly one member, spread over both nodes', async () => {
+    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const a = await connectCollecting(n1.url, { clientId: 'g-a', protocolVersion: 5 });
+    const b = await connectCollecting(n2.url, { clientId: 'g-b', protocolVersion: 5 });
+    await a.client.subscribeAsync('$share/workers/job/+', { qos: 1 });
+    await b.client.subscribeAsync('$share/workers/job/+', { qos: 1 });
+    const pub = await connectClient(n3.url, { clientId: 'g-pub', protocolVersion: 5 });
+    // Until n3 sees both members' nodes: probes go to one or the other.
+    await waitUntil('both members reached', async () => {
+      await pub.publishAsync('job/probe', 'probe', { qos: 1 });
+      return a.collector.messages.length > 0 && b.collector.messages.length > 0;
+    }, 20_000);
+    const probes = a.collector.messages.length + b.collector.messages.length;
+    const count = 100;
+    await Promise.all(Array.from({ length: count }, (_, i) => pub.publishAsync('job/x', `j${i}`, { qos: 1 })));
+    await waitUntil('all delivered', () => a.collector.messages.length + b.collector.messages.length >= probes + count, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const jobs = [...a.collector.messages, ...b.collector.messages].map((m) => m.payload).filter((p) => p.startsWith('j'));
+    expect(jobs).toHaveLength(count); // exactly one member each
+    expect(new Set(jobs).size).toBe(count);
+    const onA = a.collector.messages.filter((m) => m.payload.startsWith('j')).length;
+    expect(onA).toBeGreaterThan(count / 4);
+    expect(onA).toBeLessThan((3 * count) / 4);
+  });
+});
