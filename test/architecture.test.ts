@@ -24,6 +24,9 @@ const ALLOWED: Record<string, string[]> = {
   // A bridge is an in-process client: the broker's API, plus the session/store types of the
   // SessionLink it implements, the topic matcher for its rules and its own config type.
   bridge: ['broker', 'session', 'store', 'topics', 'config'],
+  // A connector is an in-process client too: the broker only through its ConnectorHost adapter
+  // (host.ts), the session/store types of its SessionLink, its config, the logger type.
+  connectors: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -4,6 +4,9 @@
  */
 
 import { z } from 'zod';
+import { connectorsSchema, type ConnectorConfig } from './connectors.js';
+
+export * from './connectors.js';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
@@ -127,6 +130,8 @@ export interface BridgeConfig {
 export interface BrokerConfig {
   dataDir: string;
   bridges: BridgeConfig[];
+  /** Sinks to backend services, each on its own internal persistent session. */
+  connectors: ConnectorConfig[];
   http: HttpConfig;
   sys: SysConfig;
   /** On SIGTERM/SIGINT: how long to wait for connections and store writes before exiting anyway. */
@@ -169,6 +174,7 @@ export function defaultConfig(): BrokerConfig {
   return {
     dataDir: './data',
     bridges: [],
+    connectors: [],
     http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
     sys: { interval: 10 },
     shutdownTimeoutMs: 10_000,
@@ -196,6 +202,8 @@ export type ConfigInput = {
   dataDir?: string;
   /** Each bridge as in the file: the schema fills in the defaults. */
   bridges?: Array<Partial<BridgeConfig> & Pick<BridgeConfig, 'name' | 'url' | 'topics'>>;
+  /** Each connector as in the file: the schema fills in the defaults. */
+  connectors?: Array<z.input<typeof connectorsSchema>[number]>;
   http?: Partial<HttpConfig>;
   sys?: Partial<SysConfig>;
   shutdownTimeoutMs?: number;
@@ -218,6 +226,11 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
       if (!parsed.success) throw toConfigError(parsed.error, `bridges[${i}].`);
       return parsed.data;
     }),
+    connectors: (() => {
+      const parsed = connectorsSchema.safeParse(input.connectors ?? []);
+      if (!parsed.success) throw toConfigError(parsed.error, 'connectors');
+      return parsed.data as ConnectorConfig[];
+    })(),
     http: { ...base.http, ...input.http },
     sys: { ...base.sys, ...input.sys },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? base.shutdownTimeoutMs,
@@ -327,6 +340,7 @@ export const configSchema = z
   .object({
     dataDir: z.string().min(1),
     bridges: z.array(bridgeSchema),
+    connectors: connectorsSchema,
     http: z.object(httpShape).strict(),
     sys: z.object(sysShape).strict(),
     shutdownTimeoutMs: int(0, 600_000),
@@ -344,6 +358,7 @@ export const configInputSchema = z
   .object({
     dataDir: z.string().min(1).optional(),
     bridges: z.array(bridgeSchema).optional(),
+    connectors: connectorsSchema.optional(),
     http: z.object(httpShape).partial().strict().optional(),
     sys: z.object(sysShape).partial().strict().optional(),
     shutdownTimeoutMs: int(0, 600_000).optional(),

@@ -81,13 +81,29 @@ export class Session {
     protocolVersion: ProtocolVersion,
     expiryInterval: number,
     private readonly committer: GroupCommitter,
-    private readonly limits: SessionLimits,
-    private readonly events: SessionEvents,
+    private limits: SessionLimits,
+    private events: SessionEvents,
   ) {
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
     this.sendWindow = limits.maxInflight;
   }
+
+  /**
+   * For an in-process consumer (a connector): its own queue bounds and window, QoS 0 deliveries
+   * kept and acknowledged like QoS 1 (most sensors publish QoS 0), and its own drop count.
+   */
+  configureInternal(options: { limits?: Partial<SessionLimits>; storesQos0?: boolean; onDrop?: (reason: DropReason) => void }): void {
+    if (options.limits) this.limits = { ...this.limits, ...options.limits };
+    if (options.storesQos0 !== undefined) this.storesQos0 = options.storesQos0;
+    const { onDrop } = options;
+    if (onDrop) {
+      const events = this.events;
+      this.events = { now: () => events.now(), onDrop: (session, reason, message) => (events.onDrop(session, reason, message), onDrop(reason)) };
+    }
+  }
+
+  private storesQos0 = false;
 
   /** A session that outlives its connection is written to the store; one that does not is not. */
   get isPersistent(): boolean {
@@ -241,6 +257,7 @@ export class Session {
    * window allows, queued otherwise. QoS 0 is never kept for an offline client.
    */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): void {
+    if (qos === 0 && this.storesQos0) qos = 1;
     if (qos === 0) {
       const link = this.link;
       if (!link) {

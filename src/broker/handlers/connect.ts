@@ -63,9 +63,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     // [MQTT-3.1.3-9] a client id we reject: CONNACK 0x02 (5.0: 0x85).
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id too long');
   }
-  if (clientId.startsWith('$bridge/')) {
-    // Reserved for Midge's own bridge sessions, so no device can take one over.
-    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/ are reserved');
+  if (clientId.startsWith('$bridge/') || clientId.startsWith('$connector/')) {
+    // Reserved for Midge's own bridge and connector sessions, so no device can take one over.
+    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/ or $connector/ are reserved');
   }
   if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id is not valid UTF-8');
