@@ -282,6 +282,11 @@ export class Broker {
     try {
       await this.store.open();
       await this.recover();
+      // Services (bridges, connectors) subscribe before any client can publish: a message
+      // PUBACKed in between would otherwise have found no session to queue it.
+      for (const service of this.services) {
+        await service.start().catch((error: unknown) => this.logger.error({ err: error, service: service.name }, 'service failed to start'));
+      }
       this.addresses = [];
       for (const listener of this.listeners) {
         const address = await listener.start((stream, info) => this.accept(stream, info));
@@ -294,6 +299,7 @@ export class Broker {
       }
     } catch (error) {
       this.state = 'closing';
+      await Promise.allSettled(this.services.map((s) => s.stop()));
       await Promise.allSettled(this.listeners.map((l) => l.close()));
       await this.httpServer?.close();
       await this.store.close().catch(() => undefined);
@@ -302,9 +308,6 @@ export class Broker {
     }
     this.state = 'running';
     this.sysTopics.start();
-    for (const service of this.services) {
-      await service.start().catch((error: unknown) => this.logger.error({ err: error, service: service.name }, 'service failed to start'));
-    }
     return this.addresses;
   }
 

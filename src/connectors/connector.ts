@@ -239,18 +239,32 @@ export class Connector implements BrokerService, SessionLink {
     }
   }
 
-  /** Up to batchSize pending messages, in order, skipping lanes a batch in flight holds. */
+  /**
+   * Up to batchSize pending messages, in order, skipping lanes a batch in flight holds. With
+   * lanes, the free lanes are spread over the free batch slots (a batch that took every lane would
+   * leave the other slots nothing to send while it waits for the backend).
+   */
   private takeBatch(): ConnectorMessage[] {
-    const size = this.config.delivery.batchSize;
-    const batch: ConnectorMessage[] = [];
-    if (this.busyLanes.size === 0) {
-      const taken = this.pending.splice(0, size);
-      return taken;
+    const d = this.config.delivery;
+    const size = d.batchSize;
+    if (d.ordering === 'none') return this.pending.splice(0, size);
+    const freeSlots = d.inflight - this.activeBatches;
+    let maxLanes = Number.POSITIVE_INFINITY;
+    if (freeSlots > 1) {
+      const freeLanes = new Set<string>();
+      for (const item of this.pending) if (!this.busyLanes.has(item.lane!)) freeLanes.add(item.lane!);
+      maxLanes = Math.ceil(freeLanes.size / freeSlots);
     }
+    const batch: ConnectorMessage[] = [];
+    const lanes = new Set<string>();
     const kept: ConnectorMessage[] = [];
     for (const item of this.pending) {
-      if (batch.length < size && (item.lane === undefined || !this.busyLanes.has(item.lane))) batch.push(item);
-      else kept.push(item);
+      const lane = item.lane!;
+      const isTakeable = batch.length < size && !this.busyLanes.has(lane) && (lanes.has(lane) || lanes.size < maxLanes);
+      if (isTakeable) {
+        batch.push(item);
+        lanes.add(lane);
+      } else kept.push(item);
     }
     this.pending = kept;
     return batch;

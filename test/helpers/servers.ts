@@ -51,18 +51,23 @@ export async function waitUntil(what: string, probe: () => Promise<boolean> | bo
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  // A zombie (killed, not yet reaped by its parent, e.g. runuser) is gone for our purposes.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
 }
 
 /** SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves once it is gone. */
-async function stopPid(pid: number | undefined, graceMs = 15_000): Promise<void> {
+async function stopPid(pid: number | undefined, graceMs = 15_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (pid === undefined || !isAlive(pid)) return;
   try {
     process.kill(pid, 'SIGCONT'); // a stopped (SIGSTOP) process would never handle SIGTERM
-    process.kill(pid, 'SIGTERM');
+    process.kill(pid, signal);
   } catch {
     return;
   }
@@ -166,8 +171,11 @@ abstract class BaseServer implements TestServer {
     this.serverPid = undefined;
   }
 
+  /** The signal that stops it promptly (PostgreSQL: SIGINT, its "fast" shutdown). */
+  protected stopSignal: NodeJS.Signals = 'SIGTERM';
+
   async stopProcess(): Promise<void> {
-    await stopPid(this.serverPid);
+    await stopPid(this.serverPid, 15_000, this.stopSignal);
     this.serverPid = undefined;
   }
 
@@ -285,6 +293,8 @@ export class RabbitServer extends BaseServer {
 export class PostgresServer extends BaseServer {
   private constructor(port: number, dir: string) {
     super(port, dir);
+    // SIGTERM is the "smart" shutdown, which waits for every client to leave.
+    this.stopSignal = 'SIGINT';
   }
 
   static async create(): Promise<PostgresServer> {
@@ -352,7 +362,10 @@ export class PostgresServer extends BaseServer {
         /* already gone */
       }
     }
+    // A killed postmaster leaves its lock files; a real crash recovery would find them stale.
     await rm(path.join(this.dataDir, 'postmaster.pid'), { force: true });
+    await rm(path.join(this.dir, `.s.PGSQL.${this.port}.lock`), { force: true });
+    await rm(path.join(this.dir, `.s.PGSQL.${this.port}`), { force: true });
   }
 }
 

@@ -133,6 +133,8 @@ export class AmqpSink implements Sink {
         }),
       );
     }
+    // Confirms we stop waiting for (the link dropped) still settle later: never unhandled.
+    for (const confirm of confirms) confirm.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no publisher confirm within ${s.timeoutMs} ms`)), s.timeoutMs);
@@ -141,13 +143,9 @@ export class AmqpSink implements Sink {
     try {
       for (const confirm of confirms) {
         await Promise.race([confirm, channelLost, timeout]);
-        if (this.returned.has(batch[confirmedCount]!.id)) {
-          throw new SinkError('data', `amqp: unroutable (no queue bound for ${this.routingKey.render(batch[confirmedCount]!)})`, { confirmed: confirmedCount });
-        }
         confirmedCount++;
       }
     } catch (error) {
-      if (error instanceof SinkError) throw error;
       // Hung or lost: the connection's state is unknown, so it is dropped (a new one next time).
       if (this.channel === channel) {
         const connection = this.connection;
@@ -159,6 +157,13 @@ export class AmqpSink implements Sink {
     } finally {
       clearTimeout(timer);
       this.onChannelLost = this.onChannelLost.filter((f) => f !== lost);
+    }
+    // All confirmed; a returned one was confirmed without reaching a queue: that one is a data
+    // error, the others are done (retrying them would only make duplicates).
+    const unroutable = batch.filter((m) => this.returned.has(m.id));
+    if (unroutable.length > 0) {
+      for (const m of unroutable) this.returned.delete(m.id);
+      throw new SinkError('data', `amqp: unroutable (no queue bound for ${this.routingKey.render(unroutable[0]!)})`, { confirmed: batch.filter((m) => !unroutable.includes(m)) });
     }
   }
 }
