@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
+import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store, type SubscriptionRecord } from '../store/index.js';
@@ -62,6 +62,8 @@ export class Broker {
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
   private readonly services: BrokerService[] = [];
+  /** The admin API's routes; services add theirs (connectors). */
+  private readonly adminRouteList: HttpRoute[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
   constructor(deps: BrokerDependencies) {
@@ -124,15 +126,17 @@ export class Broker {
       sessionTotals: () => this.sessionTotals(),
       retainedMessages: () => this.router.retained.size,
       subscriptions: () => this.router.subscriptionCount,
-      bridges: () => this.services.map((s) => s.status),
+      // Connectors are services too, with their own metrics (src/connectors/metrics.ts).
+      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector'),
     });
+    this.adminRouteList.push(...adminRoutes(this));
     const http = this.config.http;
     if (http.enabled) {
       this.httpServer = new OpsHttpServer({
         host: http.host,
         port: http.port,
         token: http.token,
-        routes: adminRoutes(this),
+        routes: this.adminRouteList,
         onError: (error) => this.logger.error({ err: error }, 'admin HTTP request failed'),
       });
     }
@@ -220,6 +224,11 @@ export class Broker {
   /** Adds a service (a bridge) that starts with the broker and stops before it. */
   addService(service: BrokerService): void {
     this.services.push(service);
+  }
+
+  /** More admin API routes (a service's own, e.g. /api/v1/connectors). */
+  addAdminRoutes(routes: readonly HttpRoute[]): void {
+    this.adminRouteList.push(...routes);
   }
 
   get serviceList(): readonly BrokerService[] {

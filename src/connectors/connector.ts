@@ -147,7 +147,9 @@ export class Connector implements BrokerService, SessionLink {
   /** Admin API: stop sending (messages keep queueing) until resume(). */
   pause(): void {
     this.isPausedByAdmin = true;
-    this.enterPause('paused by the admin API');
+    this.pausedReason = 'paused by the admin API';
+    this.setState('paused');
+    this.host.logger.info({ connector: this.name }, 'connector paused by the admin API; messages keep queueing');
   }
 
   resume(): void {

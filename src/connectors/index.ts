@@ -5,3 +5,5 @@ export { SinkError, asSinkError, type SinkErrorClass } from './errors.js';
 export { Template, TemplateError, resolveSecrets } from './template.js';
 export { envelopeOf, type Envelope } from './envelope.js';
 export type { ConnectorMessage, Sink } from './types.js';
+export { connectorRoutes } from './admin-routes.js';
+export { registerConnectorMetrics } from './metrics.js';

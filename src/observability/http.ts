@@ -14,7 +14,7 @@ export interface HttpResponse {
 }
 
 export interface HttpRoute {
-  method: 'GET' | 'DELETE';
+  method: 'GET' | 'DELETE' | 'POST';
   /** Matched against the path; named groups become params. */
   path: RegExp;
   handle(params: Record<string, string>, query: URLSearchParams): Promise<HttpResponse> | HttpResponse;
