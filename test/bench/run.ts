@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { median } from './lib/stats.js';
 import { offlineDrain, qos1Throughput, restartTime } from './store-bench.js';
 import { runTrieBench } from './trie-bench.js';
+import { runConnectorBench } from './connector-bench.js';
 import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 
@@ -86,6 +87,11 @@ if (wants('store')) {
       `first CONNACK after ${fmt(median(restarts.map((r) => r.msToFirstConnack)))} ms (target < 2000 ms); all queued and retained delivered afterwards: ${ok ? 'yes' : 'NO'}`,
   );
   results.restart = restarts;
+}
+
+if (wants('connectors')) {
+  console.log(`\nconnectors, 64-byte QoS 1 from 10 publishers to a local backend (level store; every message confirmed by the backend):`);
+  results.connectors = await runConnectorBench(isQuick, (line) => console.log(line));
 }
 
 let generatorNote = '';
