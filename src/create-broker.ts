@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { AclFileAuthorizer, PasswordFileAuthenticator, type Authenticator, type Authorizer, type EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
-import { brokerHost, Connector, connectorRoutes, createSink, registerConnectorMetrics } from './connectors/index.js';
+import { brokerHost, Connector, connectorRoutes, createSink, publishRoute, registerConnectorMetrics } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -100,6 +100,7 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   if (options.now) deps.now = options.now;
   const broker = new Broker(deps);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
+  broker.addAdminRoutes([publishRoute(brokerHost(broker))]);
   const connectors = config.connectors.map((c) => new Connector(brokerHost(broker), c, createSink));
   for (const connector of connectors) broker.addService(connector);
   if (connectors.length > 0) {

@@ -7,3 +7,4 @@ export { envelopeOf, type Envelope } from './envelope.js';
 export type { ConnectorMessage, Sink } from './types.js';
 export { connectorRoutes } from './admin-routes.js';
 export { registerConnectorMetrics } from './metrics.js';
+export { publishRoute } from './publish-route.js';

@@ -17,7 +17,8 @@ export interface HttpRoute {
   method: 'GET' | 'DELETE' | 'POST';
   /** Matched against the path; named groups become params. */
   path: RegExp;
-  handle(params: Record<string, string>, query: URLSearchParams): Promise<HttpResponse> | HttpResponse;
+  /** `body`: the request body as text (POST only, at most 1 MiB). */
+  handle(params: Record<string, string>, query: URLSearchParams, body: string): Promise<HttpResponse> | HttpResponse;
 }
 
 export interface HttpServerOptions {
@@ -73,7 +74,8 @@ export class OpsHttpServer {
       if (!OPEN_PATHS.has(url.pathname) && !this.isAuthorized(req)) {
         response = { status: 401, body: { error: 'missing or wrong bearer token' } };
       } else {
-        response = await this.route(req.method ?? 'GET', url);
+        const body = req.method === 'POST' ? await readBody(req, 1024 * 1024) : '';
+        response = body === undefined ? { status: 413, body: { error: 'body larger than 1 MiB' } } : await this.route(req.method ?? 'GET', url, body);
       }
     } catch (error) {
       this.options.onError(error);
@@ -84,7 +86,7 @@ export class OpsHttpServer {
     res.end(isText ? response.body : JSON.stringify(response.body));
   }
 
-  private async route(method: string, url: URL): Promise<HttpResponse> {
+  private async route(method: string, url: URL, body: string): Promise<HttpResponse> {
     let isPathKnown = false;
     for (const route of this.options.routes) {
       const match = route.path.exec(url.pathname);
@@ -93,8 +95,27 @@ export class OpsHttpServer {
       if (route.method !== method) continue;
       const params: Record<string, string> = {};
       for (const [key, value] of Object.entries(match.groups ?? {})) params[key] = decodeURIComponent(value);
-      return route.handle(params, url.searchParams);
+      return route.handle(params, url.searchParams, body);
     }
     return isPathKnown ? { status: 405, body: { error: 'method not allowed' } } : { status: 404, body: { error: 'not found' } };
   }
+}
+
+/** The request body as UTF-8 text, or undefined when it exceeds `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
