@@ -308,6 +308,8 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       'client connected',
     );
     session.attach(connection, version === 5 ? (properties.receiveMaximum ?? 65_535) : 65_535);
+    // Online now: it takes what its shared groups' offline members held while nobody was online.
+    broker.router.gatherShared(session);
     connection.releasePackets();
   });
 }
