@@ -234,7 +234,7 @@ describe.skipIf(!available)('AMQP sink (RabbitMQ)', () => {
     await expect.poll(() => acked !== undefined, { timeout: 20_000 }).toBe(true);
     const oldLogs = broker.logs;
     broker = await spawnBroker(args, 20_000, env);
-    const { byTopic, ids } = await drainQueue('midgecrash', (got) => missingAcked(acked!, got).length === 0, 60_000).catch(async (error: unknown) => {
+    const { byTopic, ids } = await drainQueue('midgecrash', (got) => missingAcked(acked!, got).length === 0, 120_000).catch(async (error: unknown) => {
       const c2 = await amqpConnect();
       const ch2 = await c2.createChannel();
       const q = await ch2.checkQueue('midgecrash');
@@ -245,5 +245,5 @@ describe.skipIf(!available)('AMQP sink (RabbitMQ)', () => {
     expect(missingAcked(acked!, byTopic)).toEqual([]);
     for (const t of ['midgecrash/a', 'midgecrash/b']) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
     process.stdout.write(`amqp midge crash: acked ${total(acked!)}, read ${ids.length} (duplicates ${ids.length - new Set(ids).size})\n`);
-  }, 120_000);
+  }, 240_000);
 });

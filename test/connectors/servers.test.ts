@@ -4,16 +4,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { announceSkip } from '../helpers/peers.js';
-import { PostgresServer, RabbitServer, RedisServer, serverPackages, type TestServer } from '../helpers/servers.js';
+import { isAlive, PostgresServer, RabbitServer, RedisServer, serverPackages, type TestServer } from '../helpers/servers.js';
 
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
+/** Gone, or a zombie its parent has not reaped yet. */
+const isGone = (pid: number): boolean => !isAlive(pid);
 
 const started: TestServer[] = [];
 afterAll(async () => {

@@ -48,7 +48,7 @@ export async function waitUntil(what: string, probe: () => Promise<boolean> | bo
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
