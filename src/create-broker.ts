@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
 import { createClusterParts } from './cluster/index.js';
+import { brokerHost, Connector, connectorRoutes, createSink, publishRoute, registerConnectorMetrics } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
@@ -101,5 +102,12 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   const broker = new Broker(deps);
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
+  broker.addAdminRoutes([publishRoute(brokerHost(broker))]);
+  const connectors = config.connectors.map((c) => new Connector(brokerHost(broker), c, createSink));
+  for (const connector of connectors) broker.addService(connector);
+  if (connectors.length > 0) {
+    registerConnectorMetrics(broker.metrics.registry, () => connectors.map((c) => c.status));
+    broker.addAdminRoutes(connectorRoutes(() => connectors));
+  }
   return broker;
 }

@@ -29,6 +29,9 @@ const ALLOWED: Record<string, string[]> = {
   // Cluster mode (design.md): the broker's public API, the store contract and codec it backs,
   // the topic trie of its route table, its config type and the logger type.
   cluster: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
+  // A connector is an in-process client too: the broker only through its ConnectorHost adapter
+  // (host.ts), the session/store types of its SessionLink, its config, the logger type.
+  connectors: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
 };
 
 function sourceFiles(dir: string): string[] {

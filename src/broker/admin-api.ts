@@ -137,7 +137,7 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
         return { status: existed ? 200 : 404, body: { deleted: existed } };
       },
     },
-    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.serviceList.map((s) => s.status) }) },
+    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.serviceList.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector') }) },
     { method: 'GET', path: /^\/api\/v1\/stats$/, handle: () => ({ status: 200, body: broker.statsSnapshot() }) },
     ...dashboardRoutes(broker),
     ...userAdminRoutes(broker),

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import { BrokerMetrics, OpsHttpServer, type Logger } from '../observability/index.js';
+import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
@@ -76,6 +76,8 @@ export class Broker {
   private readonly queueFullLoggedAt = new WeakMap<Session, number>();
   /** Cluster mode only: the node's link to the others. */
   readonly cluster: ClusterHooks | undefined;
+  /** The admin API's routes; services add theirs (connectors). */
+  private readonly adminRouteList: HttpRoute[] = [];
   private state: 'new' | 'starting' | 'running' | 'closing' | 'closed' = 'new';
 
   constructor(deps: BrokerDependencies) {
@@ -140,18 +142,20 @@ export class Broker {
       sessionTotals: () => this.sessionTotals(),
       retainedMessages: () => this.router.retained.size,
       subscriptions: () => this.router.subscriptionCount,
-      bridges: () => this.services.map((s) => s.status),
+      // Connectors are services too, with their own metrics (src/connectors/metrics.ts).
+      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector'),
       sessionsDropping: () => this.sessionsDropping(100),
       storeHealth: () => this.committer.health,
     });
     this.cluster = deps.cluster?.(this);
+    this.adminRouteList.push(...adminRoutes(this));
     const http = this.config.http;
     if (http.enabled) {
       this.httpServer = new OpsHttpServer({
         host: http.host,
         port: http.port,
         token: http.token,
-        routes: adminRoutes(this),
+        routes: this.adminRouteList,
         onError: (error) => this.logger.error({ err: error }, 'admin HTTP request failed'),
       });
     }
@@ -265,6 +269,11 @@ export class Broker {
     this.services.push(service);
   }
 
+  /** More admin API routes (a service's own, e.g. /api/v1/connectors). */
+  addAdminRoutes(routes: readonly HttpRoute[]): void {
+    this.adminRouteList.push(...routes);
+  }
+
   get serviceList(): readonly BrokerService[] {
     return this.services;
   }
@@ -326,6 +335,11 @@ export class Broker {
       await this.store.open();
       await this.recover();
       await this.cluster?.start();
+      // Services (bridges, connectors) subscribe before any client can publish: a message
+      // PUBACKed in between would otherwise have found no session to queue it.
+      for (const service of this.services) {
+        await service.start().catch((error: unknown) => this.logger.error({ err: error, service: service.name }, 'service failed to start'));
+      }
       this.addresses = [];
       for (const listener of this.listeners) {
         const address = await listener.start((stream, info) => this.accept(stream, info));
@@ -338,6 +352,7 @@ export class Broker {
       }
     } catch (error) {
       this.state = 'closing';
+      await Promise.allSettled(this.services.map((s) => s.stop()));
       await Promise.allSettled(this.listeners.map((l) => l.close()));
       await this.httpServer?.close();
       await this.cluster?.stop().catch(() => undefined);
@@ -347,9 +362,6 @@ export class Broker {
     }
     this.state = 'running';
     this.sysTopics.start();
-    for (const service of this.services) {
-      await service.start().catch((error: unknown) => this.logger.error({ err: error, service: service.name }, 'service failed to start'));
-    }
     return this.addresses;
   }
 

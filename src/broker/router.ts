@@ -143,6 +143,23 @@ export class Router {
     return moved;
   }
 
+  /**
+   * A member comes online: the messages its groups gave to offline members while nobody was
+   * online wait for the group, not for that one member — they move to this one now.
+   * (Only offline sessions whose deliveries are in memory; after a restart they stay put.)
+   */
+  gatherShared(session: Session): number {
+    let moved = 0;
+    for (const [key, group] of this.sharedGroups) {
+      if (!group.has(session.clientId)) continue;
+      for (const memberId of [...group.memberIds]) {
+        const member = memberId === session.clientId ? undefined : this.sessions.get(memberId);
+        if (member && !member.isOnline) moved += this.redistributeShared(member, key);
+      }
+    }
+    return moved;
+  }
+
   /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
   retain(message: Message, isEphemeral = false): void {
     if (isEphemeral) {

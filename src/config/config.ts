@@ -17,6 +17,9 @@ import {
   type NamedChainConfig,
   type UsersStoreConfig,
 } from './auth-config.js';
+import { connectorsSchema, type ConnectorConfig } from './connectors.js';
+
+export * from './connectors.js';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
@@ -177,6 +180,8 @@ export interface BrokerConfig {
   /** null: a single node, no engine. */
   cluster: ClusterConfig | null;
   bridges: BridgeConfig[];
+  /** Sinks to backend services, each on its own internal persistent session. */
+  connectors: ConnectorConfig[];
   http: HttpConfig;
   sys: SysConfig;
   /** On SIGTERM/SIGINT: how long to wait for connections and store writes before exiting anyway. */
@@ -222,6 +227,7 @@ export function defaultConfig(): BrokerConfig {
     dataDir: './data',
     cluster: null,
     bridges: [],
+    connectors: [],
     http: { enabled: true, host: '127.0.0.1', port: 8888, token: null },
     sys: { interval: 10 },
     shutdownTimeoutMs: 10_000,
@@ -257,6 +263,8 @@ export type ConfigInput = {
   cluster?: Partial<ClusterConfig> | null;
   /** Each bridge as in the file: the schema fills in the defaults. */
   bridges?: Array<Partial<BridgeConfig> & Pick<BridgeConfig, 'name' | 'url' | 'topics'>>;
+  /** Each connector as in the file: the schema fills in the defaults. */
+  connectors?: Array<z.input<typeof connectorsSchema>[number]>;
   http?: Partial<HttpConfig>;
   sys?: Partial<SysConfig>;
   shutdownTimeoutMs?: number;
@@ -280,6 +288,11 @@ export function resolveConfig(input: ConfigInput = {}): BrokerConfig {
       if (!parsed.success) throw toConfigError(parsed.error, `bridges[${i}].`);
       return parsed.data;
     }),
+    connectors: (() => {
+      const parsed = connectorsSchema.safeParse(input.connectors ?? []);
+      if (!parsed.success) throw toConfigError(parsed.error, 'connectors');
+      return parsed.data as ConnectorConfig[];
+    })(),
     http: { ...base.http, ...input.http },
     sys: { ...base.sys, ...input.sys },
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? base.shutdownTimeoutMs,
@@ -405,6 +418,7 @@ export const configSchema = z
     dataDir: z.string().min(1),
     cluster: z.object(clusterShape).strict().nullable(),
     bridges: z.array(bridgeSchema),
+    connectors: connectorsSchema,
     http: z.object(httpShape).strict(),
     sys: z.object(sysShape).strict(),
     shutdownTimeoutMs: int(0, 600_000),
@@ -423,6 +437,7 @@ export const configInputSchema = z
     dataDir: z.string().min(1).optional(),
     cluster: z.object(clusterShape).partial().strict().nullable().optional(),
     bridges: z.array(bridgeSchema).optional(),
+    connectors: connectorsSchema.optional(),
     http: z.object(httpShape).partial().strict().optional(),
     sys: z.object(sysShape).partial().strict().optional(),
     shutdownTimeoutMs: int(0, 600_000).optional(),

@@ -58,6 +58,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   for (const [key, raw] of Object.entries(env)) {
     if (!key.startsWith('MIDGE_') || raw === undefined || key === 'MIDGE_CONFIG' || key === 'MIDGE_HOST' || key === 'MIDGE_PORT') continue;
     if (key.startsWith('MIDGE_TEST_')) continue; // test-harness switches, not configuration
+    if (key.startsWith('MIDGE_SECRET_')) continue; // secrets a connector names as ${env:MIDGE_SECRET_…}
     const path = envKeyToPath(key);
     let node = input;
     for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
@@ -90,10 +91,21 @@ export function mergeConfigInputs(...inputs: ConfigInput[]): ConfigInput {
   return merged as ConfigInput;
 }
 
-/** The effective config for printing, with anything secret-looking (password, token, secret) masked. */
+/**
+ * The effective config for printing, with anything secret-looking masked: password, token and
+ * secret keys, a password inside a URL, and credential headers (Authorization, *-Key, *-Token).
+ */
 export function redactConfig<T>(config: T): T {
-  const secretKeys = new Set(['password', 'token', 'secret', 'headers']);
-  return JSON.parse(JSON.stringify(config), (key, value: unknown) => (secretKeys.has(key) && value ? '***' : value)) as T;
+  const secretKeys = new Set(['password', 'token', 'secret']);
+  const secretHeader = /^(authorization|proxy-authorization|cookie)$|(key|token|secret)$/i;
+  return JSON.parse(JSON.stringify(config), function (this: Record<string, unknown>, key, value: unknown) {
+    if (secretKeys.has(key) && value) return '***';
+    if (key === 'url' && typeof value === 'string') return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+    if (key === 'headers' && value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).map(([name, v]) => [name, secretHeader.test(name) && name.toLowerCase() !== 'idempotency-key' ? '***' : v]));
+    }
+    return value;
+  }) as T;
 }
 
 /** The `yaml` package, loaded (synchronously) the first time a config file is read or printed. */

@@ -32,13 +32,18 @@ export class DeliveryQueue {
   private queuedAt: WeakMap<OutgoingRecord, number> | undefined;
 
   constructor(
-    private readonly bounds: QueueBounds,
+    private bounds: QueueBounds,
     public policy: OverflowPolicy = 'refuse-newest',
     private readonly now: () => number = Date.now,
   ) {}
 
   get size(): number {
     return this.count;
+  }
+
+  /** New bounds apply to what is offered from now on (nothing queued is dropped for them). */
+  setBounds(bounds: QueueBounds): void {
+    this.bounds = bounds;
   }
 
   get byteSize(): number {

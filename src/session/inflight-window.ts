@@ -13,8 +13,14 @@ export class InflightWindow {
   /** min(client's Receive Maximum, our maxInflight), at least 1. */
   private limit: number;
 
-  constructor(private readonly maxInflight: number) {
+  constructor(private maxInflight: number) {
     this.limit = maxInflight;
+  }
+
+  /** Our own bound changes (an in-process consumer's window); the next resize applies it. */
+  setMaxInflight(maxInflight: number): void {
+    this.maxInflight = maxInflight;
+    this.limit = Math.min(this.limit, maxInflight);
   }
 
   /** A new connection brings its own Receive Maximum (MQTT 5; 65,535 for 3.1.1). */

@@ -74,8 +74,8 @@ export class Session {
     protocolVersion: ProtocolVersion,
     expiryInterval: number,
     private readonly commitLog: CommitLog,
-    private readonly limits: SessionLimits,
-    private readonly events: SessionEvents,
+    private limits: SessionLimits,
+    private events: SessionEvents,
   ) {
     this.protocolVersion = protocolVersion;
     this.expiryInterval = expiryInterval;
@@ -83,6 +83,26 @@ export class Session {
     this.inflight = new InflightWindow(limits.maxInflight);
     this.journal = new DeliveryJournal(clientId, commitLog, () => this.isPersistent);
   }
+
+  /**
+   * For an in-process consumer (a connector): its own queue bounds and window, QoS 0 deliveries
+   * kept and acknowledged like QoS 1 (most sensors publish QoS 0), and its own drop count.
+   */
+  configureInternal(options: { limits?: Partial<SessionLimits>; storesQos0?: boolean; onDrop?: (reason: DropReason) => void }): void {
+    if (options.limits) {
+      this.limits = { ...this.limits, ...options.limits };
+      this.queue.setBounds({ maxMessages: this.limits.maxQueuedMessages, maxBytes: this.limits.maxQueuedBytes });
+      this.inflight.setMaxInflight(this.limits.maxInflight);
+    }
+    if (options.storesQos0 !== undefined) this.storesQos0 = options.storesQos0;
+    const { onDrop } = options;
+    if (onDrop) {
+      const events = this.events;
+      this.events = { now: () => events.now(), onDrop: (session, reason, message) => (events.onDrop(session, reason, message), onDrop(reason)) };
+    }
+  }
+
+  private storesQos0 = false;
 
   /** A session that outlives its connection is written to the store; one that does not is not. */
   get isPersistent(): boolean {
@@ -277,6 +297,8 @@ export class Session {
    * window allows, queued otherwise. QoS 0 is never kept for an offline client.
    */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): DeliveryOutcome {
+    // An in-process consumer that keeps QoS 0 (a connector) stores and acknowledges it like QoS 1.
+    if (qos === 0 && this.storesQos0) qos = 1;
     if (qos === 0) {
       const link = this.link;
       if (!link) {

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { median } from './lib/stats.js';
 import { offlineDrain, qos1Throughput, restartTime } from './store-bench.js';
 import { runTrieBench } from './trie-bench.js';
+import { runConnectorBench } from './connector-bench.js';
 import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 import { runTopicAliasBench } from './topic-alias-bench.js';
@@ -108,6 +109,10 @@ if (wants('auth')) {
   console.log(`\nauth: CONNECT→CONNACK cycles per second, 20 concurrent raw clients, broker in this process`);
   for (const r of authResults) console.log(`  ${r.mode.padEnd(24)} ${fmt(r.connectsPerSecond)} connects/s (${fmt(r.connects)} in ${r.seconds.toFixed(2)} s, ${r.refused} refused)`);
   results.auth = authResults;
+}
+if (wants('connectors')) {
+  console.log(`\nconnectors, 64-byte QoS 1 from 10 publishers to a local backend (level store; every message confirmed by the backend):`);
+  results.connectors = await runConnectorBench(isQuick, (line) => console.log(line));
 }
 
 let generatorNote = '';

@@ -84,6 +84,24 @@ describe('shared subscriptions', () => {
     expect(tb.broker.sessions.get('off-member')!.queuedCount).toBe(3);
   });
 
+  it('with every member offline, messages wait for the group: the first member back gets them all', async () => {
+    const tb = await broker();
+    for (const id of ['wait-a', 'wait-b']) {
+      const member = await RawClient.connect(tb.port, { clientId: id, clean: false });
+      member.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/w/wait/t', qos: 1 }] });
+      await member.next('suback');
+      member.send({ cmd: 'disconnect' });
+      await member.waitClosed();
+    }
+    await publishNumbered(tb.url, 'wait/t', 0, 10, 'wait-pub');
+    // Held by the offline members meanwhile (spread over both by the strategy).
+    expect(tb.broker.sessions.get('wait-a')!.queuedCount + tb.broker.sessions.get('wait-b')!.queuedCount).toBe(10);
+    const { collector } = await connectCollecting(tb.url, { clientId: 'wait-b', clean: false });
+    const received = await collector.waitFor(10);
+    expect(received.map((m) => Number(m.payload)).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, n) => n));
+    expect(tb.broker.sessions.get('wait-a')!.queuedCount).toBe(0);
+  });
+
   it('members joining and leaving mid-stream: no loss, no duplicates; a leaver’s unacked messages go to another member', async () => {
     const tb = await broker();
     const received: number[] = [];

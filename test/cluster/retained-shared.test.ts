@@ -9,7 +9,7 @@ import { startNode, waitUntil, type MidgeNode } from './nodes.js';
 
 const skip = skipMessage('test/cluster/retained-shared.test.ts');
 
-describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions across nodes', { timeout: 60_000 }, () => {
+describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions across nodes', { timeout: 120_000 }, () => {
   let engine: Engine;
   let nodes: MidgeNode[] = [];
 

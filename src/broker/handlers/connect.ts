@@ -68,9 +68,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     // [MQTT-3.1.3-9] a client id we reject: CONNACK 0x02 (5.0: 0x85).
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id too long');
   }
-  if (clientId.startsWith('$bridge/')) {
-    // Reserved for Midge's own bridge sessions, so no device can take one over.
-    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/ are reserved');
+  if (clientId.startsWith('$bridge/') || clientId.startsWith('$connector/')) {
+    // Reserved for Midge's own bridge and connector sessions, so no device can take one over.
+    return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/ or $connector/ are reserved');
   }
   if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
     return refuse(connection, ReasonCode.ClientIdentifierNotValid, 'client id is not valid UTF-8');
@@ -335,6 +335,8 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
       'client connected',
     );
     session.attach(connection, version === 5 ? (properties.receiveMaximum ?? 65_535) : 65_535);
+    // Online now: it takes what its shared groups' offline members held while nobody was online.
+    broker.router.gatherShared(session);
     connection.releasePackets();
   });
 }

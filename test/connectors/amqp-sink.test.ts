@@ -1,0 +1,249 @@
+/**
+ * The AMQP sink against a real RabbitMQ (its own node, started by this file): 20,000 numbered
+ * QoS 1 messages all in a durable queue, in order per topic; the server stopped and started,
+ * frozen (kill -STOP/-CONT) and killed -9 mid-stream — every PUBACKed message still arrives;
+ * an unroutable (mandatory) message goes to the dead-letter topic while good ones flow; a missing
+ * exchange pauses the connector until it exists; Midge SIGKILLed mid-stream loses nothing.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ChannelModel } from 'amqplib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectorStatus } from '../../src/connectors/index.js';
+import type { CreateBrokerOptions } from '../../src/index.js';
+import { closeAllClients, connectCollecting } from '../helpers/clients.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { announceSkip } from '../helpers/peers.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { freePort } from '../helpers/ports.js';
+import { RabbitServer, serverPackages } from '../helpers/servers.js';
+import { makeTempDir } from '../helpers/temp.js';
+import { connectPublisher, isOrderKept, missingAcked, publishNumbered } from './helpers.js';
+
+const available = serverPackages.rabbitmq.isAvailable;
+announceSkip(available, 'the AMQP sink tests', serverPackages.rabbitmq.debianPackage);
+
+let rabbit: RabbitServer;
+const cleanups: Array<() => Promise<unknown>> = [];
+beforeAll(async () => {
+  if (available) rabbit = await RabbitServer.create();
+}, 120_000);
+afterEach(closeAllClients);
+afterAll(async () => {
+  for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  await rabbit?.destroy();
+}, 60_000);
+
+type ConnectorInput = NonNullable<CreateBrokerOptions['connectors']>[number];
+const fast = { retryMinMs: 50, retryMaxMs: 500 };
+
+async function amqpConnect(): Promise<ChannelModel> {
+  const amqp = await import('amqplib');
+  const connection = await amqp.connect(rabbit.url);
+  connection.on('error', () => undefined);
+  return connection;
+}
+
+/** A durable queue bound to amq.topic with `bindingKey`, emptied first. */
+async function declareQueue(queue: string, bindingKey: string): Promise<void> {
+  const connection = await amqpConnect();
+  const channel = await connection.createChannel();
+  await channel.assertQueue(queue, { durable: true });
+  await channel.purgeQueue(queue);
+  await channel.bindQueue(queue, 'amq.topic', bindingKey);
+  await connection.close();
+}
+
+/** Reads the queue until `isDone(numbers by topic)` or the timeout; acks what it read. */
+async function drainQueue(queue: string, isDone: (byTopic: Map<string, number[]>) => boolean, timeoutMs: number): Promise<{ byTopic: Map<string, number[]>; ids: string[] }> {
+  const connection = await amqpConnect();
+  const channel = await connection.createChannel();
+  await channel.prefetch(2000);
+  const byTopic = new Map<string, number[]>();
+  const ids: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      clearInterval(recheck);
+      reject(Object.assign(new Error(`queue ${queue}: not done within ${timeoutMs} ms (${ids.length} read)`), { byTopic }));
+    }, timeoutMs);
+    // isDone may depend on more than the messages (what was acked): look again now and then.
+    const recheck = setInterval(() => {
+      if (!isDone(byTopic)) return;
+      clearTimeout(timer);
+      clearInterval(recheck);
+      resolve();
+    }, 200);
+    void channel.consume(queue, (message) => {
+      if (!message) return;
+      const topic = String(message.properties.headers?.['x-mqtt-topic']);
+      const list = byTopic.get(topic) ?? [];
+      list.push(Number(message.content.toString()));
+      byTopic.set(topic, list);
+      ids.push(String(message.properties.messageId));
+      channel.ack(message);
+      if (isDone(byTopic)) {
+        clearTimeout(timer);
+        clearInterval(recheck);
+        resolve();
+      }
+    });
+  });
+  await connection.close();
+  return { byTopic, ids };
+}
+
+async function brokerWith(connector: ConnectorInput): Promise<TestBroker> {
+  const tb = await startBroker({ store: { type: 'level' }, connectors: [connector] });
+  cleanups.push(() => tb.cleanup());
+  return tb;
+}
+
+function statusOf(tb: TestBroker, name: string): ConnectorStatus {
+  return tb.broker.serviceList.find((s) => s.name === name)!.status as ConnectorStatus;
+}
+
+const total = (acked: Map<string, number[]>): number => [...acked.values()].reduce((n, l) => n + l.length, 0);
+
+describe.skipIf(!available)('AMQP sink (RabbitMQ)', () => {
+  it('20,000 QoS 1 messages reach a durable queue: none PUBACKed missing, order per topic', async () => {
+    await declareQueue('big', 'big.*.telemetry');
+    const tb = await brokerWith({ name: 'rabbit', type: 'amqp', url: rabbit.url, sink: { topics: ['big/+/telemetry'] }, delivery: { batchSize: 100, inflight: 4, maxWaitMs: 10, ...fast } });
+    const topics = ['big/a/telemetry', 'big/b/telemetry', 'big/c/telemetry', 'big/d/telemetry'];
+    const publisher = await connectPublisher(tb.url, 'amqp-big');
+    // The reader runs meanwhile (a short queue is RabbitMQ's fast path).
+    let acked: Map<string, number[]> | undefined;
+    const drained = drainQueue('big', (got) => acked !== undefined && missingAcked(acked, got).length === 0, 120_000);
+    acked = await publishNumbered(publisher, { count: 20_000, topics, inflight: 100 });
+    expect(total(acked)).toBe(20_000);
+    const { byTopic, ids } = await drained;
+    expect(missingAcked(acked, byTopic)).toEqual([]);
+    for (const t of topics) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
+    expect(ids.length - new Set(ids).size).toBe(0);
+    expect(ids[0]).toMatch(/^rabbit:\d+$/);
+    await expect.poll(() => tb.broker.sessions.get('$connector/rabbit')!.inflightCount, { timeout: 10_000 }).toBe(0);
+    await publisher.endAsync();
+  }, 150_000);
+
+  it('server stopped then started, frozen (STOP/CONT) and killed -9 mid-stream: every PUBACKed message arrives', async () => {
+    await declareQueue('outage', 'outage.#');
+    const tb = await brokerWith({
+      name: 'outage',
+      type: 'amqp',
+      url: rabbit.url,
+      sink: { topics: ['outage/#'], timeoutMs: 2000 },
+      delivery: { batchSize: 50, inflight: 2, maxWaitMs: 5, ...fast },
+    });
+    const publisher = await connectPublisher(tb.url, 'amqp-outage');
+    const phase = async (from: number, count: number): Promise<Map<string, number[]>> =>
+      publishNumbered(publisher, { count, topics: ['outage/x', 'outage/y'], inflight: 32, payload: (n) => String(from + n) }).then(
+        (acked) => new Map([...acked].map(([t, ns]) => [t, ns.map((n) => from + n)])),
+      );
+    const all = new Map<string, number[]>([['outage/x', []], ['outage/y', []]]);
+    const add = (acked: Map<string, number[]>): void => {
+      for (const [t, ns] of acked) all.get(t)!.push(...ns);
+    };
+    // Refused: the server is down while messages are published; they wait, then drain.
+    add(await phase(0, 500));
+    await rabbit.stopProcess();
+    add(await phase(500, 500));
+    await expect.poll(() => statusOf(tb, 'outage').state, { timeout: 20_000 }).toBe('backing-off');
+    await rabbit.start();
+    // Hang: the server is frozen mid-stream; confirms stop coming, the timeout drops the link.
+    const frozen = phase(1000, 1000);
+    rabbit.pause();
+    await new Promise((r) => setTimeout(r, 3000));
+    rabbit.resume();
+    add(await frozen);
+    // Crash mid-batch: kill -9 while publishing, then a restart.
+    const crashed = phase(2000, 1000);
+    await new Promise((r) => setTimeout(r, 200));
+    await rabbit.crash();
+    add(await crashed);
+    await rabbit.start();
+    const { byTopic, ids } = await drainQueue('outage', (got) => missingAcked(all, got).length === 0, 90_000);
+    expect(missingAcked(all, byTopic)).toEqual([]);
+    expect(total(all)).toBe(3000);
+    for (const t of ['outage/x', 'outage/y']) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
+    const status = statusOf(tb, 'outage');
+    process.stdout.write(`amqp outages: delivered ${status.delivered}, read ${ids.length}, duplicates ${ids.length - new Set(ids).size}, transient failures ${status.failed.transient}\n`);
+    expect(status.failed.transient).toBeGreaterThan(0);
+    await expect.poll(() => statusOf(tb, 'outage').state, { timeout: 20_000 }).toBe('running');
+    await publisher.endAsync();
+  }, 180_000);
+
+  it('unroutable (mandatory) → dead-letter topic after its attempts; a missing exchange pauses until it exists', async () => {
+    await declareQueue('routed', 'mixed.good');
+    const tb = await brokerWith({ name: 'mixed', type: 'amqp', url: rabbit.url, sink: { topics: ['mixed/#'] }, delivery: { batchSize: 10, inflight: 1, maxWaitMs: 20, deadLetterAfterAttempts: 2, ...fast } });
+    const { client: reader, collector } = await connectCollecting(tb.url, { clientId: 'amqp-dlq', protocolVersion: 5 });
+    await reader.subscribeAsync('$dlq/mixed', { qos: 1 });
+    const publisher = await connectPublisher(tb.url, 'amqp-mixed');
+    for (let n = 0; n < 20; n++) await publisher.publishAsync(n === 7 ? 'mixed/nowhere' : 'mixed/good', String(n), { qos: 1 });
+    const [dead] = await collector.waitFor(1, 30_000);
+    expect(dead!.payload).toBe('7');
+    expect(dead!.packet.properties?.userProperties).toMatchObject({ reason: 'data', topic: 'mixed/nowhere', attempts: '2' });
+    const { byTopic } = await drainQueue('routed', (got) => (got.get('mixed/good')?.length ?? 0) >= 19, 30_000);
+    expect(byTopic.get('mixed/good')).toEqual(Array.from({ length: 20 }, (_, n) => n).filter((n) => n !== 7));
+    expect(statusOf(tb, 'mixed').deadLettered).toBe(1);
+
+    // Configuration: the exchange does not exist (404 NOT_FOUND) → paused, messages kept.
+    const cfg = await brokerWith({ name: 'noexchange', type: 'amqp', url: rabbit.url, sink: { topics: ['cfg/#'], exchange: 'late-exchange', routingKey: 'k' }, delivery: { batchSize: 10, inflight: 1, maxWaitMs: 5, ...fast } });
+    const p2 = await connectPublisher(cfg.url, 'amqp-cfg');
+    for (let n = 0; n < 30; n++) await p2.publishAsync('cfg/t', String(n), { qos: 1 });
+    await expect.poll(() => statusOf(cfg, 'noexchange').state, { timeout: 20_000 }).toBe('paused');
+    expect(statusOf(cfg, 'noexchange').pausedReason).toMatch(/NOT_FOUND|404/);
+    expect(statusOf(cfg, 'noexchange').deadLettered).toBe(0);
+    const connection = await amqpConnect();
+    const channel = await connection.createChannel();
+    await channel.assertExchange('late-exchange', 'direct', { durable: true });
+    await channel.assertQueue('late', { durable: true });
+    await channel.purgeQueue('late');
+    await channel.bindQueue('late', 'late-exchange', 'k');
+    await connection.close();
+    const late = await drainQueue('late', (got) => (got.get('cfg/t')?.length ?? 0) >= 30, 30_000);
+    expect(late.byTopic.get('cfg/t')).toEqual(Array.from({ length: 30 }, (_, n) => n));
+    await expect.poll(() => statusOf(cfg, 'noexchange').state, { timeout: 10_000 }).toBe('running');
+    await Promise.all([publisher.endAsync(), p2.endAsync()]);
+  }, 120_000);
+
+  it('Midge SIGKILLed mid-stream and restarted: every PUBACKed message is in the queue', async () => {
+    await declareQueue('midgecrash', 'midgecrash.#');
+    const dir = await makeTempDir('midge-amqp-crash-');
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const configFile = path.join(dir, 'midge.json');
+    await writeFile(configFile, JSON.stringify({ connectors: [{ name: 'crash', type: 'amqp', url: rabbit.url, sink: { topics: ['midgecrash/#'] }, delivery: { batchSize: 100, inflight: 2, maxWaitMs: 5, ...fast } }] }));
+    const port = await freePort();
+    const args = ['--port', String(port), '--data-dir', path.join(dir, 'data'), '--config', configFile, '--log-level', 'info'];
+    const httpPort = await freePort();
+    const env = { MIDGE_HTTP__ENABLED: 'true', MIDGE_HTTP__PORT: String(httpPort) };
+    let broker: BrokerProcess = await spawnBroker(args, 20_000, env);
+    cleanups.push(async () => {
+      broker.child.kill('SIGKILL');
+      await broker.exited;
+    });
+    const publisher = await connectPublisher(`mqtt://127.0.0.1:${port}`, 'amqp-crash-pub');
+    publisher.on('error', () => undefined);
+    let ackedSoFar = 0;
+    let acked: Map<string, number[]> | undefined;
+    await new Promise<void>((resolve) => {
+      void publishNumbered(publisher, { count: 8000, topics: ['midgecrash/a', 'midgecrash/b'], inflight: 64, onAcked: () => ++ackedSoFar === 4000 && resolve() }).then((a) => (acked = a));
+    });
+    const before = await fetch(`http://127.0.0.1:${httpPort}/api/v1/bridges`).then((r) => r.text()).catch(() => '?');
+    broker.child.kill('SIGKILL');
+    await broker.exited;
+    publisher.end(true);
+    await expect.poll(() => acked !== undefined, { timeout: 20_000 }).toBe(true);
+    const oldLogs = broker.logs;
+    broker = await spawnBroker(args, 20_000, env);
+    const { byTopic, ids } = await drainQueue('midgecrash', (got) => missingAcked(acked!, got).length === 0, 120_000).catch(async (error: unknown) => {
+      const c2 = await amqpConnect();
+      const ch2 = await c2.createChannel();
+      const q = await ch2.checkQueue('midgecrash');
+      await c2.close();
+      const missing = missingAcked(acked!, (error as { byTopic: Map<string, number[]> }).byTopic);
+      throw new Error(`${(error as Error).message}; missing ${missing.length}: ${missing.slice(0, 30).join(',')}; old log ${JSON.stringify(oldLogs.filter((l) => (l.level as number) >= 40).slice(-5))}; acked ${total(acked!)}; queue now ${q.messageCount}; before kill ${before}; status ${await fetch(`http://127.0.0.1:${httpPort}/api/v1/bridges`).then((r) => r.text())} ${await fetch(`http://127.0.0.1:${httpPort}/api/v1/clients/${encodeURIComponent('$connector/crash')}`).then((r) => r.text())}; broker log: ${JSON.stringify(broker.logs.filter((l) => l.connector !== undefined || (l.level as number) >= 40).slice(-10))}`);
+    });
+    expect(missingAcked(acked!, byTopic)).toEqual([]);
+    for (const t of ['midgecrash/a', 'midgecrash/b']) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
+    process.stdout.write(`amqp midge crash: acked ${total(acked!)}, read ${ids.length} (duplicates ${ids.length - new Set(ids).size})\n`);
+  }, 240_000);
+});
