@@ -84,8 +84,8 @@ describe.skipIf(skip !== undefined)('cluster: engine failures', () => {
     await engine.waitHealthy();
   }, 150_000);
 
-  // SKIPPED (issue 15, open): fails on the merged main (no CONNACK/PUBACK as expected when the
-  // engine returns, 2 of 3 runs), passes on the cluster branch alone; not yet found.
+  // SKIPPED (issue 15, open): flaky on the merged main (failed 3 of 5 runs here: the PUBACK does
+  // not come within the wait after the engine returns), passed on the cluster branch alone.
   it.skip('the engine unreachable: no PUBACK, connections stay, /ready says 503; when it returns the PUBACK comes and the message is delivered', async () => {
     const [n1, n2] = nodes as [MidgeNode, MidgeNode];
     const sub = await client(n2, 'outage-sub').catch((error: Error) => {
