@@ -67,15 +67,7 @@ export function encodePublish(
   const remaining = 2 + topicByteLength + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
   const lengthSize = remainingLengthSize(remaining);
   const bytes = Buffer.allocUnsafe(1 + lengthSize + remaining);
-  bytes[0] = PUBLISH | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
-  let offset = 1;
-  let length = remaining;
-  do {
-    let digit = length & 0x7f;
-    length >>>= 7;
-    if (length > 0) digit |= 0x80;
-    bytes[offset++] = digit;
-  } while (length > 0);
+  let offset = writePublishHeader(bytes, qos, retain, dup, remaining);
   bytes[offset++] = topicByteLength >> 8;
   bytes[offset++] = topicByteLength & 0xff;
   offset += bytes.write(topic, offset, topicByteLength, 'utf8');
@@ -105,15 +97,7 @@ export function encodePublishWithAlias(
   const remaining = 2 + topicByteLength + (qos > 0 ? 2 : 0) + 4 + payload.length;
   const lengthSize = remainingLengthSize(remaining);
   const bytes = Buffer.allocUnsafe(1 + lengthSize + remaining);
-  bytes[0] = PUBLISH | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
-  let offset = 1;
-  let length = remaining;
-  do {
-    let digit = length & 0x7f;
-    length >>>= 7;
-    if (length > 0) digit |= 0x80;
-    bytes[offset++] = digit;
-  } while (length > 0);
+  let offset = writePublishHeader(bytes, qos, retain, dup, remaining);
   bytes[offset++] = topicByteLength >> 8;
   bytes[offset++] = topicByteLength & 0xff;
   if (topicByteLength > 0) offset += bytes.write(topic, offset, topicByteLength, 'utf8');
@@ -127,4 +111,18 @@ export function encodePublishWithAlias(
   bytes[offset++] = alias & 0xff;
   payload.copy(bytes, offset);
   return bytes;
+}
+
+/** The fixed header of a PUBLISH (type, flags, Remaining Length); returns where the body starts. */
+function writePublishHeader(bytes: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, remaining: number): number {
+  bytes[0] = PUBLISH | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let offset = 1;
+  let length = remaining;
+  do {
+    let digit = length & 0x7f;
+    length >>>= 7;
+    if (length > 0) digit |= 0x80;
+    bytes[offset++] = digit;
+  } while (length > 0);
+  return offset;
 }
