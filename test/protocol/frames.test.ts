@@ -73,6 +73,12 @@ describe('decodePlainPublish', () => {
         parser.on('packet', (packet: mqttPacket.Packet) => (theirs = packet as mqttPacket.IPublishPacket));
         parser.parse(bytes);
         const ours = decodePlainPublish(bytes, version);
+        // A topic holding U+FFFD (or a lone surrogate, which the encoder writes as U+FFFD) cannot be
+        // told from ill-formed UTF-8 on the fast path, so it is left to the full check.
+        if (theirs!.topic.includes('\uFFFD')) {
+          expect(ours).toBeUndefined();
+          return;
+        }
         expect(ours).toBeDefined();
         expect({ ...ours, payload: ours!.payload.toString('hex') }).toEqual({
           cmd: 'publish',
