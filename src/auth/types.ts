@@ -1,7 +1,8 @@
 /**
- * Who may connect, publish and subscribe. The broker asks these interfaces; the password-file and
- * ACL-file implementations come with the security issue. Until one is configured, everyone may
- * do everything, and listeners stay on loopback.
+ * Who may connect, publish and subscribe: the interfaces the broker asks. This module's
+ * implementations (password file, ACL file, users, JWT, HTTP, certificate, anonymous) are combined
+ * into chains by src/security.ts from the config; without authentication a listener stays on
+ * loopback unless `auth.allowAnonymous` says otherwise.
  */
 export interface ClientIdentity {
   clientId: string;

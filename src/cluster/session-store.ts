@@ -34,7 +34,6 @@ const appliedKey = (node: string): string => `applied.${node}`;
 const seqKey = (seq: number): string => seq.toString(16).padStart(14, '0');
 
 export class ClusterStore implements Store {
-  readonly isDurable = true;
   /** What `loadStored` read, handed to the broker's loadOutgoing/loadIncomingQos2 once. */
   private readonly loadedOutgoing = new Map<string, OutgoingRecord[]>();
   private readonly loadedIncoming = new Map<string, number[]>();

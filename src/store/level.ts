@@ -47,7 +47,6 @@ export interface LevelStoreOptions {
 }
 
 export class LevelStore implements Store {
-  readonly isDurable = true;
   /** Made in open(): a Level opens itself on the next tick, and the file check must come first. */
   private db!: Level<string, Buffer>;
   private readonly isSync: boolean;

@@ -20,7 +20,6 @@ interface SessionEntry {
 }
 
 export class MemoryStore implements Store {
-  readonly isDurable = false;
   private readonly sessions = new Map<string, SessionEntry>();
   private readonly retained = new Map<string, Message>();
   private isOpen = false;

@@ -94,8 +94,6 @@ export interface StoredSession {
 }
 
 export interface Store {
-  /** Whether what is written survives the process (decides which sessions need writes at all). */
-  readonly isDurable: boolean;
   open(): Promise<void>;
   close(): Promise<void>;
   /** Applies the operations atomically, in order: all of them or none. */
