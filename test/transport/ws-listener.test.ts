@@ -1,5 +1,5 @@
 /**
- * WebSocketListener driven by a real broker: MQTT over ws and wss [MQTT-6.0.0-*], the path and
+ * WebSocketListener driven by a real broker: MQTT over ws and wss (spec section 6), the path and
  * subprotocol rules, X-Forwarded-For behind a trusted proxy, and hostile input.
  */
 import { once } from 'node:events';

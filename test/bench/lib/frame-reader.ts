@@ -26,7 +26,7 @@ export interface FrameHandler {
 }
 
 // First bytes of the 4-byte acks. 3.1.1 and 5.0 alike: a 5.0 ack with reason Success and no
-// properties may omit both, leaving remaining length 2 [MQTT-3.4.2.1].
+// properties may omit both, leaving remaining length 2 (5.0 section 3.4.2.1, not a numbered statement).
 const PUBACK_FIRST_BYTE = 0x40;
 const PUBREC_FIRST_BYTE = 0x50;
 const PUBREL_FIRST_BYTE = 0x62; // PUBREL's fixed-header flags must be 0010 [3.1.1 MQTT-3.6.1-1]
