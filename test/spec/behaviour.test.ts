@@ -580,7 +580,7 @@ describe('MQTT 5 flow control and acknowledgement codes', () => {
     expect(Math.max(...copies.map((p) => p.qos))).toBe(1);
   });
 
-  it('[5.0 MQTT-3.4.2-1] [5.0 MQTT-3.5.2-2] a PUBREC 0x87 whose reason string would exceed the client’s Maximum Packet Size goes without it', async () => {
+  it('[5.0 MQTT-3.5.2-1] [5.0 MQTT-3.4.2-1] [5.0 MQTT-3.5.2-2] a PUBREC 0x87 whose reason string would exceed the client’s Maximum Packet Size goes without it', async () => {
     const client = await connect(5, uid('tinyrec'), { properties: { maximumPacketSize: 20 } });
     client.send({ cmd: 'publish', topic: '$SYS/x', payload: Buffer.from('x'), qos: 2, messageId: 2, retain: false, dup: false });
     const pubrec = await client.next('pubrec');
