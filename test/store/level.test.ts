@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LevelStore, StoreOpenError } from '../../src/store/index.js';
 import { makeTempDir } from '../helpers/temp.js';
-import { storeContract } from './contract.js';
+import { storeContract } from '../../src/store/contract.js';
 
 let dir: string | undefined;
 

@@ -1,13 +1,22 @@
 /**
- * The Store contract: every backend runs these cases. A backend declares what it supports
- * (`canReopen`: state survives close + open) and runs the matching cases, as level's own test
- * suite does with its manifest.
+ * The Store contract suite: every backend runs these cases, Midge's own (memory, level) and a
+ * third party's alike. A backend declares what it supports (`canReopen`: state survives close +
+ * open) and runs the matching cases. From another package, in a vitest test file:
+ *
+ *   import { storeContract } from 'midge/store-contract';
+ *   storeContract({ name: 'redis', canReopen: true, make: async (reopen) => …, cleanup: async () => … });
+ *
+ * It is a separate entry point (package.json "exports") so that the broker never loads vitest;
+ * vitest is an optional peer dependency, needed only by whoever imports this file.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Message, OutgoingRecord, SessionRecord, Store, SubscriptionRecord } from '../../src/store/index.js';
+import type { Message, OutgoingRecord, SessionRecord, Store, SubscriptionRecord } from './types.js';
 
+/** What the suite needs of a backend: a factory for its stores and a way to clean up after one. */
 export interface StoreBackend {
+  /** Shown in the suite's name: `Store contract: <name>`. */
   name: string;
+  /** Whether what a store wrote is there again after close() and a new make(true) + open(). */
   canReopen: boolean;
   /** A new, empty store (not yet opened), or the same one again when `reopen` is true. */
   make(reopen: boolean): Promise<Store>;
