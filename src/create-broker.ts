@@ -50,7 +50,7 @@ export function createListener(config: ListenerConfig): Listener {
   };
   switch (config.type) {
     case 'mqtt':
-      return new TcpListener(config.host, config.port, config.proxyProtocol === true);
+      return new TcpListener({ host: config.host, port: config.port, proxyProtocol: config.proxyProtocol === true });
     case 'mqtts':
       return new TlsListener({ host: config.host, port: config.port, ...tlsFiles(), proxyProtocol: config.proxyProtocol === true });
     case 'ws':

@@ -6,7 +6,7 @@
 import type { QoS } from '../protocol/index.js';
 import type { Message, OutgoingRecord, OutgoingState, SessionRecord, SubscriptionRecord } from './types.js';
 
-/** NUL cannot appear in MQTT strings [MQTT-1.5.3-2], so it separates key parts unambiguously. */
+/** NUL cannot appear in MQTT strings [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2], so it separates key parts unambiguously. */
 const SEP = '\u0000';
 export const RECORD_VERSION = 1;
 

@@ -7,8 +7,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
-import { closeServer, describeListener, listenOn } from './listen.js';
-import { readProxyHeader } from './proxy-protocol.js';
+import { afterProxyHeader, closeServer, describeListener, ignoreAcceptErrors, listenOn, peerAddress, PendingSockets } from './sockets.js';
 
 /** Certificate material, each as PEM (string or Buffer) or as the path of a PEM file. */
 export interface TlsMaterial {
@@ -89,60 +88,6 @@ function nameFromSubjectAltName(subjectAltName: string | undefined): string | un
   return undefined;
 }
 
-/** "address:port" of a socket's peer, the shape `ConnectionInfo.remoteAddress` takes. */
-export function peerAddress(socket: net.Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-}
-
-/**
- * Accepted sockets not yet handed to the broker: mid-handshake, awaiting a PROXY header or an HTTP
- * upgrade. `server.close()` waits for every socket, so a listener's close() destroys these (handed
- * over ones are the broker's). Keyed by the peer's address and port, which a TLSSocket shares with
- * the TCP socket under it, and which no two live connections share.
- */
-export class PendingSockets {
-  private readonly entries = new Map<string, { socket: net.Socket; proxiedAddress?: string }>();
-
-  add(socket: net.Socket): void {
-    const key = peerKey(socket);
-    if (key === undefined) return; // already gone
-    const entry = { socket };
-    this.entries.set(key, entry);
-    socket.once('close', () => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    });
-  }
-
-  /** Remembers the client address a PROXY header gave, until the connection is handed over. */
-  setProxiedAddress(socket: net.Socket, address: string): void {
-    const entry = this.entries.get(peerKey(socket) ?? '');
-    if (entry) entry.proxiedAddress = address;
-  }
-
-  /** Forgets the socket (or the TLS socket over it); returns its PROXY header address, if any. */
-  handOver(socket: net.Socket): string | undefined {
-    const key = peerKey(socket);
-    if (key === undefined) return undefined;
-    const entry = this.entries.get(key);
-    this.entries.delete(key);
-    return entry?.proxiedAddress;
-  }
-
-  destroyAll(): void {
-    for (const { socket } of this.entries.values()) socket.destroy();
-    this.entries.clear();
-  }
-}
-
-function peerKey(socket: net.Socket): string | undefined {
-  return socket.remotePort === undefined ? undefined : `${socket.remoteAddress ?? ''}|${socket.remotePort}`;
-}
-
-/** After start, a server 'error' is an accept failure (EMFILE…): the server keeps listening, nothing to crash for. */
-export function ignoreAcceptErrors(server: net.Server): void {
-  server.on('error', () => undefined);
-}
-
 export class TlsListener implements Listener {
   /** The listening server: the TLS server itself, or the TCP server in front of it with PROXY protocol. */
   private server: net.Server | undefined;
@@ -183,15 +128,11 @@ export class TlsListener implements Listener {
    */
   private proxyFront(tlsServer: tls.Server): net.Server {
     return net.createServer({ noDelay: true }, (socket) => {
-      socket.on('error', () => socket.destroy());
-      readProxyHeader(socket).then(
-        (header) => {
-          if (socket.destroyed) return;
-          if (header.remoteAddress !== undefined) this.pending.setProxiedAddress(socket, header.remoteAddress);
-          tlsServer.emit('connection', socket);
-        },
-        () => socket.destroy(),
-      );
+      afterProxyHeader(socket, (clientAddress) => {
+        if (socket.destroyed) return;
+        if (clientAddress !== undefined) this.pending.setProxiedAddress(socket, clientAddress);
+        tlsServer.emit('connection', socket);
+      });
     });
   }
 

@@ -1,6 +1,6 @@
 /**
  * MQTT over WebSocket (types `ws` and `wss`) with the `ws` package: binary frames on one path,
- * subprotocol `mqtt` [MQTT-6.0.0-4]. Packets may span or share frames [MQTT-6.0.0-2]: the stream
+ * subprotocol `mqtt` [5.0 MQTT-6.0.0-4]. Packets may span or share frames [5.0 MQTT-6.0.0-2]: the stream
  * handed to the broker is a byte stream, so the parser does not care.
  */
 import http from 'node:http';
@@ -10,8 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ConnectionInfo, Listener } from '../broker/index.js';
-import { closeServer, describeListener, listenOn } from './listen.js';
-import { certificateIdentity, ignoreAcceptErrors, peerAddress, PendingSockets, tlsServerOptions, type TlsMaterial } from './tls.js';
+import { closeServer, describeListener, ignoreAcceptErrors, listenOn, peerAddress, PendingSockets } from './sockets.js';
+import { certificateIdentity, tlsServerOptions, type TlsMaterial } from './tls.js';
 
 export interface WebSocketOptions {
   host: string;
@@ -27,7 +27,7 @@ export interface WebSocketOptions {
   trustProxy?: boolean;
 }
 
-/** 'mqtt' is the registered name [MQTT-6.0.0-4]; 'mqttv3.1' is what MQTT 3.1 era clients offer. */
+/** 'mqtt' is the registered name [5.0 MQTT-6.0.0-4]; 'mqttv3.1' is what MQTT 3.1 era clients offer. */
 const SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
 /** The largest MQTT packet plus its fixed header: one packet per frame is what clients send. */
 const MAX_FRAME_BYTES = 268_435_455 + 5;
@@ -109,7 +109,7 @@ export class WebSocketListener implements Listener {
 }
 
 /**
- * [MQTT-6.0.0-1] MQTT travels in binary frames: a text frame closes the connection (1003), and
+ * [5.0 MQTT-6.0.0-1] MQTT travels in binary frames: a text frame closes the connection (1003), and
  * its bytes never reach the MQTT parser. The stream's own 'message' listener only ever sees
  * binary frames of an open connection.
  */

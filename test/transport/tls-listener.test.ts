@@ -25,7 +25,7 @@ beforeAll(async () => {
   certs = makeTestCerts(await makeTempDir('midge-tls-'));
   const server = { host: '127.0.0.1', port: 0 };
   listeners = {
-    plain: new TcpListener('127.0.0.1', 0),
+    plain: new TcpListener({ host: '127.0.0.1', port: 0 }),
     // Paths for one listener, buffers for the others: both are accepted.
     tls: new TlsListener({ ...server, cert: certs.serverCertFile, key: certs.serverKeyFile }),
     mtls: new TlsListener({ ...server, cert: certs.serverCert, key: certs.serverKey, ca: certs.caFile, requireClientCert: true }),

@@ -27,7 +27,7 @@ beforeAll(async () => {
   certs = makeTestCerts(await makeTempDir('midge-ws-'));
   const server = { host: '127.0.0.1', port: 0 };
   listeners = {
-    plain: new TcpListener('127.0.0.1', 0),
+    plain: new TcpListener({ host: '127.0.0.1', port: 0 }),
     ws: new WebSocketListener({ ...server }),
     proxied: new WebSocketListener({ ...server, path: '/broker', trustProxy: true }),
     wss: new WebSocketListener({ ...server, tls: { cert: certs.serverCertFile, key: certs.serverKeyFile } }),
