@@ -5,40 +5,30 @@ import { connectClient, connectCollecting, RawClient } from '../helpers/clients.
 
 const tb = useBroker();
 
-async function rawConnect(clientId: string, clean: boolean, version: 4 | 5 = 4, properties?: Record<string, unknown>) {
-  const client = await RawClient.open(tb.port, version);
+async function rawConnect(clientId: string, clean: boolean, version: 4 | 5 = 4, properties?: Record<string, unknown>, port = tb.port) {
+  const client = await RawClient.open(port, version);
   client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId, clean, keepalive: 0, ...(properties ? { properties } : {}) });
   const connack = (await client.next('connack')) as IConnackPacket;
   return { client, connack };
 }
 
-describe('sessions', () => {
-  it('[3.1.1 MQTT-3.2.2-3] [3.1.1 MQTT-3.2.2-2] session present is 0 for a new persistent session and 1 when resumed', async () => {
-    const first = await rawConnect('sp1', false);
+describe.each([4, 5] as const)('resumed sessions (protocol level %i)', (protocolVersion) => {
+  // A broker per version: one run's client ids never meet the other's.
+  const tb = useBroker();
+  /** A session that outlives its connection: Clean Session 0 (3.1.1); Clean Start 0 with an expiry interval (5.0). */
+  const resumable = (clientId: string) => rawConnect(clientId, false, protocolVersion, protocolVersion === 5 ? { sessionExpiryInterval: 300 } : undefined, tb.port);
+
+  it('[3.1.1 MQTT-3.2.2-3] [3.1.1 MQTT-3.2.2-2] [5.0 MQTT-3.2.2-3] [5.0 MQTT-3.1.2-5] [5.0 MQTT-3.1.2-6] session present is 0 for a new persistent session and 1 when resumed', async () => {
+    const first = await resumable('sp1');
     expect(first.connack.sessionPresent).toBe(false);
     first.client.send({ cmd: 'disconnect' });
     await first.client.waitClosed();
-    const second = await rawConnect('sp1', false);
+    const second = await resumable('sp1');
     expect(second.connack.sessionPresent).toBe(true);
   });
 
-  it('[3.1.1 MQTT-3.2.2-1] [3.1.1 MQTT-3.1.2-6] clean session discards the stored session', async () => {
-    const first = await rawConnect('sp2', false);
-    first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp2/t', qos: 1 }] });
-    await first.client.next('suback');
-    first.client.destroy();
-    await first.client.waitClosed();
-    const clean = await rawConnect('sp2', true);
-    expect(clean.connack.sessionPresent).toBe(false);
-    clean.client.send({ cmd: 'disconnect' });
-    await clean.client.waitClosed();
-    const again = await rawConnect('sp2', false);
-    expect(again.connack.sessionPresent).toBe(false);
-    expect(tb.broker.sessions.get('sp2')!.subscriptions.size).toBe(0);
-  });
-
-  it('[3.1.1 MQTT-3.1.2-5] [3.1.1 MQTT-4.4.0-1] queues QoS 1/2 while away, resends in-flight with DUP, then the queue', async () => {
-    const sub = await rawConnect('sp3', false);
+  it('[3.1.1 MQTT-3.1.2-5] [3.1.1 MQTT-4.4.0-1] [5.0 MQTT-3.1.2-23] [5.0 MQTT-4.4.0-1] queues QoS 1/2 while away, resends in-flight with DUP, then the queue', async () => {
+    const sub = await resumable('sp3');
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp3/t', qos: 2 }] });
     await sub.client.next('suback');
     const pub = await connectClient(tb.url, { clientId: 'sp3-pub' });
@@ -52,7 +42,7 @@ describe('sessions', () => {
     await pub.publishAsync('sp3/t', 'queued-2', { qos: 2 });
     await pub.publishAsync('sp3/t', 'qos0-dropped', { qos: 0 });
 
-    const back = await rawConnect('sp3', false);
+    const back = await resumable('sp3');
     expect(back.connack.sessionPresent).toBe(true);
     const resent = (await back.client.next('publish')) as IPublishPacket;
     expect(resent).toMatchObject({ dup: true, messageId: first.messageId, qos: 1 });
@@ -64,8 +54,8 @@ describe('sessions', () => {
     expect(q2.qos).toBe(2);
   });
 
-  it('[3.1.1 MQTT-4.4.0-1] a QoS 2 delivery PUBRECed before the drop is resumed with PUBREL, not the PUBLISH', async () => {
-    const sub = await rawConnect('sp4', false);
+  it('[3.1.1 MQTT-4.4.0-1] [5.0 MQTT-4.4.0-1] a QoS 2 delivery PUBRECed before the drop is resumed with PUBREL, not the PUBLISH', async () => {
+    const sub = await resumable('sp4');
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp4/t', qos: 2 }] });
     await sub.client.next('suback');
     const pub = await connectClient(tb.url, { clientId: 'sp4-pub' });
@@ -75,11 +65,28 @@ describe('sessions', () => {
     await sub.client.next('pubrel');
     sub.client.destroy();
     await expect.poll(() => tb.broker.sessions.get('sp4')!.isOnline).toBe(false);
-    const back = await rawConnect('sp4', false);
+    const back = await resumable('sp4');
     expect(await back.client.next('pubrel')).toMatchObject({ messageId: publish.messageId });
     back.client.send({ cmd: 'pubcomp', messageId: publish.messageId! });
     await expect.poll(() => tb.broker.sessions.get('sp4')!.inflightCount).toBe(0);
     expect(back.client.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+});
+
+describe('sessions', () => {
+  it('[3.1.1 MQTT-3.2.2-1] [3.1.1 MQTT-3.1.2-6] clean session discards the stored session', async () => {
+    const first = await rawConnect('sp2', false);
+    first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp2/t', qos: 1 }] });
+    await first.client.next('suback');
+    first.client.destroy();
+    await first.client.waitClosed();
+    const clean = await rawConnect('sp2', true);
+    expect(clean.connack.sessionPresent).toBe(false);
+    clean.client.send({ cmd: 'disconnect' });
+    await clean.client.waitClosed();
+    const again = await rawConnect('sp2', false);
+    expect(again.connack.sessionPresent).toBe(false);
+    expect(tb.broker.sessions.get('sp2')!.subscriptions.size).toBe(0);
   });
 
   it('MQTT 5: session expiry 0 ends the session with the connection', async () => {
