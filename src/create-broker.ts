@@ -8,6 +8,7 @@ import { Bridge } from './bridge/index.js';
 import { createClusterParts } from './cluster/index.js';
 import { brokerHost, Connector, connectorRoutes, createSink, publishRoute, registerConnectorMetrics } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
+import type { Clock } from './clock/index.js';
 import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
@@ -26,6 +27,8 @@ export interface CreateBrokerOptions extends ConfigInput {
   authenticator?: Authenticator;
   authorizer?: Authorizer;
   enhancedAuthenticators?: EnhancedAuthenticator[];
+  /** Time and timers (a ManualClock in tests); wins over `now`. */
+  clock?: Clock;
   now?: () => number;
 }
 
@@ -80,7 +83,8 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   const baseLogger = options.logger ?? createLogger(config.logLevel);
   // Cluster mode: every log line names the node; sessions and retained live in the engine.
   const logger = config.cluster ? baseLogger.child({ node: config.cluster.nodeId }) : baseLogger;
-  const security = buildSecurity(config, logger, options.now);
+  const clock = options.clock;
+  const security = buildSecurity(config, logger, clock ? () => clock.now() : options.now);
   const authenticator = options.authenticator ?? security.authenticator;
   const authorizer = options.authorizer ?? security.authorizer;
   const enhancedAuthenticators = [...security.enhancedAuthenticators, ...(options.enhancedAuthenticators ?? [])];
@@ -98,7 +102,8 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   if (authorizer) deps.authorizer = authorizer;
   if (enhancedAuthenticators.length > 0) deps.enhancedAuthenticators = enhancedAuthenticators;
   if (security.userStore) deps.userStore = security.userStore;
-  if (options.now) deps.now = options.now;
+  if (options.clock) deps.clock = options.clock;
+  else if (options.now) deps.now = options.now;
   const broker = new Broker(deps);
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
+import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
@@ -33,7 +34,9 @@ export interface BrokerDependencies {
   enhancedAuthenticators?: EnhancedAuthenticator[];
   /** The built-in user store, when configured: the admin API manages it. */
   userStore?: UserStore;
-  /** Clock, injectable for tests of expiry rules. */
+  /** Time and timers, injectable so tests of the timer rules advance a ManualClock instead of sleeping. */
+  clock?: Clock;
+  /** Only "now" (real timers): the older form of `clock`, kept working. */
   now?: () => number;
   /** Cluster mode: built by create-broker from `config.cluster`, given the broker later. */
   cluster?: (broker: Broker) => ClusterHooks;
@@ -58,6 +61,8 @@ export class Broker {
   readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;
   readonly userStore: UserStore | undefined;
   readonly now: () => number;
+  /** Every timer rule (keep-alive, expiry, will delay, CONNECT timeout) runs on this. */
+  readonly clock: Clock;
   /** CONNECTs per client address, when limited. */
   readonly connectRateLimiter: KeyedRateLimiter | undefined;
   /** Connected clients by client id (after CONNACK), for takeover. */
@@ -89,7 +94,9 @@ export class Broker {
     this.authorizer = deps.authorizer ?? allowAllAuthorizer;
     this.enhancedAuthenticators = new Map((deps.enhancedAuthenticators ?? []).map((a) => [a.method, a]));
     this.userStore = deps.userStore;
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? (deps.now ? clockWithNow(deps.now) : systemClock);
+    const clock = this.clock;
+    this.now = deps.now ?? (deps.clock ? () => clock.now() : Date.now);
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(
@@ -124,8 +131,8 @@ export class Broker {
         }
       },
     });
-    this.expiryTimers = new SessionExpiryTimers(this.now, (clientId) => this.expireSession(clientId));
-    this.willTimers = new WillDelayTimers((clientId) => {
+    this.expiryTimers = new SessionExpiryTimers(this.clock, (clientId) => this.expireSession(clientId));
+    this.willTimers = new WillDelayTimers(this.clock, (clientId) => {
       const session = this.sessions.get(clientId);
       if (session && !session.isOnline) this.publishWill(session);
     });

@@ -26,6 +26,7 @@ import {
   type PublishPacket,
 } from '../protocol/index.js';
 import type { EnhancedAuthExchange } from '../auth/index.js';
+import type { Cancel } from '../clock/index.js';
 import type { Session, SessionLink } from '../session/index.js';
 import type { OutgoingRecord } from '../store/index.js';
 import type { Broker } from './broker.js';
@@ -49,6 +50,9 @@ export type CloseReason =
   | 'admin'
   | 'store-failure'
   | 'internal-error';
+
+/** How long a closing peer that does not read gets before its socket is destroyed. */
+const FORCE_CLOSE_AFTER_MS = 2000;
 
 /** CONNECT's fixed-header byte: type 1, flags 0 (spec 2.2.2). */
 const CONNECT_FIRST_BYTE = 0x10;
@@ -89,7 +93,7 @@ export class Connection implements SessionLink, FrameSink {
   /** Publish rate limits (messages, payload bytes), when configured. */
   private readonly publishBucket: TokenBucket | undefined;
   private readonly publishBytesBucket: TokenBucket | undefined;
-  private resumeTimer: NodeJS.Timeout | undefined;
+  private cancelResume: Cancel | undefined;
   /** Packets read while the client is over its publish rate, handled when it is paid off. */
   private throttled: Packet[] | undefined;
   /** Packets that arrived while CONNECT was still being processed. */
@@ -97,7 +101,7 @@ export class Connection implements SessionLink, FrameSink {
   private readonly frames: FrameReader;
   private isCorked = false;
   private hasReadFirstByte = false;
-  private connectTimer: NodeJS.Timeout | undefined;
+  private cancelConnectTimeout: Cancel | undefined;
 
   constructor(
     readonly broker: Broker,
@@ -118,10 +122,9 @@ export class Connection implements SessionLink, FrameSink {
     stream.on('close', this.onStreamClose);
     // The client half-closed: finish our side too; 'close' then cleans up.
     stream.on('end', () => stream.end());
-    this.connectTimer = setTimeout(() => {
+    this.cancelConnectTimeout = broker.clock.after(limits.connectTimeoutMs, () => {
       if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
-    }, broker.config.limits.connectTimeoutMs);
-    this.connectTimer.unref();
+    });
   }
 
   get isClosed(): boolean {
@@ -254,8 +257,7 @@ export class Connection implements SessionLink, FrameSink {
     // Packets already read in this chunk wait too; the paused socket bounds how many there are.
     this.throttled = [];
     this.stream.pause();
-    this.resumeTimer = setTimeout(this.endThrottle, wait);
-    this.resumeTimer.unref();
+    this.cancelResume = this.broker.clock.after(wait, this.endThrottle);
   }
 
   /**
@@ -272,7 +274,7 @@ export class Connection implements SessionLink, FrameSink {
   }
 
   private readonly endThrottle = (): void => {
-    this.resumeTimer = undefined;
+    this.cancelResume = undefined;
     const held = this.throttled ?? [];
     this.throttled = undefined;
     for (let i = 0; i < held.length; i++) {
@@ -302,8 +304,8 @@ export class Connection implements SessionLink, FrameSink {
    */
   holdPackets(): void {
     this.backlog ??= [];
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
+    this.cancelConnectTimeout?.();
+    this.cancelConnectTimeout = undefined;
     this.stream.pause();
     this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
   }
@@ -508,15 +510,13 @@ export class Connection implements SessionLink, FrameSink {
     this.state = 'closed';
     this.backlog = undefined;
     this.throttled = undefined;
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.cancelConnectTimeout?.();
+    this.cancelResume?.();
     this.keepAlive?.stop();
     if (this.isCorked) this.uncork();
     this.stream.end();
     // A peer that never reads must not keep the socket open forever.
-    const forceTimer = setTimeout(() => this.stream.destroy(), 2000);
-    forceTimer.unref();
-    this.stream.once('close', () => clearTimeout(forceTimer));
+    this.stream.once('close', this.broker.clock.after(FORCE_CLOSE_AFTER_MS, () => this.stream.destroy()));
     this.broker.onConnectionClosed(this);
   }
 

@@ -1,42 +1,43 @@
 /**
- * Keep-alive: a client silent for one and a half times its keep-alive is gone [MQTT-3.1.2-24].
- * One timer per connection, re-armed lazily from the last activity time instead of on every
- * packet, so busy connections cost nothing here.
+ * Keep-alive: a client silent for one and a half times its keep-alive is gone [3.1.1 MQTT-3.1.2-24]
+ * [5.0 MQTT-3.1.2-22]. One timer per connection, re-armed lazily from the last activity time
+ * instead of on every packet, so busy connections cost nothing here.
  */
+import type { Cancel, Clock } from '../clock/index.js';
+
 export class KeepAliveMonitor {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: Cancel | undefined;
   private lastActivityAt: number;
   private readonly graceMs: number;
 
   constructor(
     readonly keepAliveSeconds: number,
-    private readonly now: () => number,
+    private readonly clock: Clock,
     private readonly onExpired: () => void,
   ) {
     this.graceMs = keepAliveSeconds * 1500;
-    this.lastActivityAt = now();
+    this.lastActivityAt = clock.now();
     this.arm(this.graceMs);
   }
 
   /** Any packet from the client counts as activity. */
   touch(): void {
-    this.lastActivityAt = this.now();
+    this.lastActivityAt = this.clock.now();
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   private arm(delayMs: number): void {
-    this.timer = setTimeout(this.check, delayMs);
-    this.timer.unref();
+    this.cancelTimer = this.clock.after(delayMs, this.check);
   }
 
   private readonly check = (): void => {
-    const silentFor = this.now() - this.lastActivityAt;
+    const silentFor = this.clock.now() - this.lastActivityAt;
     if (silentFor >= this.graceMs) {
-      this.timer = undefined;
+      this.cancelTimer = undefined;
       this.onExpired();
     } else {
       this.arm(this.graceMs - silentFor);

@@ -1,18 +1,20 @@
 /**
  * Session expiry: a disconnected session ends when its expiry interval has passed since the
- * disconnect (MQTT 5 3.1.2.11.2). Timers are capped at what setTimeout can hold and re-checked.
+ * disconnect (MQTT 5 3.1.2.11.2). When the timer fires the time is checked again: a clock whose
+ * `now` jumps (an injected one, a restored session) re-arms for what is left.
  */
+import { KeyedTimers, type Clock } from '../clock/index.js';
 import { SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class SessionExpiryTimers {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers: KeyedTimers<string>;
 
   constructor(
-    private readonly now: () => number,
+    private readonly clock: Clock,
     private readonly onExpired: (clientId: string) => void,
-  ) {}
+  ) {
+    this.timers = new KeyedTimers(clock);
+  }
 
   /** Epoch ms at which a session disconnected at `disconnectedAt` expires, or Infinity. */
   static expiresAt(disconnectedAt: number, expiryInterval: number): number {
@@ -20,29 +22,22 @@ export class SessionExpiryTimers {
   }
 
   schedule(clientId: string, disconnectedAt: number, expiryInterval: number): void {
-    this.cancel(clientId);
     const expiresAt = SessionExpiryTimers.expiresAt(disconnectedAt, expiryInterval);
-    if (expiresAt === Infinity) return;
-    const delay = Math.max(0, expiresAt - this.now());
-    const timer = setTimeout(() => {
-      this.timers.delete(clientId);
-      if (this.now() >= expiresAt) this.onExpired(clientId);
+    if (expiresAt === Infinity) {
+      this.timers.cancel(clientId);
+      return;
+    }
+    this.timers.schedule(clientId, expiresAt - this.clock.now(), () => {
+      if (this.clock.now() >= expiresAt) this.onExpired(clientId);
       else this.schedule(clientId, disconnectedAt, expiryInterval);
-    }, Math.min(delay, MAX_TIMER_MS));
-    timer.unref();
-    this.timers.set(clientId, timer);
+    });
   }
 
   cancel(clientId: string): void {
-    const timer = this.timers.get(clientId);
-    if (timer) {
-      clearTimeout(timer);
-      this.timers.delete(clientId);
-    }
+    this.timers.cancel(clientId);
   }
 
   cancelAll(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    this.timers.cancelAll();
   }
 }

@@ -6,6 +6,7 @@
  * if the client had unsubscribed. Deliveries on the subscriptions that stay are checked per
  * message (canReceive) anyway.
  */
+import { KeyedTimers } from '../clock/index.js';
 import { ReasonCode } from '../protocol/index.js';
 import { parseSharedFilter } from '../topics/index.js';
 import type { Broker } from './broker.js';
@@ -47,36 +48,30 @@ export function recheckUserSubscriptions(broker: Broker, username: string): numb
  * credential is still the one the connection authenticated with (a re-authentication replaces it).
  */
 export class CredentialExpiry {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers: KeyedTimers<string>;
 
-  constructor(private readonly broker: Broker) {}
+  constructor(private readonly broker: Broker) {
+    this.timers = new KeyedTimers(broker.clock);
+  }
 
   arm(clientId: string, username: string | undefined, expiresAt: number, isCurrent: () => boolean): void {
-    this.cancel(clientId);
-    // setTimeout holds at most ~24.8 days; a longer token is re-armed when that passes.
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    const timer = setTimeout(() => {
-      this.timers.delete(clientId);
+    this.timers.schedule(clientId, expiresAt - this.broker.clock.now(), () => {
       if (!isCurrent()) return;
-      if (Date.now() < expiresAt) return this.arm(clientId, username, expiresAt, isCurrent);
+      // Checked again when the timer fires: an injected clock's `now` may say it is not yet time.
+      if (this.broker.clock.now() < expiresAt) return this.arm(clientId, username, expiresAt, isCurrent);
       const connection = this.broker.clients.get(clientId);
       if (!connection || connection.username !== username) return;
       this.broker.logger.info({ clientId, username }, 'credential expired; closing the connection');
       connection.disconnectWithReason(ReasonCode.NotAuthorized, 'credential expired');
       connection.destroy('admin');
-    }, delay);
-    timer.unref();
-    this.timers.set(clientId, timer);
+    });
   }
 
   cancel(clientId: string): void {
-    const timer = this.timers.get(clientId);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(clientId);
+    this.timers.cancel(clientId);
   }
 
   cancelAll(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
+    this.timers.cancelAll();
   }
 }

@@ -272,7 +272,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   const isCapped = requestedKeepAlive > maxKeepAlive || (requestedKeepAlive === 0 && maxKeepAlive < 65_535);
   const keepAlive = isCapped ? maxKeepAlive : requestedKeepAlive;
   if (keepAlive > 0) {
-    connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.now, () => {
+    connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.clock, () => {
       broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
       connection.disconnectWithReason(ReasonCode.KeepAliveTimeout);
       connection.destroy('keepalive-timeout');
