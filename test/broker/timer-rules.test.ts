@@ -108,6 +108,19 @@ describe('session expiry', () => {
     expect(mb.broker.sessions.get('exp-10')).toBeUndefined();
   });
 
+  it('[5.0 MQTT-3.1.2-23] the interval counts from the disconnect: time connected does not use it up', async () => {
+    const client = mb.open(5);
+    await client.connect({ clientId: 'exp-online', clean: false, properties: { sessionExpiryInterval: 10 } });
+    mb.clock.advance(60_000);
+    expect(mb.broker.sessions.get('exp-online')).toBeDefined();
+    client.destroy();
+    await expect.poll(() => mb.broker.clients.has('exp-online')).toBe(false);
+    mb.clock.advance(9_999);
+    expect(mb.broker.sessions.get('exp-online')).toBeDefined();
+    mb.clock.advance(1);
+    expect(mb.broker.sessions.get('exp-online')).toBeUndefined();
+  });
+
   it('[5.0 MQTT-3.1.2-23] an expiry interval of 0 ends the session with the connection', async () => {
     await disconnected(5, 'exp-0', { properties: { sessionExpiryInterval: 0 } });
     expect(mb.broker.sessions.get('exp-0')).toBeUndefined();
