@@ -8,7 +8,7 @@ import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Aut
 import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
-import { FrameDecoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
+import { PacketDecoder, PacketEncoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
 import { Connection } from './connection.js';
@@ -50,12 +50,11 @@ export class Broker {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly stats = new BrokerStats();
-  /** Decodes, for every connection, the packets the fast path leaves to mqtt-packet. */
-  readonly frameDecoder = new FrameDecoder();
+  /** Every connection's way in and out: the codec doors (one per broker, shared by its connections). */
+  readonly decoder = new PacketDecoder();
+  readonly encoder: PacketEncoder;
   /** Per-topic message rates for the dashboard's topic tree; counts only while someone reads them. */
   readonly topicRates = new TopicRateCounter(() => this.now());
-  /** Encoded QoS 0 PUBLISH per message (index: MQTT 5 ? 2 : 0, + retain): encode once per fan-out. */
-  readonly plainQos0Encodings = new WeakMap<Message, Buffer[]>();
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly enhancedAuthenticators: ReadonlyMap<string, EnhancedAuthenticator>;
@@ -97,6 +96,7 @@ export class Broker {
     this.clock = deps.clock ?? (deps.now ? clockWithNow(deps.now) : systemClock);
     const clock = this.clock;
     this.now = deps.now ?? (deps.clock ? () => clock.now() : Date.now);
+    this.encoder = new PacketEncoder(this.now);
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(

@@ -1,29 +1,17 @@
 /**
- * One client connection: a framer and the broker's shared decoder in, corked writes out, and one handler per packet
- * type. It holds the client's session while connected (as the session's `SessionLink`).
+ * One client connection: a framer and the broker's decoder in, its encoder and corked writes out, and one handler
+ * per packet type. It holds the client's session while connected (as the session's `SessionLink`).
  */
 import type { Duplex } from 'node:stream';
 import {
-  AckType,
-  checkClientFrame,
-  connectProtocolLevel,
-  decodePlainAck,
-  decodePlainPublish,
-  encodeAck,
-  encodeAckWithReason,
-  encodePacket,
-  encodePublish,
-  encodePublishWithAlias,
   FrameReader,
   type FrameError,
   type FrameSink,
   MqttError,
   OutgoingTopicAliases,
   ReasonCode,
-  reasonCodeForParserError,
   type Packet,
   type ProtocolVersion,
-  type PublishPacket,
 } from '../protocol/index.js';
 import type { EnhancedAuthExchange } from '../auth/index.js';
 import type { Cancel } from '../clock/index.js';
@@ -157,38 +145,17 @@ export class Connection implements SessionLink, FrameSink {
     this.frames.push(chunk);
   };
 
-  /** A whole packet: the frequent plain ones decoded here, the rest by mqtt-packet. */
+  /** A whole packet, through the broker's decoder (which picks the hand fast path or mqtt-packet). */
   onFrame(frame: Buffer): void {
     if (this.isClosed) return;
-    // Fast paths only when nothing is held back, so packets are still handled in order. They take
-    // only packets that keep every rule; anything unusual goes to the full check below.
-    if (this.state === 'connected' && !this.throttled && !this.backlog) {
-      const ack = decodePlainAck(frame);
-      if (ack) {
-        this.handle(ack);
-        return;
-      }
-      if ((frame[0]! & 0xf0) === 0x30) {
-        const publish = decodePlainPublish(frame, this.protocolVersion);
-        if (publish) {
-          this.handle(publish);
-          return;
-        }
-      }
-    }
     if (this.state === 'awaiting-connect') {
       // The CONNECT says which version its own rules (and our answer) follow.
-      const level = connectProtocolLevel(frame);
+      const level = this.broker.decoder.connectVersion(frame);
       if (level !== undefined) this.protocolVersion = level;
     }
-    const violation = checkClientFrame(frame, this.protocolVersion);
-    if (violation) {
-      this.protocolFailure(new MqttError(violation.reasonCode, violation.message));
-      return;
-    }
-    // Everything else goes to mqtt-packet, through the broker's one shared decoder.
-    const decoded = this.broker.frameDecoder.decode(frame, this.protocolVersion);
-    if (decoded instanceof Error) this.onParserError(decoded);
+    // The fast path only when nothing is held back, so packets are still handled in order.
+    const decoded = this.broker.decoder.decode(frame, this.protocolVersion, this.state === 'connected' && !this.throttled && !this.backlog);
+    if (decoded instanceof MqttError) this.onDecodeError(decoded);
     else this.onPacket(decoded);
   }
 
@@ -231,10 +198,8 @@ export class Connection implements SessionLink, FrameSink {
     }
   }
 
-  private readonly onParserError = (error: Error): void => {
-    if (this.isClosed) return;
-    const reasonCode = reasonCodeForParserError(error.message);
-    if (this.state === 'awaiting-connect' && reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+  private onDecodeError(error: MqttError): void {
+    if (this.state === 'awaiting-connect' && error.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
       // [MQTT-3.1.2-2] answer an unknown protocol level with CONNACK 0x01 (the 3.1.1 form, which
       // every client version can read), then close.
       this.broker.logger.info({ remoteAddress: this.remoteAddress }, 'unsupported protocol version; closing');
@@ -242,8 +207,8 @@ export class Connection implements SessionLink, FrameSink {
       this.destroy('connect-refused');
       return;
     }
-    this.protocolFailure(new MqttError(reasonCode, error.message));
-  };
+    this.protocolFailure(error);
+  }
 
   /**
    * Counts one PUBLISH against the client's rate limits; over them, reading from its socket
@@ -339,23 +304,10 @@ export class Connection implements SessionLink, FrameSink {
 
   send(packet: Packet): void {
     if (this.isClosed) return;
-    if (isAckWithoutProperties(packet)) {
-      const reasonCode = packet.reasonCode ?? 0;
-      // 3.1.1 acknowledgements have no reason code: always the 4-byte form there.
-      const isPlain = reasonCode === 0 || this.protocolVersion !== 5;
-      this.writeRaw(isPlain ? encodeAck(AckType[packet.cmd], packet.messageId!) : encodeAckWithReason(AckType[packet.cmd], packet.messageId!, reasonCode));
-      return;
-    }
-    let bytes = encodePacket(packet, this.protocolVersion);
-    if (bytes.length > this.clientMaximumPacketSize && 'properties' in packet && packet.properties) {
-      // Reason string and user properties are the first to go when a packet would exceed the
-      // client's Maximum Packet Size [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.14.2-3] [MQTT-3.14.2-4].
-      const { reasonString: _reason, userProperties: _user, ...essential } = packet.properties as Record<string, unknown>;
-      bytes = encodePacket({ ...packet, properties: essential } as Packet, this.protocolVersion);
-    }
+    const bytes = this.broker.encoder.encodeReply(packet, this.protocolVersion, this.clientMaximumPacketSize);
     if (bytes.length > this.clientMaximumPacketSize) {
-      // Still too large: not sent [5.0 MQTT-3.1.2-24]. A client that cannot take even a CONNACK
-      // cannot be served at all, so its connection ends.
+      // Too large even without reason string and user properties: not sent [5.0 MQTT-3.1.2-24]. A
+      // client that cannot take even a CONNACK cannot be served at all, so its connection ends.
       this.broker.logger.info({ clientId: this.clientId || undefined, cmd: packet.cmd, size: bytes.length }, "packet exceeds the client's Maximum Packet Size; not sent");
       if (packet.cmd === 'connack') this.destroy('connect-refused');
       return;
@@ -375,13 +327,9 @@ export class Connection implements SessionLink, FrameSink {
       if (record.packetId !== undefined) queueMicrotask(() => this.session?.abandon(record.packetId!));
       return;
     }
-    const version = this.protocolVersion;
     const aliases = this.outgoingAliases;
     const alias = aliases ? aliases.lookup(message.topic) : 0;
-    const bytes =
-      version !== 5 || (message.properties === undefined && message.expiresAt === undefined && record.subscriptionIds === undefined)
-        ? this.encodePlainPublish(record, isDuplicate, alias)
-        : this.encodePublishWithProperties(record, isDuplicate, alias);
+    const bytes = this.broker.encoder.encodeDelivery(record, isDuplicate, this.protocolVersion, alias);
     if (bytes.length > this.clientMaximumPacketSize) {
       // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
       // delivery ends as if acknowledged, so the window slot is not held forever.
@@ -394,56 +342,6 @@ export class Connection implements SessionLink, FrameSink {
     this.broker.stats.messagesSent++;
     this.broker.stats.messagesSentByQos[record.qos]++;
     this.writeRaw(bytes);
-  }
-
-  /**
-   * A PUBLISH without properties but perhaps a topic alias (`alias` as from
-   * OutgoingTopicAliases.lookup); QoS 0 ones without an alias are encoded once per message and
-   * version (fan-out).
-   */
-  private encodePlainPublish(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
-    const message = record.message;
-    const version = this.protocolVersion;
-    if (alias !== 0) {
-      const isKnown = alias > 0;
-      const topic = isKnown ? '' : message.topic;
-      return encodePublishWithAlias(topic, isKnown ? 0 : Buffer.byteLength(topic), Math.abs(alias), message.payload, record.qos, record.retain, isDuplicate, record.packetId ?? 0);
-    }
-    if (record.qos === 0) {
-      const cache = this.broker.plainQos0Encodings;
-      let encodings = cache.get(message);
-      if (!encodings) cache.set(message, (encodings = []));
-      const variant = (version === 5 ? 2 : 0) + (record.retain ? 1 : 0);
-      return (encodings[variant] ??= encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, 0, record.retain, false, 0));
-    }
-    return encodePublish(version, message.topic, Buffer.byteLength(message.topic), message.payload, record.qos, record.retain, isDuplicate, record.packetId!);
-  }
-
-  private encodePublishWithProperties(record: OutgoingRecord, isDuplicate: boolean, alias: number): Buffer {
-    const message = record.message;
-    const packet: PublishPacket = {
-      cmd: 'publish',
-      topic: message.topic,
-      payload: message.payload,
-      qos: record.qos,
-      retain: record.retain,
-      dup: isDuplicate,
-    };
-    if (record.packetId !== undefined) packet.messageId = record.packetId;
-    if (this.protocolVersion === 5) {
-      const properties: NonNullable<PublishPacket['properties']> = { ...message.properties };
-      if (message.expiresAt !== undefined) {
-        // The forwarded expiry is what is left of it [MQTT-3.3.2-6].
-        properties.messageExpiryInterval = Math.max(0, Math.ceil((message.expiresAt - this.broker.now()) / 1000));
-      }
-      if (record.subscriptionIds) properties.subscriptionIdentifier = record.subscriptionIds.length === 1 ? record.subscriptionIds[0]! : record.subscriptionIds;
-      if (alias !== 0) {
-        properties.topicAlias = Math.abs(alias);
-        if (alias > 0) packet.topic = '';
-      }
-      packet.properties = properties;
-    }
-    return encodePacket(packet, this.protocolVersion);
   }
 
   sendPubrel(packetId: number): void {
@@ -529,9 +427,4 @@ export class Connection implements SessionLink, FrameSink {
   private readonly onStreamClose = (): void => {
     this.destroy('connection-lost');
   };
-}
-
-/** An acknowledgement without properties: 4 bytes (Success, or any 3.1.1 ack) or 5 (5.0 with a reason code). */
-function isAckWithoutProperties(packet: Packet): packet is Packet & { cmd: keyof typeof AckType; reasonCode?: number } {
-  return (packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && packet.properties === undefined;
 }

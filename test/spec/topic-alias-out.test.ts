@@ -77,7 +77,7 @@ describe('outgoing topic aliases', () => {
     const plainA = await subscriber('alias-mixed-4a', undefined, 'mx/#', 4);
     const plainB = await subscriber('alias-mixed-4b', undefined, 'mx/#', 4);
     // Count the fan-out cache's encodings: one per message for both plain subscribers together.
-    const cache = tb.broker.plainQos0Encodings;
+    const cache = tb.broker.encoder.plainQos0Encodings;
     const originalSet = cache.set.bind(cache);
     let encoded = 0;
     cache.set = (key, value) => {
