@@ -14,6 +14,16 @@ import { checkClientFrame, connectProtocolLevel } from './validate.js';
 /** PUBLISH's packet type in the high nibble of the first byte. */
 const PUBLISH_TYPE = 0x30;
 
+/**
+ * The hand decoder's one entry: a plain PUBLISH or 4-byte ack, or undefined for anything it leaves
+ * to the full path. Whatever it returns, mqtt-packet returns too (the differential test's claim).
+ */
+export function decodeFrequent(frame: Buffer, version: ProtocolVersion): Packet | undefined {
+  const ack = decodePlainAck(frame);
+  if (ack) return ack;
+  return (frame[0]! & 0xf0) === PUBLISH_TYPE ? decodePlainPublish(frame, version) : undefined;
+}
+
 export class PacketDecoder {
   /** One per broker: see full-decoder.ts for why it can be shared. */
   private readonly full = new FullFrameDecoder();
@@ -30,12 +40,8 @@ export class PacketDecoder {
    */
   decode(frame: Buffer, version: ProtocolVersion, mayTakeFastPath: boolean): Packet | MqttError {
     if (mayTakeFastPath) {
-      const ack = decodePlainAck(frame);
-      if (ack) return ack;
-      if ((frame[0]! & 0xf0) === PUBLISH_TYPE) {
-        const publish = decodePlainPublish(frame, version);
-        if (publish) return publish;
-      }
+      const plain = decodeFrequent(frame, version);
+      if (plain) return plain;
     }
     const violation = checkClientFrame(frame, version);
     if (violation) return new MqttError(violation.reasonCode, violation.message);
