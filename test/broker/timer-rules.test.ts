@@ -29,10 +29,13 @@ async function subscriber(topic: string): Promise<MemoryClient> {
   return client;
 }
 
-describe.each([4, 5] as const)('keep-alive, MQTT version %i', (version) => {
+describe.each([
+  { version: 4, spec: '[3.1.1 MQTT-3.1.2-24]' },
+  { version: 5, spec: '[5.0 MQTT-3.1.2-22]' },
+] as const)('keep-alive, protocol level $version', ({ version, spec }) => {
   beforeEach(() => start());
 
-  it(`[${version === 5 ? '5.0 MQTT-3.1.2-22' : '3.1.1 MQTT-3.1.2-24'}] a client silent for 1.5 × its keep-alive is closed, as a network failure (its will goes out)`, async () => {
+  it(`${spec} a client silent for 1.5 × its keep-alive is closed, as a network failure (its will goes out)`, async () => {
     const watcher = await subscriber('ka/will');
     const client = mb.open(version);
     await client.connect({ clientId: 'ka', keepalive: 10, will: { topic: 'ka/will', payload: Buffer.from('gone'), qos: 0, retain: false } });
@@ -46,7 +49,7 @@ describe.each([4, 5] as const)('keep-alive, MQTT version %i', (version) => {
     expect(mb.broker.stats.disconnectsByReason['keepalive-timeout']).toBe(1);
   });
 
-  it(`[${version === 5 ? '5.0 MQTT-3.1.2-22' : '3.1.1 MQTT-3.1.2-24'}] any packet restarts the 1.5 × keep-alive period`, async () => {
+  it(`${spec} any packet restarts the 1.5 × keep-alive period`, async () => {
     const client = mb.open(version);
     await client.connect({ clientId: 'ka-ping', keepalive: 10 });
     mb.clock.advance(10_000);
