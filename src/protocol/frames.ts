@@ -179,11 +179,16 @@ const ACK_COMMANDS: Record<number, 'puback' | 'pubrec' | 'pubrel' | 'pubcomp'> =
 
 /**
  * A PUBACK, PUBREC, PUBREL or PUBCOMP in its 4-byte form (reason Success in every version), or
- * undefined for anything else — including a PUBREL with wrong flags, which mqtt-packet reports.
+ * undefined for anything else — including a PUBREL with wrong flags or a packet id of 0, which the
+ * full decoder reports.
  */
 export function decodePlainAck(frame: Buffer): PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket | undefined {
   if (frame.length !== 4 || frame[1] !== 2) return undefined;
   const cmd = ACK_COMMANDS[frame[0]!];
   if (cmd === undefined) return undefined;
-  return { cmd, messageId: (frame[2]! << 8) | frame[3]!, length: 2 } as PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket;
+  const messageId = (frame[2]! << 8) | frame[3]!;
+  // Packet id 0 acknowledges nothing; the full check decides (5.0 refuses it as a protocol error),
+  // so the broker's answer does not depend on which decoder read the frame.
+  if (messageId === 0) return undefined;
+  return { cmd, messageId, length: 2 } as PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket;
 }

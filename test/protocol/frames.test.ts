@@ -110,6 +110,7 @@ describe('decodePlainAck', () => {
       for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
         const bytes = mqttPacket.generate({ cmd, messageId: 0xbeef }, { protocolVersion: version === 5 ? 4 : version });
         expect(decodePlainAck(bytes)).toMatchObject({ cmd, messageId: 0xbeef });
+        expect(decodePlainAck(Buffer.from([bytes[0]!, 0x02, 0x00, 0x00]))).toBeUndefined();
       }
     }
   });
