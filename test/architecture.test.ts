@@ -45,6 +45,42 @@ function sourceFiles(dir: string): string[] {
 
 const IMPORT = /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm;
 
+/** Every src/ file → the src/ files it imports (`import type` and re-exports included). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const targets: string[] = [];
+    for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+      const specifier = match[1]!;
+      if (!specifier.startsWith('.')) continue;
+      targets.push(path.relative(SRC, path.resolve(path.dirname(file), specifier)).replace(/\.js$/, '.ts'));
+    }
+    graph.set(path.relative(SRC, file), targets);
+  }
+  return graph;
+}
+
+/** One line per cycle found by a depth-first walk (each cycle reported once, from where it was entered). */
+function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[] {
+  const cycles: string[] = [];
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  const visit = (file: string): void => {
+    const at = onPath.indexOf(file);
+    if (at >= 0) {
+      cycles.push([...onPath.slice(at), file].join(' → '));
+      return;
+    }
+    if (done.has(file)) return;
+    onPath.push(file);
+    for (const target of graph.get(file) ?? []) visit(target);
+    onPath.pop();
+    done.add(file);
+  };
+  for (const file of [...graph.keys()].sort()) visit(file);
+  return cycles;
+}
+
 describe('architecture', () => {
   const violations: string[] = [];
   for (const file of sourceFiles(SRC)) {
@@ -65,6 +101,20 @@ describe('architecture', () => {
 
   it('modules import only what the design allows, through index.ts', () => {
     expect(violations).toEqual([]);
+  });
+
+  it('no import cycle between src/ files, type imports included (a file-level graph)', () => {
+    expect(importCycles(importGraph())).toEqual([]);
+  });
+
+  it('the cycle check finds a cycle when there is one', () => {
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts']],
+      ['d.ts', ['a.ts']],
+    ]);
+    expect(importCycles(graph)).toEqual(['a.ts → b.ts → c.ts → a.ts']);
   });
 
   it('the check sees imports at all (guards against a regex that matches nothing)', () => {

@@ -7,12 +7,12 @@ import { ReasonCode } from '../protocol/index.js';
 import type { Session } from '../session/index.js';
 import { isValidTopicFilter, isValidTopicName, topicMatchesFilter } from '../topics/index.js';
 import { describeStoreHealth } from '../store/index.js';
-import type { Broker } from './broker.js';
+import type { BrokerAdmin } from './admin.js';
 import { dashboardRoutes } from './admin-dashboard-api.js';
 import { userAdminRoutes } from './admin-users.js';
 
-function describeClient(broker: Broker, session: Session): Record<string, unknown> {
-  const connection = broker.clients.get(session.clientId);
+function describeClient(broker: BrokerAdmin, session: Session): Record<string, unknown> {
+  const connection = broker.client(session.clientId);
   return {
     id: session.clientId,
     isOnline: session.isOnline,
@@ -32,7 +32,7 @@ function describeClient(broker: Broker, session: Session): Record<string, unknow
   };
 }
 
-export function adminRoutes(broker: Broker): HttpRoute[] {
+export function adminRoutes(broker: BrokerAdmin): HttpRoute[] {
   return [
     { method: 'GET', path: /^\/health$/, handle: () => ({ status: 200, body: { status: 'ok' } }) },
     {
@@ -41,7 +41,7 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
       handle: () => {
         if (!broker.isRunning) return { status: 503, body: { status: 'not ready' } };
         // Writes failing (a full disk): acknowledgements are withheld, so do not send more load.
-        if (!broker.committer.health.isWritable) return { status: 503, body: { status: 'not ready', reason: `store ${describeStoreHealth(broker.committer.health)}` } };
+        if (!broker.storeHealth.isWritable) return { status: 503, body: { status: 'not ready', reason: `store ${describeStoreHealth(broker.storeHealth)}` } };
         // A cluster node serves once the engine is connected and its route and retained views are loaded.
         if (broker.cluster && !broker.cluster.isReady) return { status: 503, body: { status: 'not ready', reason: 'cluster engine or views not ready' } };
         return { status: 200, body: { status: 'ready' } };
@@ -60,13 +60,13 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
     {
       method: 'GET',
       path: /^\/api\/v1\/clients$/,
-      handle: () => ({ status: 200, body: [...broker.sessions.values()].map((s) => describeClient(broker, s)) }),
+      handle: () => ({ status: 200, body: [...broker.sessions()].map((s) => describeClient(broker, s)) }),
     },
     {
       method: 'GET',
       path: /^\/api\/v1\/clients\/(?<id>[^/]+)$/,
       handle: ({ id }) => {
-        const session = broker.sessions.get(id!);
+        const session = broker.session(id!);
         if (!session) return { status: 404, body: { error: 'no such client' } };
         return {
           status: 200,
@@ -78,18 +78,12 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
       method: 'DELETE',
       path: /^\/api\/v1\/clients\/(?<id>[^/]+)$/,
       handle: ({ id }, query) => {
-        const session = broker.sessions.get(id!);
-        if (!session) return { status: 404, body: { error: 'no such client' } };
+        if (!broker.session(id!)) return { status: 404, body: { error: 'no such client' } };
         const shouldDiscard = query.get('discardSession') === 'true';
-        const connection = broker.clients.get(id!);
-        if (connection) {
-          connection.disconnectWithReason(ReasonCode.AdministrativeAction, 'disconnected by an administrator');
-          connection.destroy('admin');
-        }
-        const current = broker.sessions.get(id!);
-        if (shouldDiscard && current) broker.discardSession(current);
-        broker.logger.info({ clientId: id, wasOnline: connection !== undefined, discardSession: shouldDiscard }, 'client disconnected by the admin API');
-        return { status: 200, body: { disconnected: connection !== undefined, sessionDiscarded: shouldDiscard } };
+        const wasOnline = broker.disconnectClient(id!, ReasonCode.AdministrativeAction, 'disconnected by an administrator');
+        if (shouldDiscard) broker.discardSession(id!);
+        broker.logger.info({ clientId: id, wasOnline, discardSession: shouldDiscard }, 'client disconnected by the admin API');
+        return { status: 200, body: { disconnected: wasOnline, sessionDiscarded: shouldDiscard } };
       },
     },
     {
@@ -98,7 +92,7 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
       handle: (_, query) => {
         const filter = query.get('filter');
         const list: Array<Record<string, unknown>> = [];
-        for (const session of broker.sessions.values()) {
+        for (const session of broker.sessions()) {
           for (const subscription of session.subscriptions.values()) {
             // ?filter= takes a filter (exact match) or a topic name (subscriptions it reaches).
             const isWanted =
@@ -117,7 +111,7 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
       handle: (_, query) => {
         const topic = query.get('topic') ?? '#';
         if (!isValidTopicFilter(topic, false)) return { status: 400, body: { error: 'topic must be a topic name or filter' } };
-        const found = broker.router.retained.match(topic).map(({ topic: t, value }) => ({
+        const found = broker.matchRetained(topic).map(({ topic: t, value }) => ({
           topic: t,
           qos: value.qos,
           bytes: value.payload.length,
@@ -132,12 +126,11 @@ export function adminRoutes(broker: Broker): HttpRoute[] {
       handle: (_, query) => {
         const topic = query.get('topic');
         if (topic === null || !isValidTopicName(topic)) return { status: 400, body: { error: 'topic must be a topic name' } };
-        const existed = broker.router.retained.get(topic) !== undefined;
-        if (existed) broker.router.retain({ topic, payload: Buffer.alloc(0), qos: 0, retain: true });
+        const existed = broker.deleteRetained(topic);
         return { status: existed ? 200 : 404, body: { deleted: existed } };
       },
     },
-    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.serviceList.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector') }) },
+    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector') }) },
     { method: 'GET', path: /^\/api\/v1\/stats$/, handle: () => ({ status: 200, body: broker.statsSnapshot() }) },
     ...dashboardRoutes(broker),
     ...userAdminRoutes(broker),

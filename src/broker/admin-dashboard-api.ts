@@ -7,7 +7,7 @@
 import type { HttpResponse, HttpRoute } from '../observability/index.js';
 import type { Session } from '../session/index.js';
 import { isValidTopicName, parseSharedFilter } from '../topics/index.js';
-import type { Broker } from './broker.js';
+import type { BrokerAdmin } from './admin.js';
 import { dashboardAssetRoutes } from './dashboard-assets.js';
 import { StatsSampler, type StatsReading } from './stats-sampler.js';
 import { BROKER_VERSION } from './version.js';
@@ -46,10 +46,10 @@ function isoOrNull(ms: number | undefined): string | null {
 }
 
 /** The counters the stats stream samples. */
-function readStats(broker: Broker): StatsReading {
+function readStats(broker: BrokerAdmin): StatsReading {
   let queued = 0;
   let inflight = 0;
-  for (const session of broker.sessions.values()) {
+  for (const session of broker.sessions()) {
     queued += session.queuedCount;
     inflight += session.inflightCount;
   }
@@ -65,10 +65,10 @@ function readStats(broker: Broker): StatsReading {
     messagesSent: s.messagesSent,
     bytesReceived: s.bytesReceived,
     bytesSent: s.bytesSent,
-    connections: broker.clients.size,
-    sessions: broker.sessions.size,
-    subscriptions: broker.router.subscriptionCount,
-    retained: broker.router.retained.size,
+    connections: broker.connectionCount,
+    sessions: broker.sessionCount,
+    subscriptions: broker.subscriptionCount,
+    retained: broker.retainedCount,
     queued,
     inflight,
     dropped: { ...s.dropped },
@@ -77,8 +77,8 @@ function readStats(broker: Broker): StatsReading {
 }
 
 /** One row of the sessions view (the clients view is its online part). */
-function describeSession(broker: Broker, session: Session): Record<string, unknown> {
-  const connection = broker.clients.get(session.clientId);
+function describeSession(broker: BrokerAdmin, session: Session): Record<string, unknown> {
+  const connection = broker.client(session.clientId);
   const oldestQueuedAt = session.oldestQueuedAt;
   return {
     id: session.clientId,
@@ -106,7 +106,7 @@ const SESSION_SORTS: Record<string, (a: Session, b: Session) => number> = {
   queued: (a, b) => b.queuedCount - a.queuedCount || SESSION_SORTS.id!(a, b),
 };
 
-function listSessions(broker: Broker, query: URLSearchParams): HttpResponse {
+function listSessions(broker: BrokerAdmin, query: URLSearchParams): HttpResponse {
   const page = pageOf(query);
   const state = query.get('state') ?? 'all';
   if (!['all', 'online', 'offline'].includes(state)) throw new BadRequest('state must be all, online or offline');
@@ -115,13 +115,13 @@ function listSessions(broker: Broker, query: URLSearchParams): HttpResponse {
   if (!sort) throw new BadRequest(`sort must be one of ${Object.keys(SESSION_SORTS).join(', ')}`);
   const needle = (query.get('q') ?? '').toLowerCase();
   const wanted: Session[] = [];
-  for (const session of broker.sessions.values()) {
+  for (const session of broker.sessions()) {
     // Internal sessions (bridges) are the broker's own, not clients.
     if (session.clientId.startsWith('$')) continue;
     if (state === 'online' && !session.isOnline) continue;
     if (state === 'offline' && session.isOnline) continue;
     if (needle !== '') {
-      const address = broker.clients.get(session.clientId)?.remoteAddress ?? '';
+      const address = broker.client(session.clientId)?.remoteAddress ?? '';
       const haystack = `${session.clientId}\n${session.username ?? ''}\n${address}`.toLowerCase();
       if (!haystack.includes(needle)) continue;
     }
@@ -146,7 +146,7 @@ interface TreeChild {
 }
 
 /** The direct children of `parent` ('' = the root), gathered from filters, retained topics and rates. */
-function topicChildren(broker: Broker, parent: string): HttpResponse {
+function topicChildren(broker: BrokerAdmin, parent: string): HttpResponse {
   const rates = broker.topicRates.read();
   const children = new Map<string, TreeChild>();
   const prefix = parent === '' ? '' : `${parent}/`;
@@ -164,7 +164,7 @@ function topicChildren(broker: Broker, parent: string): HttpResponse {
     if (slash >= 0) child.hasChildren = true;
     apply(child, slash < 0);
   };
-  for (const session of broker.sessions.values()) {
+  for (const session of broker.sessions()) {
     for (const subscription of session.subscriptions.values()) {
       const shared = parseSharedFilter(subscription.filter);
       const filter = shared ? shared.filter : subscription.filter;
@@ -177,7 +177,7 @@ function topicChildren(broker: Broker, parent: string): HttpResponse {
       });
     }
   }
-  for (const { topic } of broker.router.retained.match(parent === '' ? '#' : `${parent}/#`)) visit(topic, (child) => child.retainedBelow++);
+  for (const { topic } of broker.matchRetained(parent === '' ? '#' : `${parent}/#`)) visit(topic, (child) => child.retainedBelow++);
   let messagesPerSecondHere = 0;
   for (const [topic, perSecond] of rates.perSecond) {
     if (topic === parent) messagesPerSecondHere += perSecond;
@@ -209,13 +209,13 @@ function isUtf8Text(payload: Buffer): boolean {
   }
 }
 
-function browseRetained(broker: Broker, query: URLSearchParams): HttpResponse {
+function browseRetained(broker: BrokerAdmin, query: URLSearchParams): HttpResponse {
   const page = pageOf(query);
   const prefix = (query.get('prefix') ?? '').replace(/\/+$/, '');
   if (prefix !== '' && !isValidTopicName(prefix)) throw new BadRequest('prefix must be topic levels without wildcards');
   const needle = query.get('q') ?? '';
-  const found = broker.router.retained
-    .match(prefix === '' ? '#' : `${prefix}/#`)
+  const found = broker
+    .matchRetained(prefix === '' ? '#' : `${prefix}/#`)
     .filter(({ topic }) => needle === '' || topic.includes(needle))
     .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
   const result = paged(found, page);
@@ -239,7 +239,7 @@ function browseRetained(broker: Broker, query: URLSearchParams): HttpResponse {
   };
 }
 
-function overview(broker: Broker): HttpResponse {
+function overview(broker: BrokerAdmin): HttpResponse {
   const bound = broker.boundAddresses;
   const http = broker.httpBoundAddress;
   return {
@@ -258,7 +258,7 @@ function overview(broker: Broker): HttpResponse {
       http: http ? { host: http.address, port: http.port } : null,
       ...readStats(broker),
       clientsMaximum: broker.stats.clientsMaximum,
-      bridges: broker.serviceList.length,
+      bridges: broker.services.length,
       // What this build has, so the dashboard shows only views that exist.
       features: { bridges: true, connectors: false, cluster: false },
     },
@@ -272,7 +272,7 @@ export class DashboardApi {
   private idleTicks = 0;
   private hasSeenRunning = false;
 
-  constructor(private readonly broker: Broker) {
+  constructor(private readonly broker: BrokerAdmin) {
     this.sampler = new StatsSampler(() => readStats(broker), () => broker.now());
     this.ensureSampling();
   }
@@ -350,6 +350,6 @@ export class DashboardApi {
 }
 
 /** The dashboard's routes, for adminRoutes to include. */
-export function dashboardRoutes(broker: Broker): HttpRoute[] {
+export function dashboardRoutes(broker: BrokerAdmin): HttpRoute[] {
   return new DashboardApi(broker).routes();
 }

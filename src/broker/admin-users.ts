@@ -8,7 +8,7 @@
  */
 import { UserStoreError, type UserStore } from '../auth/index.js';
 import type { HttpResponse, HttpRoute } from '../observability/index.js';
-import type { Broker } from './broker.js';
+import type { BrokerAdmin } from './admin.js';
 
 const NO_STORE: HttpResponse = { status: 404, body: { error: 'no user store: add {type: users} to auth.chain' } };
 
@@ -24,7 +24,7 @@ function objectBody(body: unknown): Record<string, unknown> | undefined {
 
 const BAD_BODY: HttpResponse = { status: 400, body: { error: 'the request body must be a JSON object' } };
 
-export function userAdminRoutes(broker: Broker): HttpRoute[] {
+export function userAdminRoutes(broker: BrokerAdmin): HttpRoute[] {
   const withStore =
     (handle: (store: UserStore, params: Record<string, string>, body: unknown) => Promise<HttpResponse> | HttpResponse) =>
     async (params: Record<string, string>, _query: URLSearchParams, body?: unknown): Promise<HttpResponse> => {

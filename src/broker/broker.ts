@@ -1,6 +1,8 @@
 /**
- * The Broker owns everything: store, sessions, router, timers and connections. Listeners hand it
- * byte streams; it never opens sockets itself, so it can be embedded and tested in-process.
+ * The Broker assembles everything: store, commit log, sessions, router, the session lifecycle,
+ * the admin API and the listeners. Listeners (or tests, through `handle`) hand it byte streams; it
+ * never opens sockets itself, so it can be embedded and tested in-process. Handlers see it only as
+ * the `BrokerContext` it builds once (context.ts), the admin API as `BrokerAdmin` (admin.ts).
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -8,17 +10,18 @@ import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Aut
 import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
-import { PacketDecoder, PacketEncoder, ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
+import { PacketDecoder, PacketEncoder, ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
+import { BrokerAdminView, type BrokerAdmin } from './admin.js';
 import { Connection } from './connection.js';
+import type { BrokerContext, ClientConnection, ClientRegistry } from './context.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
-import { SessionExpiryTimers } from './session-expiry.js';
+import { BrokerSessionLifecycle } from './session-lifecycle.js';
 import { BrokerStats } from './stats.js';
 import { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ClusterHooks, ConnectionInfo, Listener } from './types.js';
-import { WillDelayTimers } from './will-delay.js';
 import { adminRoutes } from './admin-api.js';
 import { SysTopics, type SysSnapshot } from './sys-topics.js';
 import { BROKER_VERSION } from './version.js';
@@ -65,11 +68,14 @@ export class Broker {
   /** CONNECTs per client address, when limited. */
   readonly connectRateLimiter: KeyedRateLimiter | undefined;
   /** Connected clients by client id (after CONNACK), for takeover. */
-  readonly clients = new Map<string, Connection>();
-  private readonly connections = new Set<Connection>();
+  readonly clients: ClientRegistry = new Map();
+  /** What handlers and connections see of the broker, built once here. */
+  readonly context: BrokerContext;
+  /** What the admin API, the dashboard and tests see of it. */
+  readonly admin: BrokerAdmin;
+  private readonly lifecycle: BrokerSessionLifecycle;
+  private readonly connections = new Set<ClientConnection>();
   private readonly listeners: Listener[];
-  private readonly expiryTimers: SessionExpiryTimers;
-  private readonly willTimers: WillDelayTimers;
   readonly metrics: BrokerMetrics;
   private readonly httpServer: OpsHttpServer | undefined;
   private readonly sysTopics: SysTopics;
@@ -131,10 +137,17 @@ export class Broker {
         }
       },
     });
-    this.expiryTimers = new SessionExpiryTimers(this.clock, (clientId) => this.expireSession(clientId));
-    this.willTimers = new WillDelayTimers(this.clock, (clientId) => {
-      const session = this.sessions.get(clientId);
-      if (session && !session.isOnline) this.publishWill(session);
+    this.lifecycle = new BrokerSessionLifecycle({
+      store: this.store,
+      committer: this.committer,
+      sessions: this.sessions,
+      router: this.router,
+      clients: this.clients,
+      stats: this.stats,
+      logger: this.logger,
+      authorizer: this.authorizer,
+      now: this.now,
+      clock: this.clock,
     });
     this.metrics = new BrokerMetrics({
       connections: () => this.clients.size,
@@ -155,7 +168,32 @@ export class Broker {
       storeHealth: () => this.committer.health,
     });
     this.cluster = deps.cluster?.(this);
-    this.adminRouteList.push(...adminRoutes(this));
+    this.context = {
+      config: this.config,
+      now: this.now,
+      logger: this.logger,
+      stats: this.stats,
+      committer: this.committer,
+      router: this.router,
+      sessions: this.sessions,
+      clients: this.clients,
+      lifecycle: this.lifecycle,
+      authenticator: this.authenticator,
+      authorizer: this.authorizer,
+      enhancedAuthenticators: this.enhancedAuthenticators,
+      connectRateLimiter: this.connectRateLimiter,
+      cluster: this.cluster,
+      topicRates: this.topicRates,
+      clock: this.clock,
+      decoder: this.decoder,
+      encoder: this.encoder,
+      onConnectionClosed: (connection) => {
+        this.connections.delete(connection);
+        this.lifecycle.onConnectionClosed(connection);
+      },
+    };
+    this.admin = new BrokerAdminView(this.context, this);
+    this.adminRouteList.push(...adminRoutes(this.admin));
     const http = this.config.http;
     if (http.enabled) {
       this.httpServer = new OpsHttpServer({
@@ -285,31 +323,9 @@ export class Broker {
     return this.services;
   }
 
-  /**
-   * An in-process client (a bridge): a never-expiring persistent session with exactly these
-   * subscriptions, its stored deliveries loaded. The caller attaches its own SessionLink.
-   */
-  async openInternalSession(clientId: string, subscriptions: readonly SubscriptionRecord[], options: { overflowPolicy: OverflowPolicy }): Promise<Session> {
-    let session = this.sessions.get(clientId);
-    if (!session) session = this.sessions.create(clientId, 5, SESSION_NEVER_EXPIRES);
-    this.cancelSessionTimers(clientId);
-    session.expiryInterval = SESSION_NEVER_EXPIRES;
-    session.overflowPolicy = options.overflowPolicy;
-    await this.loadSessionState(session);
-    const wanted = new Set(subscriptions.map((s) => s.filter));
-    for (const filter of [...session.subscriptions.keys()]) {
-      if (!wanted.has(filter)) {
-        session.deleteSubscription(filter);
-        this.router.removeSubscription(clientId, filter);
-      }
-    }
-    for (const subscription of subscriptions) {
-      session.setSubscription(subscription);
-      this.router.addSubscription(clientId, subscription);
-    }
-    session.saveRecord();
-    await this.committer.drain();
-    return session;
+  /** An in-process client's (a bridge's) never-expiring session; see SessionLifecycle. */
+  openInternalSession(clientId: string, subscriptions: readonly SubscriptionRecord[], options: { overflowPolicy: OverflowPolicy }): Promise<Session> {
+    return this.lifecycle.openInternalSession(clientId, subscriptions, options);
   }
 
   /** Publishes as an in-process client; resolves once the message's effects are committed. */
@@ -340,7 +356,7 @@ export class Broker {
     this.state = 'starting';
     try {
       await this.store.open();
-      await this.recover();
+      await this.lifecycle.recover();
       await this.cluster?.start();
       // Services (bridges, connectors) subscribe before any client can publish: a message
       // PUBACKed in between would otherwise have found no session to queue it.
@@ -349,7 +365,7 @@ export class Broker {
       }
       this.addresses = [];
       for (const listener of this.listeners) {
-        const address = await listener.start((stream, info) => this.accept(stream, info));
+        const address = await listener.start((stream, info) => this.handle(stream, info));
         this.addresses.push(address);
         this.logger.info({ listener: listener.description, address: address.address, port: address.port }, 'listening');
       }
@@ -403,8 +419,7 @@ export class Broker {
       connection.isDisconnectClean = true;
       connection.destroy('server-shutdown');
     }
-    this.expiryTimers.cancelAll();
-    this.willTimers.cancelAll();
+    this.lifecycle.cancelAll();
     await listenersClosed;
     await this.httpServer?.close();
     await this.committer.close();
@@ -414,7 +429,11 @@ export class Broker {
     this.logger.info('stopped');
   }
 
-  private accept(stream: Duplex, info: ConnectionInfo): void {
+  /**
+   * Serves one client byte stream (what listeners call for each accepted connection; tests call it
+   * with an in-memory duplex). Refused while the broker is not running or at maxConnections.
+   */
+  handle(stream: Duplex, info: ConnectionInfo): void {
     const remoteAddress = info.remoteAddress;
     if (this.state !== 'running') {
       stream.destroy();
@@ -426,143 +445,21 @@ export class Broker {
       return;
     }
     this.stats.connectionsAccepted++;
-    this.connections.add(new Connection(this, stream, info));
+    this.connections.add(new Connection(this.context, stream, info));
   }
 
-  // --- sessions ---------------------------------------------------------------------------
+  // --- the session lifecycle's entries the cluster uses (session-lifecycle.ts) ----------------
 
-  /** Loads sessions, subscriptions and retained messages; queues load when their client returns. */
-  private async recover(): Promise<void> {
-    const now = this.now();
-    const stored = await this.store.loadSessions();
-    let expired = 0;
-    for (const storedSession of stored) {
-      if (!this.restoreSession(storedSession, now)) expired++;
-    }
-    for (const message of await this.store.loadRetained()) this.router.restoreRetained(message);
-    await this.committer.drain();
-    if (stored.length > 0 || this.router.retained.size > 0) {
-      this.logger.info(
-        { sessions: this.sessions.size, expired, retained: this.router.retained.size, subscriptions: this.router.subscriptionCount },
-        'recovered state from the store',
-      );
-    }
-  }
-
-  /**
-   * Puts a session read from the store back into memory, its subscriptions into the router and
-   * its timers running (its will is due: it was connected when its broker or node stopped).
-   * Returns false, deleting it, when it has expired meanwhile. Used at start and by the cluster.
-   */
   restoreSession(storedSession: StoredSession, now: number): boolean {
-    const { session: record, subscriptions } = storedSession;
-    const disconnectedAt = record.disconnectedAt ?? now;
-    if (SessionExpiryTimers.expiresAt(disconnectedAt, record.expiryInterval) <= now) {
-      this.committer.add({ type: 'deleteSession', clientId: record.clientId });
-      return false;
-    }
-    const session = this.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
-    session.disconnectedAt = disconnectedAt;
-    session.username = record.username;
-    session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq);
-    for (const subscription of subscriptions) {
-      session.subscriptions.set(subscription.filter, subscription);
-      this.router.addSubscription(record.clientId, subscription);
-    }
-    if (record.will) {
-      // The client was connected when the broker stopped without a DISCONNECT: its will is due.
-      session.will = record.will;
-      this.scheduleWill(session);
-    }
-    if (record.disconnectedAt === undefined) session.saveRecord();
-    this.expiryTimers.schedule(record.clientId, disconnectedAt, record.expiryInterval);
-    return true;
+    return this.lifecycle.restoreSession(storedSession, now);
   }
 
-  /** Reads a recovered session's deliveries and QoS 2 ids from the store before it goes online. */
-  async loadSessionState(session: Session): Promise<void> {
-    if (session.isOutgoingLoaded) return;
-    // Incoming QoS 2 ids only change while the client is connected, which it is not yet.
-    const incoming = await this.store.loadIncomingQos2(session.clientId);
-    session.restoreIncomingQos2(incoming);
-    await session.loadOutgoing(() => this.store.loadOutgoing(session.clientId));
+  loadSessionState(session: Session): Promise<void> {
+    return this.lifecycle.loadSessionState(session);
   }
 
-  /** Ends a session: its subscriptions leave the router and the store forgets it. */
   discardSession(session: Session): void {
-    for (const filter of session.subscriptions.keys()) this.router.removeSubscription(session.clientId, filter);
-    this.expiryTimers.cancel(session.clientId);
-    this.willTimers.cancel(session.clientId);
-    this.sessions.discard(session);
-  }
-
-  /** A session is being resumed or replaced: its timers no longer apply. */
-  cancelSessionTimers(clientId: string): void {
-    this.expiryTimers.cancel(clientId);
-    this.willTimers.cancel(clientId);
-  }
-
-  private expireSession(clientId: string): void {
-    const session = this.sessions.get(clientId);
-    if (!session || session.isOnline) return;
-    // A will still waiting for its delay goes out when the session ends [MQTT-3.1.3-9 context].
-    if (session.will) this.publishWill(session);
-    this.logger.debug({ clientId }, 'session expired');
-    this.discardSession(session);
-  }
-
-  /** Publishes the session's will now, or after its delay if the session outlives that. */
-  scheduleWill(session: Session): void {
-    const will = session.will;
-    if (!will) return;
-    if (will.delayInterval > 0 && session.expiryInterval > 0) {
-      this.willTimers.schedule(session.clientId, Math.min(will.delayInterval, session.expiryInterval));
-    } else {
-      this.publishWill(session);
-    }
-  }
-
-  publishWill(session: Session): void {
-    const will = session.will;
-    if (!will) return;
-    session.will = undefined;
-    session.saveRecord();
-    // Wills obey the ACL like any PUBLISH.
-    if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.username }, will.topic)) {
-      this.logger.info({ clientId: session.clientId, topic: will.topic }, 'will not published: not authorized');
-      return;
-    }
-    const { delayInterval: _delay, ...message } = will;
-    const expiryInterval = message.properties?.messageExpiryInterval;
-    if (expiryInterval !== undefined) message.expiresAt = this.now() + expiryInterval * 1000;
-    this.stats.messagesReceived++;
-    this.router.route(message, session.clientId);
-  }
-
-  /** Called once by each connection when it closes. */
-  onConnectionClosed(connection: Connection): void {
-    this.connections.delete(connection);
-    const session = connection.session;
-    if (!session) return;
-    connection.session = undefined;
-    const reason = connection.closeReason ?? 'connection-lost';
-    this.stats.disconnectsByReason[reason] = (this.stats.disconnectsByReason[reason] ?? 0) + 1;
-    this.logger.info({ clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: connection.protocolVersion, reason }, 'client disconnected');
-    if (this.clients.get(connection.clientId) === connection) {
-      this.clients.delete(connection.clientId);
-      this.stats.clientsConnected--;
-    }
-    const now = this.now();
-    session.detach(now);
-    this.router.redistributeShared(session);
-    if (!connection.isDisconnectClean) this.scheduleWill(session);
-    else session.will = undefined;
-    if (session.expiryInterval === 0) {
-      this.discardSession(session);
-      return;
-    }
-    session.saveRecord();
-    this.expiryTimers.schedule(session.clientId, now, session.expiryInterval);
+    this.lifecycle.discardSession(session);
   }
 
   private onDrop(session: Session, reason: DropReason, message: Message): void {

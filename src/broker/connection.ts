@@ -1,6 +1,7 @@
 /**
  * One client connection: a framer and the broker's decoder in, its encoder and corked writes out, and one handler
- * per packet type. It holds the client's session while connected (as the session's `SessionLink`).
+ * per packet type. It holds the client's session while connected (as the session's `SessionLink`). Handlers
+ * see it as a `ClientConnection`, and it sees the broker as the `BrokerContext` (context.ts).
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -17,27 +18,13 @@ import type { EnhancedAuthExchange } from '../auth/index.js';
 import type { Cancel } from '../clock/index.js';
 import type { Session, SessionLink } from '../session/index.js';
 import type { OutgoingRecord } from '../store/index.js';
-import type { Broker } from './broker.js';
+import type { BrokerContext, ClientConnection, CloseReason, ConnectionState } from './context.js';
 import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import type { KeepAliveMonitor } from './keepalive.js';
 import { TokenBucket } from './rate-limit.js';
 
-export type ConnectionState = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
-
-/** Why a connection ended: the label of the disconnect metric and log line. */
-export type CloseReason =
-  | 'client-disconnect'
-  | 'connection-lost'
-  | 'keepalive-timeout'
-  | 'session-taken-over'
-  | 'protocol-error'
-  | 'connect-refused'
-  | 'connect-timeout'
-  | 'server-shutdown'
-  | 'admin'
-  | 'store-failure'
-  | 'internal-error';
+export type { CloseReason, ConnectionState } from './context.js';
 
 /** How long a closing peer that does not read gets before its socket is destroyed. */
 const FORCE_CLOSE_AFTER_MS = 2000;
@@ -45,7 +32,7 @@ const FORCE_CLOSE_AFTER_MS = 2000;
 /** CONNECT's fixed-header byte: type 1, flags 0 (spec 2.2.2). */
 const CONNECT_FIRST_BYTE = 0x10;
 
-export class Connection implements SessionLink, FrameSink {
+export class Connection implements ClientConnection, SessionLink, FrameSink {
   state: ConnectionState = 'awaiting-connect';
   readonly remoteAddress: string;
   protocolVersion: ProtocolVersion = 4;
@@ -92,7 +79,7 @@ export class Connection implements SessionLink, FrameSink {
   private cancelConnectTimeout: Cancel | undefined;
 
   constructor(
-    readonly broker: Broker,
+    readonly broker: BrokerContext,
     private readonly stream: Duplex,
     readonly info: ConnectionInfo,
   ) {

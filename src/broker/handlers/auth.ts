@@ -3,10 +3,10 @@
  * CONNECT (reason 0x18, continue), or a re-authentication on an established connection (0x19).
  */
 import { MqttError, ReasonCode, type AuthPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 import { continueEnhancedAuth } from './connect.js';
 
-export function handleAuth(connection: Connection, packet: AuthPacket): void {
+export function handleAuth(connection: ClientConnection, packet: AuthPacket): void {
   if (connection.protocolVersion !== 5 || connection.authMethod === undefined) {
     // [MQTT-4.12.0-1 context] AUTH without an Authentication Method in CONNECT is a protocol error.
     throw new MqttError(ReasonCode.ProtocolError, 'AUTH without enhanced authentication');

@@ -18,13 +18,13 @@ import {
 import type { WillRecord } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 import { KeepAliveMonitor } from '../keepalive.js';
 
 /** MQTT 3.1 allowed client identifiers of 1 to 23 characters only. */
 const MQTT31_MAX_CLIENT_ID = 23;
 
-export function handleConnect(connection: Connection, packet: ConnectPacket): void {
+export function handleConnect(connection: ClientConnection, packet: ConnectPacket): void {
   if (connection.state !== 'awaiting-connect') {
     // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
     throw new MqttError(ReasonCode.ProtocolError, 'second CONNECT on one connection');
@@ -135,7 +135,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
 }
 
 /** CONNECT with an Authentication Method: run the AUTH exchange, then accept (spec 4.12). */
-function startEnhancedAuth(connection: Connection, packet: ConnectPacket, method: string, data: Buffer | undefined, decision: ConnectDecision): void {
+function startEnhancedAuth(connection: ClientConnection, packet: ConnectPacket, method: string, data: Buffer | undefined, decision: ConnectDecision): void {
   const broker = connection.broker;
   const authenticator = broker.enhancedAuthenticators.get(method);
   if (!authenticator) return refuse(connection, ReasonCode.BadAuthenticationMethod, `authentication method ${method} not offered`);
@@ -153,7 +153,7 @@ function startEnhancedAuth(connection: Connection, packet: ConnectPacket, method
 }
 
 /** One step of an AUTH exchange, at CONNECT or on re-authentication. */
-export async function continueEnhancedAuth(connection: Connection, data: Buffer | undefined): Promise<void> {
+export async function continueEnhancedAuth(connection: ClientConnection, data: Buffer | undefined): Promise<void> {
   const broker = connection.broker;
   const exchange = connection.authExchange!;
   const isReauth = connection.state === 'connected';
@@ -205,7 +205,7 @@ interface ConnectDecision {
   will: WillRecord | undefined;
 }
 
-async function acceptConnect(connection: Connection, packet: ConnectPacket, decision: ConnectDecision, authData?: Buffer): Promise<void> {
+async function acceptConnect(connection: ClientConnection, packet: ConnectPacket, decision: ConnectDecision, authData?: Buffer): Promise<void> {
   const broker = connection.broker;
   const version = connection.protocolVersion;
   const { clientId, isCleanStart } = decision;
@@ -229,15 +229,15 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
   let session = broker.sessions.get(clientId);
   if (session && isCleanStart) {
     // [MQTT-3.1.2-6] / [MQTT-3.1.2-4 (5.0)] clean start discards the previous session.
-    broker.discardSession(session);
+    broker.lifecycle.discardSession(session);
     session = undefined;
   }
   const isSessionPresent = session !== undefined;
   if (session) {
-    broker.cancelSessionTimers(clientId);
+    broker.lifecycle.cancelSessionTimers(clientId);
     // A will still waiting for its delay is not sent: the client is back in time [MQTT-3.1.3-9].
     session.will = undefined;
-    await broker.loadSessionState(session);
+    await broker.lifecycle.loadSessionState(session);
     if (connection.isClosed) return;
     // Another CONNECT for the same id may have won the race while we read the store.
     if (broker.clients.has(clientId)) {
@@ -342,7 +342,7 @@ async function acceptConnect(connection: Connection, packet: ConnectPacket, deci
 }
 
 /** Answers CONNECT with a failure code and closes [MQTT-3.2.2-5]; the session is untouched. */
-function refuse(connection: Connection, reasonCode: number, why: string): void {
+function refuse(connection: ClientConnection, reasonCode: number, why: string): void {
   const broker = connection.broker;
   const key = `0x${reasonCode.toString(16)}`;
   broker.stats.connectsRefusedByReason[key] = (broker.stats.connectsRefusedByReason[key] ?? 0) + 1;

@@ -3,9 +3,9 @@
  * asks for it to be published, and the Session Expiry Interval may be changed here.
  */
 import { MqttError, ReasonCode, type DisconnectPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handleDisconnect(connection: Connection, packet: DisconnectPacket): void {
+export function handleDisconnect(connection: ClientConnection, packet: DisconnectPacket): void {
   const session = connection.session!;
   if (connection.protocolVersion === 5) {
     const expiry = packet.properties?.sessionExpiryInterval;

@@ -1,6 +1,6 @@
 /** Dispatch: one handler per packet type, after the connection-state rules of the protocol. */
 import { MqttError, ReasonCode, type Packet } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 import { handleAuth } from './auth.js';
 import { handleConnect } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
@@ -13,7 +13,7 @@ import { handlePubrel } from './pubrel.js';
 import { handleSubscribe } from './subscribe.js';
 import { handleUnsubscribe } from './unsubscribe.js';
 
-export function dispatchPacket(connection: Connection, packet: Packet): void {
+export function dispatchPacket(connection: ClientConnection, packet: Packet): void {
   if (packet.cmd === 'connect') {
     handleConnect(connection, packet);
     return;

@@ -1,6 +1,6 @@
 /** PINGREQ → PINGRESP [MQTT-3.12.4-1]; the keep-alive was already refreshed by the read. */
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handlePingreq(connection: Connection): void {
+export function handlePingreq(connection: ClientConnection): void {
   connection.send({ cmd: 'pingresp' });
 }

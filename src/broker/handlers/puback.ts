@@ -1,8 +1,8 @@
 /** PUBACK from the client ends a QoS 1 delivery to it. */
 import { MqttError, ReasonCode, type PubackPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handlePuback(connection: Connection, packet: PubackPacket): void {
+export function handlePuback(connection: ClientConnection, packet: PubackPacket): void {
   const packetId = packet.messageId!;
   // An unknown id is ignored: it may be a late ack of a delivery already completed.
   const session = connection.session!;

@@ -1,8 +1,8 @@
 /** PUBCOMP from the client ends a QoS 2 delivery to it. */
 import { MqttError, ReasonCode, type PubcompPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handlePubcomp(connection: Connection, packet: PubcompPacket): void {
+export function handlePubcomp(connection: ClientConnection, packet: PubcompPacket): void {
   const packetId = packet.messageId!;
   const session = connection.session!;
   if (!session.completed(packetId) && session.inflightQosOf(packetId) === 1) {

@@ -4,7 +4,7 @@
  */
 import { allowAllAuthorizer } from '../../auth/index.js';
 import { ReasonCode } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
 /**
  * `$SYS/…` is where the broker reports on itself (dashboards and monitoring read it as the
@@ -12,7 +12,7 @@ import type { Connection } from '../connection.js';
  * there is refused (5.0: 0x87 Not Authorized; 3.1.1: acknowledged and dropped) unless an ACL is
  * configured — which then decides, since its `#` rules never match `$` topics [MQTT-4.7.2-1].
  */
-export function reservedTopicFailure(connection: Connection, topic: string): number | undefined {
+export function reservedTopicFailure(connection: ClientConnection, topic: string): number | undefined {
   if (topic.charCodeAt(0) !== 0x24) return undefined;
   const isReserved = topic === '$SYS' || topic.startsWith('$SYS/') || topic.startsWith('$share/');
   if (!isReserved || connection.broker.authorizer !== allowAllAuthorizer) return undefined;

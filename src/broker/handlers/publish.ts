@@ -6,12 +6,12 @@ import { isUtf8 } from 'node:buffer';
 import { MqttError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
 import type { Router } from '../router.js';
 import { reservedTopicFailure } from './publish-checks.js';
 
-export function handlePublish(connection: Connection, packet: PublishPacket): void {
+export function handlePublish(connection: ClientConnection, packet: PublishPacket): void {
   const broker = connection.broker;
   const session = connection.session!;
   const version = connection.protocolVersion;
@@ -113,7 +113,7 @@ const REASON_TEXT: Record<number, string> = {
 };
 
 /** PUBACK/PUBREC with a reason string on failures, unless the client asked for none [MQTT-3.1.2-29]. */
-function ack(connection: Connection, cmd: 'puback' | 'pubrec', messageId: number, reasonCode: number) {
+function ack(connection: ClientConnection, cmd: 'puback' | 'pubrec', messageId: number, reasonCode: number) {
   const text = REASON_TEXT[reasonCode];
   if (text && connection.protocolVersion === 5 && connection.wantsProblemInformation) {
     return { cmd, messageId, reasonCode, properties: { reasonString: text } } as const;
@@ -122,7 +122,7 @@ function ack(connection: Connection, cmd: 'puback' | 'pubrec', messageId: number
 }
 
 /** MQTT 5 topic aliases: a known alias supplies the topic; a topic with an alias (re)defines it. */
-function resolveTopic(connection: Connection, packet: PublishPacket): string {
+function resolveTopic(connection: ClientConnection, packet: PublishPacket): string {
   const alias = packet.properties?.topicAlias;
   if (alias !== undefined && connection.protocolVersion === 5) {
     if (alias === 0 || alias > connection.broker.config.limits.topicAliasMaximum) {
@@ -151,7 +151,7 @@ function resolveTopic(connection: Connection, packet: PublishPacket): string {
 }
 
 /** A message we could not store is not acknowledged; closing makes the client resend it. */
-function withholdAck(connection: Connection, ack: string): void {
+function withholdAck(connection: ClientConnection, ack: string): void {
   connection.broker.logger.warn({ clientId: connection.clientId }, `${ack} withheld after a store failure; closing`);
   connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
   connection.destroy('store-failure');

@@ -1,8 +1,8 @@
 /** PUBREC from the client: the QoS 2 delivery moves to its release step (PUBREL). */
 import { MqttError, ReasonCode, type PubrecPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handlePubrec(connection: Connection, packet: PubrecPacket): void {
+export function handlePubrec(connection: ClientConnection, packet: PubrecPacket): void {
   const packetId = packet.messageId!;
   const isFailure = (packet.reasonCode ?? 0) >= 0x80;
   const session = connection.session!;

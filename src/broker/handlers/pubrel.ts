@@ -3,9 +3,9 @@
  * once that is committed, so a resend after a crash is still recognised until then.
  */
 import { ReasonCode, type PubrelPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handlePubrel(connection: Connection, packet: PubrelPacket): void {
+export function handlePubrel(connection: ClientConnection, packet: PubrelPacket): void {
   const session = connection.session!;
   const packetId = packet.messageId!;
   const isKnown = session.releaseIncomingQos2(packetId);

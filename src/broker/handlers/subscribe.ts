@@ -5,10 +5,10 @@
 import { MqttError, ReasonCode, toSubackCodeV3, type QoS, type SubscribePacket } from '../../protocol/index.js';
 import type { SubscriptionRecord } from '../../store/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
 
-export function handleSubscribe(connection: Connection, packet: SubscribePacket): void {
+export function handleSubscribe(connection: ClientConnection, packet: SubscribePacket): void {
   const broker = connection.broker;
   const session = connection.session!;
   const version = connection.protocolVersion;

@@ -1,9 +1,9 @@
 /** UNSUBSCRIBE → UNSUBACK: remove each filter [MQTT-3.10.4-1]; the ack waits for the commit. */
 import { MqttError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
-import type { Connection } from '../connection.js';
+import type { ClientConnection } from '../context.js';
 
-export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
+export function handleUnsubscribe(connection: ClientConnection, packet: UnsubscribePacket): void {
   const broker = connection.broker;
   const session = connection.session!;
   if (packet.unsubscriptions.length === 0) {
