@@ -1,7 +1,11 @@
 /** Midge as a library: `createBroker(options)` → `listen()` / `close()`. */
-export { createBroker, createStore, type CreateBrokerOptions } from './create-broker.js';
-export { Broker } from './broker/index.js';
-export type { Listener } from './broker/index.js';
+import type { EmbeddedBroker } from './broker/index.js';
+import { createBroker as assembleBroker, type CreateBrokerOptions } from './create-broker.js';
+
+/** Builds a broker from its options; the result is the public `Broker` interface, not the class. */
+export const createBroker: (options?: CreateBrokerOptions) => EmbeddedBroker = assembleBroker;
+export { createStore, type CreateBrokerOptions } from './create-broker.js';
+export type { EmbeddedBroker as Broker, BrokerAdmin, ClientConnection, ConnectionInfo, Listener, BrokerService } from './broker/index.js';
 export { ManualClock, systemClock, type Clock } from './clock/index.js';
 export { resolveConfig, ConfigError, type BrokerConfig, type ConfigInput } from './config/index.js';
 export { MemoryStore, LevelStore, type Store } from './store/index.js';

@@ -16,6 +16,7 @@ import { describeStoreHealth, GroupCommitter, type Message, type Store, type Sto
 import { BrokerAdminView, type BrokerAdmin } from './admin.js';
 import { Connection } from './connection.js';
 import type { BrokerContext, ClientConnection, ClientRegistry } from './context.js';
+import type { EmbeddedBroker } from './embedded.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { BrokerSessionLifecycle } from './session-lifecycle.js';
@@ -45,7 +46,7 @@ export interface BrokerDependencies {
   cluster?: (broker: Broker) => ClusterHooks;
 }
 
-export class Broker {
+export class Broker implements EmbeddedBroker {
   readonly config: BrokerConfig;
   readonly logger: Logger;
   readonly store: Store;

@@ -23,6 +23,7 @@ import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import type { KeepAliveMonitor } from './keepalive.js';
 import { TokenBucket } from './rate-limit.js';
+import { connackRefused, CONNACK_UNSUPPORTED_PROTOCOL, serverDisconnect } from './replies.js';
 
 export type { CloseReason, ConnectionState } from './context.js';
 
@@ -187,10 +188,9 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
 
   private onDecodeError(error: MqttError): void {
     if (this.state === 'awaiting-connect' && error.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
-      // [MQTT-3.1.2-2] answer an unknown protocol level with CONNACK 0x01 (the 3.1.1 form, which
-      // every client version can read), then close.
+      // [MQTT-3.1.2-2] an unknown protocol level: CONNACK 0x01, then close.
       this.broker.logger.info({ remoteAddress: this.remoteAddress }, 'unsupported protocol version; closing');
-      this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+      this.writeRaw(CONNACK_UNSUPPORTED_PROTOCOL);
       this.destroy('connect-refused');
       return;
     }
@@ -373,7 +373,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     );
     if (this.state !== 'connected' && this.protocolVersion === 5 && error.reasonCode >= 0x80) {
       // Before CONNACK, MQTT 5 reports the failure in a CONNACK [MQTT-3.2.2-6].
-      this.send({ cmd: 'connack', sessionPresent: false, reasonCode: error.reasonCode });
+      this.send(connackRefused(5, error.reasonCode));
     } else {
       this.disconnectWithReason(error.reasonCode, error.message);
     }
@@ -382,10 +382,8 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
 
   /** MQTT 5 only: tells the client why before the server closes the connection. */
   disconnectWithReason(reasonCode: number, reasonString?: string): void {
-    if (this.protocolVersion !== 5 || this.state !== 'connected') return;
-    const packet: Packet = { cmd: 'disconnect', reasonCode };
-    if (reasonString && this.wantsProblemInformation) packet.properties = { reasonString };
-    this.send(packet);
+    const packet = serverDisconnect(this, reasonCode, reasonString);
+    if (packet) this.send(packet);
   }
 
   /** Closes the socket after flushing what was written; the first reason given is the one kept. */

@@ -47,7 +47,7 @@ async function measure(mode: string, options: CreateBrokerOptions, credentials: 
   const broker = createBroker({ port: 0, host: '127.0.0.1', store: { type: 'memory' }, http: { enabled: false }, sys: { interval: 0 }, logger: createLogger('silent'), dataDir, ...options });
   await broker.listen();
   const port = broker.address().port;
-  if (broker.userStore) await broker.userStore.createUser({ username: credentials.username, password: credentials.password });
+  if (broker.admin.userStore) await broker.admin.userStore.createUser({ username: credentials.username, password: credentials.password });
   // Warm-up: one CONNECT per client id (fills the HTTP cache, the JWKS or hash caches, JIT).
   for (let i = 0; i < clientIds; i++) await connectOnce(port, `bench-${i}`, credentials.username, credentials.password);
   let next = 0;

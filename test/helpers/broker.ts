@@ -1,7 +1,7 @@
 /** Starts in-process brokers on ephemeral ports in temp data dirs, and cleans them up. */
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { createBroker, type CreateBrokerOptions } from '../../src/index.js';
+import { createBroker, type CreateBrokerOptions } from '../../src/create-broker.js';
 import type { Broker } from '../../src/broker/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { makeTempDir } from './temp.js';

@@ -5,8 +5,8 @@
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { Broker, ManualClock, MemoryStore, resolveConfig, type ConfigInput } from '../../src/index.js';
-import type { ConnectionInfo, Listener } from '../../src/broker/index.js';
+import { ManualClock, MemoryStore, resolveConfig, type ConfigInput } from '../../src/index.js';
+import { Broker, type ConnectionInfo, type Listener } from '../../src/broker/index.js';
 import { createLogger } from '../../src/observability/index.js';
 
 /** Two connected in-memory streams: what one writes the other reads; destroying one closes both. */

@@ -4,7 +4,7 @@
  */
 import { MqttError, ReasonCode, type AuthPacket } from '../../protocol/index.js';
 import type { ClientConnection } from '../context.js';
-import { continueEnhancedAuth } from './connect.js';
+import { continueEnhancedAuth, startReauthentication } from './enhanced-auth.js';
 
 export function handleAuth(connection: ClientConnection, packet: AuthPacket): void {
   if (connection.protocolVersion !== 5 || connection.authMethod === undefined) {
@@ -27,15 +27,7 @@ export function handleAuth(connection: ClientConnection, packet: AuthPacket): vo
   if (connection.state !== 'connected') return;
   if (packet.reasonCode === ReasonCode.ReAuthenticate) {
     if (connection.authExchange) throw new MqttError(ReasonCode.ProtocolError, 're-authentication already under way');
-    const authenticator = connection.broker.enhancedAuthenticators.get(method)!;
-    connection.authExchange = authenticator.begin({
-      clientId: connection.clientId,
-      username: connection.username,
-      remoteAddress: connection.remoteAddress,
-      listenerIndex: connection.info.listenerIndex,
-      isReauthentication: true,
-    });
-    void continueEnhancedAuth(connection, data);
+    startReauthentication(connection, method, data);
     return;
   }
   if (packet.reasonCode === ReasonCode.ContinueAuthentication && connection.authExchange) {

@@ -8,6 +8,7 @@ import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
+import { closeAfterStoreFailure, publishAck } from '../replies.js';
 import type { Router } from '../router.js';
 import { reservedTopicFailure } from './publish-checks.js';
 
@@ -73,14 +74,14 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
       // Nothing of this message is to be stored (its subscribers' sessions end with their
       // connections), and no earlier PUBACK of this client is waiting: acknowledge at once rather
       // than after a commit that holds nothing of it — one event-loop phase less per round trip.
-      connection.send(ack(connection, 'puback', packetId, reasonCode));
+      connection.send(publishAck(connection, 'puback', packetId, reasonCode));
       return;
     }
     connection.unackedIncoming++;
     broker.committer.afterCommit((error) => {
       connection.unackedIncoming--;
-      if (error) return withholdAck(connection, 'PUBACK');
-      connection.send(ack(connection, 'puback', packetId, reasonCode));
+      if (error) return closeAfterStoreFailure(connection, 'PUBACK');
+      connection.send(publishAck(connection, 'puback', packetId, reasonCode));
     });
     return;
   }
@@ -92,8 +93,8 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
     session.rememberIncomingQos2(packetId);
   }
   broker.committer.afterCommit((error) => {
-    if (error) return withholdAck(connection, 'PUBREC');
-    connection.send(ack(connection, 'pubrec', packetId, reasonCode));
+    if (error) return closeAfterStoreFailure(connection, 'PUBREC');
+    connection.send(publishAck(connection, 'pubrec', packetId, reasonCode));
   });
 }
 
@@ -104,21 +105,6 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
 function routedReasonCode(router: Router, delivered: number): number {
   if (delivered > 0) return ReasonCode.Success;
   return router.lastRefusedByQuota > 0 ? ReasonCode.QuotaExceeded : ReasonCode.NoMatchingSubscribers;
-}
-
-const REASON_TEXT: Record<number, string> = {
-  [ReasonCode.QuotaExceeded]: 'every matching session is at its queue bound',
-  [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
-  [ReasonCode.PayloadFormatInvalid]: 'payload is not valid UTF-8 although the Payload Format Indicator says so',
-};
-
-/** PUBACK/PUBREC with a reason string on failures, unless the client asked for none [MQTT-3.1.2-29]. */
-function ack(connection: ClientConnection, cmd: 'puback' | 'pubrec', messageId: number, reasonCode: number) {
-  const text = REASON_TEXT[reasonCode];
-  if (text && connection.protocolVersion === 5 && connection.wantsProblemInformation) {
-    return { cmd, messageId, reasonCode, properties: { reasonString: text } } as const;
-  }
-  return { cmd, messageId, reasonCode } as const;
 }
 
 /** MQTT 5 topic aliases: a known alias supplies the topic; a topic with an alias (re)defines it. */
@@ -148,13 +134,6 @@ function resolveTopic(connection: ClientConnection, packet: PublishPacket): stri
     throw new MqttError(ReasonCode.TopicNameInvalid, 'topic longer or deeper than the configured limits');
   }
   return packet.topic;
-}
-
-/** A message we could not store is not acknowledged; closing makes the client resend it. */
-function withholdAck(connection: ClientConnection, ack: string): void {
-  connection.broker.logger.warn({ clientId: connection.clientId }, `${ack} withheld after a store failure; closing`);
-  connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
-  connection.destroy('store-failure');
 }
 
 function hasAny(properties: object): boolean {

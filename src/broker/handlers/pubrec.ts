@@ -1,6 +1,7 @@
 /** PUBREC from the client: the QoS 2 delivery moves to its release step (PUBREL). */
 import { MqttError, ReasonCode, type PubrecPacket } from '../../protocol/index.js';
 import type { ClientConnection } from '../context.js';
+import { pubrelUnknown } from '../replies.js';
 
 export function handlePubrec(connection: ClientConnection, packet: PubrecPacket): void {
   const packetId = packet.messageId!;
@@ -13,6 +14,6 @@ export function handlePubrec(connection: ClientConnection, packet: PubrecPacket)
   }
   if (!isKnown && !isFailure) {
     // [MQTT-4.3.3-?] answer an unknown id with PUBREL (5.0: 0x92) so the client's flow can end.
-    connection.send({ cmd: 'pubrel', messageId: packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+    connection.send(pubrelUnknown(packetId));
   }
 }

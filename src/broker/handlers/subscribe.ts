@@ -2,10 +2,11 @@
  * SUBSCRIBE → SUBACK: validate each filter, record the subscription, answer once it is committed,
  * then send the retained messages it matches (with Retain set) [MQTT-3.3.1-6].
  */
-import { MqttError, ReasonCode, toSubackCodeV3, type QoS, type SubscribePacket } from '../../protocol/index.js';
+import { MqttError, ReasonCode, type QoS, type SubscribePacket } from '../../protocol/index.js';
 import type { SubscriptionRecord } from '../../store/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
+import { closeAfterStoreFailure, suback, subackFailure } from '../replies.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
 
 export function handleSubscribe(connection: ClientConnection, packet: SubscribePacket): void {
@@ -26,7 +27,7 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
   for (const request of packet.subscriptions) {
     const filter = request.topic;
     if (!isValidTopicFilter(filter) || !isWithinTopicLimits(filter, broker.config.limits)) {
-      codes.push(version === 5 ? ReasonCode.TopicFilterInvalid : toSubackCodeV3(ReasonCode.TopicFilterInvalid));
+      codes.push(subackFailure(version, ReasonCode.TopicFilterInvalid));
       continue;
     }
     const isShared = parseSharedFilter(filter) !== undefined;
@@ -35,7 +36,7 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
       throw new MqttError(ReasonCode.ProtocolError, 'No Local set on a shared subscription');
     }
     if (!broker.authorizer.canSubscribe({ clientId: connection.clientId, username: connection.username }, filter)) {
-      codes.push(version === 5 ? ReasonCode.NotAuthorized : toSubackCodeV3(ReasonCode.NotAuthorized));
+      codes.push(subackFailure(version, ReasonCode.NotAuthorized));
       continue;
     }
     const subscription: SubscriptionRecord = {
@@ -47,7 +48,7 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
     };
     if (subscriptionId !== undefined) subscription.subscriptionId = subscriptionId;
     if (!session.subscriptions.has(filter) && session.subscriptions.size >= broker.config.limits.maxSubscriptionsPerClient) {
-      codes.push(version === 5 ? ReasonCode.QuotaExceeded : toSubackCodeV3(ReasonCode.QuotaExceeded));
+      codes.push(subackFailure(version, ReasonCode.QuotaExceeded));
       continue;
     }
     // [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
@@ -62,12 +63,8 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
   const packetId = packet.messageId!;
   broker.committer.afterCommit((error) => {
     if (connection.isClosed) return;
-    if (error) {
-      connection.disconnectWithReason(ReasonCode.UnspecifiedError, 'store write failed');
-      connection.destroy('store-failure');
-      return;
-    }
-    connection.send({ cmd: 'suback', messageId: packetId, granted: codes });
+    if (error) return closeAfterStoreFailure(connection, 'SUBACK');
+    connection.send(suback(packetId, codes));
     for (const { subscription } of retainedToSend) {
       for (const { value: message } of broker.router.retained.match(subscription.filter)) {
         const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;

@@ -2,6 +2,7 @@
 import { MqttError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
+import { unsuback } from '../replies.js';
 
 export function handleUnsubscribe(connection: ClientConnection, packet: UnsubscribePacket): void {
   const broker = connection.broker;
@@ -27,7 +28,6 @@ export function handleUnsubscribe(connection: ClientConnection, packet: Unsubscr
   }
   const packetId = packet.messageId!;
   broker.committer.afterCommit(() => {
-    // 3.1.1 UNSUBACK has no payload; the encoder writes the codes for 5.0 only.
-    connection.send({ cmd: 'unsuback', messageId: packetId, granted: codes });
+    connection.send(unsuback(packetId, codes));
   });
 }
