@@ -95,7 +95,7 @@ describe('JWT with a shared secret (HS256)', () => {
     const client = await connectClient(b.url, { clientId: 'dev-short', username: 'dev-short', password: token, protocolVersion: 5 });
     const packet = await new Promise<{ reasonCode?: number }>((resolve) => client.once('disconnect', resolve));
     expect(packet.reasonCode).toBe(0x87);
-    expect(b.broker.clients.has('dev-short')).toBe(false);
+    expect(b.broker.admin.isConnected('dev-short')).toBe(false);
   });
 
   it('enforces the ACL claim on publish (PUBACK 0x87 [5.0 MQTT-3.4.2-1]) and subscribe (SUBACK 0x87 [5.0 MQTT-3.8.4-7])', async () => {

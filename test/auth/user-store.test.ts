@@ -80,7 +80,7 @@ describe('runtime users through the admin API', () => {
     // A marker on a topic still granted: it arrives, the command published before it does not.
     await ops.publishAsync('devices/dev-a/marker', 'marker', { qos: 1 });
     expect((await inbox.waitFor(2)).map((m) => m.payload)).toEqual(['before', 'marker']);
-    expect([...b.broker.sessions.get('dev-a-2')!.subscriptions.keys()]).toEqual(['devices/dev-a/#']);
+    expect([...b.broker.admin.session('dev-a-2')!.subscriptions.keys()]).toEqual(['devices/dev-a/#']);
   });
 
   it('disable → the connected client is disconnected with 0x87 before the API answers, and refused with 0x8A afterwards', async () => {
@@ -90,7 +90,7 @@ describe('runtime users through the admin API', () => {
     const answer = await api('PATCH', '/api/v1/users/dev-a', { isDisabled: true });
     expect(answer.body.isDisabled).toBe(true);
     // Closed on the broker's side by the time the change is acknowledged.
-    expect(b.broker.clients.has('dev-a-3')).toBe(false);
+    expect(b.broker.admin.isConnected('dev-a-3')).toBe(false);
     const { packet, at } = await disconnected;
     expect(packet.reasonCode).toBe(0x87);
     process.stderr.write(`user-store: disconnect reached the client ${at - sentAt} ms after the PATCH was sent (loaded machine)\n`);

@@ -69,14 +69,14 @@ describe('bridge between two Midge brokers', () => {
   it('forwards out with the remote prefix and in, publishes its state in $SYS, and does not echo "both" topics', async () => {
     const cloud = await broker({ dataDir: await tempDir() });
     const local = await broker({ dataDir: await tempDir(), store: { type: 'level' }, bridges: [bridgeTo(cloud.port, RULES)] });
-    await expect.poll(() => local.broker.router.retained.get('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
+    await expect.poll(() => local.broker.admin.retained('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
 
     const cloudSub = await connectCollecting(cloud.url, { clientId: 'cloud-sub' });
     await cloudSub.client.subscribeAsync(['site-1/sensors/#', 'sync/#'], { qos: 1 });
     const localSub = await connectCollecting(local.url, { clientId: 'local-sub' });
     await localSub.client.subscribeAsync(['cmd/#', 'sync/#'], { qos: 1 });
     // The bridge's remote subscription must be in place before the cloud publishes.
-    await expect.poll(() => cloud.broker.sessions.get('gw-1')?.subscriptions.size).toBe(2);
+    await expect.poll(() => cloud.broker.admin.session('gw-1')?.subscriptions.size).toBe(2);
 
     const localPub = await connectClient(local.url, { clientId: 'local-pub' });
     await localPub.publishAsync('sensors/t1', '21.5', { qos: 1 });
@@ -105,16 +105,16 @@ describe('bridge between two Midge brokers', () => {
     const cloudSub = await connectClient(cloud.url, { clientId: 'cloud-sub', clean: false });
     await cloudSub.subscribeAsync('site-1/sensors/#', { qos: 1 });
     await cloudSub.endAsync();
-    await expect.poll(() => local.broker.router.retained.get('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
+    await expect.poll(() => local.broker.admin.retained('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
 
     await cloud.stop();
-    await expect.poll(() => local.broker.router.retained.get('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('0');
+    await expect.poll(() => local.broker.admin.retained('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('0');
     await publishReadings(local.url, 6000);
     // Midge restarts while the remote is still down: the stored queue must survive.
     await local.stop();
     local = await broker(config);
     await publishReadings(local.url, 4000, 'sensors/t2');
-    expect(local.broker.sessions.get('$bridge/cloud')!.queuedCount).toBeGreaterThan(0);
+    expect(local.broker.admin.session('$bridge/cloud')!.queuedCount).toBeGreaterThan(0);
 
     cloud = await broker({ dataDir: cloudDir, store: { type: 'level' }, port: cloudPort });
     const { collector } = await connectCollecting(cloud.url, { clientId: 'cloud-sub', clean: false });
@@ -123,7 +123,7 @@ describe('bridge between two Midge brokers', () => {
     const t2 = collector.messages.filter((m) => m.topic === 'site-1/sensors/t2').map((m) => Number(m.payload));
     expect(t1).toEqual(Array.from({ length: 6000 }, (_, i) => i));
     expect(t2).toEqual(Array.from({ length: 4000 }, (_, i) => i));
-    expect(local.broker.sessions.get('$bridge/cloud')!.queuedCount).toBe(0);
+    expect(local.broker.admin.session('$bridge/cloud')!.queuedCount).toBe(0);
   }, 90_000);
 });
 
@@ -165,7 +165,7 @@ describe.skipIf(!peers.mosquitto)('bridge to a real Mosquitto (needs the mosquit
     cleanups.push(() => stopMosquitto(mosquitto));
     const url = `mqtt://127.0.0.1:${port}`;
     const local = await broker({ dataDir: await tempDir(), store: { type: 'level' }, bridges: [bridgeTo(port, RULES, 4)] });
-    await expect.poll(() => local.broker.router.retained.get('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
+    await expect.poll(() => local.broker.admin.retained('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('1');
 
     const remoteSub = await connectCollecting(url, { clientId: 'mq-sub', clean: false });
     await remoteSub.client.subscribeAsync('site-1/sensors/#', { qos: 1 });
@@ -185,7 +185,7 @@ describe.skipIf(!peers.mosquitto)('bridge to a real Mosquitto (needs the mosquit
     await remotePub.endAsync();
 
     await stopMosquitto(mosquitto);
-    await expect.poll(() => local.broker.router.retained.get('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('0');
+    await expect.poll(() => local.broker.admin.retained('$SYS/broker/connection/cloud/state')?.payload.toString()).toBe('0');
     await publishReadings(local.url, 10_000);
     mosquitto = await startMosquitto(port, dir);
     const back = await connectCollecting(url, { clientId: 'mq-sub', clean: false });

@@ -46,7 +46,7 @@ describe('restart with the level store', () => {
     const second = (await sub.client.next('publish')) as IPublishPacket;
     expect(second.payload.toString()).toBe('in-flight');
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('dur-sub')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('dur-sub')?.isOnline).toBe(false);
     for (let i = 0; i < 5; i++) await pub.publishAsync('dur/q', `queued-${i}`, { qos: 1 });
     await pub.endAsync();
     await tb.stop();
@@ -68,7 +68,7 @@ describe('restart with the level store', () => {
     const pub2 = await connectClient(tb.url, { clientId: 'dur-pub2' });
     await pub2.publishAsync('dur/after', 'after restart', { qos: 1 });
     expect(((await back.client.next('publish')) as IPublishPacket).payload.toString()).toBe('after restart');
-    expect(tb.broker.router.retained.get('dur/retained')?.payload.toString()).toBe('kept');
+    expect(tb.broker.admin.retained('dur/retained')?.payload.toString()).toBe('kept');
   });
 
   it('retained messages survive a restart', async () => {
@@ -82,8 +82,8 @@ describe('restart with the level store', () => {
     await pub.endAsync();
     await tb.stop();
     tb = await levelBroker(dir);
-    expect(tb.broker.router.retained.get('keep/me')?.payload.toString()).toBe('retained value');
-    expect(tb.broker.router.retained.get('drop/me')).toBeUndefined();
+    expect(tb.broker.admin.retained('keep/me')?.payload.toString()).toBe('retained value');
+    expect(tb.broker.admin.retained('drop/me')).toBeUndefined();
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'ret-sub' });
     await client.subscribeAsync('keep/#', { qos: 1 });
     const [msg] = await collector.waitFor(1);
@@ -104,12 +104,12 @@ describe('restart with the level store', () => {
     // Restart "two minutes later" through the injected clock.
     const later = Date.now() + 120_000;
     tb = await levelBroker(dir, { now: () => later });
-    expect(tb.broker.sessions.get('expires-soon')).toBeUndefined();
-    expect(tb.broker.sessions.get('expires-later')).toBeDefined();
+    expect(tb.broker.admin.session('expires-soon')).toBeUndefined();
+    expect(tb.broker.admin.session('expires-later')).toBeDefined();
     await tb.stop();
     // And the purge reached the disk: a third start does not see it either.
     tb = await levelBroker(dir);
-    expect(tb.broker.sessions.get('expires-soon')).toBeUndefined();
+    expect(tb.broker.admin.session('expires-soon')).toBeUndefined();
   });
 
   it('QoS 2 publisher state survives: a PUBLISH resent after the restart is not delivered twice', async () => {
@@ -139,7 +139,7 @@ describe('restart with the level store', () => {
     subBack.client.send({ cmd: 'pubrec', messageId: first.messageId! });
     await subBack.client.next('pubrel');
     subBack.client.send({ cmd: 'pubcomp', messageId: first.messageId! });
-    await expect.poll(() => tb.broker.sessions.get('q2r-sub')?.inflightCount).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('q2r-sub')?.inflightCount).toBe(0);
     expect(subBack.client.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
   });
 });
@@ -174,9 +174,9 @@ describe('delivery records on disk', () => {
     const m2 = (await sub.client.next('publish')) as IPublishPacket;
     expect(m2.payload.toString()).toBe('m2');
     sub.client.send({ cmd: 'puback', messageId: m2.messageId! });
-    await expect.poll(() => tb.broker.sessions.get('rec-sub')?.inflightCount).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('rec-sub')?.inflightCount).toBe(0);
     store.letThrough();
-    await tb.broker.committer.drain();
+    await tb.broker.admin.drain();
     expect(await store.loadOutgoing('rec-sub')).toEqual([]);
   });
 
@@ -186,7 +186,7 @@ describe('delivery records on disk', () => {
     let tb = await levelBroker(dir);
     const sub = await narrowSubscriber(tb.port, 'ids-sub', 1);
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('ids-sub')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('ids-sub')?.isOnline).toBe(false);
     const pub = await connectClient(tb.url, { clientId: 'ids-pub' });
     for (let i = 0; i < 3; i++) await pub.publishAsync('rec/t', `q${i}`, { qos: 1 });
     await pub.endAsync();
@@ -248,7 +248,7 @@ describe('bounds', () => {
     await sub.client.waitClosed();
     const pub = await connectClient(tb.url, { clientId: 'bound-pub' });
     for (let i = 0; i < 8; i++) await pub.publishAsync('bound/t', `m${i}`, { qos: 1 });
-    expect(tb.broker.stats.dropped['queue-full']).toBe(3);
+    expect(tb.broker.admin.stats.dropped['queue-full']).toBe(3);
     const back = await rawConnect(tb.port, 'bound-sub', false);
     const got: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -276,7 +276,7 @@ describe('bounds', () => {
       sub.client.send({ cmd: 'puback', messageId: p.messageId! });
     }
     const last = (await sub.client.next('publish')) as IPublishPacket;
-    await expect.poll(() => tb.broker.sessions.get('span-sub')?.inflightCount).toBe(2);
+    await expect.poll(() => tb.broker.admin.session('span-sub')?.inflightCount).toBe(2);
     sub.client.destroy();
     await pub.endAsync();
     await tb.stop();
@@ -284,7 +284,7 @@ describe('bounds', () => {
     tb = await levelBroker(dir, { limits: { maxQueuedMessages: 5 } });
     const pub2 = await connectClient(tb.url, { clientId: 'span-pub' });
     for (let i = 0; i < 3; i++) await pub2.publishAsync('span/t', `new${i}`, { qos: 1 });
-    expect(tb.broker.stats.dropped['queue-full']).toBe(0);
+    expect(tb.broker.admin.stats.dropped['queue-full']).toBe(0);
     const back = await rawConnect(tb.port, 'span-sub', false);
     const got: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -302,14 +302,14 @@ describe('bounds', () => {
     await pub.publishAsync('rb/1', 'a', { qos: 1, retain: true });
     await pub.publishAsync('rb/2', 'b', { qos: 1, retain: true });
     await pub.publishAsync('rb/3', 'c', { qos: 1, retain: true });
-    expect(tb.broker.router.retained.size).toBe(2);
-    expect(tb.broker.router.retained.get('rb/3')).toBeUndefined();
+    expect(tb.broker.admin.retainedCount).toBe(2);
+    expect(tb.broker.admin.retained('rb/3')).toBeUndefined();
     // Replacing an existing topic is fine; exceeding the byte bound is not.
     await pub.publishAsync('rb/1', 'replaced', { qos: 1, retain: true });
     await pub.publishAsync('rb/2', 'x'.repeat(200), { qos: 1, retain: true });
-    expect(tb.broker.router.retained.get('rb/1')?.payload.toString()).toBe('replaced');
-    expect(tb.broker.router.retained.get('rb/2')?.payload.toString()).toBe('b');
-    expect(tb.broker.stats.retainedRefused).toBe(2);
+    expect(tb.broker.admin.retained('rb/1')?.payload.toString()).toBe('replaced');
+    expect(tb.broker.admin.retained('rb/2')?.payload.toString()).toBe('b');
+    expect(tb.broker.admin.stats.retainedRefused).toBe(2);
   });
 });
 
@@ -363,13 +363,13 @@ describe('a recovered session comes back while deliveries for it are being writt
     first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'race/#', qos: 1 }] });
     await first.client.next('suback');
     first.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('race-sub')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('race-sub')?.isOnline).toBe(false);
     await tb.stop();
 
     // After the restart the session's queue stays on disk until its client returns.
     tb = await startBroker({ storeInstance: store });
     brokers.push(tb);
-    expect(tb.broker.sessions.get('race-sub')?.isOutgoingLoaded).toBe(false);
+    expect(tb.broker.admin.session('race-sub')?.isOutgoingLoaded).toBe(false);
     const pub = await RawClient.connect(tb.port, { clientId: 'race-pub' });
     store.hold();
     pub.send({ cmd: 'publish', topic: 'race/t', payload: Buffer.from('in-the-batch'), qos: 1, messageId: 7, retain: false, dup: false });
@@ -398,7 +398,7 @@ describe('a recovered session comes back while deliveries for it are being writt
         sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'loop/#', qos: 1 }] });
         await sub.client.next('suback');
         sub.client.destroy();
-        await expect.poll(() => tb.broker.sessions.get('loop-sub')?.isOnline).toBe(false);
+        await expect.poll(() => tb.broker.admin.session('loop-sub')?.isOnline).toBe(false);
       }
       const pub = await RawClient.connect(tb.port, { clientId: 'loop-pub' });
       // A stream of ten; the subscriber reconnects after the third, while the rest flow.
@@ -418,10 +418,10 @@ describe('a recovered session comes back while deliveries for it are being writt
         received.add(p.payload.toString());
         back!.send({ cmd: 'puback', messageId: p.messageId! });
       }
-      await expect.poll(() => tb.broker.sessions.get('loop-sub')?.inflightCount).toBe(0);
+      await expect.poll(() => tb.broker.admin.session('loop-sub')?.inflightCount).toBe(0);
       back!.destroy();
       pub.destroy();
-      await expect.poll(() => tb.broker.sessions.get('loop-sub')?.isOnline).toBe(false);
+      await expect.poll(() => tb.broker.admin.session('loop-sub')?.isOnline).toBe(false);
       await tb.stop();
     }
     expect(acked).toHaveLength(1000);
@@ -442,7 +442,7 @@ describe('acknowledged = committed (group commit)', () => {
     store.letThrough();
     await sub.client.next('suback');
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('gc-sub')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('gc-sub')?.isOnline).toBe(false);
 
     store.hold();
     pub.send({ cmd: 'publish', topic: 'gc/t', payload: Buffer.from('x'), qos: 1, messageId: 11, retain: false, dup: false });
@@ -461,7 +461,7 @@ describe('acknowledged = committed (group commit)', () => {
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fail/t', qos: 1 }] });
     await sub.client.next('suback');
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('fail-sub')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('fail-sub')?.isOnline).toBe(false);
     const pub = await RawClient.connect(tb.port, { clientId: 'fail-pub' });
     store.failNext = true;
     store.hold();
@@ -471,13 +471,13 @@ describe('acknowledged = committed (group commit)', () => {
     // The first write fails; its retry is held at the gate: no PUBACK meanwhile.
     store.hold();
     await expect.poll(() => store.waitingWrites).toBe(1);
-    expect(tb.broker.committer.health.isWritable).toBe(false);
+    expect(tb.broker.admin.storeHealth.isWritable).toBe(false);
     expect(pub.packets.filter((p) => p.cmd === 'puback')).toEqual([]);
     // The retry commits it, and only then is it acknowledged.
     store.letThrough();
     const puback = await pub.next('puback');
     expect(puback).toMatchObject({ messageId: 12 });
-    expect(tb.broker.committer.health.isWritable).toBe(true);
+    expect(tb.broker.admin.storeHealth.isWritable).toBe(true);
     expect(store.writes.flat().some((op) => op.type === 'putOutgoing' && op.clientId === 'fail-sub')).toBe(true);
   });
 });

@@ -30,21 +30,21 @@ afterAll(async () => {
 
 describe('the fuzz regression corpus', () => {
   it.each(REGRESSION_CORPUS.map((hex, i) => [i, hex]))('input %i is a protocol violation, not an internal error', async (_i, hex) => {
-    const violationsBefore = tb.broker.stats.protocolViolations;
+    const violationsBefore = tb.broker.admin.stats.protocolViolations;
     await sendAndClose(tb.port, [Buffer.from(hex, 'hex')]);
-    await expect.poll(() => tb.broker.clients.size).toBe(0);
+    await expect.poll(() => tb.broker.admin.connectionCount).toBe(0);
     expect(errorLines).toEqual([]);
-    expect(tb.broker.stats.protocolViolations).toBeGreaterThanOrEqual(violationsBefore);
+    expect(tb.broker.admin.stats.protocolViolations).toBeGreaterThanOrEqual(violationsBefore);
     const client = await connectClient(tb.url, { clientId: 'after-corpus' });
     await client.publishAsync('corpus/ok', 'still serving', { qos: 1 });
     await client.endAsync();
   });
 
   it('[5.0 MQTT-3.10.3-2] [3.1.1 MQTT-3.8.3-3] an UNSUBSCRIBE or SUBSCRIBE without a filter closes the connection as a protocol violation', async () => {
-    const violationsBefore = tb.broker.stats.protocolViolations;
+    const violationsBefore = tb.broker.admin.stats.protocolViolations;
     await sendAndClose(tb.port, [Buffer.from('100f00044d5154540502001e0000027531a203000100', 'hex')]);
     await sendAndClose(tb.port, [Buffer.from('100f00044d5154540502001e00000275318203000100', 'hex')]);
-    await expect.poll(() => tb.broker.stats.protocolViolations).toBe(violationsBefore + 2);
+    await expect.poll(() => tb.broker.admin.stats.protocolViolations).toBe(violationsBefore + 2);
     expect(errorLines).toEqual([]);
   });
 });

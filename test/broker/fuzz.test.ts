@@ -81,13 +81,13 @@ describe('fuzzing over real sockets', () => {
     expect(isGoodInOrder).toBe(true);
 
     // Every abusive connection is gone, and so is what it held.
-    await expect.poll(() => tb!.broker.clients.size).toBe(2);
+    await expect.poll(() => tb!.broker.admin.connectionCount).toBe(2);
     collectGarbage();
     const after = process.memoryUsage().heapUsed;
     process.stdout.write(
       `fuzz (seed ${seed}): ${connections} abusive connections, ${chunks} packets/fragments in ${DURATION_MS} ms; ` +
         `good client: ${goodSent} QoS 1 messages, all delivered in order; heap ${(baseline / 2 ** 20).toFixed(1)} MiB → ${(after / 2 ** 20).toFixed(1)} MiB; ` +
-        `sessions left ${tb.broker.sessions.size}, protocol violations seen ${tb.broker.stats.protocolViolations}\n`,
+        `sessions left ${tb.broker.admin.sessionCount}, protocol violations seen ${tb.broker.admin.stats.protocolViolations}\n`,
     );
     expect(connections).toBeGreaterThan(1000);
     // Persistent sessions a mutated CONNECT may legitimately create hold a little state; a leak

@@ -71,7 +71,7 @@ describe('limits', () => {
     await sub.next('suback');
     const pub = await connectClient(tb.url, { clientId: 'inf-pub' });
     for (let i = 0; i < 10; i++) await pub.publishAsync('inf/t', String(i), { qos: 1 });
-    const session = tb.broker.sessions.get('inf')!;
+    const session = tb.broker.admin.session('inf')!;
     expect(session.inflightCount).toBe(3);
     expect(session.queuedCount).toBe(7);
   });
@@ -86,7 +86,7 @@ describe('limits', () => {
     await collector.waitFor(300, 10_000);
     // 100 burst + 200 at 100/s: at least two seconds, however fast the machine.
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1900);
-    expect(tb.broker.stats.publishThrottled).toBeGreaterThan(0);
+    expect(tb.broker.admin.stats.publishThrottled).toBeGreaterThan(0);
     expect(collector.messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
@@ -100,7 +100,7 @@ describe('limits', () => {
     }
     expect(codes.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
     expect(codes.slice(5)).toEqual([0x9f, 0x9f, 0x9f]);
-    expect(tb.broker.stats.connectsRateLimited).toBe(3);
+    expect(tb.broker.admin.stats.connectsRateLimited).toBe(3);
   });
 
   it('a subscriber that never reads cannot grow broker memory past its bounds; others are unaffected', async () => {
@@ -132,14 +132,14 @@ describe('limits', () => {
     gc();
     const heapAfter = process.memoryUsage().heapUsed;
     const rssAfter = process.memoryUsage().rss;
-    const session = tb.broker.sessions.get('slow')!;
+    const session = tb.broker.admin.session('slow')!;
     process.stdout.write(
       `slow consumer: ${total} x 1 KiB published; slow session queued ${session.queuedCount}, in flight ${session.inflightCount}, ` +
-        `dropped ${tb.broker.stats.dropped['queue-full']}; heap +${((heapAfter - heapBefore) / 2 ** 20).toFixed(1)} MiB, ` +
+        `dropped ${tb.broker.admin.stats.dropped['queue-full']}; heap +${((heapAfter - heapBefore) / 2 ** 20).toFixed(1)} MiB, ` +
         `RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB (test process, broker in-process)\n`,
     );
     expect(session.queuedCount).toBeLessThanOrEqual(500);
-    expect(tb.broker.stats.dropped['queue-full']).toBeGreaterThan(total / 2);
+    expect(tb.broker.admin.stats.dropped['queue-full']).toBeGreaterThan(total / 2);
     // Bounded by the slow session's queue (0.5 MiB) + socket buffer (0.25 MiB) + 32 in flight,
     // with slack for allocator noise: far below the 20 MiB pushed at it.
     expect(heapAfter - heapBefore).toBeLessThan(8 * 2 ** 20);

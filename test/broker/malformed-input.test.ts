@@ -61,7 +61,7 @@ describe('bad input closes only the offending connection', () => {
     const client = await RawClient.connect(tb.port, { clientId: 'vanish' });
     client.writeBytes([0x30, 0x7f, 0x00, 0x05, 0x61]);
     client.destroy();
-    await expect.poll(() => tb.broker.clients.has('vanish')).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected('vanish')).toBe(false);
     await expectBrokerStillServes('vanish');
   });
 

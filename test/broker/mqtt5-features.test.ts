@@ -54,8 +54,8 @@ describe('session expiry', () => {
     client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'se1/t', qos: 1 }] });
     await client.next('suback');
     client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('se1')?.isOnline).toBe(false);
-    expect(tb.broker.sessions.get('se1')!.subscriptions.has('se1/t')).toBe(true);
+    await expect.poll(() => tb.broker.admin.session('se1')?.isOnline).toBe(false);
+    expect(tb.broker.admin.session('se1')!.subscriptions.has('se1/t')).toBe(true);
     const back = await RawClient.open(tb.port, 5);
     back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'se1', clean: false, keepalive: 0, properties: { sessionExpiryInterval: 300 } });
     expect(((await back.next('connack')) as IConnackPacket).sessionPresent).toBe(true);
@@ -65,7 +65,7 @@ describe('session expiry', () => {
     const { client } = await raw5('se2', { sessionExpiryInterval: 300 });
     client.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
     await client.waitClosed();
-    await expect.poll(() => tb.broker.sessions.get('se2')).toBeUndefined();
+    await expect.poll(() => tb.broker.admin.session('se2')).toBeUndefined();
   });
 
   it('DISCONNECT setting an expiry after 0 at CONNECT is a protocol error', async () => {
@@ -80,9 +80,9 @@ describe('session expiry', () => {
     extra.push(own);
     const { client } = await raw5('se4', { sessionExpiryInterval: 0xffffffff }, {}, own.port);
     client.destroy();
-    await expect.poll(() => own.broker.sessions.get('se4')?.isOnline).toBe(false);
+    await expect.poll(() => own.broker.admin.session('se4')?.isOnline).toBe(false);
     now.t += 10 * 365 * 24 * 3600 * 1000;
-    expect(own.broker.sessions.get('se4')).toBeDefined();
+    expect(own.broker.admin.session('se4')).toBeDefined();
   });
 });
 
@@ -95,13 +95,13 @@ describe('message expiry', () => {
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'me/#', qos: 1 }] });
     await sub.client.next('suback');
     sub.client.destroy();
-    await expect.poll(() => own.broker.sessions.get('me-sub')?.isOnline).toBe(false);
+    await expect.poll(() => own.broker.admin.session('me-sub')?.isOnline).toBe(false);
     const pub = await connectClient(own.url, { clientId: 'me-pub', protocolVersion: 5 });
     await pub.publishAsync('me/short', 'expires', { qos: 1, properties: { messageExpiryInterval: 5 } });
     await pub.publishAsync('me/long', 'lives', { qos: 1, properties: { messageExpiryInterval: 1000 } });
     // Thirty seconds pass while the subscriber is away (the broker's injected clock).
     now.t += 30_000;
-    const sessions = own.broker.sessions.get('me-sub')!;
+    const sessions = own.broker.admin.session('me-sub')!;
     expect(sessions.queuedCount).toBe(2);
     const back = await RawClient.open(own.port, 5);
     back.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'me-sub', clean: false, keepalive: 0, properties: { sessionExpiryInterval: 300 } });
@@ -110,7 +110,7 @@ describe('message expiry', () => {
     expect(msg.topic).toBe('me/long');
     expect(msg.properties?.messageExpiryInterval).toBeLessThanOrEqual(970);
     expect(msg.properties?.messageExpiryInterval).toBeGreaterThan(900);
-    expect(own.broker.stats.dropped.expired).toBe(1);
+    expect(own.broker.admin.stats.dropped.expired).toBe(1);
   });
 });
 
@@ -148,7 +148,7 @@ describe('flow control', () => {
     const first = (await client.next('publish')) as IPublishPacket;
     const second = (await client.next('publish')) as IPublishPacket;
     await expect(client.next('publish', 200)).rejects.toThrow();
-    expect(tb.broker.sessions.get('fc-sub')!.inflightCount).toBe(2);
+    expect(tb.broker.admin.session('fc-sub')!.inflightCount).toBe(2);
     client.send({ cmd: 'puback', messageId: first.messageId! });
     client.send({ cmd: 'puback', messageId: second.messageId! });
     const rest = [];
@@ -182,7 +182,7 @@ describe('maximum packet size', () => {
     const msg = (await client.next('publish')) as IPublishPacket;
     expect(msg.payload.toString()).toBe('small');
     client.send({ cmd: 'puback', messageId: msg.messageId! });
-    await expect.poll(() => tb.broker.sessions.get('mps-sub')!.inflightCount).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('mps-sub')!.inflightCount).toBe(0);
   });
 });
 
@@ -311,7 +311,7 @@ describe('will delay', () => {
     const b = await raw5('wd-b', { sessionExpiryInterval: 60 }, { will: will('wd/b') });
     a.client.destroy();
     b.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('wd-b')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('wd-b')?.isOnline).toBe(false);
     // b comes back at once: its will is cancelled.
     await raw5('wd-b', { sessionExpiryInterval: 60 }, { clean: false });
     const [msg] = await watch.collector.waitFor(1, 4000);

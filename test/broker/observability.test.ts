@@ -78,7 +78,7 @@ describe('HTTP operations endpoints', () => {
     const retained = (await (await fetch(`${base}/api/v1/retained?topic=r/%23`, auth)).json()) as Array<{ topic: string; payloadBase64: string }>;
     expect(retained).toEqual([expect.objectContaining({ topic: 'r/1', payloadBase64: Buffer.from('kept').toString('base64') })]);
     expect((await fetch(`${base}/api/v1/retained?topic=r/1`, { ...auth, method: 'DELETE' })).status).toBe(200);
-    expect(tb.broker.router.retained.get('r/1')).toBeUndefined();
+    expect(tb.broker.admin.retained('r/1')).toBeUndefined();
     const stats = (await (await fetch(`${base}/api/v1/stats`, auth)).json()) as Record<string, number>;
     expect(stats.clientsConnected).toBe(1);
     expect(stats.subscriptions).toBe(2);
@@ -87,7 +87,7 @@ describe('HTTP operations endpoints', () => {
     const del = await fetch(`${base}/api/v1/clients/adm?discardSession=true`, { ...auth, method: 'DELETE' });
     expect(await del.json()).toEqual({ disconnected: true, sessionDiscarded: true });
     await closed;
-    expect(tb.broker.sessions.get('adm')).toBeUndefined();
+    expect(tb.broker.admin.session('adm')).toBeUndefined();
   });
 
   it('refuses to bind the admin API beyond loopback without a token', async () => {
@@ -119,10 +119,10 @@ describe('$SYS topics', () => {
 describe('$SYS and the retained bounds', () => {
   it('$SYS topics do not use up maxRetainedMessages', async () => {
     const { tb } = await opsBroker({ sys: { interval: 1 }, limits: { maxRetainedMessages: 3 } });
-    await expect.poll(() => tb.broker.router.retained.get('$SYS/broker/uptime') !== undefined).toBe(true);
+    await expect.poll(() => tb.broker.admin.retained('$SYS/broker/uptime') !== undefined).toBe(true);
     const pub = await connectClient(tb.url, { clientId: 'bound-pub' });
     for (let i = 0; i < 3; i++) await pub.publishAsync(`user/${i}`, 'v', { qos: 1, retain: true });
-    expect(['user/0', 'user/1', 'user/2'].every((t) => tb.broker.router.retained.get(t) !== undefined)).toBe(true);
-    expect(tb.broker.stats.retainedRefused).toBe(0);
+    expect(['user/0', 'user/1', 'user/2'].every((t) => tb.broker.admin.retained(t) !== undefined)).toBe(true);
+    expect(tb.broker.admin.stats.retainedRefused).toBe(0);
   });
 });

@@ -42,7 +42,7 @@ describe.each([4, 5] as const)('QoS 2 exactly once (protocol level %i)', (protoc
     sub.send({ cmd: 'pubrec', messageId: publish.messageId! });
     expect(await sub.next('pubrel')).toMatchObject({ messageId: publish.messageId });
     sub.send({ cmd: 'pubcomp', messageId: publish.messageId! });
-    const session = tb.broker.sessions.get('q2raw')!;
+    const session = tb.broker.admin.session('q2raw')!;
     await expect.poll(() => session.inflightCount).toBe(0);
     expect(sub.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
   });

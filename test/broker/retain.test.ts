@@ -34,7 +34,7 @@ describe.each([4, 5] as const)('retained messages (protocol level %i)', (protoco
     await pub.publishAsync('r3/a', 'kept', { qos: 1, retain: true });
     await pub.publishAsync('r3/b', 'to-delete', { qos: 1, retain: true });
     await pub.publishAsync('r3/b', '', { qos: 1, retain: true });
-    expect(tb.broker.router.retained.get('r3/b')).toBeUndefined();
+    expect(tb.broker.admin.retained('r3/b')).toBeUndefined();
     const sub = await connectClient(tb.url, { clientId: 'rsub3', protocolVersion });
     const collector = new MessageCollector(sub);
     await sub.subscribeAsync('r3/#', { qos: 1 });
@@ -47,7 +47,7 @@ describe.each([4, 5] as const)('retained messages (protocol level %i)', (protoco
     const pub = await connectClient(tb.url, { clientId: 'rpub4', protocolVersion });
     await pub.publishAsync('r4/a', 'retained', { qos: 1, retain: true });
     await pub.publishAsync('r4/a', 'not retained', { qos: 1, retain: false });
-    expect(tb.broker.router.retained.get('r4/a')?.payload.toString()).toBe('retained');
+    expect(tb.broker.admin.retained('r4/a')?.payload.toString()).toBe('retained');
   });
 
   it('[3.1.1 MQTT-3.8.4-3] [5.0 MQTT-3.8.4-3] [5.0 MQTT-3.8.4-4] every matching filter of a SUBSCRIBE gets the retained messages; a repeat subscription re-sends them', async () => {

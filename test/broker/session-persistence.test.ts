@@ -37,7 +37,7 @@ describe.each([4, 5] as const)('resumed sessions (protocol level %i)', (protocol
     expect(first.payload.toString()).toBe('inflight');
     // Vanish without acking: 'inflight' stays unacknowledged.
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('sp3')!.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('sp3')!.isOnline).toBe(false);
     await pub.publishAsync('sp3/t', 'queued-1', { qos: 1 });
     await pub.publishAsync('sp3/t', 'queued-2', { qos: 2 });
     await pub.publishAsync('sp3/t', 'qos0-dropped', { qos: 0 });
@@ -64,11 +64,11 @@ describe.each([4, 5] as const)('resumed sessions (protocol level %i)', (protocol
     sub.client.send({ cmd: 'pubrec', messageId: publish.messageId! });
     await sub.client.next('pubrel');
     sub.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('sp4')!.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('sp4')!.isOnline).toBe(false);
     const back = await resumable('sp4');
     expect(await back.client.next('pubrel')).toMatchObject({ messageId: publish.messageId });
     back.client.send({ cmd: 'pubcomp', messageId: publish.messageId! });
-    await expect.poll(() => tb.broker.sessions.get('sp4')!.inflightCount).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('sp4')!.inflightCount).toBe(0);
     expect(back.client.packets.filter((p) => p.cmd === 'publish')).toEqual([]);
   });
 });
@@ -86,13 +86,13 @@ describe('sessions', () => {
     await clean.client.waitClosed();
     const again = await rawConnect('sp2', false);
     expect(again.connack.sessionPresent).toBe(false);
-    expect(tb.broker.sessions.get('sp2')!.subscriptions.size).toBe(0);
+    expect(tb.broker.admin.session('sp2')!.subscriptions.size).toBe(0);
   });
 
   it('MQTT 5: session expiry 0 ends the session with the connection', async () => {
     const first = await rawConnect('sp5', false, 5, { sessionExpiryInterval: 0 });
     first.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('sp5')).toBeUndefined();
+    await expect.poll(() => tb.broker.admin.session('sp5')).toBeUndefined();
     const back = await rawConnect('sp5', false, 5, { sessionExpiryInterval: 60 });
     expect(back.connack.sessionPresent).toBe(false);
   });
@@ -100,9 +100,9 @@ describe('sessions', () => {
   it('MQTT 5: a session with an expiry interval survives the connection and then expires', async () => {
     const first = await rawConnect('sp6', true, 5, { sessionExpiryInterval: 1 });
     first.client.destroy();
-    await expect.poll(() => tb.broker.sessions.get('sp6')?.isOnline).toBe(false);
+    await expect.poll(() => tb.broker.admin.session('sp6')?.isOnline).toBe(false);
     // Expiry runs on the broker's own timer: 1 s after the disconnect the session is gone.
-    await expect.poll(() => tb.broker.sessions.get('sp6'), { timeout: 4000 }).toBeUndefined();
+    await expect.poll(() => tb.broker.admin.session('sp6'), { timeout: 4000 }).toBeUndefined();
   });
 
   it('MQTT.js persistent client gets messages published while it was offline', async () => {

@@ -78,10 +78,10 @@ describe('shared subscriptions', () => {
     await client.subscribeAsync('$share/g/on/t', { qos: 1 });
     await publishNumbered(tb.url, 'on/t', 0, 20, 'on-pub');
     await collector.waitFor(20);
-    expect(tb.broker.sessions.get('off-member')!.queuedCount).toBe(0);
+    expect(tb.broker.admin.session('off-member')!.queuedCount).toBe(0);
     await client.endAsync();
     await publishNumbered(tb.url, 'on/t', 100, 3, 'on-pub2');
-    expect(tb.broker.sessions.get('off-member')!.queuedCount).toBe(3);
+    expect(tb.broker.admin.session('off-member')!.queuedCount).toBe(3);
   });
 
   it('with every member offline, messages wait for the group: the first member back gets them all', async () => {
@@ -95,11 +95,11 @@ describe('shared subscriptions', () => {
     }
     await publishNumbered(tb.url, 'wait/t', 0, 10, 'wait-pub');
     // Held by the offline members meanwhile (spread over both by the strategy).
-    expect(tb.broker.sessions.get('wait-a')!.queuedCount + tb.broker.sessions.get('wait-b')!.queuedCount).toBe(10);
+    expect(tb.broker.admin.session('wait-a')!.queuedCount + tb.broker.admin.session('wait-b')!.queuedCount).toBe(10);
     const { collector } = await connectCollecting(tb.url, { clientId: 'wait-b', clean: false });
     const received = await collector.waitFor(10);
     expect(received.map((m) => Number(m.payload)).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, n) => n));
-    expect(tb.broker.sessions.get('wait-a')!.queuedCount).toBe(0);
+    expect(tb.broker.admin.session('wait-a')!.queuedCount).toBe(0);
   });
 
   it('members joining and leaving mid-stream: no loss, no duplicates; a leaver’s unacked messages go to another member', async () => {

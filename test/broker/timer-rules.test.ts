@@ -40,13 +40,13 @@ describe.each([
     const client = mb.open(version);
     await client.connect({ clientId: 'ka', keepalive: 10, will: { topic: 'ka/will', payload: Buffer.from('gone'), qos: 0, retain: false } });
     mb.clock.advance(14_999);
-    expect(mb.broker.clients.has('ka')).toBe(true);
+    expect(mb.broker.admin.isConnected('ka')).toBe(true);
     mb.clock.advance(1);
-    expect(mb.broker.clients.has('ka')).toBe(false);
+    expect(mb.broker.admin.isConnected('ka')).toBe(false);
     if (version === 5) expect(await client.next('disconnect')).toMatchObject({ reasonCode: 0x8d });
     await client.waitClosed();
     expect(await watcher.next('publish')).toMatchObject({ topic: 'ka/will' });
-    expect(mb.broker.stats.disconnectsByReason['keepalive-timeout']).toBe(1);
+    expect(mb.broker.admin.stats.disconnectsByReason['keepalive-timeout']).toBe(1);
   });
 
   it(`${spec} any packet restarts the 1.5 × keep-alive period`, async () => {
@@ -56,16 +56,16 @@ describe.each([
     client.send({ cmd: 'pingreq' });
     await client.next('pingresp');
     mb.clock.advance(14_999);
-    expect(mb.broker.clients.has('ka-ping')).toBe(true);
+    expect(mb.broker.admin.isConnected('ka-ping')).toBe(true);
     mb.clock.advance(1);
-    expect(mb.broker.clients.has('ka-ping')).toBe(false);
+    expect(mb.broker.admin.isConnected('ka-ping')).toBe(false);
   });
 
   it('keep-alive 0 means no timer: a silent client stays', async () => {
     const client = mb.open(version);
     await client.connect({ clientId: 'ka-0', keepalive: 0 });
     mb.clock.advance(365 * 86_400_000);
-    expect(mb.broker.clients.has('ka-0')).toBe(true);
+    expect(mb.broker.admin.isConnected('ka-0')).toBe(true);
     expect(client.isClosed).toBe(false);
   });
 });
@@ -89,7 +89,7 @@ describe('CONNECT timeout (limits.connectTimeoutMs)', () => {
     mb.clock.advance(60_000);
     await settle();
     expect(client.isClosed).toBe(false);
-    expect(mb.broker.clients.has('in-time')).toBe(true);
+    expect(mb.broker.admin.isConnected('in-time')).toBe(true);
   });
 });
 
@@ -100,41 +100,41 @@ describe('session expiry', () => {
     const client = mb.open(version);
     await client.connect({ clientId, clean: false, ...fields });
     client.destroy();
-    await expect.poll(() => mb.broker.clients.has(clientId)).toBe(false);
+    await expect.poll(() => mb.broker.admin.isConnected(clientId)).toBe(false);
   }
 
   it('[5.0 MQTT-3.1.2-23] [5.0 MQTT-4.1.0-2] a session is kept for its expiry interval after the disconnect, then discarded', async () => {
     await disconnected(5, 'exp-10', { properties: { sessionExpiryInterval: 10 } });
     mb.clock.advance(9_999);
-    expect(mb.broker.sessions.get('exp-10')).toBeDefined();
+    expect(mb.broker.admin.session('exp-10')).toBeDefined();
     mb.clock.advance(1);
-    expect(mb.broker.sessions.get('exp-10')).toBeUndefined();
+    expect(mb.broker.admin.session('exp-10')).toBeUndefined();
   });
 
   it('[5.0 MQTT-3.1.2-23] the interval counts from the disconnect: time connected does not use it up', async () => {
     const client = mb.open(5);
     await client.connect({ clientId: 'exp-online', clean: false, properties: { sessionExpiryInterval: 10 } });
     mb.clock.advance(60_000);
-    expect(mb.broker.sessions.get('exp-online')).toBeDefined();
+    expect(mb.broker.admin.session('exp-online')).toBeDefined();
     client.destroy();
-    await expect.poll(() => mb.broker.clients.has('exp-online')).toBe(false);
+    await expect.poll(() => mb.broker.admin.isConnected('exp-online')).toBe(false);
     mb.clock.advance(9_999);
-    expect(mb.broker.sessions.get('exp-online')).toBeDefined();
+    expect(mb.broker.admin.session('exp-online')).toBeDefined();
     mb.clock.advance(1);
-    expect(mb.broker.sessions.get('exp-online')).toBeUndefined();
+    expect(mb.broker.admin.session('exp-online')).toBeUndefined();
   });
 
   it('[5.0 MQTT-3.1.2-23] an expiry interval of 0 ends the session with the connection', async () => {
     await disconnected(5, 'exp-0', { properties: { sessionExpiryInterval: 0 } });
-    expect(mb.broker.sessions.get('exp-0')).toBeUndefined();
+    expect(mb.broker.admin.session('exp-0')).toBeUndefined();
   });
 
   it('[5.0 MQTT-3.1.2-23] 0xFFFFFFFF never expires, and neither does a 3.1.1 persistent session', async () => {
     await disconnected(5, 'exp-never', { properties: { sessionExpiryInterval: 0xffffffff } });
     await disconnected(4, 'exp-311', {});
     mb.clock.advance(10 * 365 * 86_400_000);
-    expect(mb.broker.sessions.get('exp-never')).toBeDefined();
-    expect(mb.broker.sessions.get('exp-311')).toBeDefined();
+    expect(mb.broker.admin.session('exp-never')).toBeDefined();
+    expect(mb.broker.admin.session('exp-311')).toBeDefined();
   });
 
   it('[5.0 MQTT-4.1.0-2] a reconnect stops the countdown; the next disconnect starts it anew', async () => {
@@ -142,9 +142,9 @@ describe('session expiry', () => {
     mb.clock.advance(8_000);
     await disconnected(5, 'exp-back', { properties: { sessionExpiryInterval: 10 } });
     mb.clock.advance(9_999);
-    expect(mb.broker.sessions.get('exp-back')).toBeDefined();
+    expect(mb.broker.admin.session('exp-back')).toBeDefined();
     mb.clock.advance(1);
-    expect(mb.broker.sessions.get('exp-back')).toBeUndefined();
+    expect(mb.broker.admin.session('exp-back')).toBeUndefined();
   });
 });
 
@@ -157,7 +157,7 @@ describe('will delay', () => {
     const client = mb.open(5);
     await client.connect({ clientId, clean: false, will: will(delay), properties: { sessionExpiryInterval: expiry } });
     client.destroy();
-    await expect.poll(() => mb.broker.clients.has(clientId)).toBe(false);
+    await expect.poll(() => mb.broker.admin.isConnected(clientId)).toBe(false);
   }
 
   it('[5.0 MQTT-3.1.2-8] the will goes out once its delay has passed', async () => {
@@ -178,7 +178,7 @@ describe('will delay', () => {
     expect(watcher.received.filter((p) => p.cmd === 'publish')).toEqual([]);
     mb.clock.advance(1);
     expect(await watcher.next('publish')).toMatchObject({ topic: 'wd/will' });
-    expect(mb.broker.sessions.get('wd-short')).toBeUndefined();
+    expect(mb.broker.admin.session('wd-short')).toBeUndefined();
   });
 
   it('[5.0 MQTT-3.1.3-9] a reconnect before the delay has passed cancels the will', async () => {
@@ -202,7 +202,7 @@ describe('credential expiry (a token’s lifetime bounds the connection’s)', (
     const expiry = new CredentialExpiry(mb.broker);
     expiry.arm('tok', 'alice', mb.clock.now() + 60_000, () => true);
     mb.clock.advance(59_999);
-    expect(mb.broker.clients.has('tok')).toBe(true);
+    expect(mb.broker.admin.isConnected('tok')).toBe(true);
     mb.clock.advance(1);
     expect(await client.next('disconnect')).toMatchObject({ reasonCode: 0x87 });
     await client.waitClosed();
@@ -218,7 +218,7 @@ describe('credential expiry (a token’s lifetime bounds the connection’s)', (
     expiry.arm('tok-b', 'bob', mb.clock.now() + 1000, () => true);
     expiry.cancel('tok-b');
     mb.clock.advance(40 * 86_400_000);
-    expect(mb.broker.clients.has('tok-a')).toBe(true);
-    expect(mb.broker.clients.has('tok-b')).toBe(true);
+    expect(mb.broker.admin.isConnected('tok-a')).toBe(true);
+    expect(mb.broker.admin.isConnected('tok-b')).toBe(true);
   });
 });

@@ -48,7 +48,7 @@ describe.each([4, 5] as const)('wills and keep-alive (protocol level %i)', (prot
       will: { topic: 'will/3/status', payload: Buffer.from('offline'), qos: 1, retain: true },
     });
     device.destroy();
-    await expect.poll(() => tb.broker.router.retained.get('will/3/status')?.payload.toString()).toBe('offline');
+    await expect.poll(() => tb.broker.admin.retained('will/3/status')?.payload.toString()).toBe('offline');
     const collector = await watcher('will/3/#', 'w3-watch');
     const [msg] = await collector.waitFor(1);
     expect(msg!.packet.retain).toBe(true);

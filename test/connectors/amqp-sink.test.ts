@@ -120,7 +120,7 @@ describe.skipIf(!available)('AMQP sink (RabbitMQ)', () => {
     for (const t of topics) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
     expect(ids.length - new Set(ids).size).toBe(0);
     expect(ids[0]).toMatch(/^rabbit:\d+$/);
-    await expect.poll(() => tb.broker.sessions.get('$connector/rabbit')!.inflightCount, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('$connector/rabbit')!.inflightCount, { timeout: 10_000 }).toBe(0);
     await publisher.endAsync();
   }, 150_000);
 

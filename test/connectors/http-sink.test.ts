@@ -91,7 +91,7 @@ describe('HTTP sink', () => {
     expect(status.failed.transient).toBeGreaterThanOrEqual(6); // 3×503, 429, 500, the hang's timeout
     expect(status.retried).toBeGreaterThan(0);
     await expect.poll(() => statusOf(tb, 'hook').delivered, { timeout: 10_000 }).toBeGreaterThanOrEqual(20_000);
-    await expect.poll(() => tb.broker.sessions.get('$connector/hook')!.inflightCount, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('$connector/hook')!.inflightCount, { timeout: 10_000 }).toBe(0);
     await publisher.endAsync();
   }, 150_000);
 
@@ -120,7 +120,7 @@ describe('HTTP sink', () => {
     const status = statusOf(tb, 'bad');
     expect(status.deadLettered).toBe(1);
     expect(status.failed.data).toBeGreaterThanOrEqual(3);
-    await expect.poll(() => tb.broker.sessions.get('$connector/bad')!.inflightCount, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => tb.broker.admin.session('$connector/bad')!.inflightCount, { timeout: 10_000 }).toBe(0);
   }, 60_000);
 
   it('401 pauses the connector (messages keep queueing), and it resumes by itself once the backend accepts', async () => {

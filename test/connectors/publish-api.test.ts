@@ -38,13 +38,13 @@ describe('POST /api/v1/publish', () => {
     for (let n = 0; n < 1000; n++) expect(await post({ topic: 'cmd/dev-1', payload: String(n) })).toEqual({ status: 200, body: { matched: 1 } });
     // Expires after 60 s, and the clock moves 120 s on before the device returns.
     expect((await post({ topic: 'cmd/dev-1', payload: 'stale', messageExpiryInterval: 60 })).status).toBe(200);
-    expect(tb.broker.sessions.get('dev-1')!.queuedCount).toBe(1001);
+    expect(tb.broker.admin.session('dev-1')!.queuedCount).toBe(1001);
     clockOffsetMs = 120_000;
 
     const { collector } = await connectCollecting(tb.url, { clientId: 'dev-1', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } });
     const received = await collector.waitFor(1000, 20_000);
     expect(received.map((m) => m.payload)).toEqual(Array.from({ length: 1000 }, (_, n) => String(n)));
-    await expect.poll(() => tb!.broker.stats.dropped.expired).toBe(1);
+    await expect.poll(() => tb!.broker.admin.stats.dropped.expired).toBe(1);
     expect(collector.messages.some((m) => m.payload === 'stale')).toBe(false);
   }, 60_000);
 });

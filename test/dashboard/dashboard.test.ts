@@ -137,7 +137,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Really disconnect dash-victim', exact: true }).click();
     await closed;
     await expect(page.locator('tr[data-client-id="dash-victim"]')).toBeGoneSoon();
-    expect(tb.broker.clients.has('dash-victim')).toBe(false);
+    expect(tb.broker.admin.isConnected('dash-victim')).toBe(false);
   }, BROWSER_TEST_TIMEOUT_MS);
 
   it('shows a persistent session falling behind, and discards it from the UI', async () => {
@@ -154,7 +154,7 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Discard dash-sleeper', exact: true }).click();
     await page.getByRole('button', { name: 'Really discard dash-sleeper', exact: true }).click();
     await expect(row).toBeGoneSoon();
-    expect(tb.broker.sessions.get('dash-sleeper')).toBeUndefined();
+    expect(tb.broker.admin.session('dash-sleeper')).toBeUndefined();
   }, BROWSER_TEST_TIMEOUT_MS);
 
   it('shows subscriptions as a topic tree, expanded level by level', async () => {
@@ -179,8 +179,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Delete dash/retained/one', exact: true }).click();
     await page.getByRole('button', { name: 'Really delete dash/retained/one', exact: true }).click();
     await expect(page.locator('tr[data-topic="dash/retained/one"]')).toBeGoneSoon();
-    expect(tb.broker.router.retained.get('dash/retained/one')).toBeUndefined();
-    expect(tb.broker.router.retained.get('dash/retained/two')).toBeDefined();
+    expect(tb.broker.admin.retained('dash/retained/one')).toBeUndefined();
+    expect(tb.broker.admin.retained('dash/retained/two')).toBeDefined();
   }, BROWSER_TEST_TIMEOUT_MS);
 
   it('publishes from the console, over the WebSocket listener, to a subscriber the test holds — within the ACL', async () => {

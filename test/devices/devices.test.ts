@@ -33,9 +33,9 @@ describe('fleet simulator', () => {
     expect(new Set(telemetry.map((m) => m.topic)).size).toBe(50);
     const reading = JSON.parse(telemetry[0]!.payload) as Record<string, unknown>;
     expect(reading).toMatchObject({ id: expect.stringMatching(/^sim-\d{4}$/), temperature: expect.any(Number), humidity: expect.any(Number), battery: expect.any(Number) });
-    expect(tb.broker.router.retained.get('devices/sim-0042/status')?.payload.toString()).toBe('online');
+    expect(tb.broker.admin.retained('devices/sim-0042/status')?.payload.toString()).toBe('online');
     await fleet.stop();
-    expect(tb.broker.router.retained.get('devices/sim-0042/status')?.payload.toString()).toBe('offline');
+    expect(tb.broker.admin.retained('devices/sim-0042/status')?.payload.toString()).toBe('offline');
   });
 });
 
@@ -49,7 +49,7 @@ describe.skipIf(!peers.paho)('python paho-mqtt example (needs python3-paho-mqtt)
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = once(child, 'exit');
-    await expect.poll(() => tb.broker.sessions.get('py-1')?.subscriptions.size ?? 0, { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => tb.broker.admin.session('py-1')?.subscriptions.size ?? 0, { timeout: 10_000 }).toBe(1);
     const commander = await connectClient(tb.url, { clientId: 'py-commander' });
     await commander.publishAsync('devices/py-1/cmd', 'ping', { qos: 1 });
     await commander.publishAsync('devices/py-1/cmd', JSON.stringify({ interval: 0.05 }), { qos: 1 });
@@ -60,6 +60,6 @@ describe.skipIf(!peers.paho)('python paho-mqtt example (needs python3-paho-mqtt)
     const acks = watch.collector.messages.filter((m) => m.topic === 'devices/py-1/ack').map((m) => m.payload);
     expect(acks).toContain('pong');
     expect(acks.filter((a) => a.startsWith('{')).map((a) => JSON.parse(a) as unknown)).toContainEqual({ interval: 0.05 });
-    expect(tb.broker.router.retained.get('devices/py-1/status')?.payload.toString()).toBe('offline');
+    expect(tb.broker.admin.retained('devices/py-1/status')?.payload.toString()).toBe('offline');
   }, 30_000);
 });

@@ -25,7 +25,7 @@ describe.skipIf(!peers.mosquittoClients)('mosquitto_sub / mosquitto_pub round tr
       let out = '';
       sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
       // Publish once the subscription is in place (it shows up in the router).
-      await expect.poll(() => tb.broker.sessions.get(`msub-${version}`)?.subscriptions.size ?? 0, { timeout: 5000 }).toBe(1);
+      await expect.poll(() => tb.broker.admin.session(`msub-${version}`)?.subscriptions.size ?? 0, { timeout: 5000 }).toBe(1);
       const pub = spawn('/usr/bin/mosquitto_pub', ['-h', '127.0.0.1', '-p', String(tb.port), '-V', version, '-t', topic, '-m', 'hi', '-q', '2']);
       const [pubCode] = (await once(pub, 'exit')) as [number];
       expect(pubCode).toBe(0);
@@ -47,6 +47,6 @@ describe.skipIf(!peers.mosquittoClients)('mosquitto_sub / mosquitto_pub round tr
     expect(out.trim()).toBe('interop/ret kept');
     const del = spawn('/usr/bin/mosquitto_pub', ['-h', '127.0.0.1', '-p', String(tb.port), '-t', 'interop/ret', '-r', '-n', '-q', '1']);
     await once(del, 'exit');
-    expect(tb.broker.router.retained.get('interop/ret')).toBeUndefined();
+    expect(tb.broker.admin.retained('interop/ret')).toBeUndefined();
   });
 });

@@ -216,7 +216,7 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
     const drainDeadline = Date.now() + 30_000;
     while (goodReceived < goodSent && Date.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
     const closeDeadline = Date.now() + 30_000;
-    while (tb.broker.clients.size > 2 && Date.now() < closeDeadline) await new Promise((r) => setTimeout(r, 100));
+    while (tb.broker.admin.connectionCount > 2 && Date.now() < closeDeadline) await new Promise((r) => setTimeout(r, 100));
     clearInterval(sampler);
     collectGarbage();
     const after = process.memoryUsage().heapUsed;
@@ -230,12 +230,12 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
           .join('') +
         `good client: ${goodSent} QoS 1 messages sent, ${goodReceived} received, ${isGoodInOrder ? 'in order' : 'OUT OF ORDER'}\n` +
         `heap: baseline ${mib(baseline)} MiB, peak ${mib(peak)} MiB (sampled every 250 ms), after GC ${mib(after)} MiB; ` +
-        `sessions left ${tb.broker.sessions.size}, connections left ${tb.broker.clients.size}, protocol violations seen ${tb.broker.stats.protocolViolations}\n`,
+        `sessions left ${tb.broker.admin.sessionCount}, connections left ${tb.broker.admin.connectionCount}, protocol violations seen ${tb.broker.admin.stats.protocolViolations}\n`,
     );
     const problems = [...findings];
     if (goodReceived !== goodSent || !isGoodInOrder) problems.push('the well-behaved client was affected');
     if (after - baseline > 32 * 2 ** 20) problems.push(`heap grew by ${mib(after - baseline)} MiB`);
-    if (tb.broker.clients.size !== 2) problems.push(`${tb.broker.clients.size - 2} abusive connections still open`);
+    if (tb.broker.admin.connectionCount !== 2) problems.push(`${tb.broker.admin.connectionCount - 2} abusive connections still open`);
     if (problems.length > 0) {
       if (findings.length > 0) process.stdout.write(`the inputs in flight at the first findings were added to ${CORPUS_FILE}\n`);
       process.stdout.write(`FAILED:\n${problems.slice(0, 20).map((p) => `  - ${p}`).join('\n')}\n`);

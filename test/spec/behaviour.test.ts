@@ -168,7 +168,7 @@ describe.each([4, 5] as const)('CONNECT and CONNACK, protocol level %i', (versio
     expect(await first.next('connack')).toMatchObject({ sessionPresent: false });
     await subscribe(first, `resume/${id}`, 1);
     first.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     // Another client id does not get this session.
     const other = await RawClient.open(tb.port, version);
     other.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `${id}-other`, keepalive: 0, ...persistent });
@@ -186,7 +186,7 @@ describe.each([4, 5] as const)('CONNECT and CONNACK, protocol level %i', (versio
     const first = await connect(version, id, persistent);
     await subscribe(first, `discard/${id}`, 1);
     first.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const again = await RawClient.open(tb.port, version);
     again.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: id, clean: true, keepalive: 0 });
     expect(await again.next('connack')).toMatchObject({ sessionPresent: false });
@@ -268,9 +268,9 @@ describe('MQTT 5 CONNECT specifics', () => {
     client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: '', clean: true, keepalive: 0, properties: { sessionExpiryInterval: 60 } });
     const connack = (await client.next('connack')) as IConnackPacket;
     const assigned = connack.properties!.assignedClientIdentifier!;
-    expect(tb.broker.clients.has(assigned)).toBe(true);
+    expect(tb.broker.admin.isConnected(assigned)).toBe(true);
     client.destroy();
-    await expect.poll(() => tb.broker.clients.has(assigned)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(assigned)).toBe(false);
     const again = await RawClient.open(tb.port, 5);
     again.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: assigned, clean: false, keepalive: 0, properties: { sessionExpiryInterval: 60 } });
     expect(await again.next('connack')).toMatchObject({ sessionPresent: true });
@@ -287,7 +287,7 @@ describe('MQTT 5 CONNECT specifics', () => {
     await publishFrom(`exp/${id}`, 'still', 1);
     expect(await client.next('publish')).toMatchObject({ topic: `exp/${id}` });
     client.destroy();
-    await expect.poll(() => tb.broker.sessions.get(id), { timeout: 10_000 }).toBeUndefined();
+    await expect.poll(() => tb.broker.admin.session(id), { timeout: 10_000 }).toBeUndefined();
     const again = await RawClient.open(tb.port, 5);
     again.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: id, clean: false, keepalive: 0, properties: { sessionExpiryInterval: 1 } });
     expect(await again.next('connack')).toMatchObject({ sessionPresent: false });
@@ -418,7 +418,7 @@ describe.each([4, 5] as const)('outgoing QoS 1 and 2, protocol level %i', (versi
     expect(first).toMatchObject({ qos: 1, dup: false });
     expect(first.messageId).toBeGreaterThan(0);
     sub.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const again = await connect(version, id, persistent);
     const resent = (await again.next('publish')) as IPublishPacket;
     expect(resent).toMatchObject({ qos: 1, dup: true, messageId: first.messageId });
@@ -432,13 +432,13 @@ describe.each([4, 5] as const)('outgoing QoS 1 and 2, protocol level %i', (versi
     const publish = (await sub.next('publish')) as IPublishPacket;
     expect(publish).toMatchObject({ qos: 2, dup: false });
     sub.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const second = await connect(version, id, persistent);
     expect(await second.next('publish')).toMatchObject({ dup: true, messageId: publish.messageId });
     second.send({ cmd: 'pubrec', messageId: publish.messageId! });
     expect(await second.next('pubrel')).toMatchObject({ messageId: publish.messageId });
     second.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const third = await connect(version, id, persistent);
     expect(await third.next('pubrel')).toMatchObject({ messageId: publish.messageId });
     third.send({ cmd: 'pubcomp', messageId: publish.messageId! });
@@ -452,7 +452,7 @@ describe.each([4, 5] as const)('outgoing QoS 1 and 2, protocol level %i', (versi
     const offline = await connect(version, offlineId, persistent);
     await subscribe(offline, `ord/${offlineId}`, 1);
     offline.destroy();
-    await expect.poll(() => tb.broker.clients.has(offlineId)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(offlineId)).toBe(false);
     const online = await connect(version, uid('online'));
     await subscribe(online, `ord/${offlineId}`, 1);
     const publisher = await connectClient(tb.url, { clientId: uid('ordpub') });
@@ -509,7 +509,7 @@ describe('MQTT 5 flow control and acknowledgement codes', () => {
     sub.send({ cmd: 'pubrec', messageId: first.messageId!, reasonCode: 0x80 });
     expect(((await sub.next('publish')) as IPublishPacket).payload.toString()).toBe('b');
     sub.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const again = await connect(5, id, persistent);
     // Only 'b' (unacknowledged) comes again; 'a' ended with the failing PUBREC.
     expect(((await again.next('publish')) as IPublishPacket).payload.toString()).toBe('b');
@@ -693,7 +693,7 @@ describe.each([4, 5] as const)('sessions and unsubscribing, protocol level %i', 
     sub.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [`ui/${id}`] });
     await sub.next('unsuback');
     sub.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     const again = await connect(version, id, persistent);
     expect(await again.next('publish')).toMatchObject({ messageId: publish.messageId, dup: true });
     again.send({ cmd: 'puback', messageId: publish.messageId! });
@@ -709,7 +709,7 @@ describe.each([4, 5] as const)('sessions and unsubscribing, protocol level %i', 
       client.send({ cmd: 'puback', messageId: p.messageId! });
     }
     client.destroy();
-    await expect.poll(() => tb.broker.clients.has(id)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(id)).toBe(false);
     await publishFrom(`life/${id}`, 'later', 1);
     const again = await connect(version, id, persistent);
     expect(((await again.next('publish')) as IPublishPacket).payload.toString()).toBe('later');
@@ -735,7 +735,7 @@ describe('MQTT 5 shared subscriptions and QoS 2', () => {
     const first = await Promise.race([a.next('publish').then(() => 'share-a'), b.next('publish').then(() => 'share-b')]);
     const [gotIt, other] = first === 'share-a' ? [a, b] : [b, a];
     gotIt.destroy();
-    await expect.poll(() => tb.broker.clients.has(first)).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected(first)).toBe(false);
     expect(await quiet(other)).toEqual([]);
     const back = await connect(5, first, { clean: false, properties: { sessionExpiryInterval: 60 } });
     expect(await back.next('publish')).toMatchObject({ topic: 'sh2/t', dup: true });
@@ -767,7 +767,7 @@ describe('MQTT 5 shared subscriptions and QoS 2', () => {
     } else {
       gotIt.destroy();
     }
-    await expect.poll(() => tb.broker.sessions.get(first), { timeout: 10_000 }).toBeUndefined();
+    await expect.poll(() => tb.broker.admin.session(first), { timeout: 10_000 }).toBeUndefined();
     expect(await quiet(other)).toEqual([]);
   });
 });

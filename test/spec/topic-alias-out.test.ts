@@ -101,7 +101,7 @@ describe('outgoing topic aliases', () => {
     await publishAll(['rc/t']);
     expect(await first.next('publish')).toMatchObject({ topic: 'rc/t', properties: { topicAlias: 1 } });
     first.destroy();
-    await expect.poll(() => tb.broker.clients.has('alias-reconnect')).toBe(false);
+    await expect.poll(() => tb.broker.admin.isConnected('alias-reconnect')).toBe(false);
     const again = await RawClient.connect(tb.port, { clientId: 'alias-reconnect', protocolVersion: 5, clean: false, properties: { topicAliasMaximum: 4, sessionExpiryInterval: 60 } });
     await publishAll(['rc/t']);
     // The first PUBLISH on the new connection (the unacknowledged resend, then the new one) names the topic again.

@@ -26,7 +26,7 @@ async function sendAndAwaitConnack(bytes: Buffer): Promise<net.Socket> {
 describe('PROXY protocol', () => {
   it('v1: the address in the header is the client address', async () => {
     const socket = await sendAndAwaitConnack(Buffer.concat([Buffer.from('PROXY TCP4 203.0.113.7 10.0.0.1 51234 1883\r\n'), connect('via-v1')]));
-    expect(tb.broker.clients.get('via-v1')!.remoteAddress).toBe('203.0.113.7:51234');
+    expect(tb.broker.admin.client('via-v1')!.remoteAddress).toBe('203.0.113.7:51234');
     socket.destroy();
   });
 
@@ -36,7 +36,7 @@ describe('PROXY protocol', () => {
     socket.write(v2Header([198, 51, 100, 9], 40000).subarray(0, 10));
     socket.write(Buffer.concat([v2Header([198, 51, 100, 9], 40000).subarray(10), connect('via-v2')]));
     await once(socket, 'data');
-    expect(tb.broker.clients.get('via-v2')!.remoteAddress).toBe('198.51.100.9:40000');
+    expect(tb.broker.admin.client('via-v2')!.remoteAddress).toBe('198.51.100.9:40000');
     socket.destroy();
   });
 
@@ -46,7 +46,7 @@ describe('PROXY protocol', () => {
     socket.on('error', () => undefined);
     socket.write(connect('no-header'));
     await once(socket, 'close');
-    expect(tb.broker.clients.has('no-header')).toBe(false);
+    expect(tb.broker.admin.isConnected('no-header')).toBe(false);
   });
 
   it('parser: partial input waits, garbage throws, UNKNOWN carries no address', () => {

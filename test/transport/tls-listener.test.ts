@@ -102,44 +102,44 @@ describe('TlsListener', () => {
 
   it('mutual TLS: a client without a certificate is refused', async () => {
     await expectRefused(`mqtts://127.0.0.1:${ports.mtls}`, { ca: certs.ca, clientId: 'no-cert' });
-    expect(broker.clients.has('no-cert')).toBe(false);
+    expect(broker.admin.isConnected('no-cert')).toBe(false);
   });
 
   it('mutual TLS: a certificate signed by another CA is refused', async () => {
     await expectRefused(`mqtts://127.0.0.1:${ports.mtls}`, { ca: certs.ca, cert: certs.strangerCert, key: certs.strangerKey, clientId: 'stranger' });
-    expect(broker.clients.has('stranger')).toBe(false);
+    expect(broker.admin.isConnected('stranger')).toBe(false);
   });
 
   it('mutual TLS: a verified certificate is accepted and its CN is the certificate identity', async () => {
     await roundTrip(`mqtts://127.0.0.1:${ports.mtls}`, { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey }, 'mtls');
-    expect(broker.clients.get('mtls-sub')!.info.certificateIdentity).toBe('device-7');
+    expect(broker.admin.client('mtls-sub')!.info.certificateIdentity).toBe('device-7');
   });
 
   it('without a subject CN the identity is the first DNS/email/URI SAN (an IP SAN is skipped)', async () => {
     await connectClient(`mqtts://127.0.0.1:${ports.mtls}`, { clientId: 'san-only', ca: certs.ca, cert: certs.sanOnlyCert, key: certs.sanOnlyKey });
-    expect(broker.clients.get('san-only')!.info.certificateIdentity).toBe('sensor-9.devices.example');
+    expect(broker.admin.client('san-only')!.info.certificateIdentity).toBe('sensor-9.devices.example');
   });
 
   it('optional client certificate (ca without requireClientCert): none gives no identity, a valid one does', async () => {
     await connectClient(`mqtts://127.0.0.1:${ports.optional}`, { clientId: 'anonymous-tls', ca: certs.ca });
-    expect(broker.clients.get('anonymous-tls')!.info.certificateIdentity).toBeUndefined();
+    expect(broker.admin.client('anonymous-tls')!.info.certificateIdentity).toBeUndefined();
     await connectClient(`mqtts://127.0.0.1:${ports.optional}`, { clientId: 'cert-tls', ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
-    expect(broker.clients.get('cert-tls')!.info.certificateIdentity).toBe('device-7');
+    expect(broker.admin.client('cert-tls')!.info.certificateIdentity).toBe('device-7');
     // A certificate the CA did not sign is not an identity, even where certificates are optional.
     await connectClient(`mqtts://127.0.0.1:${ports.optional}`, { clientId: 'unverified-tls', ca: certs.ca, cert: certs.strangerCert, key: certs.strangerKey });
-    expect(broker.clients.get('unverified-tls')!.info.certificateIdentity).toBeUndefined();
+    expect(broker.admin.client('unverified-tls')!.info.certificateIdentity).toBeUndefined();
   });
 
   it('PROXY v1 before the handshake: the header address is the client address', async () => {
     const socket = await tlsBehindProxy(Buffer.from('PROXY TCP4 203.0.113.7 10.0.0.1 51234 8883\r\n'));
     await expectConnack(socket, 'proxied-v1');
-    expect(broker.clients.get('proxied-v1')!.remoteAddress).toBe('203.0.113.7:51234');
+    expect(broker.admin.client('proxied-v1')!.remoteAddress).toBe('203.0.113.7:51234');
   });
 
   it('PROXY v2 before the handshake, with a client certificate: address and identity both come through', async () => {
     const socket = await tlsBehindProxy(v2Header([198, 51, 100, 9], 40000, 8883), { cert: certs.clientCert, key: certs.clientKey });
     await expectConnack(socket, 'proxied-v2');
-    const connection = broker.clients.get('proxied-v2')!;
+    const connection = broker.admin.client('proxied-v2')!;
     expect(connection.remoteAddress).toBe('198.51.100.9:40000');
     expect(connection.info.certificateIdentity).toBe('device-7');
   });
@@ -159,7 +159,7 @@ describe('TlsListener', () => {
     try {
       const port = (balancer.address() as net.AddressInfo).port;
       await connectClient(`mqtts://127.0.0.1:${port}`, { clientId: 'via-balancer', ca: certs.ca });
-      expect(broker.clients.get('via-balancer')!.remoteAddress).toBe('192.0.2.44:61000');
+      expect(broker.admin.client('via-balancer')!.remoteAddress).toBe('192.0.2.44:61000');
     } finally {
       await closeAllClients();
       for (const socket of sockets) socket.destroy();

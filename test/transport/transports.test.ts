@@ -80,9 +80,9 @@ describe('transports', () => {
     stranger.end(true);
     expect(stranger.connected).toBe(false);
     await connectClient(`mqtts://127.0.0.1:${ports.mtls}`, { clientId: 'cert-client', ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
-    const connection = tb.broker.clients.get('cert-client')!;
+    const connection = tb.broker.admin.client('cert-client')!;
     expect(connection.info.certificateIdentity).toBe('device-7');
-    expect(tb.broker.sessions.get('cert-client')!.username).toBe('device-7');
+    expect(tb.broker.admin.session('cert-client')!.username).toBe('device-7');
   });
 
   it('[3.1.1 MQTT-6.0.0-4] [5.0 MQTT-6.0.0-4] ws: MQTT over WebSocket on /mqtt with subprotocol mqtt', async () => {

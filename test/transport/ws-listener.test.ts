@@ -109,9 +109,9 @@ describe('WebSocketListener', () => {
       refused.once('close', () => resolve());
     });
     refused.end(true);
-    expect(broker.clients.has('wss-no-cert')).toBe(false);
+    expect(broker.admin.isConnected('wss-no-cert')).toBe(false);
     await connectClient(`wss://127.0.0.1:${ports.mwss}/mqtt`, { clientId: 'wss-cert', ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
-    expect(broker.clients.get('wss-cert')!.info.certificateIdentity).toBe('device-7');
+    expect(broker.admin.client('wss-cert')!.info.certificateIdentity).toBe('device-7');
   });
 
   it('[3.1.1 MQTT-6.0.0-4] [5.0 MQTT-6.0.0-4] the server selects the subprotocol mqtt, and mqttv3.1 for old clients', async () => {
@@ -147,7 +147,7 @@ describe('WebSocketListener', () => {
     const [code] = (await once(ws, 'close')) as [number];
     expect(code).toBe(1003);
     expect(received).toEqual([]);
-    expect(broker.clients.has('text-frame')).toBe(false);
+    expect(broker.admin.isConnected('text-frame')).toBe(false);
   });
 
   it('[3.1.1 MQTT-6.0.0-1] [5.0 MQTT-6.0.0-1] a text frame carrying CONNECT and a retained PUBLISH has no effect', async () => {
@@ -166,7 +166,7 @@ describe('WebSocketListener', () => {
     ws.send('hello');
     ws.send(connectPacket('after-text'));
     await once(ws, 'close');
-    expect(broker.clients.has('after-text')).toBe(false);
+    expect(broker.admin.isConnected('after-text')).toBe(false);
   });
 
   it('[3.1.1 MQTT-6.0.0-2] [5.0 MQTT-6.0.0-2] a packet split across frames, and two packets in one frame, are read', async () => {
@@ -183,13 +183,13 @@ describe('WebSocketListener', () => {
   it('trustProxy: the client address is the last X-Forwarded-For entry', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.proxied}/broker`, ['mqtt'], { headers: { 'x-forwarded-for': '192.0.2.66, 203.0.113.9' } });
     expect([...(await mqttConnect(ws, 'forwarded'))]).toEqual([0x20, 0x02, 0x00, 0x00]);
-    expect(broker.clients.get('forwarded')!.remoteAddress).toBe('203.0.113.9:0');
+    expect(broker.admin.client('forwarded')!.remoteAddress).toBe('203.0.113.9:0');
   });
 
   it('without trustProxy, X-Forwarded-For is ignored', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqtt'], { headers: { 'x-forwarded-for': '203.0.113.9' } });
     await mqttConnect(ws, 'not-forwarded');
-    expect(broker.clients.get('not-forwarded')!.remoteAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(broker.admin.client('not-forwarded')!.remoteAddress).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
   it('random bytes at the ws and wss ports, and a WebSocket protocol error, never hurt the broker', async () => {
