@@ -3,6 +3,10 @@
  * the admin API and the listeners. Listeners (or tests, through `handle`) hand it byte streams; it
  * never opens sockets itself, so it can be embedded and tested in-process. Handlers see it only as
  * the `BrokerContext` it builds once (context.ts), the admin API as `BrokerAdmin` (admin.ts).
+ * Over ~350 lines: the constructor is the assembly (every part wired once, in order), listen/close
+ * the start and stop order; the views of the counters are leaving for counters.ts (issue 14).
+ * Its public parts (sessions, router, committer, clients) serve the cluster service; the npm
+ * package exports the `EmbeddedBroker` interface, not this class.
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
