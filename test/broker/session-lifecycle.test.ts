@@ -1,7 +1,6 @@
 /**
  * The session lifecycle with fakes: a real registry, router and group commit over a memory store,
- * connections as plain objects. No broker, no socket; the one timer rule used here (expiry of a
- * long session) is cancelled at the end, never waited for.
+ * connections as plain objects, a ManualClock. No broker, no socket, no sleep.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientConnection, CloseReason } from '../../src/broker/context.js';
@@ -9,20 +8,23 @@ import { Router } from '../../src/broker/router.js';
 import { BrokerSessionLifecycle } from '../../src/broker/session-lifecycle.js';
 import { BrokerStats } from '../../src/broker/stats.js';
 import { allowAllAuthorizer } from '../../src/auth/index.js';
+import { ManualClock } from '../../src/clock/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { SessionRegistry } from '../../src/session/index.js';
 import { GroupCommitter, MemoryStore, type SessionRecord } from '../../src/store/index.js';
 import { FakeLink } from '../session/fakes.js';
 
 function setup() {
+  const clock = new ManualClock(Date.now());
+  const now = (): number => clock.now();
   const store = new MemoryStore();
   const committer = new GroupCommitter(store, () => undefined, () => undefined);
-  const sessions = new SessionRegistry(committer, { maxInflight: 10, maxQueuedMessages: 10, maxQueuedBytes: 1 << 20 }, { onDrop: () => undefined, now: () => Date.now() });
+  const sessions = new SessionRegistry(committer, { maxInflight: 10, maxQueuedMessages: 10, maxQueuedBytes: 1 << 20 }, { onDrop: () => undefined, now });
   const router = new Router(sessions, committer, { maxRetainedMessages: 10, maxRetainedBytes: 1 << 20, sharedStrategy: 'round-robin', onRetainRefused: () => undefined });
   const clients = new Map<string, ClientConnection>();
   const stats = new BrokerStats();
-  const lifecycle = new BrokerSessionLifecycle({ store, committer, sessions, router, clients, stats, logger: createLogger('silent'), authorizer: allowAllAuthorizer, now: () => Date.now() });
-  return { store, committer, sessions, router, clients, stats, lifecycle };
+  const lifecycle = new BrokerSessionLifecycle({ store, committer, sessions, router, clients, stats, logger: createLogger('silent'), authorizer: allowAllAuthorizer, now, clock });
+  return { clock, store, committer, sessions, router, clients, stats, lifecycle };
 }
 
 /** A connection as the lifecycle sees it: what it records of being told to close. */
@@ -116,12 +118,17 @@ describe('session lifecycle', () => {
   });
 
   it('restoreSession deletes a stored session that expired while the broker was down', () => {
-    const { lifecycle, sessions } = (current = setup());
-    const now = Date.now();
+    const { lifecycle, sessions, clock } = (current = setup());
+    const now = clock.now();
     const record: SessionRecord = { clientId: 'old', protocolVersion: 5, expiryInterval: 10, disconnectedAt: now - 60_000 };
     expect(lifecycle.restoreSession({ session: record, subscriptions: [], outgoingCount: 0, nextOutgoingSeq: 1 }, now)).toBe(false);
     expect(sessions.get('old')).toBeUndefined();
     expect(lifecycle.restoreSession({ session: { ...record, clientId: 'fresh', disconnectedAt: now - 1000 }, subscriptions: [], outgoingCount: 0, nextOutgoingSeq: 1 }, now)).toBe(true);
     expect(sessions.get('fresh')?.isOnline).toBe(false);
+    // [5.0 MQTT-4.1.0-2] its expiry timer runs on from the stored disconnect: 9 s left.
+    clock.advance(8_999);
+    expect(sessions.get('fresh')).toBeDefined();
+    clock.advance(1);
+    expect(sessions.get('fresh')).toBeUndefined();
   });
 });

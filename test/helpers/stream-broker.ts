@@ -3,33 +3,13 @@
  * to `broker.handle(stream, info)`, so handler tests need no port, no socket and no sleep. A
  * `StreamClient` writes packets with mqtt-packet and awaits the broker's, in order.
  */
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import { Broker, type BrokerDependencies } from '../../src/broker/index.js';
 import { resolveConfig, type ConfigInput } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { MemoryStore } from '../../src/store/index.js';
-
-/** Two connected in-memory streams: what one writes the other reads; ending one ends the other's reading. */
-export function duplexPair(): [Duplex, Duplex] {
-  const sides: Duplex[] = [];
-  const side = (peer: () => Duplex): Duplex =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _encoding, callback) {
-        peer().push(chunk);
-        callback();
-      },
-      final(callback) {
-        peer().push(null);
-        callback();
-      },
-    });
-  sides.push(side(() => sides[1]!), side(() => sides[0]!));
-  sides[0]!.once('close', () => sides[1]!.destroy());
-  sides[1]!.once('close', () => sides[0]!.destroy());
-  return [sides[0]!, sides[1]!];
-}
+import { duplexPair } from './memory-broker.js';
 
 export class StreamClient {
   private readonly packets: Packet[] = [];
