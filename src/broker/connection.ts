@@ -2,6 +2,8 @@
  * One client connection: a framer and the broker's decoder in, its encoder and corked writes out, and one handler
  * per packet type. It holds the client's session while connected (as the session's `SessionLink`). Handlers
  * see it as a `ClientConnection`, and it sees the broker as the `BrokerContext` (context.ts).
+ * Over ~350 lines: reading (framing, backlog, throttling) and writing (corking, closing) share the
+ * state of one socket; the codec choice is behind the broker's decoder and encoder.
  */
 import type { Duplex } from 'node:stream';
 import {
