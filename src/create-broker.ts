@@ -1,6 +1,7 @@
 /**
  * Composition: turns a config into a ready Broker with its store, logger and listeners. The CLI
- * and embedding applications both start here.
+ * and embedding applications both start here: `createBroker(config, parts)`, the configuration
+ * (plain data, as in a config file) apart from the objects injected in its place.
  */
 import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
@@ -9,28 +10,35 @@ import { createClusterParts } from './cluster/index.js';
 import { brokerHost, Connector, connectorRoutes, createSink, publishRoute, registerConnectorMetrics } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import type { Clock } from './clock/index.js';
-import { checkExposure, ConfigError, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
+import { checkExposure, ConfigError, firstListener, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { readFileSync } from 'node:fs';
 import { TcpListener, TlsListener, WebSocketListener } from './transport/index.js';
 import { buildSecurity, usesAuthChains } from './security.js';
 
-export interface CreateBrokerOptions extends ConfigInput {
-  /** Shorthand for one MQTT listener (overrides `listeners`). */
-  host?: string;
-  port?: number;
+/** createBroker's configuration: the config keys, and `host`/`port` as shorthand for one MQTT listener (overrides `listeners`). */
+export type CreateBrokerConfig = ConfigInput & { host?: string; port?: number };
+
+/** @deprecated The 0.1 name of CreateBrokerConfig (injected objects now go in the second argument). */
+export type CreateBrokerOptions = CreateBrokerConfig;
+
+/** Objects the broker uses instead of building its own from the configuration. */
+export interface BrokerParts {
+  /** A ready Store instead of the one `config.store` describes. */
+  store?: Store;
   logger?: Logger;
-  store?: ConfigInput['store'];
-  /** A ready Store instance instead of one built from `store`. */
-  storeInstance?: Store;
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  /** Offered besides the ones the configuration builds. */
   enhancedAuthenticators?: EnhancedAuthenticator[];
   /** Time and timers (a ManualClock in tests); wins over `now`. */
   clock?: Clock;
   now?: () => number;
 }
+
+/** Keys of BrokerParts, and the 0.1 name of the store instance: objects passed as configuration by mistake. */
+const PART_KEYS = ['logger', 'storeInstance', 'authenticator', 'authorizer', 'enhancedAuthenticators', 'clock', 'now'];
 
 export function createStore(config: BrokerConfig): Store {
   if (config.store.type === 'memory') return new MemoryStore();
@@ -74,26 +82,26 @@ function withListenerIndex(listener: Listener, index: number): Listener {
   };
 }
 
-export function createBroker(options: CreateBrokerOptions = {}): Broker {
-  const input: ConfigInput = { ...options };
-  if (options.host !== undefined || options.port !== undefined) {
-    input.listeners = [{ type: 'mqtt', host: options.host ?? '127.0.0.1', port: options.port ?? 1883 }];
-  }
+export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerParts = {}): Broker {
+  const misplaced = PART_KEYS.find((key) => Object.hasOwn(options, key));
+  if (misplaced) throw new ConfigError(misplaced, "an object, not configuration: pass it in createBroker's second argument");
+  const { host, port, ...input } = options;
+  if (host !== undefined || port !== undefined) input.listeners = [firstListener(host, port)];
   const config = resolveConfig(input);
-  const baseLogger = options.logger ?? createLogger(config.logLevel);
+  const baseLogger = parts.logger ?? createLogger(config.logLevel);
   // Cluster mode: every log line names the node; sessions and retained live in the engine.
   const logger = config.cluster ? baseLogger.child({ node: config.cluster.nodeId }) : baseLogger;
-  const clock = options.clock;
-  const security = buildSecurity(config, logger, clock ? () => clock.now() : options.now);
-  const authenticator = options.authenticator ?? security.authenticator;
-  const authorizer = options.authorizer ?? security.authorizer;
-  const enhancedAuthenticators = [...security.enhancedAuthenticators, ...(options.enhancedAuthenticators ?? [])];
+  const clock = parts.clock;
+  const security = buildSecurity(config, logger, clock ? () => clock.now() : parts.now);
+  const authenticator = parts.authenticator ?? security.authenticator;
+  const authorizer = parts.authorizer ?? security.authorizer;
+  const enhancedAuthenticators = [...security.enhancedAuthenticators, ...(parts.enhancedAuthenticators ?? [])];
   checkExposure(config, authenticator !== undefined || enhancedAuthenticators.length > 0 || config.auth.useIdentityAsUsername);
   const clusterParts = config.cluster ? createClusterParts(config.cluster, logger) : undefined;
   const deps: ConstructorParameters<typeof Broker>[0] = {
     config,
     logger,
-    store: options.storeInstance ?? clusterParts?.store ?? createStore(config),
+    store: parts.store ?? clusterParts?.store ?? createStore(config),
     // Listeners tagged with their index only when chains may differ per listener.
     listeners: config.listeners.map((l, i) => (usesAuthChains(config) ? withListenerIndex(createListener(l), i) : createListener(l))),
   };
@@ -102,8 +110,8 @@ export function createBroker(options: CreateBrokerOptions = {}): Broker {
   if (authorizer) deps.authorizer = authorizer;
   if (enhancedAuthenticators.length > 0) deps.enhancedAuthenticators = enhancedAuthenticators;
   if (security.userStore) deps.userStore = security.userStore;
-  if (options.clock) deps.clock = options.clock;
-  else if (options.now) deps.now = options.now;
+  if (parts.clock) deps.clock = parts.clock;
+  else if (parts.now) deps.now = parts.now;
   const broker = new Broker(deps);
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));

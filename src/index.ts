@@ -1,10 +1,10 @@
-/** Midge as a library: `createBroker(options)` → `listen()` / `close()`. */
+/** Midge as a library: `createBroker(config, parts)` → `listen()` / `close()`. */
 import type { EmbeddedBroker } from './broker/index.js';
-import { createBroker as assembleBroker, type CreateBrokerOptions } from './create-broker.js';
+import { createBroker as assembleBroker, type BrokerParts, type CreateBrokerConfig } from './create-broker.js';
 
-/** Builds a broker from its options; the result is the public `Broker` interface, not the class. */
-export const createBroker: (options?: CreateBrokerOptions) => EmbeddedBroker = assembleBroker;
-export { createStore, type CreateBrokerOptions } from './create-broker.js';
+/** Builds a broker from its configuration and injected parts; the result is the public `Broker` interface, not the class. */
+export const createBroker: (config?: CreateBrokerConfig, parts?: BrokerParts) => EmbeddedBroker = assembleBroker;
+export { createStore, type BrokerParts, type CreateBrokerConfig, type CreateBrokerOptions } from './create-broker.js';
 export type { EmbeddedBroker as Broker, BrokerAdmin, ClientConnection, ConnectionInfo, Listener, BrokerService } from './broker/index.js';
 export { ManualClock, systemClock, type Clock } from './clock/index.js';
 export { resolveConfig, ConfigError, type BrokerConfig, type ConfigInput } from './config/index.js';

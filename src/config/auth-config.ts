@@ -57,9 +57,9 @@ export const authzEntrySchema = z.union([
 
 export const authorizationSchema = z
   .object({
-    chain: z.array(authzEntrySchema).optional(),
-    /** When no entry allows or denies: default deny on non-loopback listeners, allow on loopback. */
-    noMatch: z.enum(['allow', 'deny']).optional(),
+    chain: z.array(authzEntrySchema).optional().describe('authorization entries: `aclFile` (`path`), `claims`, `users`; a deny wins'),
+    // Left out: deny on non-loopback listeners, allow on loopback (chosen per listener at start-up).
+    noMatch: z.enum(['allow', 'deny']).optional().describe('`allow` or `deny` when no authorization entry matches'),
   })
   .strict();
 
@@ -72,20 +72,30 @@ export const namedChainSchema = z
 
 export const lockoutSchema = z
   .object({
-    /** Failed attempts per address or user name that start a lockout; 0 = no lockout. */
-    maxFailures: z.number().int().min(0).max(1_000_000),
-    windowMs: z.number().int().min(1).max(86_400_000),
-    durationMs: z.number().int().min(1).max(86_400_000),
+    maxFailures: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(10)
+      .describe('failed logins per address or user name before a lockout (`0` = off)'),
+    windowMs: z.number().int().min(1).max(86_400_000).default(60_000).describe('the window failed logins count in'),
+    durationMs: z.number().int().min(1).max(86_400_000).default(300_000).describe('how long a lockout lasts'),
   })
   .strict();
 
-export const usersStoreSchema = z.object({ iterations: z.number().int().min(1).max(10_000_000) }).strict();
+export const usersStoreSchema = z
+  .object({
+    // The same as auth's DEFAULT_USER_STORE_ITERATIONS (config may not import auth; a test holds them equal).
+    iterations: z.number().int().min(1).max(10_000_000).default(1000).describe('PBKDF2 iterations for passwords set in the user store'),
+  })
+  .strict();
 
-export type AuthEntryConfig = z.infer<typeof authEntrySchema>;
-export type AuthzEntryConfig = z.infer<typeof authzEntrySchema>;
-export type AuthorizationConfig = z.infer<typeof authorizationSchema>;
-export type NamedChainConfig = z.infer<typeof namedChainSchema>;
-export type LockoutConfig = z.infer<typeof lockoutSchema>;
-export type UsersStoreConfig = z.infer<typeof usersStoreSchema>;
+export type AuthEntryConfig = z.output<typeof authEntrySchema>;
+export type AuthzEntryConfig = z.output<typeof authzEntrySchema>;
+export type AuthorizationConfig = z.output<typeof authorizationSchema>;
+export type NamedChainConfig = z.output<typeof namedChainSchema>;
+export type LockoutConfig = z.output<typeof lockoutSchema>;
+export type UsersStoreConfig = z.output<typeof usersStoreSchema>;
 
-export const DEFAULT_LOCKOUT: LockoutConfig = { maxFailures: 10, windowMs: 60_000, durationMs: 300_000 };
+export const DEFAULT_LOCKOUT: LockoutConfig = lockoutSchema.parse({});

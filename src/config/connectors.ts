@@ -165,7 +165,7 @@ const common = {
 };
 const secrets = { password: z.string().optional(), passwordFile: z.string().min(1).optional() };
 
-const withDeadLetterDefault = <T extends { name: string; delivery: z.infer<typeof deliverySchema> }>(c: T): T => ({
+const withDeadLetterDefault = <T extends { name: string; delivery: z.infer<typeof deliverySchema> }>(c: T): T & { delivery: { deadLetterTopic: string } } => ({
   ...c,
   delivery: { ...c.delivery, deadLetterTopic: c.delivery.deadLetterTopic ?? `$dlq/${c.name}` },
 });

@@ -1,6 +1,6 @@
 /** Command-line flags of the `midge` command, turned into config input. */
 import { parseArgs } from 'node:util';
-import { ConfigError, LOG_LEVELS, type ConfigInput, type LogLevel } from './config.js';
+import { ConfigError, firstListener, LOG_LEVELS, type ConfigInput, type LogLevel } from './config.js';
 
 export interface ParsedFlags {
   config: ConfigInput;
@@ -69,9 +69,7 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
   const config: ConfigInput = {};
   if (values.host !== undefined || values.port !== undefined) {
     if (values.host === '') throw new ConfigError('--host', 'expected a host name or address');
-    config.listeners = [
-      { type: 'mqtt', host: values.host ?? '127.0.0.1', port: values.port === undefined ? 1883 : parsePort(values.port) },
-    ];
+    config.listeners = [firstListener(values.host, values.port === undefined ? undefined : parsePort(values.port))];
   }
   if (values['data-dir'] !== undefined) {
     if (values['data-dir'] === '') throw new ConfigError('--data-dir', 'expected a path');

@@ -1,11 +1,12 @@
 /**
  * Where configuration comes from, in order of precedence: flags > environment (`MIDGE_*`) >
- * config file (YAML or JSON) > defaults. Each source is checked against the schema on its own,
- * so an error names the source and the key.
+ * config file (YAML or JSON) > defaults. Each source is checked against the schema on its own
+ * (every key optional), so an error names the source and the key; resolveConfig then parses
+ * their deep merge, which fills in the defaults.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { ConfigError, configInputSchema, toConfigError, type ConfigInput } from './config.js';
+import { ConfigError, configInputSchema, firstListener, toConfigError, type ConfigInput } from './config.js';
 
 export function loadConfigFile(file: string): ConfigInput {
   let text: string;
@@ -24,7 +25,8 @@ export function loadConfigFile(file: string): ConfigInput {
   }
   const result = configInputSchema.safeParse(data);
   if (!result.success) throw toConfigError(result.error, `${file}: `);
-  return result.data as ConfigInput;
+  // The file as written, not as parsed: defaults are filled in once, after the sources are merged.
+  return data as ConfigInput;
 }
 
 /** `MIDGE_` + the key in SCREAMING_SNAKE_CASE, `__` between levels: MIDGE_LIMITS__MAX_INFLIGHT. */
@@ -65,30 +67,36 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
     node[path[path.length - 1]!] = envValue(raw);
   }
   if (env.MIDGE_HOST !== undefined || env.MIDGE_PORT !== undefined) {
-    input.listeners = [{ type: 'mqtt', host: env.MIDGE_HOST ?? '127.0.0.1', port: env.MIDGE_PORT === undefined ? 1883 : envValue(env.MIDGE_PORT) }];
+    // A port that is not a number is left to the schema, which names the key.
+    input.listeners = [firstListener(env.MIDGE_HOST, env.MIDGE_PORT === undefined ? undefined : (envValue(env.MIDGE_PORT) as number))];
   }
   const result = configInputSchema.safeParse(input);
   if (!result.success) {
     const error = toConfigError(result.error);
     throw new ConfigError(`environment MIDGE_* (${error.key})`, error.message.slice(error.key.length + 2));
   }
-  return result.data as ConfigInput;
+  return input as ConfigInput;
 }
 
-/** Later inputs win; objects merge key by key, arrays (listeners) are replaced whole. */
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Later inputs win; objects merge key by key at every level (a file's `auth.lockout.maxFailures`
+ * survives an environment's `MIDGE_AUTH__LOCKOUT__WINDOW_MS`), lists (listeners, bridges,
+ * connectors) are replaced whole, and `null` replaces (a `cluster: null` means a single node).
+ */
 export function mergeConfigInputs(...inputs: ConfigInput[]): ConfigInput {
-  const merged: Record<string, unknown> = {};
-  for (const input of inputs) {
-    for (const [key, value] of Object.entries(input)) {
-      if (value === undefined) continue;
-      const current = merged[key];
-      merged[key] =
-        value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
-          ? { ...(current as object), ...(value as object) }
-          : value;
-    }
+  return inputs.reduce<Record<string, unknown>>((merged, input) => deepMerge(merged, input as Record<string, unknown>), {}) as ConfigInput;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const current = merged[key];
+    merged[key] = isPlainObject(value) && isPlainObject(current) ? deepMerge(current, value) : value;
   }
-  return merged as ConfigInput;
+  return merged;
 }
 
 /**

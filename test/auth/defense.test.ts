@@ -21,17 +21,18 @@ describe('lockout, metrics, audit log', () => {
   const secrets: string[] = [SECRET, PASSWORD, WRONG];
 
   beforeAll(async () => {
-    b = await startBroker({
-      logger,
-      // The lockout's clock: moved forward by the test instead of waiting.
-      now: () => Date.now() + offsetMs,
-      http: { enabled: true, port: 0 },
-      auth: {
-        chain: [{ type: 'jwt', secret: SECRET }, { type: 'users' }],
-        lockout: { maxFailures: 3, windowMs: 60_000, durationMs: 120_000 },
-        users: { iterations: 50 },
+    b = await startBroker(
+      {
+        http: { enabled: true, port: 0 },
+        auth: {
+          chain: [{ type: 'jwt', secret: SECRET }, { type: 'users' }],
+          lockout: { maxFailures: 3, windowMs: 60_000, durationMs: 120_000 },
+          users: { iterations: 50 },
+        },
       },
-    });
+      // The lockout's clock: moved forward by the test instead of waiting.
+      { logger, now: () => Date.now() + offsetMs },
+    );
     await b.broker.userStore!.createUser({ username: 'victim', password: PASSWORD });
   });
   afterAll(async () => {

@@ -44,7 +44,7 @@ function connectOnce(port: number, clientId: string, username: string | undefine
 
 async function measure(mode: string, options: CreateBrokerOptions, credentials: { username?: string; password?: string }, connects: number, concurrency: number, clientIds: number): Promise<AuthBenchResult> {
   const dataDir = await makeTempDir('midge-auth-bench-');
-  const broker = createBroker({ port: 0, host: '127.0.0.1', store: { type: 'memory' }, http: { enabled: false }, sys: { interval: 0 }, logger: createLogger('silent'), dataDir, ...options });
+  const broker = createBroker({ port: 0, host: '127.0.0.1', store: { type: 'memory' }, http: { enabled: false }, sys: { interval: 0 }, dataDir, ...options }, { logger: createLogger('silent') });
   await broker.listen();
   const port = broker.address().port;
   if (broker.admin.userStore) await broker.admin.userStore.createUser({ username: credentials.username, password: credentials.password });

@@ -85,7 +85,7 @@ async function countingSubscriber(port: number, clientId: string, topicAliasMaxi
 }
 
 export async function socketSavings(devices: number, rounds: number): Promise<{ messages: number; bytesWithout: number; bytesWith: number; savedPercent: number }> {
-  const broker = createBroker({ port: 0, host: '127.0.0.1', store: { type: 'memory' }, http: { enabled: false }, sys: { interval: 0 }, logger: createLogger('silent'), dataDir: '/nonexistent-unused' });
+  const broker = createBroker({ port: 0, host: '127.0.0.1', store: { type: 'memory' }, http: { enabled: false }, sys: { interval: 0 }, dataDir: '/nonexistent-unused' }, { logger: createLogger('silent') });
   await broker.listen();
   const port = broker.address().port;
   try {

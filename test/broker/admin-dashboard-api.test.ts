@@ -18,8 +18,8 @@ afterEach(async () => {
   for (const b of brokers.splice(0)) await b.cleanup();
 });
 
-async function opsBroker(extra: Parameters<typeof startBroker>[0] = {}): Promise<{ tb: TestBroker; base: string; get: (p: string) => Promise<any> }> {
-  const tb = await startBroker({ http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN }, ...extra });
+async function opsBroker(extra: Parameters<typeof startBroker>[0] = {}, parts: Parameters<typeof startBroker>[1] = {}): Promise<{ tb: TestBroker; base: string; get: (p: string) => Promise<any> }> {
+  const tb = await startBroker({ http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN }, ...extra }, parts);
   brokers.push(tb);
   const base = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}`;
   const get = async (p: string): Promise<any> => {
@@ -65,7 +65,7 @@ describe('GET /api/v1/sessions', () => {
 
   it('shows a queue falling behind: depth and the age of its oldest queued message', async () => {
     let clock = 1_000_000;
-    const { tb, get } = await opsBroker({ now: () => clock });
+    const { tb, get } = await opsBroker({}, { now: () => clock });
     const sub = await connectClient(tb.url, { clientId: 'slow', clean: false });
     await sub.subscribeAsync('q/#', { qos: 1 });
     await sub.endAsync();
@@ -82,7 +82,7 @@ describe('GET /api/v1/sessions', () => {
 describe('GET /api/v1/topics', () => {
   it('expands the tree level by level with subscriptions, retained counts and message rates', async () => {
     let clock = 5_000_000;
-    const { tb, get } = await opsBroker({ now: () => clock });
+    const { tb, get } = await opsBroker({}, { now: () => clock });
     const sub = await connectClient(tb.url, { clientId: 'tree-sub' });
     await sub.subscribeAsync(['a/b/c', 'a/+/d', '$share/g/a/b', 'x/#']);
     const pub = await connectClient(tb.url, { clientId: 'tree-pub' });

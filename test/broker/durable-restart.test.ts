@@ -16,8 +16,8 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function levelBroker(dataDir: string, extra: Parameters<typeof startBroker>[0] = {}): Promise<TestBroker> {
-  const tb = await startBroker({ dataDir, store: { type: 'level' }, ...extra });
+async function levelBroker(dataDir: string, extra: Parameters<typeof startBroker>[0] = {}, parts: Parameters<typeof startBroker>[1] = {}): Promise<TestBroker> {
+  const tb = await startBroker({ dataDir, store: { type: 'level' }, ...extra }, parts);
   brokers.push(tb);
   return tb;
 }
@@ -103,7 +103,7 @@ describe('restart with the level store', () => {
     await tb.stop();
     // Restart "two minutes later" through the injected clock.
     const later = Date.now() + 120_000;
-    tb = await levelBroker(dir, { now: () => later });
+    tb = await levelBroker(dir, {}, { now: () => later });
     expect(tb.broker.admin.session('expires-soon')).toBeUndefined();
     expect(tb.broker.admin.session('expires-later')).toBeDefined();
     await tb.stop();
@@ -155,7 +155,7 @@ describe('delivery records on disk', () => {
 
   it('none is left behind when a delivery from the queue is acknowledged before its sending is written', async () => {
     const store = new GatedStore();
-    const tb = await startBroker({ storeInstance: store });
+    const tb = await startBroker({}, { store });
     brokers.push(tb);
     const sub = await narrowSubscriber(tb.port, 'rec-sub', 1);
     const pub = await RawClient.connect(tb.port, { clientId: 'rec-pub' });
@@ -358,7 +358,7 @@ describe('a recovered session comes back while deliveries for it are being writt
   it('[3.1.1 MQTT-4.3.2-2] deliveries still in the commit batch when the client returns are not lost', async () => {
     // The same store instance outlives the first broker, as the disk does.
     const store = new GatedStore();
-    let tb = await startBroker({ storeInstance: store });
+    let tb = await startBroker({}, { store });
     const first = await rawConnect(tb.port, 'race-sub', false);
     first.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'race/#', qos: 1 }] });
     await first.client.next('suback');
@@ -367,7 +367,7 @@ describe('a recovered session comes back while deliveries for it are being writt
     await tb.stop();
 
     // After the restart the session's queue stays on disk until its client returns.
-    tb = await startBroker({ storeInstance: store });
+    tb = await startBroker({}, { store });
     brokers.push(tb);
     expect(tb.broker.admin.session('race-sub')?.isOutgoingLoaded).toBe(false);
     const pub = await RawClient.connect(tb.port, { clientId: 'race-pub' });
@@ -432,7 +432,7 @@ describe('a recovered session comes back while deliveries for it are being writt
 describe('acknowledged = committed (group commit)', () => {
   it('PUBACK and SUBACK wait until the batch holding their effects is written', async () => {
     const store = new GatedStore();
-    const tb = await startBroker({ storeInstance: store });
+    const tb = await startBroker({}, { store });
     brokers.push(tb);
     const sub = await rawConnect(tb.port, 'gc-sub', false);
     const pub = await RawClient.connect(tb.port, { clientId: 'gc-pub' });
@@ -455,7 +455,7 @@ describe('acknowledged = committed (group commit)', () => {
 
   it('a failed write withholds the PUBACK until the retried batch commits; the publisher stays connected', async () => {
     const store = new GatedStore();
-    const tb = await startBroker({ storeInstance: store });
+    const tb = await startBroker({}, { store });
     brokers.push(tb);
     const sub = await rawConnect(tb.port, 'fail-sub', false);
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fail/t', qos: 1 }] });

@@ -21,7 +21,7 @@ beforeAll(async () => {
       callback();
     },
   });
-  tb = await startBroker({ store: { type: 'level' }, limits: { maxPacketSize: 65536 }, logger: createLogger('error', sink) });
+  tb = await startBroker({ store: { type: 'level' }, limits: { maxPacketSize: 65536 } }, { logger: createLogger('error', sink) });
 });
 afterAll(async () => {
   await closeAllClients();

@@ -31,7 +31,7 @@ const hmacAuthenticator: EnhancedAuthenticator = {
 };
 
 beforeAll(async () => {
-  tb = await startBroker({ enhancedAuthenticators: [hmacAuthenticator], limits: { receiveMaximum: 3, topicAliasMaximum: 5 } });
+  tb = await startBroker({ limits: { receiveMaximum: 3, topicAliasMaximum: 5 } }, { enhancedAuthenticators: [hmacAuthenticator] });
 });
 afterAll(async () => {
   await tb.cleanup();
@@ -76,7 +76,7 @@ describe('session expiry', () => {
 
   it('0xFFFFFFFF never expires', async () => {
     const now = { t: Date.now() };
-    const own = await startBroker({ now: () => now.t });
+    const own = await startBroker({}, { now: () => now.t });
     extra.push(own);
     const { client } = await raw5('se4', { sessionExpiryInterval: 0xffffffff }, {}, own.port);
     client.destroy();
@@ -89,7 +89,7 @@ describe('session expiry', () => {
 describe('message expiry', () => {
   it('[5.0 MQTT-3.3.2-5] [5.0 MQTT-3.3.2-6] a queued message past its expiry is not delivered; the forwarded interval is reduced', async () => {
     const now = { t: Date.now() };
-    const own = await startBroker({ now: () => now.t });
+    const own = await startBroker({}, { now: () => now.t });
     extra.push(own);
     const sub = await raw5('me-sub', { sessionExpiryInterval: 300 }, {}, own.port);
     sub.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'me/#', qos: 1 }] });

@@ -12,6 +12,7 @@ describe('cluster config', () => {
   });
 
   it('refuses a cluster without a node id, a bad node id, a non-NATS engine or URL', () => {
+    // @ts-expect-error the type requires nodeId too; this checks the run-time message
     expect(() => resolveConfig({ cluster: { servers: ['nats://127.0.0.1:4222'] } })).toThrow(/cluster\.nodeId/);
     expect(() => resolveConfig({ cluster: { nodeId: 'a.b' } })).toThrow(ConfigError);
     expect(() => resolveConfig({ cluster: { nodeId: 'n1', engine: 'redis' as 'nats' } })).toThrow(/cluster\.engine/);

@@ -26,7 +26,7 @@ async function post(body: unknown, token: string | null = TOKEN): Promise<{ stat
 
 describe('POST /api/v1/publish', () => {
   it('1,000 commands to an offline persistent device arrive in order on reconnect; expired ones do not; no subscriber → 202', async () => {
-    tb = await startBroker({ store: { type: 'level' }, http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN }, now: () => Date.now() + clockOffsetMs });
+    tb = await startBroker({ store: { type: 'level' }, http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN } }, { now: () => Date.now() + clockOffsetMs });
     const device = await connectClient(tb.url, { clientId: 'dev-1', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } });
     await device.subscribeAsync('cmd/dev-1', { qos: 1 });
     await device.endAsync();

@@ -32,18 +32,22 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
-    tb = await startBroker({
-      listeners: [
-        { type: 'mqtt', host: '127.0.0.1', port: 0 },
-        { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' },
-      ],
-      http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN },
-      // The console is a client like any other: the ACL keeps it out of forbidden/.
-      authorizer: {
-        canPublish: (client, topic) => !(client.clientId.startsWith('midge-dashboard-') && topic.startsWith('forbidden/')),
-        canSubscribe: (client, filter) => !(client.clientId.startsWith('midge-dashboard-') && filter.startsWith('forbidden/')),
+    tb = await startBroker(
+      {
+        listeners: [
+          { type: 'mqtt', host: '127.0.0.1', port: 0 },
+          { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' },
+        ],
+        http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN },
       },
-    });
+      {
+        // The console is a client like any other: the ACL keeps it out of forbidden/.
+        authorizer: {
+          canPublish: (client, topic) => !(client.clientId.startsWith('midge-dashboard-') && topic.startsWith('forbidden/')),
+          canSubscribe: (client, filter) => !(client.clientId.startsWith('midge-dashboard-') && filter.startsWith('forbidden/')),
+        },
+      },
+    );
     base = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}/dashboard/`;
     userDataDir = await mkdtemp(path.join(tmpdir(), 'midge-chromium-'));
     context = await launchChromium(userDataDir);

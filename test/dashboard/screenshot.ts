@@ -24,9 +24,8 @@ const broker = createBroker({
   store: { type: 'memory' },
   http: { enabled: true, host: '127.0.0.1', port: 0, token: null },
   sys: { interval: 0 },
-  logger: createLogger('warn'),
   dataDir,
-});
+}, { logger: createLogger('warn') });
 await broker.listen();
 const url = `mqtt://127.0.0.1:${broker.address().port}`;
 const sensors: MqttClient[] = [];

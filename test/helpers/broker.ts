@@ -1,7 +1,7 @@
 /** Starts in-process brokers on ephemeral ports in temp data dirs, and cleans them up. */
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { createBroker, type CreateBrokerOptions } from '../../src/create-broker.js';
+import { createBroker, type BrokerParts, type CreateBrokerConfig } from '../../src/create-broker.js';
 import type { Broker } from '../../src/broker/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { makeTempDir } from './temp.js';
@@ -19,19 +19,21 @@ export interface TestBroker {
 
 export { makeTempDir };
 
-export async function startBroker(options: CreateBrokerOptions = {}): Promise<TestBroker> {
+export async function startBroker(options: CreateBrokerConfig = {}, parts: BrokerParts = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? (await makeTempDir());
-  const broker = createBroker({
-    // One loopback listener on a free port, unless the test brings its own list.
-    ...(options.listeners ? {} : { port: 0, host: '127.0.0.1' }),
-    store: { type: 'memory' },
-    // Tests that want these turn them on: parallel brokers must not fight over port 8888.
-    http: { enabled: false },
-    sys: { interval: 0 },
-    logger: createLogger(process.env.MIDGE_TEST_LOG ?? 'silent'),
-    ...options,
-    dataDir,
-  });
+  const broker = createBroker(
+    {
+      // One loopback listener on a free port, unless the test brings its own list.
+      ...(options.listeners ? {} : { port: 0, host: '127.0.0.1' }),
+      store: { type: 'memory' },
+      // Tests that want these turn them on: parallel brokers must not fight over port 8888.
+      http: { enabled: false },
+      sys: { interval: 0 },
+      ...options,
+      dataDir,
+    },
+    { logger: createLogger(process.env.MIDGE_TEST_LOG ?? 'silent'), ...parts },
+  );
   await broker.listen();
   const port = broker.address().port;
   return {
@@ -51,10 +53,10 @@ export async function startBroker(options: CreateBrokerOptions = {}): Promise<Te
  * One broker for a whole test file: started before the first test, cleaned up after the last,
  * with the helpers' clients closed after each test. Read it as a TestBroker inside tests.
  */
-export function useBroker(options: CreateBrokerOptions = {}): TestBroker {
+export function useBroker(options: CreateBrokerConfig = {}, parts: BrokerParts = {}): TestBroker {
   let current: TestBroker | undefined;
   beforeAll(async () => {
-    current = await startBroker(options);
+    current = await startBroker(options, parts);
   });
   afterAll(async () => {
     await current?.cleanup();

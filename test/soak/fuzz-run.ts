@@ -134,17 +134,19 @@ export async function runFuzzSoak(options: { packets: number; seed: number }): P
       callback();
     },
   });
-  const tb = await startBroker({
-    store: { type: 'level' },
-    limits: { maxPacketSize: 65536 },
-    logger: createLogger('error', errorLog),
-    listeners: [
-      { type: 'mqtt', host: '127.0.0.1', port: 0 },
-      { type: 'mqtts', host: '127.0.0.1', port: 0, cert: certs.serverCertFile, key: certs.serverKeyFile },
-      { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' },
-      { type: 'mqtt', host: '127.0.0.1', port: 0, proxyProtocol: true },
-    ],
-  });
+  const tb = await startBroker(
+    {
+      store: { type: 'level' },
+      limits: { maxPacketSize: 65536 },
+      listeners: [
+        { type: 'mqtt', host: '127.0.0.1', port: 0 },
+        { type: 'mqtts', host: '127.0.0.1', port: 0, cert: certs.serverCertFile, key: certs.serverKeyFile },
+        { type: 'ws', host: '127.0.0.1', port: 0, path: '/mqtt' },
+        { type: 'mqtt', host: '127.0.0.1', port: 0, proxyProtocol: true },
+      ],
+    },
+    { logger: createLogger('error', errorLog) },
+  );
   const [tcp, tlsAddress, wsAddress, proxy] = tb.broker.boundAddresses;
   const targets: Target[] = [
     { kind: 'tcp', port: tcp!.port },

@@ -25,10 +25,13 @@ const TEST_AUTH: EnhancedAuthenticator = {
   },
 };
 
-const tb = useBroker({
-  enhancedAuthenticators: [TEST_AUTH],
-  authenticator: { authenticate: (c) => (c.username === 'refused' ? { isAccepted: false, reasonCode: 0x86 } : { isAccepted: true }) },
-});
+const tb = useBroker(
+  {},
+  {
+    enhancedAuthenticators: [TEST_AUTH],
+    authenticator: { authenticate: (c) => (c.username === 'refused' ? { isAccepted: false, reasonCode: 0x86 } : { isAccepted: true }) },
+  },
+);
 let serial = 0;
 const uid = (prefix: string): string => `${prefix}-${serial++}`;
 
