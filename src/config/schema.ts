@@ -115,13 +115,13 @@ const clusterSchema = z
     nodeId: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only (1-64)')
-      .describe('this node’s name, unique in the cluster (`MIDGE_CLUSTER__NODE_ID`); required with `cluster`'),
+      .describe("this node's name, unique in the cluster (`MIDGE_CLUSTER__NODE_ID`); required with `cluster`"),
     engine: z.enum(['nats']).default('nats').describe('the engine; NATS JetStream is the only one'),
     servers: z
       .array(z.string().regex(/^(nats|tls):\/\/.+/, 'a nats:// URL'))
       .min(1)
       .default(['nats://127.0.0.1:4222'])
-      .describe('the engine’s servers (`MIDGE_CLUSTER__SERVERS` takes a JSON list)'),
+      .describe("the engine's servers (`MIDGE_CLUSTER__SERVERS` takes a JSON list)"),
     replicas: int(1, 5).default(3).describe('JetStream replicas of every engine object; 3 = an ack means stored on 2 of 3 servers'),
     ackTimeoutMs: int(100, 600_000).default(5000).describe('how long a write to the engine may go unacknowledged before it is sent again'),
   })
@@ -166,7 +166,11 @@ export const configSchema = z
       .default(null)
       .describe('several nodes as one broker on NATS JetStream (see Cluster); `null` = a single node'),
     bridges: z.array(bridgeSchema).default([]).describe('links to remote brokers (see Bridges)'),
-    connectors: connectorsSchema.default([]).describe('sinks to backend services, each on its own internal persistent session (see Connectors and queues)'),
+    connectors: connectorsSchema
+      .default([])
+      .describe(
+        'sinks to backend services: `{ name, type: http|amqp|postgres|redis-stream, url, password, passwordFile, sink: { topics, storeQos0, … }, delivery: { batchSize, maxWaitMs, inflight, ordering, orderingKey, retryMinMs, retryMaxMs, deadLetterAfterAttempts, deadLetterTopic }, queue: { maxMessages, maxBytes, overflow } }` (see Connectors and queues); `MIDGE_SECRET_*` variables are secrets for `${env:…}`, not keys',
+      ),
     http: z
       .object({
         enabled: z
