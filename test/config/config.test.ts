@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configFromEnv, ConfigError, loadConfigFile, mergeConfigInputs, parseFlags, redactConfig, resolveConfig } from '../../src/config/index.js';
+import { configFromEnv, ConfigError, firstListener, loadConfigFile, mergeConfigInputs, parseFlags, redactConfig, resolveConfig } from '../../src/config/index.js';
+import { createBroker } from '../../src/index.js';
 import { runCli } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
 
@@ -75,6 +76,29 @@ describe('configuration', () => {
     expect(config.limits.maxInflight).toBe(2);
     expect(config.limits.maxQueuedMessages).toBe(5);
     expect(config.limits.maxPacketSize).toBe(1_048_576);
+  });
+
+  it('sources merge key by key at every level; lists are replaced whole; a section may take a required key from another source', async () => {
+    const fileInput = loadConfigFile(await file('m.yaml', 'auth: { lockout: { maxFailures: 3 } }\ncluster: { servers: ["nats://127.0.0.1:4333"] }\n'));
+    const envInput = configFromEnv({ MIDGE_AUTH__LOCKOUT__WINDOW_MS: '5000', MIDGE_CLUSTER__NODE_ID: 'n7' });
+    const config = resolveConfig(mergeConfigInputs(fileInput, envInput, parseFlags(['--port', '2000']).config));
+    expect(config.auth.lockout).toEqual({ maxFailures: 3, windowMs: 5000, durationMs: 300_000 });
+    expect(config.cluster).toEqual({ nodeId: 'n7', engine: 'nats', servers: ['nats://127.0.0.1:4333'], replicas: 3, ackTimeoutMs: 5000 });
+    expect(config.listeners).toEqual([{ type: 'mqtt', host: '127.0.0.1', port: 2000 }]);
+    // The file alone names no node: only the merge is checked for it.
+    expect(() => resolveConfig(fileInput)).toThrow(/cluster\.nodeId/);
+  });
+
+  it('firstListener: the one MQTT listener the flags, MIDGE_HOST/MIDGE_PORT and createBroker shorthand build', () => {
+    expect(firstListener(undefined, undefined)).toEqual({ type: 'mqtt', host: '127.0.0.1', port: 1883 });
+    expect(parseFlags(['--host', '::1']).config.listeners).toEqual([firstListener('::1', undefined)]);
+    expect(configFromEnv({ MIDGE_PORT: '0' }).listeners).toEqual([firstListener(undefined, 0)]);
+    expect(() => configFromEnv({ MIDGE_PORT: 'x' })).toThrow(/MIDGE_\* \(listeners\[0\]\.port\)/);
+  });
+
+  it('createBroker takes injected objects apart from configuration, and says so when one is passed as configuration', () => {
+    expect(() => createBroker({ store: { type: 'memory' }, logger: undefined } as never)).toThrow(/^logger: an object, not configuration/);
+    expect(() => createBroker({ store: { type: 'memory' }, storeInstance: {} } as never)).toThrow(ConfigError);
   });
 
   it('listeners without a port get their type’s usual one: 1883, 8883, 8080, 8081', async () => {
