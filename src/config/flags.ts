@@ -1,6 +1,9 @@
 /** Command-line flags of the `midge` command, turned into config input. */
 import { parseArgs } from 'node:util';
-import { ConfigError, firstListener, LOG_LEVELS, type ConfigInput, type LogLevel } from './config.js';
+import { ConfigError, defaultConfig, firstListener, LOG_LEVELS, type ConfigInput, type LogLevel } from './config.js';
+
+/** The defaults the usage text quotes: the schema's, not a second copy. */
+const DEFAULTS = defaultConfig();
 
 export interface ParsedFlags {
   config: ConfigInput;
@@ -17,15 +20,15 @@ export const USAGE = `Usage: midge [options]
   --config <file>       YAML or JSON config file (also MIDGE_CONFIG); flags and MIDGE_* win
   --print-config        print the effective configuration and exit
 
-  --host <addr>         address of the MQTT listener (default 127.0.0.1)
-  --port <n>            port of the MQTT listener, 0 = any free port (default 1883)
-  --data-dir <path>     where the store keeps its files (default ./data)
+  --host <addr>         address of the MQTT listener (default ${DEFAULTS.listeners[0]!.host})
+  --port <n>            port of the MQTT listener, 0 = any free port (default ${DEFAULTS.listeners[0]!.port})
+  --data-dir <path>     where the store keeps its files (default ${DEFAULTS.dataDir})
   --store <type>        level (default, durable) or memory
   --fsync               sync every commit batch to disk (survives power loss)
-  --max-packet-size <n> largest MQTT packet accepted, bytes (default 1048576)
-  --max-connections <n> most simultaneous connections (default 10000)
+  --max-packet-size <n> largest MQTT packet accepted, bytes (default ${DEFAULTS.limits.maxPacketSize})
+  --max-connections <n> most simultaneous connections (default ${DEFAULTS.limits.maxConnections})
   --allow-anonymous     accept anonymous clients on a non-loopback --host
-  --log-level <level>   ${LOG_LEVELS.join(' | ')} (default info)
+  --log-level <level>   ${LOG_LEVELS.join(' | ')} (default ${DEFAULTS.logLevel})
   -h, --help            this text`;
 
 function parseInteger(flag: string, value: string): number {
