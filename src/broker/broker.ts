@@ -13,10 +13,10 @@ import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
 import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import { BrokerMetrics, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
+import { BrokerMetrics, jsonView, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { PacketDecoder, PacketEncoder, ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
-import { describeStoreHealth, GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
+import { GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
 import { BrokerAdminView, type BrokerAdmin } from './admin.js';
 import { Connection } from './connection.js';
 import type { BrokerContext, ClientConnection, ClientRegistry } from './context.js';
@@ -28,8 +28,8 @@ import { BrokerStats } from './stats.js';
 import { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ClusterHooks, ConnectionInfo, Listener } from './types.js';
 import { adminRoutes } from './admin-api.js';
-import { SysTopics, type SysSnapshot } from './sys-topics.js';
-import { BROKER_VERSION } from './version.js';
+import { SysTopics } from './sys-topics.js';
+import { BROKER_COUNTERS, readCounters, type CounterSources, type CountersReading } from './counters.js';
 
 export interface BrokerDependencies {
   config: BrokerConfig;
@@ -57,7 +57,7 @@ export class Broker implements EmbeddedBroker {
   readonly committer: GroupCommitter;
   readonly sessions: SessionRegistry;
   readonly router: Router;
-  readonly stats = new BrokerStats();
+  readonly stats: BrokerStats;
   /** Every connection's way in and out: the codec doors (one per broker, shared by its connections). */
   readonly decoder = new PacketDecoder();
   readonly encoder: PacketEncoder;
@@ -81,9 +81,11 @@ export class Broker implements EmbeddedBroker {
   private readonly lifecycle: BrokerSessionLifecycle;
   private readonly connections = new Set<ClientConnection>();
   private readonly listeners: Listener[];
-  readonly metrics: BrokerMetrics;
+  readonly metrics: BrokerMetrics<CountersReading>;
   private readonly httpServer: OpsHttpServer | undefined;
   private readonly sysTopics: SysTopics;
+  /** What the counters table (counters.ts) reads; one reading per $SYS, /metrics or stats render. */
+  private readonly counterSources: CounterSources;
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
   private readonly services: BrokerService[] = [];
@@ -108,6 +110,7 @@ export class Broker implements EmbeddedBroker {
     const clock = this.clock;
     this.now = deps.now ?? (deps.clock ? () => clock.now() : Date.now);
     this.encoder = new PacketEncoder(this.now);
+    this.stats = new BrokerStats(this.now());
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(
@@ -154,24 +157,19 @@ export class Broker implements EmbeddedBroker {
       now: this.now,
       clock: this.clock,
     });
-    this.metrics = new BrokerMetrics({
-      connections: () => this.clients.size,
-      connectsTotal: () => this.stats.connectsTotal,
-      disconnectsByReason: () => this.stats.disconnectsByReason,
-      connectsRefusedByReason: () => this.stats.connectsRefusedByReason,
-      messagesReceivedByQos: () => this.stats.messagesReceivedByQos,
-      messagesSentByQos: () => this.stats.messagesSentByQos,
-      bytesReceived: () => this.stats.bytesReceived,
-      bytesSent: () => this.stats.bytesSent,
-      droppedByReason: () => this.stats.dropped,
-      sessionTotals: () => this.sessionTotals(),
-      retainedMessages: () => this.router.retained.size,
+    this.counterSources = {
+      stats: this.stats,
+      now: () => this.now(),
+      connectedClients: () => this.clients.size,
+      sessions: () => this.sessions.values(),
       subscriptions: () => this.router.subscriptionCount,
+      retainedMessages: () => this.router.retained.size,
+      storeHealth: () => this.committer.health,
+      storeBatchesWritten: () => this.committer.writtenBatchCount,
       // Connectors are services too, with their own metrics (src/connectors/metrics.ts).
       bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector'),
-      sessionsDropping: () => this.sessionsDropping(100),
-      storeHealth: () => this.committer.health,
-    });
+    };
+    this.metrics = new BrokerMetrics({ table: BROKER_COUNTERS, read: () => readCounters(this.counterSources) });
     this.cluster = deps.cluster?.(this);
     this.context = {
       config: this.config,
@@ -211,7 +209,7 @@ export class Broker implements EmbeddedBroker {
     }
     this.sysTopics = new SysTopics(
       this.config.sys.interval,
-      () => this.sysSnapshot(),
+      async () => readCounters(this.counterSources, await this.store.approximateSize?.()),
       // In memory only: rewritten every interval, so not worth a store write.
       (message) => this.router.route(message, undefined, true),
       (error) => this.logger.warn({ err: error }, '$SYS publication failed'),
@@ -227,78 +225,9 @@ export class Broker implements EmbeddedBroker {
     if (this.state === 'running') void this.sysTopics.publishNow();
   }
 
-  private sessionTotals(): { sessions: number; queued: number; inflight: number } {
-    let queued = 0;
-    let inflight = 0;
-    for (const session of this.sessions.values()) {
-      queued += session.queuedCount;
-      inflight += session.inflightCount;
-    }
-    return { sessions: this.sessions.size, queued, inflight };
-  }
-
-  /** The `limit` sessions with the most dropped deliveries (scrape and $SYS time only). */
-  sessionsDropping(limit: number): Array<{ clientId: string; dropped: Readonly<Record<DropReason, number>>; total: number }> {
-    const dropping: Array<{ clientId: string; dropped: Readonly<Record<DropReason, number>>; total: number }> = [];
-    for (const session of this.sessions.values()) {
-      const d = session.dropped;
-      const total = d['queue-full'] + d['offline-qos0'] + d.expired + d['too-large'];
-      if (total > 0) dropping.push({ clientId: session.clientId, dropped: d, total });
-    }
-    return dropping.sort((a, b) => b.total - a.total).slice(0, limit);
-  }
-
-  private async sysSnapshot(): Promise<SysSnapshot> {
-    const totals = this.sessionTotals();
-    return {
-      version: BROKER_VERSION,
-      uptimeSeconds: (this.now() - this.stats.startedAt) / 1000,
-      clientsConnected: this.clients.size,
-      clientsDisconnected: totals.sessions - this.clients.size,
-      clientsTotal: totals.sessions,
-      clientsMaximum: this.stats.clientsMaximum,
-      messagesReceived: this.stats.messagesReceived,
-      messagesSent: this.stats.messagesSent,
-      bytesReceived: this.stats.bytesReceived,
-      bytesSent: this.stats.bytesSent,
-      subscriptions: this.router.subscriptionCount,
-      retainedMessages: this.router.retained.size,
-      storeBytes: await this.store.approximateSize?.(),
-      droppedByReason: this.stats.dropped,
-      sessionsDropping: this.sessionsDropping(100).map((s) => ({ clientId: s.clientId, queueFull: s.dropped['queue-full'] })),
-      storeState: describeStoreHealth(this.committer.health),
-    };
-  }
-
-  /** The counters as JSON (admin API /api/v1/stats). */
+  /** The counters as JSON (admin API /api/v1/stats), generated from the counters table. */
   statsSnapshot(): Record<string, unknown> {
-    const totals = this.sessionTotals();
-    return {
-      version: BROKER_VERSION,
-      uptimeSeconds: Math.floor((this.now() - this.stats.startedAt) / 1000),
-      clientsConnected: this.clients.size,
-      clientsMaximum: this.stats.clientsMaximum,
-      sessions: totals.sessions,
-      queuedMessages: totals.queued,
-      inflightMessages: totals.inflight,
-      subscriptions: this.router.subscriptionCount,
-      retainedMessages: this.router.retained.size,
-      connectsTotal: this.stats.connectsTotal,
-      disconnectsByReason: this.stats.disconnectsByReason,
-      messagesReceived: this.stats.messagesReceived,
-      messagesSent: this.stats.messagesSent,
-      messagesReceivedByQos: this.stats.messagesReceivedByQos,
-      messagesSentByQos: this.stats.messagesSentByQos,
-      bytesReceived: this.stats.bytesReceived,
-      bytesSent: this.stats.bytesSent,
-      dropped: this.stats.dropped,
-      protocolViolations: this.stats.protocolViolations,
-      retainedRefused: this.stats.retainedRefused,
-      publishThrottled: this.stats.publishThrottled,
-      connectsRateLimited: this.stats.connectsRateLimited,
-      storeBatchesWritten: this.committer.writtenBatchCount,
-      storeState: describeStoreHealth(this.committer.health),
-    };
+    return jsonView(BROKER_COUNTERS, readCounters(this.counterSources));
   }
 
   /**
@@ -335,8 +264,7 @@ export class Broker implements EmbeddedBroker {
 
   /** Publishes as an in-process client; resolves once the message's effects are committed. */
   publishInternal(message: Message, publisherId: string): Promise<number> {
-    this.stats.messagesReceived++;
-    this.stats.messagesReceivedByQos[message.qos]++;
+    this.stats.countReceived(message.qos, message.payload.length);
     const delivered = this.router.route(message, publisherId);
     return new Promise((resolve, reject) => this.committer.afterCommit((error) => (error ? reject(error) : resolve(delivered))));
   }

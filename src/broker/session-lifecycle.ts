@@ -194,7 +194,7 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
     const { delayInterval: _delay, ...message } = will;
     const expiryInterval = message.properties?.messageExpiryInterval;
     if (expiryInterval !== undefined) message.expiresAt = this.parts.now() + expiryInterval * 1000;
-    this.parts.stats.messagesReceived++;
+    this.parts.stats.countReceived(message.qos, message.payload.length);
     this.parts.router.route(message, session.clientId);
   }
 

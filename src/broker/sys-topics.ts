@@ -1,30 +1,12 @@
 /**
- * $SYS topics, named as Mosquitto names them, published retained every `sys.interval` seconds.
+ * $SYS topics, named as Mosquitto names them, published retained every `sys.interval` seconds:
+ * the `sys` rows of the counters table (counters.ts), and the load averages derived from two of them.
  * They live in memory only (rewritten every interval, no store writes) and reach only those
  * whose ACL lets them read `$SYS` — a root `#` never matches them [MQTT-4.7.2-1].
  */
+import { sysView } from '../observability/index.js';
 import type { Message } from '../store/index.js';
-
-export interface SysSnapshot {
-  version: string;
-  uptimeSeconds: number;
-  clientsConnected: number;
-  clientsDisconnected: number;
-  clientsTotal: number;
-  clientsMaximum: number;
-  messagesReceived: number;
-  messagesSent: number;
-  bytesReceived: number;
-  bytesSent: number;
-  subscriptions: number;
-  retainedMessages: number;
-  storeBytes: number | undefined;
-  droppedByReason: Readonly<Record<string, number>>;
-  /** Sessions whose queue bound refused or evicted deliveries (the 100 with the most). */
-  sessionsDropping: ReadonlyArray<{ clientId: string; queueFull: number }>;
-  /** `ok` or why store writes fail (a full disk). */
-  storeState: string;
-}
+import { BROKER_COUNTERS, type CountersReading } from './counters.js';
 
 /** Exponentially damped moving averages of a per-minute rate, as Mosquitto's load/… topics. */
 class LoadAverage {
@@ -54,7 +36,8 @@ export class SysTopics {
 
   constructor(
     private readonly intervalSeconds: number,
-    private readonly snapshot: () => Promise<SysSnapshot> | SysSnapshot,
+    /** One reading of the counters table (with the store's size: $SYS waits for it). */
+    private readonly read: () => Promise<CountersReading> | CountersReading,
     private readonly publish: (message: Message) => void,
     private readonly onError: (error: unknown) => void,
   ) {}
@@ -73,42 +56,16 @@ export class SysTopics {
 
   async publishNow(): Promise<void> {
     try {
-      const s = await this.snapshot();
-      this.received.update(s.messagesReceived, this.intervalSeconds);
-      this.sent.update(s.messagesSent, this.intervalSeconds);
-      const values: Array<[string, string | number]> = [
-        ['version', `midge version ${s.version}`],
-        ['uptime', `${Math.floor(s.uptimeSeconds)} seconds`],
-        ['clients/connected', s.clientsConnected],
-        ['clients/active', s.clientsConnected],
-        ['clients/disconnected', s.clientsDisconnected],
-        ['clients/inactive', s.clientsDisconnected],
-        ['clients/total', s.clientsTotal],
-        ['clients/maximum', s.clientsMaximum],
-        ['messages/received', s.messagesReceived],
-        ['messages/sent', s.messagesSent],
-        ['publish/messages/received', s.messagesReceived],
-        ['publish/messages/sent', s.messagesSent],
-        ['bytes/received', s.bytesReceived],
-        ['bytes/sent', s.bytesSent],
-        ['load/messages/received/1min', this.received.get(1).toFixed(2)],
-        ['load/messages/received/5min', this.received.get(5).toFixed(2)],
-        ['load/messages/received/15min', this.received.get(15).toFixed(2)],
-        ['load/messages/sent/1min', this.sent.get(1).toFixed(2)],
-        ['load/messages/sent/5min', this.sent.get(5).toFixed(2)],
-        ['load/messages/sent/15min', this.sent.get(15).toFixed(2)],
-        ['subscriptions/count', s.subscriptions],
-        ['retained messages/count', s.retainedMessages],
-      ];
-      if (s.storeBytes !== undefined) values.push(['store/size', s.storeBytes]);
-      for (const [reason, n] of Object.entries(s.droppedByReason)) values.push([`messages/dropped/${reason}`, n]);
-      for (const { clientId, queueFull } of s.sessionsDropping) {
-        // A client id may hold characters a topic name may not (wildcards, NUL is refused anyway).
-        if (queueFull > 0 && !/[+#]/.test(clientId)) values.push([`sessions/${clientId}/dropped/queue-full`, queueFull]);
+      const reading = await this.read();
+      this.received.update(reading.stats.messagesReceived, this.intervalSeconds);
+      this.sent.update(reading.stats.messagesSent, this.intervalSeconds);
+      const values = sysView(BROKER_COUNTERS, reading);
+      // Derived from two rows of the table over time, so computed here rather than read.
+      for (const [direction, load] of [['received', this.received], ['sent', this.sent]] as const) {
+        for (const minutes of [1, 5, 15] as const) values.push([`load/messages/${direction}/${minutes}min`, load.get(minutes).toFixed(2)]);
       }
-      values.push(['store/state', s.storeState]);
       for (const [suffix, value] of values) {
-        this.publish({ topic: `$SYS/broker/${suffix}`, payload: Buffer.from(String(value)), qos: 0, retain: true });
+        this.publish({ topic: `$SYS/broker/${suffix}`, payload: Buffer.from(value), qos: 0, retain: true });
       }
     } catch (error) {
       this.onError(error);

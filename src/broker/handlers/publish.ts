@@ -17,8 +17,9 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
   const session = connection.session!;
   const version = connection.protocolVersion;
   const qos = packet.qos;
-  broker.stats.messagesReceived++;
-  broker.stats.messagesReceivedByQos[qos]++;
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  // Counted on receipt, refused or not (as before): the one ingest count (BrokerStats.countReceived).
+  broker.stats.countReceived(qos, payload.length);
 
   const topic = resolveTopic(connection, packet);
   broker.topicRates.count(topic);
@@ -31,7 +32,6 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
     throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${qos} is above the maximum ${broker.config.limits.maximumQoS}`);
   }
 
-  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   connection.throttlePublish(payload.length);
   const message: Message = { topic, payload, qos, retain: packet.retain };
   let failure: number | undefined;

@@ -1,0 +1,199 @@
+/**
+ * One table of counters and gauges, and the three views generated from it: `$SYS` topics, a JSON
+ * object (the admin API's /api/v1/stats) and Prometheus series (/metrics). A row says once what a
+ * figure is (key, help, type) and in which views it appears, so the views cannot drift apart.
+ *
+ * Rows read a *reading*: one snapshot of the figures, taken once per view render. The hot path
+ * only increments plain fields; walking the sessions happens at render time, once. This module
+ * knows nothing of the broker: the broker's rows are in broker/counters.ts.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type MetricType = 'counter' | 'gauge';
+
+/** Label values in the order of the row's `labels`, and the number for them. */
+export type LabelledValue = readonly [labelValues: readonly string[], value: number];
+
+interface RowBase {
+  /** Unique; the JSON key when the row is in the JSON view. */
+  readonly key: string;
+  /** What the figure means: Prometheus HELP, and the table's documentation. */
+  readonly help: string;
+  /** In the JSON view unless false (per-entity rows have their own admin routes). */
+  readonly json?: boolean;
+}
+
+/** One number. */
+export interface NumberRow<R> extends RowBase {
+  readonly kind: 'number';
+  readonly type: MetricType;
+  /** `undefined`: not known in this reading (the row is left out of every view then). */
+  value(reading: R): number | undefined;
+  /** Topic suffixes under `$SYS/broker/`; the first is the name, the others are aliases. */
+  readonly sys?: readonly string[];
+  /** How the `$SYS` payload writes the value (default: the number). */
+  sysText?(value: number): string;
+  readonly prometheus?: string;
+}
+
+/** Three numbers, for QoS 0, 1 and 2: a JSON array, a `qos` label in Prometheus. */
+export interface QosRow<R> extends RowBase {
+  readonly kind: 'qos';
+  readonly type: MetricType;
+  value(reading: R): readonly number[];
+  readonly prometheus?: string;
+}
+
+/**
+ * Numbers by label values. JSON (one label only): an object keyed by the label's value.
+ * `$SYS`: a topic template whose `{label}` places take the values; a value holding `+` or `#`
+ * cannot be a topic level and is left out.
+ */
+export interface LabelledRow<R> extends RowBase {
+  readonly kind: 'labelled';
+  readonly type: MetricType;
+  readonly labels: readonly string[];
+  value(reading: R): Iterable<LabelledValue>;
+  readonly sys?: string;
+  readonly prometheus?: string;
+  /** Zero values are not shown (a bounded per-entity list: only those that have something). */
+  readonly omitZero?: boolean;
+}
+
+/** A text: `$SYS` and JSON only. */
+export interface TextRow<R> extends RowBase {
+  readonly kind: 'text';
+  value(reading: R): string;
+  readonly sys?: readonly string[];
+  sysText?(value: string): string;
+}
+
+export type CounterRow<R> = NumberRow<R> | QosRow<R> | LabelledRow<R> | TextRow<R>;
+export type CounterTable<R> = readonly CounterRow<R>[];
+
+const TOPIC_WILDCARD = /[+#]/;
+
+/** The `$SYS/broker/…` suffixes and payloads of one reading, in table order. */
+export function sysView<R>(table: CounterTable<R>, reading: R): Array<[suffix: string, payload: string]> {
+  const out: Array<[string, string]> = [];
+  for (const row of table) {
+    switch (row.kind) {
+      case 'number': {
+        if (!row.sys) break;
+        const value = row.value(reading);
+        if (value === undefined) break;
+        const text = row.sysText ? row.sysText(value) : String(value);
+        for (const suffix of row.sys) out.push([suffix, text]);
+        break;
+      }
+      case 'text': {
+        if (!row.sys) break;
+        const value = row.value(reading);
+        const text = row.sysText ? row.sysText(value) : value;
+        for (const suffix of row.sys) out.push([suffix, text]);
+        break;
+      }
+      case 'labelled': {
+        if (!row.sys) break;
+        for (const [values, n] of row.value(reading)) {
+          if (row.omitZero && n === 0) continue;
+          if (values.some((v) => TOPIC_WILDCARD.test(v))) continue;
+          let topic = row.sys;
+          row.labels.forEach((label, i) => (topic = topic.replace(`{${label}}`, values[i]!)));
+          out.push([topic, String(n)]);
+        }
+        break;
+      }
+      case 'qos':
+        break;
+    }
+  }
+  return out;
+}
+
+/** The JSON object of one reading (/api/v1/stats). */
+export function jsonView<R>(table: CounterTable<R>, reading: R): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const row of table) {
+    if (row.json === false) continue;
+    switch (row.kind) {
+      case 'number': {
+        const value = row.value(reading);
+        if (value !== undefined) out[row.key] = value;
+        break;
+      }
+      case 'text':
+        out[row.key] = row.value(reading);
+        break;
+      case 'qos':
+        out[row.key] = [...row.value(reading)];
+        break;
+      case 'labelled': {
+        const record: Record<string, number> = {};
+        for (const [values, n] of row.value(reading)) if (!(row.omitZero && n === 0)) record[values[0]!] = n;
+        out[row.key] = record;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Takes one reading per event-loop turn: a scrape collects every metric in the same turn, so it
+ * walks the sessions once, not once per metric.
+ */
+function oncePerTurn<R>(read: () => R): () => R {
+  let cached: { reading: R } | undefined;
+  return () => {
+    if (!cached) {
+      cached = { reading: read() };
+      setImmediate(() => (cached = undefined));
+    }
+    return cached.reading;
+  };
+}
+
+/** Registers one Prometheus metric per row that names one, each read at scrape time. */
+export function registerCounterTable<R>(registry: Registry, table: CounterTable<R>, read: () => R): void {
+  const registers = [registry];
+  const reading = oncePerTurn(read);
+  for (const row of table) {
+    if (row.kind === 'text' || !row.prometheus) continue;
+    const labelNames = row.kind === 'qos' ? ['qos'] : row.kind === 'labelled' ? [...row.labels] : [];
+    const samples = (): Iterable<LabelledValue> => {
+      const r = reading();
+      if (row.kind === 'number') {
+        const value = row.value(r);
+        return value === undefined ? [] : [[[], value]];
+      }
+      if (row.kind === 'qos') return row.value(r).map((n, qos): LabelledValue => [[String(qos)], n]);
+      return row.value(r);
+    };
+    const labelsOf = (values: readonly string[]): Record<string, string> => Object.fromEntries(labelNames.map((name, i) => [name, values[i]!]));
+    const omitZero = row.kind === 'labelled' && row.omitZero === true;
+    if (row.type === 'counter') {
+      new Counter({
+        name: row.prometheus,
+        help: row.help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [values, n] of samples()) if (!(omitZero && n === 0)) this.inc(labelsOf(values), n);
+        },
+      });
+    } else {
+      new Gauge({
+        name: row.prometheus,
+        help: row.help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [values, n] of samples()) if (!(omitZero && n === 0)) this.set(labelsOf(values), n);
+        },
+      });
+    }
+  }
+}
