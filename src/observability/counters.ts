@@ -140,24 +140,11 @@ export function jsonView<R>(table: CounterTable<R>, reading: R): Record<string, 
 }
 
 /**
- * Takes one reading per event-loop turn: a scrape collects every metric in the same turn, so it
- * walks the sessions once, not once per metric.
+ * Registers one Prometheus metric per row that names one, each calling `read` at scrape time
+ * (BrokerMetrics.metrics() hands them all the same reading).
  */
-function oncePerTurn<R>(read: () => R): () => R {
-  let cached: { reading: R } | undefined;
-  return () => {
-    if (!cached) {
-      cached = { reading: read() };
-      setImmediate(() => (cached = undefined));
-    }
-    return cached.reading;
-  };
-}
-
-/** Registers one Prometheus metric per row that names one, each read at scrape time. */
-export function registerCounterTable<R>(registry: Registry, table: CounterTable<R>, read: () => R): void {
+export function registerCounterTable<R>(registry: Registry, table: CounterTable<R>, reading: () => R): void {
   const registers = [registry];
-  const reading = oncePerTurn(read);
   for (const row of table) {
     if (row.kind === 'text' || !row.prometheus) continue;
     const labelNames = row.kind === 'qos' ? ['qos'] : row.kind === 'labelled' ? [...row.labels] : [];

@@ -14,11 +14,15 @@ export type QosCounts = readonly [number, number, number];
 export class BrokerMetrics<R = unknown> {
   readonly registry = new Registry();
   private readonly storeBatchSeconds: Histogram<string>;
+  private readonly read: () => R;
+  /** The reading of the scrape under way: every metric of one scrape shows the same moment. */
+  private scrapeReading: { reading: R } | undefined;
 
   /** `read` takes one reading of the broker's figures; the table says which metrics it feeds. */
   constructor(counters: { table: CounterTable<R>; read: () => R }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'midge_' });
-    registerCounterTable(this.registry, counters.table, counters.read);
+    this.read = counters.read;
+    registerCounterTable(this.registry, counters.table, () => (this.scrapeReading ?? { reading: this.read() }).reading);
     this.storeBatchSeconds = new Histogram({
       name: 'midge_store_batch_seconds',
       help: 'Time to write one group-commit batch to the store',
@@ -35,7 +39,14 @@ export class BrokerMetrics<R = unknown> {
     return this.registry.contentType;
   }
 
-  metrics(): Promise<string> {
-    return this.registry.metrics();
+  /** The exposition text; the broker's figures are read once for it (one walk of the sessions). */
+  async metrics(): Promise<string> {
+    const isOutermost = this.scrapeReading === undefined;
+    if (isOutermost) this.scrapeReading = { reading: this.read() };
+    try {
+      return await this.registry.metrics();
+    } finally {
+      if (isOutermost) this.scrapeReading = undefined;
+    }
   }
 }

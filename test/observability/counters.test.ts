@@ -1,7 +1,7 @@
 /** The counters table's three renderers ($SYS, JSON, Prometheus), on a small table, without a broker. */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { jsonView, registerCounterTable, sysView, type CounterTable } from '../../src/observability/index.js';
+import { BrokerMetrics, jsonView, registerCounterTable, sysView, type CounterTable } from '../../src/observability/index.js';
 
 interface Reading {
   up: number;
@@ -88,16 +88,32 @@ describe('counters table views', () => {
     expect(sample(text, 't_per_client{client_id="c/+",reason="full"}')).toBe(9);
     // Texts and rows without a Prometheus name are not metrics.
     expect(text).not.toMatch(/^[^#].*state/m);
-    // One reading for the whole scrape, not one per metric.
-    expect(reads).toBe(1);
-
-    await new Promise((resolve) => setImmediate(resolve));
     reading = { ...READING, up: 8, byQos: [1, 2, 4], byReason: { full: 5 } };
     const next = await registry.metrics();
     expect(sample(next, 't_up')).toBe(8);
     expect(sample(next, 't_by_qos_total{qos="2"}')).toBe(4);
     // Counters are reset and set from the reading at each scrape, so a reason that vanished goes too.
     expect(sample(next, 't_by_reason_total{reason="expired"}')).toBeUndefined();
+    expect(reads).toBeGreaterThan(2);
+  });
+
+  it('BrokerMetrics takes one reading per scrape for every metric of the table (one walk of the sessions)', async () => {
+    let reads = 0;
+    const metrics = new BrokerMetrics({
+      table: TABLE,
+      read: () => {
+        reads++;
+        return { ...READING, up: reads };
+      },
+    });
+    const first = await metrics.metrics();
+    expect(reads).toBe(1);
+    expect(sample(first, 't_up')).toBe(1);
+    expect(sample(first, 't_by_qos_total{qos="0"}')).toBe(1);
+    // The process's default metrics and the store histogram are there as well.
+    expect(first).toMatch(/midge_process_resident_memory_bytes/);
+    expect(first).toContain('# TYPE midge_store_batch_seconds histogram');
+    expect(sample(await metrics.metrics(), 't_up')).toBe(2);
     expect(reads).toBe(2);
   });
 });
