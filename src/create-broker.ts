@@ -7,10 +7,10 @@ import path from 'node:path';
 import type { Authenticator, Authorizer, EnhancedAuthenticator } from './auth/index.js';
 import { Bridge } from './bridge/index.js';
 import { createClusterParts } from './cluster/index.js';
-import { brokerHost, Connector, connectorRoutes, createSink, publishRoute, registerConnectorMetrics } from './connectors/index.js';
+import { brokerHost, Connector, connectorRoutes, createSink, createSourceBackend, publishRoute, registerConnectorMetrics, registerSourceMetrics, Source } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import type { Clock } from './clock/index.js';
-import { checkExposure, ConfigError, firstListener, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
+import { checkExposure, ConfigError, firstListener, hasSink, hasSource, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
 import { readFileSync } from 'node:fs';
@@ -116,11 +116,12 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
   broker.addAdminRoutes([publishRoute(brokerHost(broker))]);
-  const connectors = config.connectors.map((c) => new Connector(brokerHost(broker), c, createSink));
+  const connectors = config.connectors.filter(hasSink).map((c) => new Connector(brokerHost(broker), c, createSink));
   for (const connector of connectors) broker.addService(connector);
-  if (connectors.length > 0) {
-    registerConnectorMetrics(broker.metrics.registry, () => connectors.map((c) => c.status));
-    broker.addAdminRoutes(connectorRoutes(() => connectors));
-  }
+  const sources = config.connectors.filter(hasSource).map((c) => new Source(brokerHost(broker), c, createSourceBackend));
+  for (const source of sources) broker.addService(source);
+  if (connectors.length > 0) registerConnectorMetrics(broker.metrics.registry, () => connectors.map((c) => c.status));
+  if (sources.length > 0) registerSourceMetrics(broker.metrics.registry, () => sources.map((s) => s.status));
+  if (connectors.length + sources.length > 0) broker.addAdminRoutes(connectorRoutes(() => connectors, () => sources));
   return broker;
 }

@@ -1,7 +1,9 @@
 /**
  * The `connectors:` list: sinks that carry messages from an internal persistent session to a
- * backend service (HTTP, AMQP 0-9-1, PostgreSQL, Redis Streams). The schema fills in defaults and
- * names the key of anything wrong.
+ * backend service (HTTP, AMQP 0-9-1, PostgreSQL, Redis Streams), and sources that carry a
+ * backend's records (AMQP queue, Redis consumer group, PostgreSQL outbox table) to devices. A
+ * connector has a sink, a source, or both. The schema fills in defaults and names the key of
+ * anything wrong.
  */
 import { z } from 'zod';
 
@@ -83,11 +85,85 @@ export interface RedisStreamSinkConfig extends SinkCommon {
   timeoutMs: number;
 }
 
+/** What a source does with a record that matched no session (nothing would store it). */
+export type NoSubscriberOutcome = 'dead-letter' | 'ack' | 'requeue';
+
+/** How a backend record becomes an MQTT message (templates read the record's fields). */
+export interface SourceMappingConfig {
+  /** Template of the topic, e.g. `devices/${device}/cmd`; a `$` topic or a missing field is a bad record. */
+  topic: string;
+  /** Template of the payload; default: the record's natural payload (AMQP body, `payload` field or column). */
+  payload?: string;
+  /** `base64`: the rendered payload is base64 and decoded to bytes. */
+  payloadEncoding: 'utf8' | 'base64';
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** MQTT 5 Message Expiry Interval, seconds from when Midge takes the record: a number or a template. */
+  expirySeconds?: number | string;
+  userProperties: Record<string, string>;
+  contentType?: string;
+  onNoSubscriber: NoSubscriberOutcome;
+  /** A record that cannot be mapped (missing field, bad topic, bad expiry): dead-letter it or ack (drop) it. */
+  onBadRecord: 'dead-letter' | 'ack';
+  /** `requeue`: how long the record is held before it goes back to the backend. */
+  requeueDelayMs: number;
+  /** Reconnect backoff (full jitter) while the backend is down. */
+  retryMinMs: number;
+  retryMaxMs: number;
+}
+
+export interface AmqpSourceConfig extends SourceMappingConfig {
+  queue: string;
+  /** Unacknowledged deliveries RabbitMQ hands over at once (basic.qos). */
+  prefetch: number;
+  /** Declare the queue (durable) if missing; otherwise it must exist (a configuration error). */
+  assertQueue: boolean;
+}
+
+export interface RedisStreamSourceConfig extends SourceMappingConfig {
+  stream: string;
+  group: string;
+  /** Stable across restarts, so this consumer's pending entries are read again at start. */
+  consumer: string;
+  batchSize: number;
+  blockMs: number;
+  /** At start: XAUTOCLAIM entries other consumers left pending this long. */
+  claimIdleMs: number;
+  /** XDEL after XACK. */
+  deleteAfterAck: boolean;
+}
+
+export interface PostgresOutboxSourceConfig extends SourceMappingConfig {
+  /** The outbox table (`name` or `schema.name`). */
+  table: string;
+  idColumn: string;
+  /** LISTEN channel a trigger NOTIFYs on insert; polling alone when absent. */
+  notify?: string;
+  pollMs: number;
+  batchSize: number;
+  /** After Midge committed: delete the rows, or set `doneColumn` = now() (rows with it set are skipped). */
+  onDone: 'delete' | 'mark';
+  doneColumn: string;
+}
+
 export type ConnectorConfig =
-  | (ConnectorCommon & { type: 'http'; url: string; sink: HttpSinkConfig })
-  | (ConnectorCommon & { type: 'amqp'; url: string; password?: string; passwordFile?: string; sink: AmqpSinkConfig })
-  | (ConnectorCommon & { type: 'postgres'; url: string; password?: string; passwordFile?: string; sink: PostgresSinkConfig })
-  | (ConnectorCommon & { type: 'redis-stream'; url: string; password?: string; passwordFile?: string; sink: RedisStreamSinkConfig });
+  | (ConnectorCommon & { type: 'http'; url: string; sink?: HttpSinkConfig; source?: undefined })
+  | (ConnectorCommon & { type: 'amqp'; url: string; password?: string; passwordFile?: string; sink?: AmqpSinkConfig; source?: AmqpSourceConfig })
+  | (ConnectorCommon & { type: 'postgres'; url: string; password?: string; passwordFile?: string; sink?: PostgresSinkConfig; source?: PostgresOutboxSourceConfig })
+  | (ConnectorCommon & { type: 'redis-stream'; url: string; password?: string; passwordFile?: string; sink?: RedisStreamSinkConfig; source?: RedisStreamSourceConfig });
+
+/** A connector with a sink (what the sink machinery is built from). */
+export type SinkConnectorConfig = ConnectorConfig extends infer C ? (C extends { sink?: infer S } ? C & { sink: NonNullable<S> } : never) : never;
+/** A connector with a source. */
+export type SourceConnectorConfig = Exclude<ConnectorConfig, { type: 'http' }> extends infer C ? (C extends { source?: infer S } ? C & { source: NonNullable<S> } : never) : never;
+
+export function hasSink(c: ConnectorConfig): c is SinkConnectorConfig {
+  return c.sink !== undefined;
+}
+
+export function hasSource(c: ConnectorConfig): c is SourceConnectorConfig {
+  return c.source !== undefined;
+}
 
 const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);
 
@@ -158,6 +234,57 @@ const redisSinkSchema = z
   })
   .strict();
 
+const template = z.string().min(1);
+
+const sourceMapping = {
+  topic: template,
+  payload: z.string().optional(),
+  payloadEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+  retain: z.boolean().default(false),
+  expirySeconds: z.union([int(1, 0xffffffff), template]).optional(),
+  userProperties: z.record(z.string(), z.string()).default({}),
+  contentType: z.string().optional(),
+  onNoSubscriber: z.enum(['dead-letter', 'ack', 'requeue']).default('dead-letter'),
+  onBadRecord: z.enum(['dead-letter', 'ack']).default('dead-letter'),
+  requeueDelayMs: int(0, 3_600_000).default(5000),
+  retryMinMs: int(1, 3_600_000).default(200),
+  retryMaxMs: int(1, 3_600_000).default(30_000),
+};
+
+/** SQL identifiers are quoted, never spliced from records; this keeps them plain names. */
+const sqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain SQL name (letters, digits, _)');
+
+const amqpSourceSchema = z
+  .object({ ...sourceMapping, queue: z.string().min(1), prefetch: int(1, 10_000).default(32), assertQueue: z.boolean().default(false) })
+  .strict();
+
+const redisSourceSchema = z
+  .object({
+    ...sourceMapping,
+    stream: z.string().min(1),
+    group: z.string().min(1).default('midge'),
+    consumer: z.string().min(1).optional(),
+    batchSize: int(1, 10_000).default(100),
+    blockMs: int(10, 60_000).default(1000),
+    claimIdleMs: int(0, 86_400_000).default(60_000),
+    deleteAfterAck: z.boolean().default(false),
+  })
+  .strict();
+
+const postgresSourceSchema = z
+  .object({
+    ...sourceMapping,
+    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'a plain table name, optionally schema.table'),
+    idColumn: sqlName.default('id'),
+    notify: sqlName.optional(),
+    pollMs: int(10, 3_600_000).default(1000),
+    batchSize: int(1, 10_000).default(100),
+    onDone: z.enum(['delete', 'mark']).default('delete'),
+    doneColumn: sqlName.default('done_at'),
+  })
+  .strict();
+
 const common = {
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
   delivery: deliverySchema.default(deliverySchema.parse({})),
@@ -170,14 +297,32 @@ const withDeadLetterDefault = <T extends { name: string; delivery: z.infer<typeo
   delivery: { ...c.delivery, deadLetterTopic: c.delivery.deadLetterTopic ?? `$dlq/${c.name}` },
 });
 
+const withConsumerDefault = <T extends { name: string; type: string; source?: unknown }>(c: T): T =>
+  c.type === 'redis-stream' && c.source !== undefined && (c.source as { consumer?: string }).consumer === undefined
+    ? { ...c, source: { ...(c.source as object), consumer: `midge-${c.name}` } }
+    : c;
+
+const sinkOrSource = (c: { sink?: unknown; source?: unknown }): boolean => c.sink !== undefined || c.source !== undefined;
+const sinkOrSourceMessage = { message: 'a connector needs a sink, a source or both', path: ['sink'] };
+
 export const connectorSchema = z
   .discriminatedUnion('type', [
     z.object({ ...common, type: z.literal('http'), url: z.string().regex(/^https?:\/\/.+/, 'an http:// or https:// URL (template)'), sink: httpSinkSchema }).strict(),
-    z.object({ ...common, ...secrets, type: z.literal('amqp'), url: z.string().regex(/^amqps?:\/\/.+/, 'an amqp:// or amqps:// URL'), sink: amqpSinkSchema }).strict(),
-    z.object({ ...common, ...secrets, type: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\/.+/, 'a postgres:// URL'), sink: postgresSinkSchema }).strict(),
-    z.object({ ...common, ...secrets, type: z.literal('redis-stream'), url: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// URL'), sink: redisSinkSchema }).strict(),
+    z
+      .object({ ...common, ...secrets, type: z.literal('amqp'), url: z.string().regex(/^amqps?:\/\/.+/, 'an amqp:// or amqps:// URL'), sink: amqpSinkSchema.optional(), source: amqpSourceSchema.optional() })
+      .strict()
+      .refine(sinkOrSource, sinkOrSourceMessage),
+    z
+      .object({ ...common, ...secrets, type: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\/.+/, 'a postgres:// URL'), sink: postgresSinkSchema.optional(), source: postgresSourceSchema.optional() })
+      .strict()
+      .refine(sinkOrSource, sinkOrSourceMessage),
+    z
+      .object({ ...common, ...secrets, type: z.literal('redis-stream'), url: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// URL'), sink: redisSinkSchema.optional(), source: redisSourceSchema.optional() })
+      .strict()
+      .refine(sinkOrSource, sinkOrSourceMessage),
   ])
-  .transform(withDeadLetterDefault);
+  .transform(withDeadLetterDefault)
+  .transform(withConsumerDefault);
 
 export const connectorsSchema = z.array(connectorSchema).superRefine((list, ctx) => {
   const seen = new Set<string>();

@@ -6,7 +6,7 @@
  * queue bound — never lost to a restart, a timeout or an error class.
  */
 import type { BrokerService, ServiceStatus } from '../broker/index.js';
-import type { ConnectorConfig } from '../config/index.js';
+import type { SinkConnectorConfig } from '../config/index.js';
 import type { DropReason, SessionLink } from '../session/index.js';
 import type { OutgoingRecord, SubscriptionRecord } from '../store/index.js';
 import { backoffDelay } from './backoff.js';
@@ -19,7 +19,7 @@ export type ConnectorState = 'starting' | 'running' | 'backing-off' | 'paused' |
 
 export interface ConnectorStatus extends ServiceStatus {
   kind: 'connector';
-  type: ConnectorConfig['type'];
+  type: SinkConnectorConfig['type'];
   state: ConnectorState;
   /** Why it is paused (a configuration error, or "paused by the admin API"). */
   pausedReason: string | null;
@@ -39,7 +39,7 @@ export interface ConnectorStatus extends ServiceStatus {
 }
 
 /** Builds the connector's sink (the client library is loaded then, not before). */
-export type SinkFactory = (config: ConnectorConfig) => Promise<Sink>;
+export type SinkFactory = (config: SinkConnectorConfig) => Promise<Sink>;
 
 class Stopped extends Error {}
 
@@ -80,7 +80,7 @@ export class Connector implements BrokerService, SessionLink {
 
   constructor(
     private readonly host: ConnectorHost,
-    readonly config: ConnectorConfig,
+    readonly config: SinkConnectorConfig,
     private readonly makeSink: SinkFactory,
   ) {
     this.name = config.name;

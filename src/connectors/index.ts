@@ -8,3 +8,4 @@ export type { ConnectorMessage, Sink } from './types.js';
 export { connectorRoutes } from './admin-routes.js';
 export { registerConnectorMetrics } from './metrics.js';
 export { publishRoute } from './publish-route.js';
+export { Source, createSourceBackend, registerSourceMetrics, type SourceStatus, type SourceState, type SourceBackend, type SourceRecord } from './sources/index.js';

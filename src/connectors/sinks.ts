@@ -3,12 +3,12 @@
  * connector of that type is configured: a broker without connectors pays nothing for them.
  */
 import { readFileSync } from 'node:fs';
-import type { ConnectorConfig } from '../config/index.js';
+import { hasSink, type ConnectorConfig } from '../config/index.js';
 import { resolveSecrets } from './template.js';
 import type { Sink } from './types.js';
 
 /** The URL with the password from `password`/`passwordFile` put in, secrets resolved. */
-function urlWithPassword(config: { url: string; password?: string; passwordFile?: string }, env: NodeJS.ProcessEnv): string {
+export function urlWithPassword(config: { url: string; password?: string; passwordFile?: string }, env: NodeJS.ProcessEnv): string {
   const url = resolveSecrets(config.url, env, readSecretFile);
   const password = config.passwordFile !== undefined ? readSecretFile(config.passwordFile) : config.password !== undefined ? resolveSecrets(config.password, env, readSecretFile) : undefined;
   if (password === undefined) return url;
@@ -22,6 +22,7 @@ function readSecretFile(path: string): string {
 }
 
 export async function createSink(config: ConnectorConfig, env: NodeJS.ProcessEnv = process.env): Promise<Sink> {
+  if (!hasSink(config)) throw new Error(`connector ${config.name} has no sink`);
   switch (config.type) {
     case 'http': {
       const { HttpSink } = await import('./sinks/http.js');
