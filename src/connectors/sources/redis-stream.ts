@@ -95,8 +95,11 @@ export class RedisStreamSource implements SourceBackend {
   private async read(redis: Redis, from: string, block: boolean): Promise<RawEntry[]> {
     const s = this.settings.source;
     const args = ['GROUP', s.group, s.consumer, 'COUNT', String(s.batchSize), ...(block ? ['BLOCK', String(s.blockMs)] : []), 'STREAMS', s.stream, from];
-    const reply = (await redis.callBuffer('XREADGROUP', ...args)) as Array<[Buffer, RawEntry[]]> | null;
-    return reply?.[0]?.[1] ?? [];
+    const reply = (await redis.callBuffer('XREADGROUP', ...args)) as unknown[] | null;
+    if (!reply || reply.length === 0) return [];
+    // RESP2: [[stream, entries]]; RESP3 (a map, flattened by ioredis): [stream, entries].
+    const entries = Array.isArray(reply[0]) ? (reply[0] as unknown[])[1] : reply[1];
+    return (entries as RawEntry[] | undefined) ?? [];
   }
 
   private async process(redis: Redis, handler: SourceHandler, entries: RawEntry[], isRecovered: boolean): Promise<void> {

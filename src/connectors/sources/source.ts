@@ -57,6 +57,8 @@ export class Source implements BrokerService, SourceHandler {
   private state: SourceState = 'starting';
   private lastError: string | null = null;
   private isStopped = false;
+  private isInOutage = false;
+  private lastWarnAt = 0;
   private running: Promise<void> | undefined;
   private readonly sleepers = new Set<() => void>();
   private readonly counters = { consumed: 0, redelivered: 0, published: 0, acked: 0, noSubscriber: 0, deadLettered: 0, requeued: 0, badRecords: 0, failed: 0 };
@@ -118,10 +120,14 @@ export class Source implements BrokerService, SourceHandler {
         if (this.isStopped) break;
         this.counters.failed++;
         const reason = describe(error);
-        if (this.state !== 'backing-off') {
-          // Once per outage: the first failure says why; "reachable again" ends it.
+        const now = Date.now();
+        // Once per outage (a link that connects and fails again at once is the same outage); a
+        // long one is said again every minute. A record acked ends it ("reachable again").
+        if (!this.isInOutage || now - this.lastWarnAt > 60_000) {
           this.host.logger.warn({ connector: this.connector, type: this.config.type, reason }, 'connector source backend unavailable; reconnecting with backoff');
+          this.lastWarnAt = now;
         }
+        this.isInOutage = true;
         this.lastError = reason;
         this.setState('backing-off');
         await this.sleep(backoffDelay(attempt++, this.config.source.retryMinMs, this.config.source.retryMaxMs));
@@ -132,14 +138,17 @@ export class Source implements BrokerService, SourceHandler {
   // --- SourceHandler --------------------------------------------------------------------------
 
   connected(): void {
-    if (this.state === 'backing-off') this.host.logger.info({ connector: this.connector }, 'connector source backend reachable again');
-    else this.host.logger.info({ connector: this.connector, type: this.config.type }, 'connector source consuming');
+    if (!this.isInOutage) this.host.logger.info({ connector: this.connector, type: this.config.type }, 'connector source consuming');
     this.lastError = null;
     this.setState('running');
   }
 
   acknowledged(count: number): void {
     this.counters.acked += count;
+    if (this.isInOutage && count > 0) {
+      this.isInOutage = false;
+      this.host.logger.info({ connector: this.connector }, 'connector source backend reachable again');
+    }
   }
 
   requeued(count: number): void {
