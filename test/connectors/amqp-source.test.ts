@@ -61,6 +61,9 @@ const driver: SourceDriver = {
   },
   flagsRedelivery: true,
   smallWindow: { prefetch: 20 },
+  get server() {
+    return rabbit;
+  },
 };
 
 describe.skipIf(!available)('AMQP source (RabbitMQ)', () => {

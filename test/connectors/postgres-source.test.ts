@@ -16,19 +16,29 @@ const available = serverPackages.postgres.isAvailable;
 announceSkip(available, 'the PostgreSQL outbox source tests', serverPackages.postgres.debianPackage);
 
 let server: PostgresServer;
-let client: Client;
+
+/** A client per statement: the outage test restarts the server under it. */
+const client = {
+  async query(text: string, values: unknown[] = []): Promise<{ rows: Array<Record<string, unknown>> }> {
+    const { default: pg } = await import('pg');
+    const c: Client = new pg.Client({ connectionString: server.url });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      return await c.query(text, values);
+    } finally {
+      await c.end();
+    }
+  },
+};
 const cleanups: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
   if (!available) return;
   server = await PostgresServer.create();
-  const { default: pg } = await import('pg');
-  client = new pg.Client({ connectionString: server.url });
-  await client.connect();
 }, 120_000);
 afterEach(closeAllClients);
 afterAll(async () => {
   for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
-  await client?.end().catch(() => undefined);
   await server?.destroy();
 }, 60_000);
 
@@ -58,6 +68,9 @@ const driver: SourceDriver = {
   // A rolled-back row is simply there again: PostgreSQL keeps no delivery count.
   flagsRedelivery: false,
   smallWindow: { batchSize: 20 },
+  get server() {
+    return server;
+  },
 };
 
 describe.skipIf(!available)('PostgreSQL outbox source', () => {
@@ -76,7 +89,7 @@ describe.skipIf(!available)('PostgreSQL outbox source', () => {
     await driver.produce('mark', [{ device: 'dev-mark', n: 1 }, { device: 'dev-mark', n: 2 }]);
     const status = (): SourceStatus => tb.broker.serviceList.find((s) => s.name === 'mark/source')!.status as SourceStatus;
     await expect.poll(() => status().acked, { timeout: 20_000 }).toBe(2);
-    const rows = (await client.query(`SELECT id, done_at FROM ${table('mark')} ORDER BY id`)).rows as Array<{ id: string; done_at: Date | null }>;
+    const rows = (await client.query(`SELECT id, done_at FROM ${table('mark')} ORDER BY id`)).rows as unknown as Array<{ id: string; done_at: Date | null }>;
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => r.done_at instanceof Date)).toBe(true);
     const { collector } = await connectCollecting(tb.url, { clientId: 'dev-mark', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } });

@@ -52,6 +52,9 @@ const driver: SourceDriver = {
   },
   flagsRedelivery: true,
   smallWindow: { batchSize: 20 },
+  get server() {
+    return server;
+  },
 };
 
 describe.skipIf(!available)('Redis Streams source', () => {

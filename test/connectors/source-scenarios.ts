@@ -9,7 +9,11 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import type { SourceStatus } from '../../src/connectors/index.js';
+import { Writable } from 'node:stream';
+import { createSourceBackend, Source, type ConnectorHost, type SourceStatus } from '../../src/connectors/index.js';
+import { resolveConfig } from '../../src/config/index.js';
+import type { SourceConnectorConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observability/index.js';
 import type { CreateBrokerOptions } from '../../src/index.js';
 import { connectClient, connectCollecting } from '../helpers/clients.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
@@ -40,6 +44,8 @@ export interface SourceDriver {
   readonly flagsRedelivery: boolean;
   /** Source keys for a small consume window (the crash test wants many consume→ack rounds). */
   readonly smallWindow: Record<string, unknown>;
+  /** The server itself, for an outage (stopped, then started on the same port and data). */
+  readonly server: { stopProcess(): Promise<void>; start(): Promise<void> };
 }
 
 export const MAPPING = { topic: 'cmd/${json.device}', payload: '${json.n}', retryMinMs: 50, retryMaxMs: 500 };
@@ -68,6 +74,42 @@ async function reconnectAndCollect(url: string, clientId: string, expected: numb
 
 const range = (count: number, from = 0): number[] => Array.from({ length: count }, (_, n) => from + n);
 
+/** A ConnectorHost whose commits finish only when the test says so, and whose log the test reads. */
+function gatedHost(): { host: ConnectorHost; published: string[]; release(): void; logs: Array<Record<string, unknown>> } {
+  const published: string[] = [];
+  const gates: Array<() => void> = [];
+  let isOpen = false;
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return {
+    published,
+    logs,
+    release: () => {
+      isOpen = true;
+      for (const open of gates.splice(0)) open();
+    },
+    host: {
+      logger: createLogger('info', sink),
+      now: () => Date.now(),
+      openSession: () => Promise.reject(new Error('a source opens no session')),
+      publish: (message) => {
+        published.push(message.payload.toString());
+        return isOpen ? Promise.resolve(1) : new Promise((resolve) => gates.push(() => resolve(1)));
+      },
+      publishStatus: () => undefined,
+    },
+  };
+}
+
+function sourceConfig(input: ConnectorInput): SourceConnectorConfig {
+  return resolveConfig({ connectors: [input] }).connectors[0] as SourceConnectorConfig;
+}
+
 export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Array<() => Promise<unknown>>): void {
   let clockOffsetMs = 0;
   async function brokerWith(connector: ConnectorInput): Promise<TestBroker> {
@@ -93,6 +135,50 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     const metrics = await tb.broker.metrics.registry.metrics();
     expect(metrics).toMatch(/midge_connector_source_acked_total\{connector="inorder"\} 1000/);
     expect(metrics).toMatch(/midge_connector_source_state\{connector="inorder",state="running"\} 1/);
+  }, 120_000);
+
+  it('a record is acked only once its commit is done: while the commit is pending the backend holds it', async () => {
+    const d = driver();
+    await d.prepare('gated');
+    const gated = gatedHost();
+    const source = new Source(gated.host, sourceConfig(d.connector('gated', 'gated')), (c) => createSourceBackend(c));
+    cleanups.push(() => source.stop());
+    await source.start();
+    await d.produce('gated', range(3).map((n) => ({ device: 'dev-gated', n })));
+    await expect.poll(() => gated.published.length, { timeout: 20_000 }).toBe(3);
+    expect(gated.published).toEqual(['0', '1', '2']);
+    expect(source.status.acked).toBe(0);
+    expect(await d.remaining('gated')).toBe(3);
+    gated.release();
+    await expect.poll(() => source.status.acked, { timeout: 20_000 }).toBe(3);
+    expect(await d.remaining('gated')).toBe(0);
+  }, 60_000);
+
+  it('backend down: backing off, logged once, reconnected by itself; records flow again after it', async () => {
+    const d = driver();
+    await d.prepare('outage');
+    const gated = gatedHost();
+    gated.release();
+    const source = new Source(gated.host, sourceConfig(d.connector('outage', 'outage', { retryMinMs: 100, retryMaxMs: 1000 })), (c) => createSourceBackend(c));
+    cleanups.push(() => source.stop());
+    await source.start();
+    await d.produce('outage', [{ device: 'dev-outage', n: 0 }]);
+    await expect.poll(() => source.status.acked, { timeout: 20_000 }).toBe(1);
+    await d.server.stopProcess();
+    try {
+      await expect.poll(() => source.status.state, { timeout: 30_000 }).toBe('backing-off');
+      // Several reconnect attempts fail meanwhile.
+      await expect.poll(() => source.status.failed, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    } finally {
+      await d.server.start();
+    }
+    await d.produce('outage', [{ device: 'dev-outage', n: 1 }]);
+    await expect.poll(() => source.status.acked, { timeout: 60_000 }).toBe(2);
+    expect(source.status.state).toBe('running');
+    const warnings = gated.logs.filter((l) => l.msg === 'connector source backend unavailable; reconnecting with backoff');
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings[0])).not.toMatch(/guest:guest|:\/\/[^/]*:[^/]*@/);
+    expect(gated.logs.filter((l) => l.msg === 'connector source backend reachable again')).toHaveLength(1);
   }, 120_000);
 
   it('expired commands are not delivered [5.0 MQTT-3.3.2-5]; the one delivered carries its remaining interval [5.0 MQTT-3.3.2-6]', async () => {
