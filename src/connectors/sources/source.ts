@@ -88,7 +88,8 @@ export class Source implements BrokerService, SourceHandler {
       lastError: this.lastError,
       isConnected: this.state === 'running',
       queued: 0,
-      inflight: Math.max(0, this.counters.consumed - this.counters.acked),
+      // A requeued record went back; taken again, it counts as consumed again.
+      inflight: Math.max(0, this.counters.consumed - this.counters.acked - this.counters.requeued),
       forwarded: this.counters.published,
       received: this.counters.consumed,
       ...this.counters,
