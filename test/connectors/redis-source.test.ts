@@ -52,6 +52,7 @@ const driver: SourceDriver = {
     return Number(group.pending) + Number(group.lag ?? 0);
   },
   flagsRedelivery: true,
+  pendingNow: async (stream) => Number(((await redis.call('XPENDING', stream, GROUP)) as unknown[])[0]),
   smallWindow: { batchSize: 20 },
   get server() {
     return server;
