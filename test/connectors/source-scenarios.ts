@@ -129,12 +129,12 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     await expect.poll(() => sourceStatus(tb, 'inorder').acked, { timeout: 60_000, interval: 100 }).toBe(1000);
     expect(await d.remaining('inorder')).toBe(0);
     // Acked means stored: the offline session holds every command before the device returns.
-    expect(tb.broker.sessions.get('dev-order')!.queuedCount).toBe(1000);
+    expect(tb.broker.admin.session('dev-order')!.queuedCount).toBe(1000);
     const received = await reconnectAndCollect(tb.url, 'dev-order', 1000, 30_000);
     expect(received).toEqual(range(1000));
     const status = sourceStatus(tb, 'inorder');
     expect(status).toMatchObject({ state: 'running', consumed: 1000, published: 1000, noSubscriber: 0, badRecords: 0 });
-    const metrics = await tb.broker.metrics.registry.metrics();
+    const metrics = await tb.broker.admin.metrics.registry.metrics();
     expect(metrics).toMatch(/midge_connector_source_acked_total\{connector="inorder"\} 1000/);
     expect(metrics).toMatch(/midge_connector_source_state\{connector="inorder",state="running"\} 1/);
   }, 120_000);
@@ -197,7 +197,7 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     expect(fresh!.payload).toBe('5');
     // The remaining interval is what the device sees (an hour less the two minutes).
     expect(fresh!.packet.properties?.messageExpiryInterval).toBeLessThanOrEqual(3600 - 119);
-    await expect.poll(() => tb.broker.stats.dropped.expired, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
+    await expect.poll(() => tb.broker.admin.stats.dropped.expired, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
     expect(collector.messages.map((m) => m.payload)).toEqual(['5']);
     await client.endAsync();
   }, 60_000);
