@@ -123,8 +123,8 @@ export interface AmqpSourceConfig extends SourceMappingConfig {
 export interface RedisStreamSourceConfig extends SourceMappingConfig {
   stream: string;
   group: string;
-  /** Stable across restarts, so this consumer's pending entries are read again at start. */
-  consumer: string;
+  /** Stable across restarts, so this consumer's pending entries are read again at start (default `midge-<name>`). */
+  consumer?: string;
   batchSize: number;
   blockMs: number;
   /** At start: XAUTOCLAIM entries other consumers left pending this long. */
@@ -307,7 +307,16 @@ const sinkOrSourceMessage = { message: 'a connector needs a sink, a source or bo
 
 export const connectorSchema = z
   .discriminatedUnion('type', [
-    z.object({ ...common, type: z.literal('http'), url: z.string().regex(/^https?:\/\/.+/, 'an http:// or https:// URL (template)'), sink: httpSinkSchema }).strict(),
+    z
+      .object({
+        ...common,
+        type: z.literal('http'),
+        url: z.string().regex(/^https?:\/\/.+/, 'an http:// or https:// URL (template)'),
+        sink: httpSinkSchema,
+        // POST /api/v1/publish is the HTTP way in.
+        source: z.undefined({ error: 'an http connector has no source (POST /api/v1/publish takes commands over HTTP)' }).optional(),
+      })
+      .strict(),
     z
       .object({ ...common, ...secrets, type: z.literal('amqp'), url: z.string().regex(/^amqps?:\/\/.+/, 'an amqp:// or amqps:// URL'), sink: amqpSinkSchema.optional(), source: amqpSourceSchema.optional() })
       .strict()

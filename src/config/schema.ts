@@ -169,7 +169,7 @@ export const configSchema = z
     connectors: connectorsSchema
       .default([])
       .describe(
-        'sinks to backend services: `{ name, type: http|amqp|postgres|redis-stream, url, password, passwordFile, sink: { topics, storeQos0, … }, delivery: { batchSize, maxWaitMs, inflight, ordering, orderingKey, retryMinMs, retryMaxMs, deadLetterAfterAttempts, deadLetterTopic }, queue: { maxMessages, maxBytes, overflow } }` (see Connectors and queues); `MIDGE_SECRET_*` variables are secrets for `${env:…}`, not keys',
+        'sinks to and sources from backend services: `{ name, type: http|amqp|postgres|redis-stream, url, password, passwordFile, sink: { topics, storeQos0, … }, source: { topic, payload, qos, expirySeconds, onNoSubscriber, … } (not http), delivery: { batchSize, maxWaitMs, inflight, ordering, orderingKey, retryMinMs, retryMaxMs, deadLetterAfterAttempts, deadLetterTopic }, queue: { maxMessages, maxBytes, overflow } }` (see Connectors and queues); `MIDGE_SECRET_*` variables are secrets for `${env:…}`, not keys',
       ),
     http: z
       .object({

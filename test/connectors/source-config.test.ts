@@ -45,7 +45,7 @@ describe('connector source configuration', () => {
     [{ name: 'n', type: 'postgres', url: 'postgres://x', source: { table: 'outbox; DROP TABLE x', topic: 't' } }, 'connectors[0].source.table'],
     [{ name: 'n', type: 'postgres', url: 'postgres://x', source: { table: 'outbox', idColumn: 'id"', topic: 't' } }, 'connectors[0].source.idColumn'],
     [{ name: 'n', type: 'redis-stream', url: 'redis://x', source: { stream: 's', topic: 't', prefetch: 3 } }, 'connectors[0].source.prefetch: unknown key'],
-    [{ name: 'n', type: 'http', url: 'http://x', sink: { topics: ['a'] }, source: { topic: 't' } }, 'connectors[0].source: unknown key'],
+    [{ name: 'n', type: 'http', url: 'http://x', sink: { topics: ['a'] }, source: { topic: 't' } }, 'connectors[0].source: an http connector has no source'],
   ])('rejects %j naming %s', (connector, key) => {
     expect(() => resolveConfig({ connectors: [connector as never] })).toThrow(key);
   });

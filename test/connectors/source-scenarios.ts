@@ -115,7 +115,7 @@ function sourceConfig(input: ConnectorInput): SourceConnectorConfig {
 export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Array<() => Promise<unknown>>): void {
   let clockOffsetMs = 0;
   async function brokerWith(connector: ConnectorInput): Promise<TestBroker> {
-    const tb = await startBroker({ store: { type: 'level' }, connectors: [connector], now: () => Date.now() + clockOffsetMs });
+    const tb = await startBroker({ store: { type: 'level' }, connectors: [connector] }, { now: () => Date.now() + clockOffsetMs });
     cleanups.push(() => tb.cleanup());
     return tb;
   }

@@ -20,7 +20,7 @@ export async function createSourceBackend(config: SourceConnectorConfig, env: No
     }
     case 'redis-stream': {
       const { RedisStreamSource } = await import('./redis-stream.js');
-      return new RedisStreamSource({ url, source: config.source });
+      return new RedisStreamSource({ url, source: { ...config.source, consumer: config.source.consumer ?? `midge-${config.name}` } });
     }
     case 'postgres': {
       const { PostgresOutboxSource } = await import('./postgres-outbox.js');

@@ -11,7 +11,7 @@ import type { SourceBackend, SourceHandler, SourceRecord } from './types.js';
 
 export interface RedisStreamSourceSettings {
   url: string;
-  source: RedisStreamSourceConfig;
+  source: RedisStreamSourceConfig & { consumer: string };
 }
 
 type RawEntry = [Buffer, Buffer[] | null];
