@@ -11,6 +11,7 @@ import { decodeMessage, type Message, type SubscriptionRecord } from '../store/i
 import { parseSharedFilter, topicMatchesFilter } from '../topics/index.js';
 import { decodeJson, encodeJson, type Delivery } from './codec.js';
 import { BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type Msg } from './engine.js';
+import { Liveness } from './liveness.js';
 import { NodeLink, type InboxHandler } from './node-link.js';
 import { Ownership } from './ownership.js';
 import { RouteTable } from './route-table.js';
@@ -35,9 +36,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private isStarted = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private deathWatch: NodeJS.Timeout | undefined;
-  private livenessStop: (() => void) | undefined;
-  private readonly lastSeen = new Map<string, number>();
-  private readonly startedAt = Date.now();
+  private readonly liveness: Liveness;
   private isAdopting = false;
   private readonly adoptions = new Map<
     string,
@@ -61,6 +60,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     this.routes = new RouteTable(engine, this.nodeId, notePending);
     this.link = new NodeLink(engine, this.nodeId, this.logger, notePending);
     this.ownership = new Ownership(engine, this.nodeId);
+    this.liveness = new Liveness(engine, this.nodeId, this.bootedAt, this.logger);
   }
 
   get isReady(): boolean {
@@ -88,7 +88,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       },
     });
     this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.onReleaseRequest(msg) });
-    await retry('liveness view', () => this.startLivenessView());
+    await retry('liveness view', () => this.liveness.start());
     await retry('heartbeat', () => this.beat());
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), 1000);
     this.heartbeat.unref();
@@ -142,11 +142,18 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     }
     if (this.isFenced) return;
     const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
-    await kv.put(this.nodeId, encodeJson(value));
+    try {
+      await kv.put(this.nodeId, encodeJson(value));
+    } catch (error) {
+      this.liveness.noteBeat(false);
+      throw error;
+    }
+    this.liveness.noteBeat(true);
   }
 
   private fence(): void {
     this.isFenced = true;
+    this.liveness.stopAnswering();
     this.logger.error('cluster: this node was adopted by another (it was unreachable too long); it stops serving clients');
     for (const connection of [...this.broker.clients.values()]) {
       connection.disconnectWithReason(0x9c, 'this node left the cluster; connect to another');
@@ -155,32 +162,12 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     this.link.stop();
   }
 
-  /** midge_nodes → when each node was last heard of (by this node's clock). */
-  private async startLivenessView(): Promise<void> {
-    const kv = this.engine.bucket(BUCKETS.nodes);
-    let markLoaded!: () => void;
-    const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
-    const iterator = await kv.watch({ key: '>', initializedFn: () => markLoaded() });
-    this.livenessStop = () => iterator.stop();
-    void (async () => {
-      for await (const entry of iterator) {
-        if (entry.operation !== 'PUT' || entry.key.startsWith('adopt.')) continue;
-        this.lastSeen.set(entry.key, Date.now());
-      }
-    })();
-    await loaded;
-  }
-
-  /** Nodes with an inbox that have not beaten for a lease: adopted (one adopter wins the lock). */
+  /** Nodes with an inbox that are dead (Liveness says when): adopted (one adopter wins the lock). */
   private async adoptDeadNodes(): Promise<void> {
     if (!this.isStarted || this.isFenced || this.isAdopting) return;
-    const now = Date.now();
-    if (now - this.startedAt < NODE_LEASE_MS) return; // give every node time to be heard of
     for (const node of await this.link.inboxNodes()) {
       if (node === this.nodeId) continue;
-      const seen = this.lastSeen.get(node);
-      if (seen !== undefined && now - seen < NODE_LEASE_MS) continue;
-      await this.adopt(node);
+      if (await this.liveness.isDead(node)) await this.adopt(node);
     }
   }
 
@@ -275,7 +262,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       this.adoptions.delete(node);
       progress.finish();
       for (const origin of chained) pendingChains.push(origin);
-      this.lastSeen.delete(node);
+      this.liveness.forget(node);
       this.logger.warn(
         { deadNode: node, sessions: adopted.size, inboxBatches: batches, ms: Date.now() - startedAt },
         'cluster: adopted a dead node (its sessions and inbox)',
@@ -441,9 +428,13 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     if (this.isFenced) return false;
     let result = await this.ownership.claim(clientId);
     this.logger.debug({ clientId, ...result }, 'cluster: claim');
-    for (let attempt = 0; result.deadNode !== undefined && attempt < 3; attempt++) {
-      // Its node is gone: that node's inbox reaches the session (adoption) before it moves here.
-      await this.adopt(result.deadNode);
+    // The owner did not answer the release request. Dead, its inbox reaches the session (by its
+    // adoption) before the session moves here; alive but reconnecting to another engine server,
+    // it answers the next request. Liveness tells the two apart (a lease of silence and no ping).
+    const deadline = Date.now() + 3 * NODE_LEASE_MS;
+    while (result.deadNode !== undefined && Date.now() < deadline) {
+      if (await this.liveness.isDead(result.deadNode)) await this.adopt(result.deadNode);
+      else await new Promise((r) => setTimeout(r, 500));
       result = await this.ownership.claim(clientId);
     }
     if (!result.isOwner) return false;
@@ -543,7 +534,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.deathWatch);
-    this.livenessStop?.();
+    this.liveness.stop();
     this.link.stop();
     this.routes.stop();
     this.retainedStop?.();

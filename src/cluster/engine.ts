@@ -27,6 +27,8 @@ export const inboxSubject = (node: string): string => `midge.in.${node}`;
 export const inboxConsumer = (node: string): string => `in_${node}`;
 export const qos0Subject = (node: string): string => `midge.n.${node}.q0`;
 export const releaseSubject = (node: string): string => `midge.n.${node}.release`;
+/** Core NATS: a live node answers (liveness that does not depend on JetStream). */
+export const pingSubject = (node: string): string => `midge.n.${node}.ping`;
 /** How long a node's heartbeat lives in midge_nodes: a node silent for this long is dead. */
 export const NODE_LEASE_MS = 6000;
 
