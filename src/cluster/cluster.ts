@@ -10,7 +10,7 @@ import type { Logger } from '../observability/index.js';
 import { decodeMessage, type Message, type SubscriptionRecord } from '../store/index.js';
 import { parseSharedFilter, topicMatchesFilter } from '../topics/index.js';
 import { decodeJson, encodeJson, type Delivery } from './codec.js';
-import { BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type Msg } from './engine.js';
+import { adoptedKey, BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type KvEntry, type Msg } from './engine.js';
 import { Liveness } from './liveness.js';
 import { NodeLink, type InboxHandler } from './node-link.js';
 import { Ownership } from './ownership.js';
@@ -134,21 +134,30 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   }
 
   private async beat(): Promise<void> {
-    const kv = this.engine.bucket(BUCKETS.nodes);
-    if (this.isStarted && !this.isFenced) {
-      // Another node adopted this one while it was paused or cut off: it must not write on.
-      const lock = await kv.get(`adopt.${this.nodeId}`);
-      if (lock && lock.operation === 'PUT' && decodeJson<{ at: number }>(lock.value).at > this.bootedAt) this.fence();
-    }
-    if (this.isFenced) return;
-    const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
     try {
-      await kv.put(this.nodeId, encodeJson(value));
+      if (this.isStarted && !this.isFenced && (await this.isAdoptedByAnother())) this.fence();
+      if (this.isFenced) return;
+      const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
+      await this.engine.bucket(BUCKETS.nodes).put(this.nodeId, encodeJson(value));
     } catch (error) {
       this.liveness.noteBeat(false);
       throw error;
     }
     this.liveness.noteBeat(true);
+  }
+
+  /**
+   * Another node adopted this one (it was paused or cut off for a lease) since it booted: it must
+   * not write on. The lock says so while the adoption runs; the record (midge_sess, no TTL: the
+   * lock lapses with its lease and is deleted at the end) says so after it.
+   */
+  private async isAdoptedByAnother(): Promise<boolean> {
+    const isAfterBoot = (entry: KvEntry | null): boolean => !!entry && entry.operation === 'PUT' && decodeJson<{ at: number }>(entry.value).at > this.bootedAt;
+    const [lock, record] = await Promise.all([
+      this.engine.bucket(BUCKETS.nodes).get(`adopt.${this.nodeId}`),
+      this.engine.bucket(BUCKETS.sessions).get(adoptedKey(this.nodeId)),
+    ]);
+    return isAfterBoot(lock) || isAfterBoot(record);
   }
 
   private fence(): void {
@@ -258,6 +267,8 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       batches += await this.link.drain(node, handler, 'to-the-end');
       await broker.committer.drain();
       await this.link.removeConsumer(node);
+      // Read by the dead node if it was only cut off and comes back: it fences itself.
+      await this.engine.retry('adoption record', () => this.engine.bucket(BUCKETS.sessions).put(adoptedKey(node), encodeJson({ by: this.nodeId, at: Date.now() })));
       const chained = [...progress.chained];
       this.adoptions.delete(node);
       progress.finish();
