@@ -266,6 +266,8 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       await new Promise((r) => setTimeout(r, 200));
       batches += await this.link.drain(node, handler, 'to-the-end');
       await broker.committer.drain();
+      const movedShared = this.moveSharedDeliveries(adopted, node);
+      await broker.committer.drain();
       await this.link.removeConsumer(node);
       // Read by the dead node if it was only cut off and comes back: it fences itself.
       await this.engine.retry('adoption record', () => this.engine.bucket(BUCKETS.sessions).put(adoptedKey(node), encodeJson({ by: this.nodeId, at: Date.now() })));
@@ -275,7 +277,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       for (const origin of chained) pendingChains.push(origin);
       this.liveness.forget(node);
       this.logger.warn(
-        { deadNode: node, sessions: adopted.size, inboxBatches: batches, ms: Date.now() - startedAt },
+        { deadNode: node, sessions: adopted.size, inboxBatches: batches, movedShared, ms: Date.now() - startedAt },
         'cluster: adopted a dead node (its sessions and inbox)',
       );
     } catch (error) {
@@ -304,10 +306,17 @@ export class ClusterService implements ClusterHooks, PeerRouting {
         const shared = parseSharedFilter(subscription.filter);
         if (!topicMatchesFilter(message.topic, shared ? shared.filter : subscription.filter)) continue;
         if (shared) {
+          // As the router does: a delivery of its own per group, marked with the group, so it
+          // can move to another member later (this session is offline).
           const key = `${shared.group}/${shared.filter}`;
           if (!delivery.groups?.includes(key) || groupsServed.has(key)) continue;
           groupsServed.add(key);
-        } else if (subscription.noLocal && clientId === publisherId) continue;
+          const sharedQos = Math.min(message.qos, subscription.qos) as Message['qos'];
+          const sharedIds = subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId];
+          session.deliver(message, sharedQos, subscription.retainAsPublished && message.retain, sharedIds, key);
+          continue;
+        }
+        if (subscription.noLocal && clientId === publisherId) continue;
         qos = Math.max(qos, Math.min(message.qos, subscription.qos));
         isRetainAsPublished ||= subscription.retainAsPublished;
         if (subscription.subscriptionId !== undefined) (ids ??= []).push(subscription.subscriptionId);
@@ -372,9 +381,18 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       const turn = this.groupTurn.get(groupKey) ?? 0;
       this.groupTurn.set(groupKey, turn + 1);
       const sorted = [...new Set(nodes)].sort();
-      const node = sorted[turn % sorted.length]!;
+      let node = sorted[turn % sorted.length]!;
+      let isDeclinedHere = false;
+      if (node === this.nodeId && sorted.length > 1 && !this.broker.router.hasOnlineSharedMember(groupKey)) {
+        // Only offline members here (e.g. sessions adopted from a dead node): another node's
+        // member may be online, so the message goes there rather than into an offline queue.
+        node = sorted[(sorted.indexOf(node) + 1) % sorted.length]!;
+        isDeclinedHere = true;
+      }
       if (node === this.nodeId) continue;
-      (deliveryFor(node).groups ??= []).push(groupKey);
+      const delivery = deliveryFor(node);
+      (delivery.groups ??= []).push(groupKey);
+      if (isDeclinedHere) delivery.declinedBy = [this.nodeId];
       this.skipGroups.add(groupKey);
     }
     if (perNode.size > 0 && message.payload.length > MAX_FORWARD_PAYLOAD) {
@@ -411,12 +429,69 @@ export class ClusterService implements ClusterHooks, PeerRouting {
 
   /** A delivery another node sent here: this node's subscribers only, and the groups it was picked for. */
   private deliverHere(delivery: Delivery): void {
-    this.peerGroups = new Set(delivery.groups ?? []);
+    const groups = new Set(delivery.groups ?? []);
+    if (groups.size > 0) this.passOnGroups(delivery, groups);
+    this.peerGroups = groups;
     try {
       this.broker.router.routeLocal(delivery.message, delivery.publisherId);
     } finally {
       this.peerGroups = undefined;
     }
+  }
+
+  /**
+   * The groups of a delivery that have no member online here go on to another node of the group
+   * that has not passed them on yet (design: "if it has none left, it sends the delivery on");
+   * with none left, they stay here (an offline member holds the message for the group).
+   * Called while the delivery's batch is handled: the inbox ack waits for the onward send.
+   */
+  private passOnGroups(delivery: Delivery, groups: Set<string>): void {
+    const declined = [...(delivery.declinedBy ?? []), this.nodeId];
+    const onward = new Map<string, string[]>();
+    for (const groupKey of groups) {
+      if (this.broker.router.hasOnlineSharedMember(groupKey)) continue;
+      const next = this.routes.nodesOfGroup(groupKey).find((n) => !declined.includes(n));
+      if (next === undefined) continue;
+      groups.delete(groupKey);
+      const list = onward.get(next);
+      if (list) list.push(groupKey);
+      else onward.set(next, [groupKey]);
+    }
+    for (const [node, groupKeys] of onward) {
+      const next: Delivery = { message: delivery.message, groups: groupKeys, declinedBy: declined };
+      if (delivery.publisherId !== undefined) next.publisherId = delivery.publisherId;
+      this.link.send(node, next);
+    }
+  }
+
+  /**
+   * After an adoption: what the adopted (offline) sessions hold through shared groups — queued,
+   * or sent and never acknowledged at QoS 1 — goes to another member, here if one is online,
+   * else on another node of the group [5.0 4.8.2: a message of a shared group is for the group].
+   */
+  private moveSharedDeliveries(clientIds: ReadonlySet<string>, deadNode: string): number {
+    const router = this.broker.router;
+    let moved = 0;
+    for (const clientId of clientIds) {
+      const session = this.broker.sessions.get(clientId);
+      if (!session || session.isOnline) continue;
+      for (const filter of session.subscriptions.keys()) {
+        const shared = parseSharedFilter(filter);
+        if (!shared) continue;
+        const groupKey = `${shared.group}/${shared.filter}`;
+        if (router.hasOnlineSharedMember(groupKey, clientId)) {
+          moved += router.redistributeShared(session, groupKey);
+          continue;
+        }
+        const node = this.routes.nodesOfGroup(groupKey).find((n) => n !== deadNode);
+        if (node === undefined) continue;
+        for (const record of session.takeSharedDeliveries((key) => key === groupKey)) {
+          this.link.send(node, { message: record.message, groups: [groupKey], declinedBy: [this.nodeId] });
+          moved++;
+        }
+      }
+    }
+    return moved;
   }
 
   // --- ownership --------------------------------------------------------------------------
@@ -475,11 +550,18 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     try {
       // A CONNECT of this node claiming the same id finishes first (won or lost); if it won, its
       // connection is the one taken over below, once it is connected.
+      // Until its CONNACK is out: a connection registered but not yet acknowledged (its CONNACK
+      // waits for the commit) would be closed without any CONNACK, which its client cannot read
+      // as an outcome [5.0 MQTT-3.2.0-2: nothing but AUTH before CONNACK].
       const local = this.claiming.get(clientId);
-      if (local && (await local.catch(() => false))) {
-        const deadline = Date.now() + 5000;
-        while (!broker.clients.has(clientId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      }
+      const hasLocalWinner = local !== undefined && (await local.catch(() => false));
+      const isSettled = (): boolean => {
+        const connection = broker.clients.get(clientId);
+        if (!connection) return !hasLocalWinner;
+        return connection.state === 'connected' || connection.isClosed;
+      };
+      const deadline = Date.now() + 5000;
+      while (!isSettled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       const connection = broker.clients.get(clientId);
       if (connection) {
         // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).

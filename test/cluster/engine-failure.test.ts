@@ -32,10 +32,8 @@ describe.skipIf(skip !== undefined)('cluster: engine failures', () => {
     await engine?.stop();
   }, 30_000);
 
-  // SKIPPED (issue 15, open): after the branches of this session were merged this test lost
-  // acknowledged messages in 2 of 4 runs on the development machine (e.g. 1,600 of 2,784 acked never
-  // delivered after the leader's SIGKILL), while it passed on the cluster branch alone. A real
-  // durability defect in the merged cluster path, not yet found; the README's Cluster section says so.
+  // Guards: live nodes must not adopt each other while the engine's leader
+  // election stalls their heartbeats past the lease (src/cluster/liveness.ts).
   it('SIGKILL of the MIDGE_IN stream leader under QoS 1 load: 0 acknowledged lost, the acknowledgement stall is bounded', async () => {
     const [n1, n2] = nodes as [MidgeNode, MidgeNode];
     const sub = await client(n2, 'leader-sub');
@@ -88,8 +86,8 @@ describe.skipIf(skip !== undefined)('cluster: engine failures', () => {
     await engine.waitHealthy();
   }, 150_000);
 
-  // SKIPPED (issue 15, open): flaky on the merged main (failed 3 of 5 runs here: the PUBACK does
-  // not come within the wait after the engine returns), passed on the cluster branch alone.
+  // Guards: after the outage a node reconnects (5 s per attempt) before it could be adopted,
+  // and Liveness pings it before adopting it.
   it('the engine unreachable: no PUBACK, connections stay, /ready says 503; when it returns the PUBACK comes and the message is delivered', async () => {
     const [n1, n2] = nodes as [MidgeNode, MidgeNode];
     const sub = await client(n2, 'outage-sub').catch((error: Error) => {
