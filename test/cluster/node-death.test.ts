@@ -8,7 +8,7 @@
 import mqtt, { Store, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipMessage, startEngine, type Engine } from './engine.js';
-import { startNode, waitUntil, type MidgeNode } from './nodes.js';
+import { dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
 
 const skip = skipMessage('test/cluster/node-death.test.ts');
 const IN_FLIGHT = 32;
@@ -84,6 +84,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
   }, 90_000);
 
   afterAll(async () => {
+    await dumpLogs(nodes, 'node-death');
     await Promise.all(nodes.map((n) => n.kill()));
     await engine?.stop();
   }, 30_000);
