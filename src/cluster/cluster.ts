@@ -548,11 +548,10 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       return;
     }
     try {
-      // A CONNECT of this node claiming the same id finishes first (won or lost); if it won, its
-      // connection is the one taken over below, once it is connected.
-      // Until its CONNACK is out: a connection registered but not yet acknowledged (its CONNACK
-      // waits for the commit) would be closed without any CONNACK, which its client cannot read
-      // as an outcome [5.0 MQTT-3.2.0-2: nothing but AUTH before CONNACK].
+      // A CONNECT of this node claiming the same id finishes first (won or lost); the connection
+      // taken over below is taken once its CONNACK is out: closed while registered but not yet
+      // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
+      // [5.0 MQTT-3.2.0-2: nothing but AUTH before CONNACK].
       const local = this.claiming.get(clientId);
       const hasLocalWinner = local !== undefined && (await local.catch(() => false));
       const isSettled = (): boolean => {
