@@ -188,6 +188,9 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private async adopt(node: string): Promise<void> {
     const kv = this.engine.bucket(BUCKETS.nodes);
     const lockKey = `adopt.${node}`;
+    // Restarted (or back) since it was found dead: nothing to adopt. Asked before the lock is
+    // taken: a live node that sees a lock or an adoption record newer than its boot fences itself.
+    if (await this.liveness.answersPing(node, 1)) return;
     let revision: number;
     try {
       revision = await kv.create(lockKey, encodeJson({ by: this.nodeId, at: Date.now() }));

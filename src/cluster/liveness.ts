@@ -87,15 +87,16 @@ export class Liveness {
     return true;
   }
 
-  private async answersPing(node: string): Promise<boolean> {
-    for (let attempt = 1; attempt <= PING_ATTEMPTS; attempt++) {
+  /** Whether `node` answers a ping (`attempts` tries): alive, whatever its beats say. */
+  async answersPing(node: string, attempts = PING_ATTEMPTS): Promise<boolean> {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
         const reply = await this.engine.nc.request(pingSubject(node), encodeJson({ from: this.nodeId }), { timeout: PING_TIMEOUT_MS });
         if (decodeJson<{ node: string }>(reply.data).node === node) return true;
       } catch {
         /* no responders or no answer in time: try again */
       }
-      if (attempt < PING_ATTEMPTS) await new Promise((r) => setTimeout(r, PING_RETRY_MS));
+      if (attempt < attempts) await new Promise((r) => setTimeout(r, PING_RETRY_MS));
     }
     return false;
   }
