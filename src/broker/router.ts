@@ -143,6 +143,12 @@ export class Router {
     return moved;
   }
 
+  /** Cluster: whether a member of the group other than `exclude` is online on this node. */
+  hasOnlineSharedMember(groupKey: string, exclude?: string): boolean {
+    const group = this.sharedGroups.get(groupKey);
+    return group !== undefined && group.memberIds.some((id) => id !== exclude && this.sessions.get(id)?.isOnline === true);
+  }
+
   /**
    * A member comes online: the messages its groups gave to offline members while nobody was
    * online wait for the group, not for that one member — they move to this one now.

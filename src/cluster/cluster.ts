@@ -10,7 +10,8 @@ import type { Logger } from '../observability/index.js';
 import { decodeMessage, type Message, type SubscriptionRecord } from '../store/index.js';
 import { parseSharedFilter, topicMatchesFilter } from '../topics/index.js';
 import { decodeJson, encodeJson, type Delivery } from './codec.js';
-import { BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type Msg } from './engine.js';
+import { adoptedKey, BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type KvEntry, type Msg } from './engine.js';
+import { Liveness } from './liveness.js';
 import { NodeLink, type InboxHandler } from './node-link.js';
 import { Ownership } from './ownership.js';
 import { RouteTable } from './route-table.js';
@@ -35,9 +36,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private isStarted = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private deathWatch: NodeJS.Timeout | undefined;
-  private livenessStop: (() => void) | undefined;
-  private readonly lastSeen = new Map<string, number>();
-  private readonly startedAt = Date.now();
+  private readonly liveness: Liveness;
   private isAdopting = false;
   private readonly adoptions = new Map<
     string,
@@ -61,6 +60,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     this.routes = new RouteTable(engine, this.nodeId, notePending);
     this.link = new NodeLink(engine, this.nodeId, this.logger, notePending);
     this.ownership = new Ownership(engine, this.nodeId);
+    this.liveness = new Liveness(engine, this.nodeId, this.bootedAt, this.logger);
   }
 
   get isReady(): boolean {
@@ -88,7 +88,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       },
     });
     this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.onReleaseRequest(msg) });
-    await retry('liveness view', () => this.startLivenessView());
+    await retry('liveness view', () => this.liveness.start());
     await retry('heartbeat', () => this.beat());
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), 1000);
     this.heartbeat.unref();
@@ -134,19 +134,35 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   }
 
   private async beat(): Promise<void> {
-    const kv = this.engine.bucket(BUCKETS.nodes);
-    if (this.isStarted && !this.isFenced) {
-      // Another node adopted this one while it was paused or cut off: it must not write on.
-      const lock = await kv.get(`adopt.${this.nodeId}`);
-      if (lock && lock.operation === 'PUT' && decodeJson<{ at: number }>(lock.value).at > this.bootedAt) this.fence();
+    try {
+      if (this.isStarted && !this.isFenced && (await this.isAdoptedByAnother())) this.fence();
+      if (this.isFenced) return;
+      const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
+      await this.engine.bucket(BUCKETS.nodes).put(this.nodeId, encodeJson(value));
+    } catch (error) {
+      this.liveness.noteBeat(false);
+      throw error;
     }
-    if (this.isFenced) return;
-    const value: Heartbeat = { node: this.nodeId, boot: this.bootedAt, at: Date.now() };
-    await kv.put(this.nodeId, encodeJson(value));
+    this.liveness.noteBeat(true);
+  }
+
+  /**
+   * Another node adopted this one (it was paused or cut off for a lease) since it booted: it must
+   * not write on. The lock says so while the adoption runs; the record (midge_sess, no TTL: the
+   * lock lapses with its lease and is deleted at the end) says so after it.
+   */
+  private async isAdoptedByAnother(): Promise<boolean> {
+    const isAfterBoot = (entry: KvEntry | null): boolean => !!entry && entry.operation === 'PUT' && decodeJson<{ at: number }>(entry.value).at > this.bootedAt;
+    const [lock, record] = await Promise.all([
+      this.engine.bucket(BUCKETS.nodes).get(`adopt.${this.nodeId}`),
+      this.engine.bucket(BUCKETS.sessions).get(adoptedKey(this.nodeId)),
+    ]);
+    return isAfterBoot(lock) || isAfterBoot(record);
   }
 
   private fence(): void {
     this.isFenced = true;
+    this.liveness.stopAnswering();
     this.logger.error('cluster: this node was adopted by another (it was unreachable too long); it stops serving clients');
     for (const connection of [...this.broker.clients.values()]) {
       connection.disconnectWithReason(0x9c, 'this node left the cluster; connect to another');
@@ -155,32 +171,12 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     this.link.stop();
   }
 
-  /** midge_nodes → when each node was last heard of (by this node's clock). */
-  private async startLivenessView(): Promise<void> {
-    const kv = this.engine.bucket(BUCKETS.nodes);
-    let markLoaded!: () => void;
-    const loaded = new Promise<void>((resolve) => (markLoaded = resolve));
-    const iterator = await kv.watch({ key: '>', initializedFn: () => markLoaded() });
-    this.livenessStop = () => iterator.stop();
-    void (async () => {
-      for await (const entry of iterator) {
-        if (entry.operation !== 'PUT' || entry.key.startsWith('adopt.')) continue;
-        this.lastSeen.set(entry.key, Date.now());
-      }
-    })();
-    await loaded;
-  }
-
-  /** Nodes with an inbox that have not beaten for a lease: adopted (one adopter wins the lock). */
+  /** Nodes with an inbox that are dead (Liveness says when): adopted (one adopter wins the lock). */
   private async adoptDeadNodes(): Promise<void> {
     if (!this.isStarted || this.isFenced || this.isAdopting) return;
-    const now = Date.now();
-    if (now - this.startedAt < NODE_LEASE_MS) return; // give every node time to be heard of
     for (const node of await this.link.inboxNodes()) {
       if (node === this.nodeId) continue;
-      const seen = this.lastSeen.get(node);
-      if (seen !== undefined && now - seen < NODE_LEASE_MS) continue;
-      await this.adopt(node);
+      if (await this.liveness.isDead(node)) await this.adopt(node);
     }
   }
 
@@ -192,6 +188,9 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   private async adopt(node: string): Promise<void> {
     const kv = this.engine.bucket(BUCKETS.nodes);
     const lockKey = `adopt.${node}`;
+    // Restarted (or back) since it was found dead: nothing to adopt. Asked before the lock is
+    // taken: a live node that sees a lock or an adoption record newer than its boot fences itself.
+    if (await this.liveness.answersPing(node, 1)) return;
     let revision: number;
     try {
       revision = await kv.create(lockKey, encodeJson({ by: this.nodeId, at: Date.now() }));
@@ -270,14 +269,18 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       await new Promise((r) => setTimeout(r, 200));
       batches += await this.link.drain(node, handler, 'to-the-end');
       await broker.committer.drain();
+      const movedShared = this.moveSharedDeliveries(adopted, node);
+      await broker.committer.drain();
       await this.link.removeConsumer(node);
+      // Read by the dead node if it was only cut off and comes back: it fences itself.
+      await this.engine.retry('adoption record', () => this.engine.bucket(BUCKETS.sessions).put(adoptedKey(node), encodeJson({ by: this.nodeId, at: Date.now() })));
       const chained = [...progress.chained];
       this.adoptions.delete(node);
       progress.finish();
       for (const origin of chained) pendingChains.push(origin);
-      this.lastSeen.delete(node);
+      this.liveness.forget(node);
       this.logger.warn(
-        { deadNode: node, sessions: adopted.size, inboxBatches: batches, ms: Date.now() - startedAt },
+        { deadNode: node, sessions: adopted.size, inboxBatches: batches, movedShared, ms: Date.now() - startedAt },
         'cluster: adopted a dead node (its sessions and inbox)',
       );
     } catch (error) {
@@ -306,10 +309,17 @@ export class ClusterService implements ClusterHooks, PeerRouting {
         const shared = parseSharedFilter(subscription.filter);
         if (!topicMatchesFilter(message.topic, shared ? shared.filter : subscription.filter)) continue;
         if (shared) {
+          // As the router does: a delivery of its own per group, marked with the group, so it
+          // can move to another member later (this session is offline).
           const key = `${shared.group}/${shared.filter}`;
           if (!delivery.groups?.includes(key) || groupsServed.has(key)) continue;
           groupsServed.add(key);
-        } else if (subscription.noLocal && clientId === publisherId) continue;
+          const sharedQos = Math.min(message.qos, subscription.qos) as Message['qos'];
+          const sharedIds = subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId];
+          session.deliver(message, sharedQos, subscription.retainAsPublished && message.retain, sharedIds, key);
+          continue;
+        }
+        if (subscription.noLocal && clientId === publisherId) continue;
         qos = Math.max(qos, Math.min(message.qos, subscription.qos));
         isRetainAsPublished ||= subscription.retainAsPublished;
         if (subscription.subscriptionId !== undefined) (ids ??= []).push(subscription.subscriptionId);
@@ -374,9 +384,18 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       const turn = this.groupTurn.get(groupKey) ?? 0;
       this.groupTurn.set(groupKey, turn + 1);
       const sorted = [...new Set(nodes)].sort();
-      const node = sorted[turn % sorted.length]!;
+      let node = sorted[turn % sorted.length]!;
+      let isDeclinedHere = false;
+      if (node === this.nodeId && sorted.length > 1 && !this.broker.router.hasOnlineSharedMember(groupKey)) {
+        // Only offline members here (e.g. sessions adopted from a dead node): another node's
+        // member may be online, so the message goes there rather than into an offline queue.
+        node = sorted[(sorted.indexOf(node) + 1) % sorted.length]!;
+        isDeclinedHere = true;
+      }
       if (node === this.nodeId) continue;
-      (deliveryFor(node).groups ??= []).push(groupKey);
+      const delivery = deliveryFor(node);
+      (delivery.groups ??= []).push(groupKey);
+      if (isDeclinedHere) delivery.declinedBy = [this.nodeId];
       this.skipGroups.add(groupKey);
     }
     if (perNode.size > 0 && message.payload.length > MAX_FORWARD_PAYLOAD) {
@@ -413,12 +432,69 @@ export class ClusterService implements ClusterHooks, PeerRouting {
 
   /** A delivery another node sent here: this node's subscribers only, and the groups it was picked for. */
   private deliverHere(delivery: Delivery): void {
-    this.peerGroups = new Set(delivery.groups ?? []);
+    const groups = new Set(delivery.groups ?? []);
+    if (groups.size > 0) this.passOnGroups(delivery, groups);
+    this.peerGroups = groups;
     try {
       this.broker.router.routeLocal(delivery.message, delivery.publisherId);
     } finally {
       this.peerGroups = undefined;
     }
+  }
+
+  /**
+   * The groups of a delivery that have no member online here go on to another node of the group
+   * that has not passed them on yet (design: "if it has none left, it sends the delivery on");
+   * with none left, they stay here (an offline member holds the message for the group).
+   * Called while the delivery's batch is handled: the inbox ack waits for the onward send.
+   */
+  private passOnGroups(delivery: Delivery, groups: Set<string>): void {
+    const declined = [...(delivery.declinedBy ?? []), this.nodeId];
+    const onward = new Map<string, string[]>();
+    for (const groupKey of groups) {
+      if (this.broker.router.hasOnlineSharedMember(groupKey)) continue;
+      const next = this.routes.nodesOfGroup(groupKey).find((n) => !declined.includes(n));
+      if (next === undefined) continue;
+      groups.delete(groupKey);
+      const list = onward.get(next);
+      if (list) list.push(groupKey);
+      else onward.set(next, [groupKey]);
+    }
+    for (const [node, groupKeys] of onward) {
+      const next: Delivery = { message: delivery.message, groups: groupKeys, declinedBy: declined };
+      if (delivery.publisherId !== undefined) next.publisherId = delivery.publisherId;
+      this.link.send(node, next);
+    }
+  }
+
+  /**
+   * After an adoption: what the adopted (offline) sessions hold through shared groups — queued,
+   * or sent and never acknowledged at QoS 1 — goes to another member, here if one is online,
+   * else on another node of the group [5.0 4.8.2: a message of a shared group is for the group].
+   */
+  private moveSharedDeliveries(clientIds: ReadonlySet<string>, deadNode: string): number {
+    const router = this.broker.router;
+    let moved = 0;
+    for (const clientId of clientIds) {
+      const session = this.broker.sessions.get(clientId);
+      if (!session || session.isOnline) continue;
+      for (const filter of session.subscriptions.keys()) {
+        const shared = parseSharedFilter(filter);
+        if (!shared) continue;
+        const groupKey = `${shared.group}/${shared.filter}`;
+        if (router.hasOnlineSharedMember(groupKey, clientId)) {
+          moved += router.redistributeShared(session, groupKey);
+          continue;
+        }
+        const node = this.routes.nodesOfGroup(groupKey).find((n) => n !== deadNode);
+        if (node === undefined) continue;
+        for (const record of session.takeSharedDeliveries((key) => key === groupKey)) {
+          this.link.send(node, { message: record.message, groups: [groupKey], declinedBy: [this.nodeId] });
+          moved++;
+        }
+      }
+    }
+    return moved;
   }
 
   // --- ownership --------------------------------------------------------------------------
@@ -441,9 +517,13 @@ export class ClusterService implements ClusterHooks, PeerRouting {
     if (this.isFenced) return false;
     let result = await this.ownership.claim(clientId);
     this.logger.debug({ clientId, ...result }, 'cluster: claim');
-    for (let attempt = 0; result.deadNode !== undefined && attempt < 3; attempt++) {
-      // Its node is gone: that node's inbox reaches the session (adoption) before it moves here.
-      await this.adopt(result.deadNode);
+    // The owner did not answer the release request. Dead, its inbox reaches the session (by its
+    // adoption) before the session moves here; alive but reconnecting to another engine server,
+    // it answers the next request. Liveness tells the two apart (a lease of silence and no ping).
+    const deadline = Date.now() + 3 * NODE_LEASE_MS;
+    while (result.deadNode !== undefined && Date.now() < deadline) {
+      if (await this.liveness.isDead(result.deadNode)) await this.adopt(result.deadNode);
+      else await new Promise((r) => setTimeout(r, 500));
       result = await this.ownership.claim(clientId);
     }
     if (!result.isOwner) return false;
@@ -471,13 +551,19 @@ export class ClusterService implements ClusterHooks, PeerRouting {
       return;
     }
     try {
-      // A CONNECT of this node claiming the same id finishes first (won or lost); if it won, its
-      // connection is the one taken over below, once it is connected.
+      // A CONNECT of this node claiming the same id finishes first (won or lost); the connection
+      // taken over below is taken once its CONNACK is out: closed while registered but not yet
+      // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
+      // [5.0 MQTT-3.2.0-2: nothing but AUTH before CONNACK].
       const local = this.claiming.get(clientId);
-      if (local && (await local.catch(() => false))) {
-        const deadline = Date.now() + 5000;
-        while (!broker.clients.has(clientId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      }
+      const hasLocalWinner = local !== undefined && (await local.catch(() => false));
+      const isSettled = (): boolean => {
+        const connection = broker.clients.get(clientId);
+        if (!connection) return !hasLocalWinner;
+        return connection.state === 'connected' || connection.isClosed;
+      };
+      const deadline = Date.now() + 5000;
+      while (!isSettled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       const connection = broker.clients.get(clientId);
       if (connection) {
         // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).
@@ -543,7 +629,7 @@ export class ClusterService implements ClusterHooks, PeerRouting {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.deathWatch);
-    this.livenessStop?.();
+    this.liveness.stop();
     this.link.stop();
     this.routes.stop();
     this.retainedStop?.();

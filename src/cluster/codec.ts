@@ -11,6 +11,8 @@ export interface Delivery {
   publisherId?: string;
   /** Shared groups (`<group>/<filter>`) this node was picked for; other nodes skip them. */
   groups?: string[];
+  /** Nodes that passed the delivery's groups on (no member online there): not picked again. */
+  declinedBy?: string[];
   /** Only for this session (a delivery following a session that moved to another node). */
   targetClientId?: string;
 }
@@ -23,6 +25,7 @@ interface Header {
   e?: number;
   f?: string;
   g?: string[];
+  v?: string[];
   c?: string;
 }
 
@@ -42,6 +45,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
     if (m.expiresAt !== undefined) header.e = m.expiresAt;
     if (d.publisherId !== undefined) header.f = d.publisherId;
     if (d.groups) header.g = d.groups;
+    if (d.declinedBy) header.v = d.declinedBy;
     if (d.targetClientId !== undefined) header.c = d.targetClientId;
     const json = Buffer.from(JSON.stringify(header));
     const lengths = Buffer.allocUnsafe(8);
@@ -90,6 +94,7 @@ export function decodeBatch(data: Uint8Array): Delivery[] {
     const delivery: Delivery = { message };
     if (header.f !== undefined) delivery.publisherId = header.f;
     if (header.g) delivery.groups = header.g;
+    if (header.v) delivery.declinedBy = header.v;
     if (header.c !== undefined) delivery.targetClientId = header.c;
     out.push(delivery);
   }

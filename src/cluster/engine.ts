@@ -27,6 +27,10 @@ export const inboxSubject = (node: string): string => `midge.in.${node}`;
 export const inboxConsumer = (node: string): string => `in_${node}`;
 export const qos0Subject = (node: string): string => `midge.n.${node}.q0`;
 export const releaseSubject = (node: string): string => `midge.n.${node}.release`;
+/** Core NATS: a live node answers (liveness that does not depend on JetStream). */
+export const pingSubject = (node: string): string => `midge.n.${node}.ping`;
+/** midge_sess key saying who adopted a node, and when (its `at` after the node's boot: fenced). */
+export const adoptedKey = (node: string): string => `adopted.${node}`;
 /** How long a node's heartbeat lives in midge_nodes: a node silent for this long is dead. */
 export const NODE_LEASE_MS = 6000;
 
@@ -162,6 +166,9 @@ export class Engine {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: true,
+      // Per attempt: the default 20 s kept a node away that long after the servers came back,
+      // long enough for another node to adopt it.
+      timeout: 5000,
       pingInterval: 2000,
       maxPingOut: 2,
     });

@@ -11,6 +11,8 @@ import type { CommitSink } from '../store/index.js';
 import { approximateSize, decodeBatch, encodeBatch, type Delivery } from './codec.js';
 import { INBOX_STREAM, inboxConsumer, inboxSubject, qos0Subject, type Engine, type JsMsg } from './engine.js';
 
+/** A dead node's inbox consumer's ack wait while it is adopted (its own is 30 s). */
+const ADOPTION_ACK_WAIT_MS = 1500;
 /** Engine max_payload is 1 MiB; stay well below with headers and encoding overhead. */
 const MAX_BATCH_BYTES = 512 * 1024;
 
@@ -34,6 +36,8 @@ export class NodeLink implements CommitSink {
   received = 0;
   private stopConsuming: (() => void) | undefined;
   private inFlightBatches = 0;
+  /** Inbox sequences of dead nodes this node adopts whose effects are committed (both drains). */
+  private readonly drained = new Map<string, Set<number>>();
 
   constructor(
     private readonly engine: Engine,
@@ -202,6 +206,15 @@ export class NodeLink implements CommitSink {
     } catch {
       return 0; // no inbox: nothing was ever sent there
     }
+    // What the dead node had pulled and not acknowledged comes back only after the consumer's
+    // ack wait (30 s): shortened, so the adopter gets it within a second or two.
+    const { nanos } = this.engine.nats;
+    await this.engine.jsm.consumers.update(INBOX_STREAM, inboxConsumer(node), { ack_wait: nanos(ADOPTION_ACK_WAIT_MS) }).catch(() => undefined);
+    // With the short ack wait, a batch of this drain that takes longer to commit comes again:
+    // each sequence is handled once (its latest delivery acked when its effects are committed).
+    const latest = new Map<number, JsMsg>();
+    let done = this.drained.get(node);
+    if (!done) this.drained.set(node, (done = new Set()));
     // 'what-is-there': the inbox may still be fed (routes not switched yet), so read what it
     // held when this started; 'to-the-end': until it stays empty.
     let budget = mode === 'what-is-there' ? (await consumer.info()).num_pending : Number.POSITIVE_INFINITY;
@@ -210,6 +223,14 @@ export class NodeLink implements CommitSink {
       let got = 0;
       for await (const msg of messages) {
         got++;
+        if (done.has(msg.seq)) {
+          msg.ack();
+          continue;
+        }
+        if (latest.has(msg.seq)) {
+          latest.set(msg.seq, msg);
+          continue;
+        }
         budget--;
         if (handler.appliedUpTo !== undefined && msg.seq <= handler.appliedUpTo) {
           msg.ack();
@@ -224,10 +245,15 @@ export class NodeLink implements CommitSink {
         }
         batches++;
         inFlight++;
+        latest.set(msg.seq, msg);
         handler.onBatch(deliveries, msg.seq, (error) => {
           inFlight--;
-          if (error) msg.nak(1000);
-          else msg.ack();
+          const current = latest.get(msg.seq)!;
+          latest.delete(msg.seq);
+          if (error) return current.nak(1000);
+          done!.add(msg.seq);
+          current.ack();
+          if (current !== msg) msg.ack();
         });
       }
       if (got > 0) {
@@ -247,6 +273,7 @@ export class NodeLink implements CommitSink {
 
   /** Deletes a node's inbox consumer once its adopter has read it. */
   async removeConsumer(node: string): Promise<void> {
+    this.drained.delete(node);
     await this.engine.jsm.consumers.delete(INBOX_STREAM, inboxConsumer(node)).catch(() => undefined);
   }
 

@@ -121,6 +121,17 @@ export class RouteTable implements CommitSink {
     return { nodes, groups };
   }
 
+  /** The other nodes holding members of a shared group (`<group>/<filter>`), sorted. */
+  nodesOfGroup(groupKey: string): string[] {
+    const nodes = new Set<string>();
+    for (const { node, filter } of this.remoteKeys.values()) {
+      if (node === this.nodeId) continue;
+      const shared = parseSharedFilter(filter);
+      if (shared && `${shared.group}/${shared.filter}` === groupKey) nodes.add(node);
+    }
+    return [...nodes].sort();
+  }
+
   /** Watches the bucket; resolves once its initial values are in. */
   async start(): Promise<void> {
     const kv = this.engine.bucket(BUCKETS.routes);

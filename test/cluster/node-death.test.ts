@@ -8,7 +8,7 @@
 import mqtt, { Store, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipMessage, startEngine, type Engine } from './engine.js';
-import { startNode, waitUntil, type MidgeNode } from './nodes.js';
+import { dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
 
 const skip = skipMessage('test/cluster/node-death.test.ts');
 const IN_FLIGHT = 32;
@@ -35,18 +35,28 @@ function connect(nodes: MidgeNode[], first: number, clientId: string): MqttClien
 class StreamPublisher {
   readonly acked = new Set<number>();
   sent = 0;
+  /** Publishing holds at this many until raised (a second kill under load holds half back). */
+  private limit: number;
+  private waiting: Array<() => void> = [];
   private isRunning = true;
   private workers: Promise<void>[] = [];
   constructor(
     readonly client: MqttClient,
     readonly topic: string,
     readonly qos: 1 | 2,
-  ) {}
+    isHeldBack: boolean,
+  ) {
+    this.limit = isHeldBack ? MAX_PER_PUBLISHER / 2 : MAX_PER_PUBLISHER;
+  }
   start(): void {
     for (let w = 0; w < IN_FLIGHT; w++) this.workers.push(this.work());
   }
   private async work(): Promise<void> {
     while (this.isRunning && this.sent < MAX_PER_PUBLISHER) {
+      if (this.sent >= this.limit) {
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+        continue;
+      }
       const seq = this.sent++;
       try {
         await this.client.publishAsync(this.topic, String(seq), { qos: this.qos });
@@ -56,8 +66,13 @@ class StreamPublisher {
       }
     }
   }
+  raiseLimit(): void {
+    this.limit = MAX_PER_PUBLISHER;
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
   async stop(): Promise<void> {
     this.isRunning = false;
+    for (const resolve of this.waiting.splice(0)) resolve();
     await Promise.all(this.workers);
   }
 }
@@ -84,11 +99,17 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
   }, 90_000);
 
   afterAll(async () => {
+    await dumpLogs(nodes, 'node-death');
     await Promise.all(nodes.map((n) => n.kill()));
     await engine?.stop();
   }, 30_000);
 
-  it('SIGKILL of the subscribers\' node, then of the publishers\' node, under 10 × 32 QoS 1/2: every acknowledged message delivered', async () => {
+  /**
+   * `isSecondKillUnderLoad`: the publishers hold half their volume back until the first adoption
+   * is done, so n1 dies while they still publish. Without it, on a fast run they may have sent
+   * everything before the second kill (which then tests only the first death); reported.
+   */
+  async function crashAcrossNodes(isSecondKillUnderLoad: boolean): Promise<void> {
     const [n1, , n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
     const sub1 = connect(nodes, 2, 'death-sub-q1');
     const sub2 = connect(nodes, 2, 'death-sub-q2');
@@ -104,7 +125,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
       const client = connect(nodes, 0, `death-pub-${i}`);
       pubClients.push(client);
       await new Promise((r) => client.once('connect', r));
-      publishers.push(new StreamPublisher(client, i < 5 ? `death/q1/p${i}` : `death/q2/p${i}`, i < 5 ? 1 : 2));
+      publishers.push(new StreamPublisher(client, i < 5 ? `death/q1/p${i}` : `death/q2/p${i}`, i < 5 ? 1 : 2, isSecondKillUnderLoad));
     }
     // Routes from n1 to n3 before the load starts.
     await waitUntil('routes to n3', async () => {
@@ -132,9 +153,21 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     const isAdopted = (dead: string): boolean =>
       nodes.some((n) => n.process.logs.some((l) => l.msg === 'cluster: adopted a dead node (its sessions and inbox)' && l.deadNode === dead));
     await waitUntil('n3 adopted', () => isAdopted('n3'), 120_000);
+    if (isSecondKillUnderLoad) {
+      for (const p of publishers) p.raiseLimit();
+      const afterAdoption = ackedTotal();
+      await waitUntil('load goes on after the adoption', () => ackedTotal() > afterAdoption + 1000, 60_000);
+    }
+    const isPublishingAtSecondKill = publishers.some((p) => p.sent < MAX_PER_PUBLISHER);
     await n1.kill(); // the publishers' node
+    process.stderr.write(`node-death: the publishers' node killed ${isPublishingAtSecondKill ? 'while they published' : 'after they had sent everything'}\n`);
     const afterSecondKill = ackedTotal();
-    await waitUntil('load goes on after the second kill', () => ackedTotal() > afterSecondKill + 1000 || publishers.every((p) => p.sent >= MAX_PER_PUBLISHER), 60_000);
+    if (isSecondKillUnderLoad) {
+      // Not vacuous: publishing goes on after the second kill (through the survivors).
+      await waitUntil('load goes on after the second kill', () => ackedTotal() > afterSecondKill + 1000, 90_000);
+    } else {
+      await waitUntil('load goes on after the second kill', () => ackedTotal() > afterSecondKill + 1000 || publishers.every((p) => p.sent >= MAX_PER_PUBLISHER), 60_000);
+    }
     await Promise.all(publishers.map((p) => p.stop()));
 
     const expected = (p: StreamPublisher): number[] => [...p.acked].sort((a, b) => a - b);
@@ -176,5 +209,21 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     // or in the dead node's inbox can arrive after later messages. Reported above, not asserted.
     expect(publishers.every((p) => p.acked.size > 100)).toBe(true);
     for (const c of [sub1again, sub2, ...pubClients]) c.end(true);
+  }
+
+  it('SIGKILL of the subscribers\' node, then of the publishers\' node, under 10 × 32 QoS 1/2: every acknowledged message delivered', async () => {
+    await crashAcrossNodes(false);
   }, 240_000);
+
+  // SKIPPED (issue 15, open): with the publishers' node killed while they still publish (held
+  // back until the first adoption is done) it failed 4 of 6 runs: in 3, 128–512 acknowledged
+  // QoS 1 messages of each QoS 1 publisher were never delivered (once also 32 of three QoS 2
+  // publishers); 1 timed out at 250 s. In the failing runs the QoS 1 subscriber's session, adopted
+  // by n1 from n3, was connected on n1 during that adoption and taken over to n2 as it ended,
+  // then n1 died. Not found yet: forwarding the inbox batches that still reached the old node
+  // after the release to the session's new node (the design's targetClientId) was tried and did
+  // not fix it (2 of its 3 runs, counted above, failed; reverted). Run it alone: beforeAll's nodes serve one crash run.
+  it.skip('the same, with the publishers\' node killed while they still publish', async () => {
+    await crashAcrossNodes(true);
+  }, 300_000);
 });

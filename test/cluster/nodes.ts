@@ -87,3 +87,17 @@ export async function clusterStatus(node: MidgeNode): Promise<ClusterStatus> {
 export async function waitForRoutes(node: MidgeNode, count: number): Promise<void> {
   await waitUntil(`${node.id} sees ${count} routes`, async () => (await clusterStatus(node)).routes.cluster >= count);
 }
+
+/**
+ * When MIDGE_TEST_CLUSTER_DUMP names a directory, every node's log lines are written there
+ * (`<label>-<node>.log`), to read a failing run's story after the fact.
+ */
+export async function dumpLogs(nodes: MidgeNode[], label: string): Promise<void> {
+  const dir = process.env.MIDGE_TEST_CLUSTER_DUMP;
+  if (!dir) return;
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  for (const node of nodes) {
+    await writeFile(`${dir}/${label}-${node.id}.log`, node.process.logs.map((l) => JSON.stringify(l)).join('\n') + '\n' + node.process.stderr());
+  }
+}

@@ -1,11 +1,12 @@
 /**
  * Retained messages across nodes (set, replace, delete, a node restart) and shared
- * subscriptions whose members sit on different nodes.
+ * subscriptions whose members sit on different nodes, also when a member's node dies.
  */
+import type { IPublishPacket } from 'mqtt-packet';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeAllClients, connectClient, connectCollecting } from '../helpers/clients.js';
+import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
 import { skipMessage, startEngine, type Engine } from './engine.js';
-import { startNode, waitUntil, type MidgeNode } from './nodes.js';
+import { dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
 
 const skip = skipMessage('test/cluster/retained-shared.test.ts');
 
@@ -23,7 +24,10 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
     await engine?.stop();
   }, 30_000);
 
-  afterEach(closeAllClients);
+  afterEach(async (context) => {
+    await dumpLogs(nodes, context.task.name.slice(0, 24).replace(/[^\w]+/g, '-'));
+    await closeAllClients();
+  });
 
   async function retainedOn(node: MidgeNode, topic: string): Promise<string[]> {
     const body = (await node.get(`/api/v1/retained?topic=${encodeURIComponent(topic)}`)).body as Array<{ payloadBase64: string }>;
@@ -88,4 +92,42 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
     expect(onA).toBeGreaterThan(count / 4);
     expect(onA).toBeLessThan((3 * count) / 4);
   });
+
+  // Last in this file: it kills n1.
+  it('[5.0 4.8.2] a shared member\'s node SIGKILLed: the messages it held unacknowledged, and those sent to its node meanwhile, reach the member on another node', async () => {
+    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    // `a` never acknowledges: whatever the group gives it stays in its (persistent) session.
+    const a = await RawClient.connect(n1.port, { protocolVersion: 5, clientId: 'sd-a', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/dw/death/+', qos: 1 }] } as never);
+    await a.next('suback');
+    const b = await connectCollecting(n2.url, { clientId: 'sd-b', protocolVersion: 5 });
+    await b.client.subscribeAsync('$share/dw/death/+', { qos: 1 });
+    const pub = await connectClient(n3.url, { clientId: 'sd-pub', protocolVersion: 5 });
+    const heldByA = (): string[] => a.packets.filter((p) => p.cmd === 'publish').map((p) => String((p as IPublishPacket).payload)).filter((p) => p.startsWith('s'));
+    const gotByB = (): Set<string> => new Set(b.collector.messages.map((m) => m.payload).filter((p) => p.startsWith('s')));
+    await waitUntil('both members reached', async () => {
+      await pub.publishAsync('death/probe', 'probe', { qos: 1 });
+      return a.packets.some((p) => p.cmd === 'publish') && b.collector.messages.length > 0;
+    }, 20_000);
+    // In windows of 20: within the broker's Receive Maximum (32) [5.0 MQTT-3.3.4-7].
+    const publish = async (from: number, to: number): Promise<void> => {
+      for (let first = from; first < to; first += 20) {
+        await Promise.all(Array.from({ length: Math.min(20, to - first) }, (_, k) => pub.publishAsync('death/x', `s${first + k}`, { qos: 1 })));
+      }
+    };
+    await publish(0, 40);
+    await waitUntil('the 40 reached a member each', () => heldByA().length + gotByB().size >= 40, 20_000);
+    const held = heldByA();
+    expect(held.length).toBeGreaterThan(0); // the nodes of the group take turns
+
+    await n1.kill();
+    a.destroy();
+    // Sent while n1's death is not yet noticed (some into its inbox) or after its adoption.
+    await publish(40, 60);
+    const all = Array.from({ length: 60 }, (_, i) => `s${i}`);
+    await waitUntil('every message reached b', () => { const got = gotByB(); return all.every((p) => got.has(p)); }, 90_000).catch(() => undefined);
+    const got = gotByB();
+    expect(held.filter((p) => !got.has(p)), 'held unacknowledged by a, never given to b').toEqual([]);
+    expect(all.filter((p) => !got.has(p)), 'never given to b').toEqual([]);
+  }, 150_000);
 });

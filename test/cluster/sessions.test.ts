@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { closeAllClients, connectClient, connectCollecting, MessageCollector, RawClient } from '../helpers/clients.js';
 import { skipMessage, startEngine, type Engine } from './engine.js';
-import { clusterStatus, startNode, waitUntil, type MidgeNode } from './nodes.js';
+import { clusterStatus, dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
 
 const skip = skipMessage('test/cluster/sessions.test.ts');
 
@@ -26,7 +26,10 @@ describe.skipIf(skip !== undefined)('cluster: sessions across nodes', { timeout:
     await engine?.stop();
   }, 30_000);
 
-  afterEach(closeAllClients);
+  afterEach(async (context) => {
+    await dumpLogs(nodes, context.task.name.slice(0, 24).replace(/[^\w]+/g, '-'));
+    await closeAllClients();
+  });
 
   /** Publishes a probe on `from` until the subscriber (on another node) got one: routes have propagated. */
   async function routesReady(from: MidgeNode, topic: string, received: () => boolean): Promise<void> {
@@ -96,9 +99,9 @@ describe.skipIf(skip !== undefined)('cluster: sessions across nodes', { timeout:
     for (const p of unacked) expect(p.dup).toBe(true); // [5.0 MQTT-4.4.0-1] resent with DUP
   });
 
-  // SKIPPED (issue 15, open): failed once in the whole suite on the merged main (passes alone);
-  // racing claims across nodes under load are not yet reliable.
-  it.skip('two CONNECTs with one client id on n2 and n3 at once: exactly one ends up connected', async () => {
+  // Guards: the loser's release request takes the winner's connection over only after
+  // its CONNACK went out (else it would get no CONNACK at all).
+  it('two CONNECTs with one client id on n2 and n3 at once: exactly one ends up connected', async () => {
     const [, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
     for (let round = 0; round < 2; round++) {
       const connect = { protocolVersion: 5 as const, clientId: `race-${round}`, clean: false, properties: { sessionExpiryInterval: 600 } };
