@@ -14,6 +14,7 @@ import { asSinkError, type SinkError, type SinkErrorClass } from './errors.js';
 import type { ConnectorHost, ConnectorSession } from './host.js';
 import { Template } from './template.js';
 import type { ConnectorMessage, Sink } from './types.js';
+import { WakeableSleeps } from './wakeable-sleep.js';
 
 export type ConnectorState = 'starting' | 'running' | 'backing-off' | 'paused' | 'stopped';
 
@@ -61,7 +62,7 @@ export class Connector implements BrokerService, SessionLink {
   private readonly busyLanes = new Map<string, number>();
   private waitTimer: NodeJS.Timeout | undefined;
   private isDispatchScheduled = false;
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleeps = new WakeableSleeps();
   private pauseAttempt = 0;
   private qos0Counter = 0;
   private readonly window: number;
@@ -137,7 +138,7 @@ export class Connector implements BrokerService, SessionLink {
   async stop(): Promise<void> {
     this.isStopped = true;
     if (this.waitTimer) clearTimeout(this.waitTimer);
-    for (const wake of [...this.sleepers]) wake();
+    this.sleeps.wakeAll();
     // What is unconfirmed stays in the session (and store) and is sent again after a restart.
     if (this.session?.isOnline) this.session.detach(this.host.now());
     await this.sink?.close().catch(() => undefined);
@@ -157,7 +158,7 @@ export class Connector implements BrokerService, SessionLink {
     this.pauseAttempt = 0;
     if (this.state === 'paused') this.setState('running');
     this.pausedReason = null;
-    for (const wake of [...this.sleepers]) wake();
+    this.sleeps.wakeAll();
     this.session?.resume();
     this.dispatch(true);
   }
@@ -422,15 +423,7 @@ export class Connector implements BrokerService, SessionLink {
 
   private sleep(ms: number): Promise<void> {
     if (this.isStopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
+    return this.sleeps.sleep(ms);
   }
 
   private setState(state: ConnectorState): void {

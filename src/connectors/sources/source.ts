@@ -16,6 +16,7 @@ import { backoffDelay } from '../backoff.js';
 import type { ConnectorHost } from '../host.js';
 import { BadRecord, RecordMapper } from './mapping.js';
 import { SourceStopped, type RecordOutcome, type SourceBackend, type SourceHandler, type SourceRecord } from './types.js';
+import { WakeableSleeps } from '../wakeable-sleep.js';
 
 export type SourceState = 'starting' | 'running' | 'backing-off' | 'stopped';
 
@@ -60,7 +61,7 @@ export class Source implements BrokerService, SourceHandler {
   private isInOutage = false;
   private lastWarnAt = 0;
   private running: Promise<void> | undefined;
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleeps = new WakeableSleeps();
   private readonly counters = { consumed: 0, redelivered: 0, published: 0, acked: 0, noSubscriber: 0, deadLettered: 0, requeued: 0, badRecords: 0, failed: 0 };
 
   constructor(
@@ -105,7 +106,7 @@ export class Source implements BrokerService, SourceHandler {
 
   async stop(): Promise<void> {
     this.isStopped = true;
-    for (const wake of [...this.sleepers]) wake();
+    this.sleeps.wakeAll();
     await this.backend?.stop().catch(() => undefined);
     await this.running?.catch(() => undefined);
     this.setState('stopped');
@@ -233,15 +234,7 @@ export class Source implements BrokerService, SourceHandler {
 
   private sleep(ms: number): Promise<void> {
     if (this.isStopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
+    return this.sleeps.sleep(ms);
   }
 
   private setState(state: SourceState): void {
