@@ -17,6 +17,7 @@ import {
   ChainAuthorizer,
   claimsEntry,
   ClientContexts,
+  HttpAuthorizationEntry,
   HttpEntry,
   JwtEntry,
   LoginGuard,
@@ -44,6 +45,8 @@ export interface Security {
   /** The chain authenticator (for stats), when chains are configured. */
   chainAuthenticator?: ChainAuthenticator;
   httpEntries: HttpEntry[];
+  /** The HTTP service's authorization entries (for stats). */
+  httpAuthorizationEntries: HttpAuthorizationEntry[];
   /** Wires what needs the broker: user-store changes reaching connected clients, metrics. */
   attach(broker: Broker): void;
 }
@@ -66,7 +69,7 @@ function wrapConfigError<T>(key: string, build: () => T): T {
  * anonymous rule, no lockout); it is only wrapped so that each attempt is counted and audited.
  */
 function legacySecurity(config: BrokerConfig, logger: Logger): Security {
-  const security: Security = { enhancedAuthenticators: [], httpEntries: [], attach: () => undefined };
+  const security: Security = { enhancedAuthenticators: [], httpEntries: [], httpAuthorizationEntries: [], attach: () => undefined };
   const passwordFile = config.auth.passwordFile;
   if (passwordFile !== undefined) {
     const file = wrapConfigError('auth.passwordFile', () => new PasswordFileAuthenticator(passwordFile, { allowAnonymous: config.auth.allowAnonymous }));
@@ -97,7 +100,8 @@ function auditTo(logger: Logger): (event: AuthAuditEvent) => void {
   return (event) => logger.info({ audit: 'auth', ...event }, `authentication ${event.outcome}`);
 }
 
-function registerMetrics(broker: Broker, chainAuthenticator: ChainAuthenticator, httpEntries: HttpEntry[]): void {
+/** HTTP cache counts: the authentication entries' and the authorization entries' together. */
+function registerMetrics(broker: Broker, chainAuthenticator: ChainAuthenticator, httpEntries: ReadonlyArray<{ stats: { cacheHits: number; cacheMisses: number } }>): void {
   registerAuthMetrics(broker.metrics.registry, {
     attempts: () => {
       const stats = chainAuthenticator.stats;
@@ -122,6 +126,7 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
     ? wrapConfigError('auth.users', () => UserStore.open(path.join(config.dataDir, 'auth'), auth.users?.iterations !== undefined ? { iterations: auth.users.iterations } : {}))
     : undefined;
   const httpEntries: HttpEntry[] = [];
+  const httpAuthzEntries: HttpAuthorizationEntry[] = [];
 
   const authnEntry = (entry: AuthEntryConfig, key: string): AuthenticationEntry =>
     wrapConfigError(key, () => {
@@ -168,6 +173,12 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
             return claimsEntry;
           case 'users':
             return usersAuthorizationEntry(userStore!);
+          case 'http': {
+            const { type: _type, ...options } = entry;
+            const http = new HttpAuthorizationEntry(now ? { ...options, now } : options);
+            httpAuthzEntries.push(http);
+            return http;
+          }
         }
       }),
     );
@@ -214,6 +225,7 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
     enhancedAuthenticators: hasJwt ? [chainAuthenticator.jwtEnhancedAuthenticator()] : [],
     chainAuthenticator,
     httpEntries,
+    httpAuthorizationEntries: httpAuthzEntries,
     attach(broker: Broker): void {
       userStore?.onChange((change) => {
         for (const username of change.usernames) {
@@ -221,7 +233,7 @@ export function buildSecurity(config: BrokerConfig, logger: Logger, now?: () => 
           else disconnectUser(broker, username, change.kind === 'deleted' ? 'user deleted' : 'user disabled');
         }
       });
-      registerMetrics(broker, chainAuthenticator, httpEntries);
+      registerMetrics(broker, chainAuthenticator, [...httpEntries, ...httpAuthzEntries]);
       const expiry = new CredentialExpiry(broker);
       chainAuthenticator.onAccepted = (clientId, context) => {
         if (context.expiresAt === undefined) return expiry.cancel(clientId);

@@ -35,6 +35,13 @@ export interface Authorizer {
    * forbids (as Mosquitto's read check). Omit it when subscribe-time checks suffice.
    */
   canReceive?(client: ClientIdentity, topic: string): boolean;
+  /**
+   * The same three checks for an authorizer that may have to ask a service: the answer at once
+   * when it is at hand (cached), a promise (never rejecting) when it is still to come. The broker
+   * asks this, when present, for every PUBLISH, SUBSCRIBE and delivery, and holds that client's
+   * later packets (or deliveries) while a promise is pending, so their order is kept.
+   */
+  authorize?(client: ClientIdentity, check: 'publish' | 'subscribe' | 'receive', topic: string): boolean | Promise<boolean>;
   /** Re-reads its source (SIGHUP); on failure it keeps what it had and rejects. */
   reload?(): Promise<void>;
 }

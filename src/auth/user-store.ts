@@ -12,6 +12,13 @@
  * Changes are serialised, written before they take effect, then announced to listeners (the
  * broker disconnects a disabled or deleted user's clients, re-checks subscriptions on a grant
  * change).
+ *
+ * In a cluster the store is shared (`share(replica)`): every user, role and group is one entry of
+ * the replica (the engine's KV bucket), written with the revision it was read at, so two nodes
+ * changing the same entry at once cannot lose one change (the later one is re-applied on the
+ * newer state). Entries other nodes write arrive through the replica's watch and are applied —
+ * written to this node's file, then announced — as local changes are. The replica is the truth:
+ * a node joining a cluster whose replica already holds entries takes them over its own file.
  */
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -95,8 +102,73 @@ function checkPassword(password: unknown): string {
   return password;
 }
 
+/**
+ * The shared copy of the store (a cluster engine's KV bucket): one entry per user, role and group,
+ * keyed `user:<name>`, `role:<name>`, `group:<name>`, the value its JSON, or undefined once deleted.
+ */
+export interface UserStoreReplica {
+  /** Every entry there is, with its revision. */
+  read(): Promise<Map<string, { value: string | undefined; revision: number }>>;
+  /** Writes one entry if its revision is still `basedOn` (0: never written): the new revision, or 'conflict'. */
+  write(key: string, value: string | undefined, basedOn: number): Promise<number | 'conflict'>;
+  /** Every later write, by any node (this one's included); returns a stop function. */
+  watch(onEntry: (key: string, value: string | undefined, revision: number) => void): () => void;
+}
+
+type EntryKind = 'user' | 'role' | 'group';
+const COLLECTION = { user: 'users', role: 'roles', group: 'groups' } as const;
+
+/** Each user, role and group of a state as `kind:name` → its JSON. */
+function entriesOf(state: StoreFile): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const kind of ['user', 'role', 'group'] as const) {
+    for (const [name, value] of Object.entries(state[COLLECTION[kind]])) entries.set(`${kind}:${name}`, JSON.stringify(value));
+  }
+  return entries;
+}
+
+function applyEntry(state: StoreFile, key: string, value: string | undefined): void {
+  const colon = key.indexOf(':');
+  const kind = key.slice(0, colon) as EntryKind;
+  const name = key.slice(colon + 1);
+  if (!Object.hasOwn(COLLECTION, kind) || RESERVED.has(name)) return; // not ours: ignored
+  const collection = state[COLLECTION[kind]] as Record<string, unknown>;
+  if (value === undefined) delete collection[name];
+  else collection[name] = JSON.parse(value) as unknown;
+}
+
+/** The rules a state gives a user: its roles' and its groups' roles', in that order. */
+function effectiveAcl(state: StoreFile, username: string): AclRule[] | undefined {
+  const user = Object.hasOwn(state.users, username) ? state.users[username] : undefined;
+  if (!user) return undefined;
+  const roleNames = [...user.roles, ...user.groups.flatMap((g) => (Object.hasOwn(state.groups, g) ? state.groups[g]!.roles : []))];
+  return roleNames.flatMap((r) => (Object.hasOwn(state.roles, r) ? state.roles[r]!.acl : []));
+}
+
+/** What a change from `before` to `after` means for connected clients. */
+function changesBetween(before: StoreFile, after: StoreFile): UserChange[] {
+  const deleted: string[] = [];
+  const disabled: string[] = [];
+  const grants: string[] = [];
+  for (const [name, old] of Object.entries(before.users)) {
+    const now = Object.hasOwn(after.users, name) ? after.users[name] : undefined;
+    if (!now) deleted.push(name);
+    else if (now.isDisabled && !old.isDisabled) disabled.push(name);
+    else if (JSON.stringify(effectiveAcl(before, name)) !== JSON.stringify(effectiveAcl(after, name))) grants.push(name);
+  }
+  const changes: UserChange[] = [];
+  if (deleted.length > 0) changes.push({ kind: 'deleted', usernames: deleted });
+  if (disabled.length > 0) changes.push({ kind: 'disabled', usernames: disabled });
+  if (grants.length > 0) changes.push({ kind: 'grants', usernames: grants });
+  return changes;
+}
+
 export class UserStore {
   private state: StoreFile;
+  private replica: UserStoreReplica | undefined;
+  /** The replica revision of each entry as this node last saw it (cluster mode). */
+  private readonly revisions = new Map<string, number>();
+  private stopWatch: (() => void) | undefined;
   private writes: Promise<unknown> = Promise.resolve();
   private readonly listeners: Array<(change: UserChange) => void> = [];
   /** Effective rules per user, rebuilt lazily after a change. */
@@ -164,11 +236,8 @@ export class UserStore {
   aclFor(username: string): AclRule[] | undefined {
     const cached = this.aclCache.get(username);
     if (cached) return cached;
-    const user = Object.hasOwn(this.state.users, username) ? this.state.users[username] : undefined;
-    if (!user) return undefined;
-    const roleNames = [...user.roles, ...user.groups.flatMap((g) => this.state.groups[g]?.roles ?? [])];
-    const acl = roleNames.flatMap((r) => (Object.hasOwn(this.state.roles, r) ? this.state.roles[r]!.acl : []));
-    this.aclCache.set(username, acl);
+    const acl = effectiveAcl(this.state, username);
+    if (acl) this.aclCache.set(username, acl);
     return acl;
   }
 
@@ -291,20 +360,104 @@ export class UserStore {
     return `$7$${this.iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
   }
 
-  /** Applies a change to a copy, writes it, then makes it current and announces it. */
+  /** Applies a change to a copy, writes it (to the replica first, when shared), then makes it current and announces it. */
   private commit(mutate: (draft: StoreFile) => UserChange | undefined): Promise<void> {
-    const run = async (): Promise<void> => {
-      const draft = structuredClone(this.state);
-      const change = mutate(draft);
-      await writeAtomically(this.file, JSON.stringify(draft, null, 1));
-      this.state = draft;
-      this.aclCache = new Map();
-      if (this.hashCache.size > 10_000) this.hashCache = new Map();
-      if (change && change.usernames.length > 0) for (const listener of this.listeners) listener(change);
-    };
+    return this.serialised(async () => {
+      for (;;) {
+        const draft = structuredClone(this.state);
+        const change = mutate(draft);
+        if (this.replica && !(await this.writeReplica(draft))) {
+          // Another node changed the same entry first: apply theirs, then this change on top.
+          await this.adopt(await this.replica.read(), false);
+          continue;
+        }
+        await this.install(draft, change ? [change] : []);
+        return;
+      }
+    });
+  }
+
+  private serialised(run: () => Promise<void>): Promise<void> {
     const result = this.writes.then(run, run);
     this.writes = result.catch(() => undefined);
     return result;
+  }
+
+  /** Writes the new state to this node's file, makes it current and announces the changes. */
+  private async install(next: StoreFile, changes: readonly UserChange[]): Promise<void> {
+    await writeAtomically(this.file, JSON.stringify(next, null, 1));
+    this.state = next;
+    this.aclCache = new Map();
+    if (this.hashCache.size > 10_000) this.hashCache = new Map();
+    for (const change of changes) if (change.usernames.length > 0) for (const listener of this.listeners) listener(change);
+  }
+
+  /** The entries `draft` changed, written to the replica; false when one was changed elsewhere first. */
+  private async writeReplica(draft: StoreFile): Promise<boolean> {
+    const before = entriesOf(this.state);
+    const after = entriesOf(draft);
+    const changed = [...after].filter(([key, json]) => before.get(key) !== json).map(([key, json]) => [key, json] as [string, string | undefined]);
+    for (const key of before.keys()) if (!after.has(key)) changed.push([key, undefined]);
+    for (const [key, value] of changed) {
+      const revision = await this.replica!.write(key, value, this.revisions.get(key) ?? 0);
+      if (revision === 'conflict') return false;
+      this.revisions.set(key, revision);
+    }
+    return true;
+  }
+
+  // --- sharing (cluster) ------------------------------------------------------------------
+
+  /**
+   * Shares the store through `replica` (cluster mode): an empty replica gets this node's entries;
+   * one with entries replaces this node's state. Later writes by other nodes apply as they come.
+   */
+  share(replica: UserStoreReplica): Promise<void> {
+    this.replica = replica;
+    return this.serialised(async () => {
+      const shared = await replica.read();
+      if (shared.size === 0) {
+        for (const [key, value] of entriesOf(this.state)) {
+          const revision = await replica.write(key, value, 0);
+          if (revision !== 'conflict') this.revisions.set(key, revision);
+        }
+        // A node that started at the same moment may have seeded too: take what is there now.
+        await this.adopt(await replica.read(), false);
+      } else {
+        await this.adopt(shared, true);
+      }
+      this.stopWatch = replica.watch((key, value, revision) => {
+        void this.serialised(() => this.adopt(new Map([[key, { value, revision }]]), false)).catch(() => undefined);
+      });
+    });
+  }
+
+  stopSharing(): void {
+    this.stopWatch?.();
+    this.stopWatch = undefined;
+    this.replica = undefined;
+  }
+
+  /**
+   * Applies replica entries newer than what this node saw; `isWhole` says they are all there is
+   * (entries missing from them are gone).
+   */
+  private async adopt(entries: ReadonlyMap<string, { value: string | undefined; revision: number }>, isWhole: boolean): Promise<void> {
+    const next: StoreFile = isWhole ? { version: 1, users: {}, roles: {}, groups: {} } : structuredClone(this.state);
+    let isChanged = isWhole;
+    if (isWhole) this.revisions.clear();
+    for (const [key, { value, revision }] of entries) {
+      if (!isWhole && revision <= (this.revisions.get(key) ?? 0)) continue;
+      this.revisions.set(key, revision);
+      try {
+        applyEntry(next, key, value);
+        isChanged = true;
+      } catch {
+        // An entry this node cannot read (a later version's format): left out rather than stop.
+      }
+    }
+    if (!isChanged) return;
+    await this.install(next, changesBetween(this.state, next));
   }
 }
 

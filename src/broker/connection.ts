@@ -23,6 +23,7 @@ import type { OutgoingRecord } from '../store/index.js';
 import type { BrokerContext, ClientConnection, CloseReason, ConnectionState } from './context.js';
 import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
+import { authorize } from './authorize.js';
 import type { KeepAliveMonitor } from './keepalive.js';
 import { TokenBucket } from './rate-limit.js';
 import { connackRefused, CONNACK_UNSUPPORTED_PROTOCOL, serverDisconnect } from './replies.js';
@@ -72,6 +73,10 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   private readonly publishBucket: TokenBucket | undefined;
   private readonly publishBytesBucket: TokenBucket | undefined;
   private cancelResume: Cancel | undefined;
+  /** Authorization answers the held packets wait for (continueAfter). */
+  private authorizationWaits = 0;
+  /** Deliveries held, in order, while one waits for its receive authorization. */
+  private heldSends: Array<{ record: OutgoingRecord; isDuplicate: boolean }> | undefined;
   /** Packets read while the client is over its publish rate, handled when it is paid off. */
   private throttled: Packet[] | undefined;
   /** Packets that arrived while CONNECT was still being processed. */
@@ -177,8 +182,13 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   };
 
   private handle(packet: Packet): void {
+    this.run(() => dispatchPacket(this, packet));
+  }
+
+  /** Runs a handler (or its continuation): a protocol error closes as the spec says, any other as internal. */
+  private run(handler: () => void): void {
     try {
-      dispatchPacket(this, packet);
+      handler();
     } catch (error) {
       if (error instanceof MqttError) this.protocolFailure(error);
       else {
@@ -227,8 +237,38 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     setImmediate(this.endThrottle);
   }
 
+  /**
+   * The packet in hand waits for an authorization answer still to come (an HTTP service's, not
+   * cached): reading pauses and every later packet is held until `then` has run, so packets are
+   * still handled in order. The cached case never comes here (no await in the hot path).
+   */
+  continueAfter<T>(pending: Promise<T>, then: (value: T) => void): void {
+    this.authorizationWaits++;
+    if (!this.throttled) {
+      this.throttled = [];
+      this.stream.pause();
+    }
+    const resume = (): void => {
+      this.authorizationWaits--;
+      // A publish-rate pause still running ends on its own timer.
+      if (this.authorizationWaits === 0 && this.cancelResume === undefined) this.endThrottle();
+    };
+    pending.then(
+      (value) => {
+        if (!this.isClosed) this.run(() => then(value));
+        resume();
+      },
+      (error: unknown) => {
+        this.broker.logger.error({ err: error, clientId: this.clientId }, 'authorization failed; closing the connection');
+        this.destroy('internal-error');
+        resume();
+      },
+    );
+  }
+
   private readonly endThrottle = (): void => {
     this.cancelResume = undefined;
+    if (this.authorizationWaits > 0) return; // continueAfter's answer releases them
     const held = this.throttled ?? [];
     this.throttled = undefined;
     for (let i = 0; i < held.length; i++) {
@@ -247,6 +287,22 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   get remoteHost(): string {
     const colon = this.remoteAddress.lastIndexOf(':');
     return colon > 0 ? this.remoteAddress.slice(0, colon) : this.remoteAddress;
+  }
+
+  /** The first held delivery's answer came: it goes (or not), the rest are checked again in order. */
+  private releaseSends(isFirstAllowed: boolean): void {
+    const held = this.heldSends ?? [];
+    this.heldSends = undefined;
+    for (let i = 0; i < held.length; i++) {
+      if (this.isClosed) return;
+      if (this.heldSends) {
+        // Another answer to wait for: the rest stay behind it.
+        (this.heldSends as Array<{ record: OutgoingRecord; isDuplicate: boolean }>).push(...held.slice(i));
+        return;
+      }
+      const { record, isDuplicate } = held[i]!;
+      this.sendPublish(record, isDuplicate, i === 0 ? isFirstAllowed : undefined);
+    }
   }
 
   // --- session handling ---------------------------------------------------------------------
@@ -304,11 +360,26 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     this.writeRaw(bytes);
   }
 
-  sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
+  sendPublish(record: OutgoingRecord, isDuplicate: boolean, isAllowed?: boolean): void {
     if (this.isClosed) return;
     const message = record.message;
-    const authorizer = this.broker.authorizer;
-    if (authorizer.canReceive && !authorizer.canReceive({ clientId: this.clientId, username: this.username }, message.topic)) {
+    if (isAllowed === undefined) {
+      if (this.heldSends) {
+        this.heldSends.push({ record, isDuplicate });
+        return;
+      }
+      const authorizer = this.broker.authorizer;
+      // Without a receive check (allow-all, a plain password file) nothing is asked, nothing allocated.
+      const decision = authorizer.authorize || authorizer.canReceive ? authorize(authorizer, { clientId: this.clientId, username: this.username }, 'receive', message.topic) : true;
+      if (typeof decision !== 'boolean') {
+        // Not cached: this delivery and the ones after it wait for the answer, in order.
+        this.heldSends = [{ record, isDuplicate }];
+        void decision.then((allowed) => this.releaseSends(allowed));
+        return;
+      }
+      isAllowed = decision;
+    }
+    if (!isAllowed) {
       // The ACL applies to every delivery as it is sent, not only when it was queued: after a
       // reload that removed read access, what was queued before is not delivered. A QoS 1/2
       // delivery ends as if acknowledged, so its window slot is not held.

@@ -74,6 +74,8 @@ export interface ClientConnection extends SessionLink {
   throttlePublish(payloadBytes: number): void;
   /** Lets every other connection have its turn before this one's next packet. */
   yieldTurn(): void;
+  /** An authorization answer is still to come: later packets wait until `then` ran with it. */
+  continueAfter<T>(pending: Promise<T>, then: (value: T) => void): void;
   /** CONNECT is being processed: hold what arrives meanwhile. */
   holdPackets(): void;
   /** A CONNECT-time AUTH exchange needs the client's AUTH packets while CONNECT is pending. */

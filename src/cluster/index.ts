@@ -9,6 +9,7 @@ import type { Store } from '../store/index.js';
 import { ClusterService } from './cluster.js';
 import { Engine } from './engine.js';
 import { ClusterStore } from './session-store.js';
+import { withUserSync } from './user-sync.js';
 
 export { EngineError } from './engine.js';
 
@@ -16,5 +17,6 @@ export { EngineError } from './engine.js';
 export function createClusterParts(config: ClusterConfig, logger: Logger): { store: Store; cluster: (broker: Broker) => ClusterHooks } {
   const engine = new Engine(config, logger);
   const store = new ClusterStore(engine);
-  return { store, cluster: (broker) => new ClusterService(engine, store, broker) };
+  // With a user store, its users, roles and groups are shared through the engine too (user-sync.ts).
+  return { store, cluster: (broker) => withUserSync(new ClusterService(engine, store, broker), engine, broker.userStore, logger) };
 }

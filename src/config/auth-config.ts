@@ -49,15 +49,30 @@ export const authEntrySchema = z.union([
   z.object({ type: z.literal('anonymous') }).strict(),
 ]);
 
+const httpAuthzEntrySchema = z
+  .object({
+    type: z.literal('http'),
+    url: z.string().regex(/^https?:\/\/.+/, 'an http(s):// URL'),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeoutMs: z.number().int().min(1).max(60_000).optional(),
+    cacheTtlMs: ms.optional(),
+    cacheMaxEntries: z.number().int().min(0).max(10_000_000).optional(),
+    whenDown: z.enum(['deny', 'ignore']).optional(),
+    downCacheTtlMs: ms.optional(),
+    checks: z.array(z.enum(['publish', 'subscribe', 'receive'])).min(1).optional(),
+  })
+  .strict();
+
 export const authzEntrySchema = z.union([
   z.object({ type: z.literal('aclFile'), path: z.string().min(1) }).strict(),
   z.object({ type: z.literal('claims') }).strict(),
   z.object({ type: z.literal('users') }).strict(),
+  httpAuthzEntrySchema,
 ]);
 
 export const authorizationSchema = z
   .object({
-    chain: z.array(authzEntrySchema).optional().describe('authorization entries: `aclFile` (`path`), `claims`, `users`; a deny wins'),
+    chain: z.array(authzEntrySchema).optional().describe('authorization entries: `aclFile` (`path`), `claims`, `users`, `http` (`url`, `timeoutMs`, `cacheTtlMs`, `whenDown`, `checks`, …); a deny wins'),
     // Left out: deny on non-loopback listeners, allow on loopback (chosen per listener at start-up).
     noMatch: z.enum(['allow', 'deny']).optional().describe('`allow` or `deny` when no authorization entry matches'),
   })

@@ -11,10 +11,10 @@ import { isWithinTopicLimits } from '../topic-limits.js';
 import { closeAfterStoreFailure, publishAck } from '../replies.js';
 import type { Router } from '../router.js';
 import { reservedTopicFailure } from './publish-checks.js';
+import { authorize } from '../authorize.js';
 
 export function handlePublish(connection: ClientConnection, packet: PublishPacket): void {
   const broker = connection.broker;
-  const session = connection.session!;
   const version = connection.protocolVersion;
   const qos = packet.qos;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -51,10 +51,24 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
     }
   }
   failure ??= reservedTopicFailure(connection, topic);
-  if (failure === undefined && !broker.authorizer.canPublish({ clientId: connection.clientId, username: connection.username }, topic)) {
-    failure = ReasonCode.NotAuthorized;
+  if (failure === undefined) {
+    const isAllowed = authorize(broker.authorizer, { clientId: connection.clientId, username: connection.username }, 'publish', topic);
+    if (typeof isAllowed !== 'boolean') {
+      // The answer is not cached: this client's later packets wait for it, so their order is kept.
+      connection.continueAfter(isAllowed, (allowed) => finishPublish(connection, packet, message, allowed ? undefined : ReasonCode.NotAuthorized));
+      return;
+    }
+    if (!isAllowed) failure = ReasonCode.NotAuthorized;
   }
+  finishPublish(connection, packet, message, failure);
+}
 
+/** Routes (unless refused) and acknowledges: QoS 1/2 only after the commit holding its effects. */
+function finishPublish(connection: ClientConnection, packet: PublishPacket, message: Message, failure: number | undefined): void {
+  const broker = connection.broker;
+  const session = connection.session!;
+  const version = connection.protocolVersion;
+  const qos = packet.qos;
   if (qos === 0) {
     if (failure === undefined && broker.router.route(message, connection.clientId) === 0 && broker.router.lastRefusedByQuota > 0) connection.yieldTurn();
     return;

@@ -8,10 +8,10 @@ import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
 import { closeAfterStoreFailure, suback, subackFailure } from '../replies.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
+import { authorize } from '../authorize.js';
 
 export function handleSubscribe(connection: ClientConnection, packet: SubscribePacket): void {
   const broker = connection.broker;
-  const session = connection.session!;
   const version = connection.protocolVersion;
   const subscriptionId = version === 5 ? packet.properties?.subscriptionIdentifier : undefined;
   if (subscriptionId === 0) {
@@ -22,9 +22,31 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
     // [MQTT-3.8.3-3 (3.1.1)] at least one filter (an empty SUBACK cannot even be encoded).
     throw new MqttError(ReasonCode.ProtocolError, 'SUBSCRIBE without a topic filter');
   }
+  // Each valid filter's authorization first: when one answer is still to come (an HTTP service's,
+  // not cached), the SUBSCRIBE and this client's later packets wait for all of them.
+  const identity = { clientId: connection.clientId, username: connection.username };
+  let isPending = false;
+  const decisions = packet.subscriptions.map((request) => {
+    if (!isValidTopicFilter(request.topic)) return false;
+    const decision = authorize(broker.authorizer, identity, 'subscribe', request.topic);
+    if (typeof decision !== 'boolean') isPending = true;
+    return decision;
+  });
+  if (isPending) {
+    connection.continueAfter(Promise.all(decisions), (allowed) => subscribeAuthorized(connection, packet, allowed));
+    return;
+  }
+  subscribeAuthorized(connection, packet, decisions as boolean[]);
+}
+
+function subscribeAuthorized(connection: ClientConnection, packet: SubscribePacket, allowed: readonly boolean[]): void {
+  const broker = connection.broker;
+  const session = connection.session!;
+  const version = connection.protocolVersion;
+  const subscriptionId = version === 5 ? packet.properties?.subscriptionIdentifier : undefined;
   const codes: number[] = [];
   const retainedToSend: Array<{ subscription: SubscriptionRecord }> = [];
-  for (const request of packet.subscriptions) {
+  for (const [index, request] of packet.subscriptions.entries()) {
     const filter = request.topic;
     if (!isValidTopicFilter(filter) || !isWithinTopicLimits(filter, broker.config.limits)) {
       codes.push(subackFailure(version, ReasonCode.TopicFilterInvalid));
@@ -35,7 +57,7 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
       // [MQTT-3.8.3-4 (5.0)] No Local on a shared subscription is a protocol error.
       throw new MqttError(ReasonCode.ProtocolError, 'No Local set on a shared subscription');
     }
-    if (!broker.authorizer.canSubscribe({ clientId: connection.clientId, username: connection.username }, filter)) {
+    if (!allowed[index]) {
       codes.push(subackFailure(version, ReasonCode.NotAuthorized));
       continue;
     }
