@@ -19,7 +19,7 @@ export function tryConnect(url: string, options: IClientOptions = {}): Promise<{
 }
 
 /** A logger whose JSON lines are kept, so tests can look for secrets in them. */
-export function captureLogger(): { logger: Logger; lines: string[] } {
+export function captureLogger(level = 'info'): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -27,7 +27,7 @@ export function captureLogger(): { logger: Logger; lines: string[] } {
       done();
     },
   });
-  return { logger: createLogger('info', sink), lines };
+  return { logger: createLogger(level, sink), lines };
 }
 
 export interface LocalHttpServer {

@@ -107,7 +107,7 @@ if (wants('store')) {
 if (wants('auth')) {
   const authResults = await runAuthBench(isQuick);
   console.log(`\nauth: CONNECT→CONNACK cycles per second, 20 concurrent raw clients, broker in this process`);
-  for (const r of authResults) console.log(`  ${r.mode.padEnd(24)} ${fmt(r.connectsPerSecond)} connects/s (${fmt(r.connects)} in ${r.seconds.toFixed(2)} s, ${r.refused} refused)`);
+  for (const r of authResults) console.log(`  ${r.mode.padEnd(24)} ${fmt(r.connectsPerSecond)} connects/s (${fmt(r.connects)} in ${r.seconds.toFixed(2)} s, ${r.refused} refused), ${fmt(r.cpuMicrosPerConnect)} µs CPU per connect (broker and clients)`);
   results.auth = authResults;
 }
 if (wants('connectors')) {
