@@ -66,7 +66,7 @@ describe('HTTP authorization service', () => {
     expect(seen).toContainEqual({ clientId: 'allow-sub', username: null, action: 'receive', topic: 'open/a' });
   });
 
-  it('publish denied: 5.0 PUBACK 0x87 [5.0 MQTT-3.4.2-1 context]; 3.1.1 acknowledged but dropped [3.1.1 MQTT-3.3.5-2]', async () => {
+  it('publish denied: 5.0 PUBACK 0x87 [5.0 MQTT-3.4.2-1]; 3.1.1 acknowledged but dropped [3.1.1 MQTT-3.3.5-2]', async () => {
     const sub = await connectClient(b.url, { clientId: 'np-sub', protocolVersion: 5 });
     const got = new MessageCollector(sub);
     await sub.subscribeAsync('no-pub/#', { qos: 1 });
