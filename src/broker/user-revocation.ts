@@ -9,6 +9,7 @@
 import { KeyedTimers } from '../clock/index.js';
 import { ReasonCode } from '../protocol/index.js';
 import { parseSharedFilter } from '../topics/index.js';
+import { authorize } from './authorize.js';
 import type { Broker } from './broker.js';
 
 /** Closes every connection authenticated as `username`; returns how many. */
@@ -30,7 +31,8 @@ export function recheckUserSubscriptions(broker: Broker, username: string): numb
   for (const session of broker.sessions.values()) {
     if (session.username !== username) continue;
     for (const filter of [...session.subscriptions.keys()]) {
-      if (broker.authorizer.canSubscribe({ clientId: session.clientId, username }, filter)) continue;
+      // An answer still to come (an HTTP service's) keeps the subscription: each delivery on it is checked anyway.
+      if (authorize(broker.authorizer, { clientId: session.clientId, username }, 'subscribe', filter) !== false) continue;
       if (!session.deleteSubscription(filter)) continue;
       broker.router.removeSubscription(session.clientId, filter);
       const shared = parseSharedFilter(filter);

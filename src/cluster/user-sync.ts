@@ -127,7 +127,9 @@ export function withUserSync(service: ClusterHooks, engine: Engine, users: Share
     },
     async start() {
       await service.start();
-      await users.share(await KvUserReplica.open(engine, logger));
+      const replica = await KvUserReplica.open(engine, logger);
+      // Retried as the service's own start-up calls are: the engine may be busy or electing.
+      await engine.retry('user store', () => users.share(replica), 30);
       logger.info({ bucket: USERS_BUCKET }, 'cluster: user store shared');
     },
     async stop() {

@@ -83,6 +83,28 @@ describe('runtime users through the admin API', () => {
     expect([...b.broker.admin.session('dev-a-2')!.subscriptions.keys()]).toEqual(['devices/dev-a/#']);
   });
 
+  it('groups: a group`s roles grant; taking the user out of the group (or the role out of the group) stops deliveries', async () => {
+    expect((await api('PUT', '/api/v1/groups/plant-a', { roles: ['commands'] })).status).toBe(200);
+    expect((await api('POST', '/api/v1/users', { username: 'dev-g', password: 's3cret-g', roles: ['telemetry'], groups: ['plant-a'] })).status).toBe(201);
+    expect((await api('GET', '/api/v1/users/dev-g')).body.acl).toEqual([
+      { permission: 'allow', action: 'all', topic: 'devices/%u/#' },
+      { permission: 'allow', action: 'subscribe', topic: 'cmd/#' },
+    ]);
+    const device = await connectClient(b.url, { clientId: 'dev-g-1', username: 'dev-g', password: 's3cret-g', protocolVersion: 5 });
+    const ops = await connectClient(b.url, { clientId: 'ops-g', username: 'ops', password: 'ops-pw-1', protocolVersion: 5 });
+    const inbox = new MessageCollector(device);
+    await device.subscribeAsync(['cmd/#', 'devices/dev-g/#'], { qos: 1 });
+    await ops.publishAsync('cmd/start', 'via-group', { qos: 1 });
+    expect((await inbox.waitFor(1)).map((m) => m.payload)).toEqual(['via-group']);
+    // The group loses the role: its members lose the grant, as with a role change on the user.
+    expect((await api('PUT', '/api/v1/groups/plant-a', { roles: [] })).status).toBe(200);
+    await ops.publishAsync('cmd/start', 'after', { qos: 1 });
+    await ops.publishAsync('devices/dev-g/marker', 'marker', { qos: 1 });
+    expect((await inbox.waitFor(2)).map((m) => m.payload)).toEqual(['via-group', 'marker']);
+    expect([...b.broker.admin.session('dev-g-1')!.subscriptions.keys()]).toEqual(['devices/dev-g/#']);
+    expect((await api('DELETE', '/api/v1/users/dev-g')).status).toBe(200);
+  });
+
   it('disable → the connected client is disconnected with 0x87 before the API answers, and refused with 0x8A afterwards', async () => {
     const device = await connectClient(b.url, { clientId: 'dev-a-3', username: 'dev-a', password: 's3cret-a', protocolVersion: 5 });
     const disconnected = new Promise<{ packet: IDisconnectPacket; at: number }>((resolve) => device.once('disconnect', (packet) => resolve({ packet, at: Date.now() })));
