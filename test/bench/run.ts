@@ -17,7 +17,7 @@ import { runConnectorBench } from './connector-bench.js';
 import { runCompare } from './compare/index.js';
 import { ceilingsNote, formatCeilings, measureGeneratorCeilings } from './generator-bench.js';
 import { runTopicAliasBench } from './topic-alias-bench.js';
-import { runAuthBench } from './auth-bench.js';
+import { runAuthBench, runAuthorizationBench } from './auth-bench.js';
 import { runClusterBench } from './cluster-bench.js';
 
 const startedAt = performance.now();
@@ -108,7 +108,10 @@ if (wants('auth')) {
   const authResults = await runAuthBench(isQuick);
   console.log(`\nauth: CONNECT→CONNACK cycles per second, 20 concurrent raw clients, broker in this process`);
   for (const r of authResults) console.log(`  ${r.mode.padEnd(24)} ${fmt(r.connectsPerSecond)} connects/s (${fmt(r.connects)} in ${r.seconds.toFixed(2)} s, ${r.refused} refused), ${fmt(r.cpuMicrosPerConnect)} µs CPU per connect (broker and clients)`);
-  results.auth = authResults;
+  const authzResults = await runAuthorizationBench(isQuick);
+  console.log(`auth: QoS 1 publish → delivery with publish and receive checks, 10 topics, broker and clients in this process`);
+  for (const r of authzResults) console.log(`  ${r.mode.padEnd(28)} ${fmt(r.cpuMicrosPerMessage)} µs CPU per message (${fmt(r.messages)} in ${r.seconds.toFixed(2)} s)`);
+  results.auth = { connects: authResults, authorization: authzResults };
 }
 if (wants('connectors')) {
   console.log(`\nconnectors, 64-byte QoS 1 from 10 publishers to a local backend (level store; every message confirmed by the backend):`);
