@@ -7,69 +7,19 @@
  * Why here, on the raw frame: mqtt-packet silently skips trailing bytes (a user name sent with its
  * flag 0), decodes a Payload Format Indicator of 2 as "true", keeps the last of two Content Types,
  * and turns ill-formed UTF-8 into U+FFFD — each a packet the spec says to refuse.
+ * This file has the rules per packet; the field readers are in frame-cursor.ts and the property
+ * lists in frame-properties.ts.
  */
-import { isUtf8 } from 'node:buffer';
+import { bodyOffset, Cursor, expectEnd, malformed, protocolError, Violation } from './frame-cursor.js';
+import { readProperties } from './frame-properties.js';
 import type { ProtocolVersion } from './packets.js';
-import { ReasonCode } from './reasons.js';
+import type { ReasonCode } from './reasons.js';
 
 /** What is wrong with a packet: 0x81 Malformed Packet or 0x82 Protocol Error, and why. */
 export interface FrameViolation {
   reasonCode: typeof ReasonCode.MalformedPacket | typeof ReasonCode.ProtocolError;
   message: string;
 }
-
-class Violation extends Error {
-  constructor(
-    readonly reasonCode: FrameViolation['reasonCode'],
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const malformed = (message: string): Violation => new Violation(ReasonCode.MalformedPacket, message);
-const protocolError = (message: string): Violation => new Violation(ReasonCode.ProtocolError, message);
-
-type PropertyType = 'byte' | 'u16' | 'u32' | 'vbi' | 'string' | 'binary' | 'pair';
-
-/** MQTT 5 property identifiers (spec 2.2.2.2) and their data types. */
-const PROPERTY_TYPES: Record<number, PropertyType> = {
-  0x01: 'byte', // Payload Format Indicator
-  0x02: 'u32', // Message Expiry Interval
-  0x03: 'string', // Content Type
-  0x08: 'string', // Response Topic
-  0x09: 'binary', // Correlation Data
-  0x0b: 'vbi', // Subscription Identifier
-  0x11: 'u32', // Session Expiry Interval
-  0x12: 'string', // Assigned Client Identifier
-  0x13: 'u16', // Server Keep Alive
-  0x15: 'string', // Authentication Method
-  0x16: 'binary', // Authentication Data
-  0x17: 'byte', // Request Problem Information
-  0x18: 'u32', // Will Delay Interval
-  0x19: 'byte', // Request Response Information
-  0x1a: 'string', // Response Information
-  0x1c: 'string', // Server Reference
-  0x1f: 'string', // Reason String
-  0x21: 'u16', // Receive Maximum
-  0x22: 'u16', // Topic Alias Maximum
-  0x23: 'u16', // Topic Alias
-  0x24: 'byte', // Maximum QoS
-  0x25: 'byte', // Retain Available
-  0x26: 'pair', // User Property
-  0x27: 'u32', // Maximum Packet Size
-  0x28: 'byte', // Wildcard Subscription Available
-  0x29: 'byte', // Subscription Identifier Available
-  0x2a: 'byte', // Shared Subscription Available
-};
-
-const USER_PROPERTY = 0x26;
-const RESPONSE_TOPIC = 0x08;
-const SUBSCRIPTION_IDENTIFIER = 0x0b;
-/** Byte properties whose only values are 0 and 1 (anything else is a Protocol Error). */
-const BOOLEAN_PROPERTIES = new Set([0x01, 0x17, 0x19]);
-/** Properties for which 0 is a Protocol Error (Receive Maximum, Maximum Packet Size, Subscription Identifier). */
-const NON_ZERO_PROPERTIES = new Set([0x21, 0x27, 0x0b]);
 
 /** Which properties a client may put in each packet (spec 3.x.2.2), as identifier sets. */
 const ALLOWED = {
@@ -91,131 +41,6 @@ const PUBREL_REASONS = new Set([0x00, 0x92]);
 
 /** Fixed-header flags every packet type but PUBLISH must carry exactly (spec 2.2.2, Table 2.2). */
 const REQUIRED_FLAGS: Record<number, number> = { 1: 0, 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12: 0, 13: 0, 14: 0, 15: 0 };
-
-class Cursor {
-  constructor(
-    readonly bytes: Buffer,
-    public pos: number,
-    public end: number,
-  ) {}
-
-  get remaining(): number {
-    return this.end - this.pos;
-  }
-
-  need(count: number, what: string): void {
-    if (this.pos + count > this.end) throw malformed(`${what} runs past the end of the packet`);
-  }
-
-  byte(what: string): number {
-    this.need(1, what);
-    return this.bytes[this.pos++]!;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const value = (this.bytes[this.pos]! << 8) | this.bytes[this.pos + 1]!;
-    this.pos += 2;
-    return value;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const value = this.bytes.readUInt32BE(this.pos);
-    this.pos += 4;
-    return value;
-  }
-
-  vbi(what: string): number {
-    let value = 0;
-    let multiplier = 1;
-    for (let i = 0; i < 4; i++) {
-      const byte = this.byte(what);
-      value += (byte & 0x7f) * multiplier;
-      if ((byte & 0x80) === 0) return value;
-      multiplier *= 128;
-    }
-    throw malformed(`${what} is a Variable Byte Integer longer than 4 bytes`);
-  }
-
-  binary(what: string): Buffer {
-    const length = this.u16(what);
-    this.need(length, what);
-    const value = this.bytes.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return value;
-  }
-
-  /** A UTF-8 Encoded String: well-formed, no surrogates [MQTT-1.5.3-1 / 5.0 MQTT-1.5.4-1], no U+0000 [MQTT-1.5.3-2 / 5.0 MQTT-1.5.4-2]. */
-  string(what: string): Buffer {
-    const value = this.binary(what);
-    if (value.includes(0)) throw malformed(`${what} contains U+0000`);
-    if (!isUtf8(value)) throw malformed(`${what} is not well-formed UTF-8`);
-    return value;
-  }
-}
-
-/** Reads a property list (length, then properties) and returns the identifiers seen. */
-function readProperties(cursor: Cursor, allowed: ReadonlySet<number>, packet: string): Set<number> {
-  const length = cursor.vbi(`${packet} property length`);
-  if (length > cursor.remaining) throw malformed(`${packet} property length runs past the end of the packet`);
-  const list = new Cursor(cursor.bytes, cursor.pos, cursor.pos + length);
-  cursor.pos += length;
-  const seen = new Set<number>();
-  while (list.remaining > 0) {
-    const id = list.vbi(`${packet} property identifier`);
-    const type = PROPERTY_TYPES[id];
-    // A property not defined for this packet is a Malformed Packet (spec 2.2.2.2).
-    if (type === undefined || !allowed.has(id)) throw malformed(`property 0x${id.toString(16)} is not allowed in ${packet}`);
-    if (seen.has(id) && id !== USER_PROPERTY && id !== SUBSCRIPTION_IDENTIFIER) {
-      throw protocolError(`property 0x${id.toString(16)} appears more than once in ${packet}`);
-    }
-    seen.add(id);
-    const what = `${packet} property 0x${id.toString(16)}`;
-    let value = -1;
-    switch (type) {
-      case 'byte':
-        value = list.byte(what);
-        if (BOOLEAN_PROPERTIES.has(id) && value > 1) throw protocolError(`${what} has the value ${value}, not 0 or 1`);
-        break;
-      case 'u16':
-        value = list.u16(what);
-        break;
-      case 'u32':
-        value = list.u32(what);
-        break;
-      case 'vbi':
-        value = list.vbi(what);
-        break;
-      case 'string': {
-        const text = list.string(what);
-        // A Response Topic is a topic name: no wildcards [5.0 MQTT-3.3.2-14].
-        if (id === RESPONSE_TOPIC && (text.includes(0x2b) || text.includes(0x23))) throw protocolError('Response Topic with a wildcard');
-        break;
-      }
-      case 'binary':
-        list.binary(what);
-        break;
-      case 'pair':
-        list.string(`${what} name`);
-        list.string(`${what} value`);
-        break;
-    }
-    if (value === 0 && NON_ZERO_PROPERTIES.has(id)) throw protocolError(`${what} is 0`);
-  }
-  return seen;
-}
-
-function expectEnd(cursor: Cursor, packet: string): void {
-  if (cursor.remaining !== 0) throw malformed(`${cursor.remaining} unexpected bytes at the end of ${packet}`);
-}
-
-/** Offset of the variable header: after the type byte and the Remaining Length. */
-function bodyOffset(frame: Buffer): number {
-  let offset = 1;
-  while (frame[offset]! & 0x80) offset++;
-  return offset + 1;
-}
 
 /** The protocol level of a CONNECT frame (3, 4 or 5), or undefined when it is another level or unreadable. */
 export function connectProtocolLevel(frame: Buffer): ProtocolVersion | undefined {
