@@ -1,24 +1,22 @@
 /**
  * The admin API routes the web dashboard reads: an overview, paged and filtered sessions (10,000
  * clients stay usable: the page is cut on the server), a lazily expanded topic tree with
- * per-topic message rates, retained messages browsed by prefix, and a once-a-second stats stream
- * (Server-Sent Events). All read-only; disconnecting and deleting use the routes of admin-api.ts.
+ * per-topic message rates, retained messages browsed by prefix, and the once-a-second stats stream
+ * (Server-Sent Events; sampled by dashboard-stats.ts). All read-only; disconnecting and deleting
+ * use the routes of admin-api.ts.
  */
 import type { HttpResponse, HttpRoute } from '../observability/index.js';
 import type { Session } from '../session/index.js';
 import { isValidTopicName, parseSharedFilter } from '../topics/index.js';
 import type { BrokerAdmin } from './admin.js';
 import { dashboardAssetRoutes } from './dashboard-assets.js';
-import { StatsSampler, type StatsReading } from './stats-sampler.js';
+import { DashboardStats, readStream, streamFigures } from './dashboard-stats.js';
 import { BROKER_VERSION } from './version.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
 /** Retained payloads in a browse page are cut to this many bytes (the full one is one request away). */
 export const PREVIEW_BYTES = 2048;
-const SAMPLE_INTERVAL_MS = 1000;
-/** A broker that has not started after this long stops the sampler until the next request. */
-const IDLE_SAMPLER_TICKS = 120;
 
 class BadRequest extends Error {}
 
@@ -43,37 +41,6 @@ function paged<T>(items: T[], page: Page): { total: number; offset: number; limi
 
 function isoOrNull(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
-}
-
-/** The counters the stats stream samples. */
-function readStats(broker: BrokerAdmin): StatsReading {
-  let queued = 0;
-  let inflight = 0;
-  for (const session of broker.sessions()) {
-    queued += session.queuedCount;
-    inflight += session.inflightCount;
-  }
-  const s = broker.stats;
-  const refused: Record<string, number> = {};
-  for (const [code, n] of Object.entries(s.connectsRefusedByReason)) refused[`connect ${code}`] = n;
-  refused['connect rate limit'] = s.connectsRateLimited;
-  refused['publish throttled'] = s.publishThrottled;
-  refused['retained store full'] = s.retainedRefused;
-  refused['protocol violation'] = s.protocolViolations;
-  return {
-    messagesReceived: s.messagesReceived,
-    messagesSent: s.messagesSent,
-    bytesReceived: s.bytesReceived,
-    bytesSent: s.bytesSent,
-    connections: broker.connectionCount,
-    sessions: broker.sessionCount,
-    subscriptions: broker.subscriptionCount,
-    retained: broker.retainedCount,
-    queued,
-    inflight,
-    dropped: { ...s.dropped },
-    refused,
-  };
 }
 
 /** One row of the sessions view (the clients view is its online part). */
@@ -256,7 +223,7 @@ function overview(broker: BrokerAdmin): HttpResponse {
         path: listener.type === 'ws' || listener.type === 'wss' ? (listener.path ?? '/mqtt') : null,
       })),
       http: http ? { host: http.address, port: http.port } : null,
-      ...readStats(broker),
+      ...streamFigures(readStream(broker)),
       clientsMaximum: broker.stats.clientsMaximum,
       bridges: broker.services.length,
       // What this build has, so the dashboard shows only views that exist.
@@ -265,47 +232,17 @@ function overview(broker: BrokerAdmin): HttpResponse {
   };
 }
 
-/** Owns the once-a-second sampler; everything else reads the broker at request time. */
+/** The dashboard's routes over one broker; only the stats stream is sampled, the rest is read at request time. */
 export class DashboardApi {
-  readonly sampler: StatsSampler;
-  private timer: NodeJS.Timeout | undefined;
-  private idleTicks = 0;
-  private hasSeenRunning = false;
+  readonly stats: DashboardStats;
 
   constructor(private readonly broker: BrokerAdmin) {
-    this.sampler = new StatsSampler(() => readStats(broker), () => broker.now());
-    this.ensureSampling();
-  }
-
-  /** One tick: sample while the broker runs; stop once it has stopped (or never started). */
-  tick(): void {
-    if (this.broker.isRunning) {
-      this.hasSeenRunning = true;
-      this.idleTicks = 0;
-      this.sampler.sample();
-      this.broker.topicRates.tick();
-    } else if (this.hasSeenRunning || ++this.idleTicks > IDLE_SAMPLER_TICKS) {
-      this.stopSampling();
-    }
-  }
-
-  private ensureSampling(): void {
-    if (this.timer) return;
-    this.hasSeenRunning = false;
-    this.idleTicks = 0;
-    this.timer = setInterval(() => this.tick(), SAMPLE_INTERVAL_MS);
-    // The broker's life is its listeners', not this timer's.
-    this.timer.unref();
-  }
-
-  private stopSampling(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stats = new DashboardStats(broker);
   }
 
   private guarded(handle: (query: URLSearchParams) => HttpResponse): HttpRoute['handle'] {
     return (_params, query) => {
-      if (this.broker.isRunning) this.ensureSampling();
+      this.stats.wake();
       try {
         return handle(query);
       } catch (error) {
@@ -315,27 +252,14 @@ export class DashboardApi {
     };
   }
 
-  private statsStream(): HttpResponse {
-    return {
-      status: 200,
-      body: '',
-      stream: (sink) => {
-        // The history first, so charts start full; then one event per sample.
-        sink.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(this.sampler.samples)}\n\n`);
-        const stop = this.sampler.subscribe((sample) => sink.write(`event: sample\ndata: ${JSON.stringify(sample)}\n\n`));
-        sink.onClose(stop);
-      },
-    };
-  }
-
   routes(): HttpRoute[] {
     return [
       { method: 'GET', path: /^\/api\/v1\/overview$/, handle: this.guarded(() => overview(this.broker)) },
       { method: 'GET', path: /^\/api\/v1\/sessions$/, handle: this.guarded((query) => listSessions(this.broker, query)) },
       { method: 'GET', path: /^\/api\/v1\/topics$/, handle: this.guarded((query) => topicChildren(this.broker, (query.get('parent') ?? '').replace(/\/+$/, ''))) },
       { method: 'GET', path: /^\/api\/v1\/retained\/browse$/, handle: this.guarded((query) => browseRetained(this.broker, query)) },
-      { method: 'GET', path: /^\/api\/v1\/stats\/history$/, handle: this.guarded(() => ({ status: 200, body: this.sampler.samples })) },
-      { method: 'GET', path: /^\/api\/v1\/stats\/stream$/, handle: this.guarded(() => this.statsStream()) },
+      { method: 'GET', path: /^\/api\/v1\/stats\/history$/, handle: this.guarded(() => this.stats.history()) },
+      { method: 'GET', path: /^\/api\/v1\/stats\/stream$/, handle: this.guarded(() => this.stats.stream()) },
       ...dashboardAssetRoutes(() => this.webSocketPorts()),
     ];
   }

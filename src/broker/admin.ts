@@ -11,6 +11,7 @@ import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { Session } from '../session/index.js';
 import type { Message, StoreHealth } from '../store/index.js';
 import type { BrokerContext, ClientConnection, CloseReason } from './context.js';
+import type { CountersReading } from './counters.js';
 import type { BrokerStats } from './stats.js';
 import type { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ClusterHooks } from './types.js';
@@ -44,6 +45,8 @@ export interface BrokerAdmin {
   readonly retainedCount: number;
   /** The counters as JSON (/api/v1/stats). */
   statsSnapshot(): Record<string, unknown>;
+  /** One reading of the counters table, for views generated from it (the dashboard's stats stream). */
+  counters(): CountersReading;
   /** Resolves once everything added to the commit log so far is committed. */
   drain(): Promise<void>;
   /** Closes a client's connection (MQTT 5: DISCONNECT with the reason first); false if not connected. */
@@ -63,6 +66,7 @@ export interface BrokerAdminHost {
   readonly metrics: BrokerMetrics;
   readonly userStore: UserStore | undefined;
   statsSnapshot(): Record<string, unknown>;
+  counters(): CountersReading;
 }
 
 export class BrokerAdminView implements BrokerAdmin {
@@ -145,6 +149,9 @@ export class BrokerAdminView implements BrokerAdmin {
   }
   statsSnapshot(): Record<string, unknown> {
     return this.host.statsSnapshot();
+  }
+  counters(): CountersReading {
+    return this.host.counters();
   }
   drain(): Promise<void> {
     return this.context.committer.drain();

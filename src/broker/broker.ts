@@ -227,7 +227,12 @@ export class Broker implements EmbeddedBroker {
 
   /** The counters as JSON (admin API /api/v1/stats), generated from the counters table. */
   statsSnapshot(): Record<string, unknown> {
-    return jsonView(BROKER_COUNTERS, readCounters(this.counterSources));
+    return jsonView(BROKER_COUNTERS, this.counters());
+  }
+
+  /** One reading of the counters table (the dashboard's stats stream is generated from it). */
+  counters(): CountersReading {
+    return readCounters(this.counterSources);
   }
 
   /**

@@ -1,11 +1,14 @@
 /**
  * The broker's counters table: every counter and gauge once, with its key (the JSON name), help
- * text, `$SYS/broker/…` topic and Prometheus name. `$SYS` (sys-topics.ts), `/api/v1/stats` and
- * `/metrics` are generated from it (observability/counters.ts renders them), so they agree.
+ * text, `$SYS/broker/…` topic, Prometheus name and place in the dashboard's stats stream. `$SYS`
+ * (sys-topics.ts), `/api/v1/stats`, `/metrics` and the stats stream with `/api/v1/overview`
+ * (admin-dashboard-api.ts) are generated from it (observability/counters.ts renders them), so
+ * they agree.
  *
  * Names kept for those who read them: the `$SYS` names are Mosquitto's (`clients/active`,
  * `clients/inactive` and `publish/messages/*` are its aliases, kept), the JSON keys are those the
- * dashboard and scripts read, the Prometheus names those of earlier releases.
+ * dashboard and scripts read, the Prometheus names those of earlier releases, the stream's field
+ * and refusal names those the dashboard has shown.
  */
 import type { CounterTable, LabelledValue } from '../observability/index.js';
 import type { DropReason } from '../session/index.js';
@@ -99,6 +102,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Open client connections (after CONNACK)',
     sys: ['clients/connected', 'clients/active'],
     prometheus: 'midge_connections',
+    stream: { field: 'connections' },
     value: (r) => r.clientsConnected,
   },
   {
@@ -116,6 +120,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Sessions known (online and offline)',
     sys: ['clients/total'],
     prometheus: 'midge_sessions',
+    stream: { field: 'sessions' },
     value: (r) => r.sessions,
   },
   {
@@ -133,6 +138,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'Messages received: client PUBLISH packets, wills, bridge and connector input, the publish API',
     sys: ['messages/received', 'publish/messages/received'],
+    stream: { field: 'messagesReceived', rate: 'messagesInPerSecond' },
     value: (r) => r.stats.messagesReceived,
   },
   {
@@ -141,6 +147,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'PUBLISH packets sent to clients',
     sys: ['messages/sent', 'publish/messages/sent'],
+    stream: { field: 'messagesSent', rate: 'messagesOutPerSecond' },
     value: (r) => r.stats.messagesSent,
   },
   {
@@ -159,6 +166,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Bytes read from client sockets',
     sys: ['bytes/received'],
     prometheus: 'midge_bytes_received_total',
+    stream: { field: 'bytesReceived', rate: 'bytesInPerSecond' },
     value: (r) => r.stats.bytesReceived,
   },
   {
@@ -168,6 +176,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Bytes written to client sockets',
     sys: ['bytes/sent'],
     prometheus: 'midge_bytes_sent_total',
+    stream: { field: 'bytesSent', rate: 'bytesOutPerSecond' },
     value: (r) => r.stats.bytesSent,
   },
   {
@@ -177,6 +186,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Subscriptions (shared-group memberships count one each)',
     sys: ['subscriptions/count'],
     prometheus: 'midge_subscriptions',
+    stream: { field: 'subscriptions' },
     value: (r) => r.subscriptions,
   },
   {
@@ -186,6 +196,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Retained messages',
     sys: ['retained messages/count'],
     prometheus: 'midge_retained_messages',
+    stream: { field: 'retained' },
     value: (r) => r.retained,
   },
   {
@@ -206,6 +217,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     help: 'Deliveries not made, by reason',
     sys: 'messages/dropped/{reason}',
     prometheus: 'midge_messages_dropped_total',
+    stream: { group: 'dropped' },
     value: (r) => byKey(r.stats.dropped),
   },
   {
@@ -238,8 +250,8 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     prometheus: 'midge_messages_sent_total',
     value: (r) => r.stats.messagesSentByQos,
   },
-  { key: 'queuedMessages', kind: 'number', type: 'gauge', help: 'Deliveries waiting in session queues', prometheus: 'midge_queued_messages', value: (r) => r.queued },
-  { key: 'inflightMessages', kind: 'number', type: 'gauge', help: 'QoS 1/2 deliveries sent and not yet acknowledged', prometheus: 'midge_inflight_messages', value: (r) => r.inflight },
+  { key: 'queuedMessages', kind: 'number', type: 'gauge', help: 'Deliveries waiting in session queues', prometheus: 'midge_queued_messages', stream: { field: 'queued' }, value: (r) => r.queued },
+  { key: 'inflightMessages', kind: 'number', type: 'gauge', help: 'QoS 1/2 deliveries sent and not yet acknowledged', prometheus: 'midge_inflight_messages', stream: { field: 'inflight' }, value: (r) => r.inflight },
   { key: 'connectionsAccepted', kind: 'number', type: 'counter', help: 'Network connections accepted (before CONNECT)', prometheus: 'midge_connections_accepted_total', value: (r) => r.stats.connectionsAccepted },
   { key: 'connectsTotal', kind: 'number', type: 'counter', help: 'Accepted CONNECTs', prometheus: 'midge_connects_total', value: (r) => r.stats.connectsTotal },
   {
@@ -249,6 +261,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     labels: ['reason'],
     help: 'Refused CONNECTs by reason code',
     prometheus: 'midge_connects_refused_total',
+    stream: { group: 'refused', prefix: 'connect ' },
     value: (r) => byKey(r.stats.connectsRefusedByReason),
   },
   {
@@ -266,6 +279,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'Connections closed for a protocol violation',
     prometheus: 'midge_protocol_violations_total',
+    stream: { group: 'refused', label: 'protocol violation' },
     value: (r) => r.stats.protocolViolations,
   },
   {
@@ -274,6 +288,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'Retained messages not kept: the retained store was full',
     prometheus: 'midge_retained_refused_total',
+    stream: { group: 'refused', label: 'retained store full' },
     value: (r) => r.stats.retainedRefused,
   },
   {
@@ -282,6 +297,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'Times a client was paused for going over its publish rate limit',
     prometheus: 'midge_publish_throttled_total',
+    stream: { group: 'refused', label: 'publish throttled' },
     value: (r) => r.stats.publishThrottled,
   },
   {
@@ -290,6 +306,7 @@ export const BROKER_COUNTERS: CounterTable<CountersReading> = [
     type: 'counter',
     help: 'CONNECTs refused by the per-address connect rate limit',
     prometheus: 'midge_connects_rate_limited_total',
+    stream: { group: 'refused', label: 'connect rate limit' },
     value: (r) => r.stats.connectsRateLimited,
   },
   // /metrics has the batch count as midge_store_batch_seconds_count (the histogram).

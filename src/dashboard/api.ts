@@ -2,6 +2,10 @@
  * The dashboard's only way to the broker: the admin API over fetch, with the bearer token in a
  * header (never in a URL). The token lives in memory and in sessionStorage (gone with the tab).
  */
+import type { StatsSample } from './api-types.js';
+
+export type * from './api-types.js';
+
 const TOKEN_KEY = 'midge.dashboard.token';
 
 /** The API said 401: the token is missing or wrong. The app shows the login form. */
@@ -55,24 +59,6 @@ export async function checkToken(candidate: string | null): Promise<boolean> {
 
 // --- the stats stream ------------------------------------------------------------------------
 
-export interface StatsSample {
-  at: number;
-  messagesInPerSecond: number;
-  messagesOutPerSecond: number;
-  bytesInPerSecond: number;
-  bytesOutPerSecond: number;
-  connections: number;
-  sessions: number;
-  subscriptions: number;
-  retained: number;
-  queued: number;
-  inflight: number;
-  dropped: Record<string, number>;
-  refused: Record<string, number>;
-  droppedPerSecond: number;
-  refusedPerSecond: number;
-}
-
 /**
  * Follows /api/v1/stats/stream (Server-Sent Events read through fetch, since EventSource cannot
  * send the Authorization header); reconnects after a pause. Returns the function that stops it.
@@ -118,98 +104,4 @@ export function followStats(onHistory: (samples: StatsSample[]) => void, onSampl
     isStopped = true;
     abort.abort();
   };
-}
-
-// --- shapes of the API's answers ------------------------------------------------------------
-
-export interface PageOf<T> {
-  total: number;
-  offset: number;
-  limit: number;
-  items: T[];
-}
-
-export interface SessionRow {
-  id: string;
-  isOnline: boolean;
-  address: string | null;
-  protocol: number;
-  username: string | null;
-  keepAliveSeconds: number | null;
-  connectedSince: string | null;
-  disconnectedAt: string | null;
-  sessionExpiryInterval: number;
-  isPersistent: boolean;
-  subscriptions: number;
-  queued: number;
-  queuedBytes: number;
-  inflight: number;
-  dropped: Record<string, number>;
-  oldestQueuedAgeMs: number | null;
-}
-
-export interface Listener {
-  type: 'mqtt' | 'mqtts' | 'ws' | 'wss';
-  host: string;
-  port: number;
-  path: string | null;
-}
-
-export interface Overview {
-  version: string;
-  node: string;
-  startedAt: string;
-  uptimeSeconds: number;
-  listeners: Listener[];
-  http: { host: string; port: number } | null;
-  connections: number;
-  clientsMaximum: number;
-  sessions: number;
-  subscriptions: number;
-  retained: number;
-  queued: number;
-  inflight: number;
-  dropped: Record<string, number>;
-  refused: Record<string, number>;
-  bridges: number;
-  features: { bridges: boolean; connectors: boolean; cluster: boolean };
-}
-
-export interface TopicChild {
-  name: string;
-  path: string;
-  subscriptions: number;
-  subscriptionsBelow: number;
-  retainedBelow: number;
-  messagesPerSecond: number;
-  hasChildren: boolean;
-}
-
-export interface TopicLevel {
-  parent: string;
-  messagesPerSecond: number;
-  rateWindowMs: number;
-  isRateReady: boolean;
-  children: TopicChild[];
-  subscribers: Array<{ clientId: string; filter: string; qos: number; shareGroup: string | null }>;
-  subscriberCount: number;
-}
-
-export interface RetainedRow {
-  topic: string;
-  qos: number;
-  bytes: number;
-  isUtf8: boolean;
-  contentType: string | null;
-  payloadBase64: string;
-  isTruncated: boolean;
-}
-
-export interface BridgeRow {
-  name: string;
-  isConnected: boolean;
-  queued: number;
-  inflight: number;
-  forwarded: number;
-  received: number;
 }

@@ -1,7 +1,8 @@
 /**
- * One table of counters and gauges, and the three views generated from it: `$SYS` topics, a JSON
- * object (the admin API's /api/v1/stats) and Prometheus series (/metrics). A row says once what a
- * figure is (key, help, type) and in which views it appears, so the views cannot drift apart.
+ * One table of counters and gauges, and the views generated from it: `$SYS` topics, a JSON object
+ * (the admin API's /api/v1/stats), Prometheus series (/metrics) and the figures of the dashboard's
+ * stats stream (and /api/v1/overview). A row says once what a figure is (key, help, type) and in
+ * which views it appears, so the views cannot drift apart.
  *
  * Rows read a *reading*: one snapshot of the figures, taken once per view render. The hot path
  * only increments plain fields; walking the sessions happens at render time, once. This module
@@ -23,6 +24,12 @@ interface RowBase {
   readonly json?: boolean;
 }
 
+/**
+ * A number's place in the dashboard's stats stream: under `field`, a counter as its per-second
+ * `rate` (the sampler takes differences); or, with `group`, the entry `label` of a by-reason record.
+ */
+export type StreamPlace = { readonly field: string; readonly rate?: string } | { readonly group: string; readonly label: string };
+
 /** One number. */
 export interface NumberRow<R> extends RowBase {
   readonly kind: 'number';
@@ -34,6 +41,7 @@ export interface NumberRow<R> extends RowBase {
   /** How the `$SYS` payload writes the value (default: the number). */
   sysText?(value: number): string;
   readonly prometheus?: string;
+  readonly stream?: StreamPlace;
 }
 
 /** Three numbers, for QoS 0, 1 and 2: a JSON array, a `qos` label in Prometheus. */
@@ -58,6 +66,8 @@ export interface LabelledRow<R> extends RowBase {
   readonly prometheus?: string;
   /** Zero values are not shown (a bounded per-entity list: only those that have something). */
   readonly omitZero?: boolean;
+  /** In the stats stream (one label only): entries of the by-reason record `group`, each keyed `prefix` + label value. */
+  readonly stream?: { readonly group: string; readonly prefix?: string };
 }
 
 /** A text: `$SYS` and JSON only. */
@@ -137,6 +147,41 @@ export function jsonView<R>(table: CounterTable<R>, reading: R): Record<string, 
     }
   }
   return out;
+}
+
+/** The stats stream's figures of one reading (broker/stats-sampler.ts turns consecutive ones into samples). */
+export interface StreamReading {
+  /** Field → value: gauges as they are, counters cumulative. */
+  readonly values: Readonly<Record<string, number>>;
+  /** Counter field → the name of its per-second rate in a sample. */
+  readonly rates: Readonly<Record<string, string>>;
+  /** Group → entry → cumulative count (drops and refusals, by reason). */
+  readonly groups: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+/** The stats stream's figures of one reading, from the rows that name a stream place. */
+export function streamView<R>(table: CounterTable<R>, reading: R): StreamReading {
+  const values: Record<string, number> = {};
+  const rates: Record<string, string> = {};
+  const groups: Record<string, Record<string, number>> = {};
+  const groupOf = (name: string): Record<string, number> => (groups[name] ??= {});
+  for (const row of table) {
+    if (row.kind === 'number' && row.stream) {
+      const value = row.value(reading);
+      if (value === undefined) continue;
+      const place = row.stream;
+      if ('group' in place) {
+        groupOf(place.group)[place.label] = value;
+      } else {
+        values[place.field] = value;
+        if (place.rate !== undefined) rates[place.field] = place.rate;
+      }
+    } else if (row.kind === 'labelled' && row.stream) {
+      const group = groupOf(row.stream.group);
+      for (const [labelValues, n] of row.value(reading)) if (!(row.omitZero && n === 0)) group[(row.stream.prefix ?? '') + labelValues[0]!] = n;
+    }
+  }
+  return { values, rates, groups };
 }
 
 /**

@@ -1,5 +1,5 @@
 export { createLogger, type Logger } from './logger.js';
 export { BrokerMetrics, type QosCounts } from './metrics.js';
-export { jsonView, registerCounterTable, sysView, type CounterRow, type CounterTable, type LabelledRow, type LabelledValue, type MetricType, type NumberRow, type QosRow, type TextRow } from './counters.js';
+export { jsonView, registerCounterTable, streamView, sysView, type CounterRow, type CounterTable, type LabelledRow, type LabelledValue, type MetricType, type NumberRow, type QosRow, type StreamPlace, type StreamReading, type TextRow } from './counters.js';
 export { OpsHttpServer, type HttpRoute, type HttpResponse, type HttpServerOptions, type HttpStreamSink } from './http.js';
 export { registerAuthMetrics, type AuthMetricsSource } from './auth-metrics.js';

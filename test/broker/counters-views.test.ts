@@ -1,10 +1,12 @@
 /**
- * The three views of the counters table — `$SYS`, /api/v1/stats and /metrics — against a live
- * broker after traffic through every ingest path: each row appears in every view it declares,
- * with the same value in each, and nothing in `$SYS` comes from outside the table.
+ * The views of the counters table — `$SYS`, /api/v1/stats, /metrics and the dashboard's stats
+ * stream (with /api/v1/overview) — against a live broker after traffic through every ingest path:
+ * each row appears in every view it declares, with the same value in each, nothing in `$SYS` or the
+ * stream comes from outside the table, and the stream's samples have the dashboard's fields.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { BROKER_COUNTERS } from '../../src/broker/counters.js';
+import type { StatsSample as DashboardSample } from '../../src/dashboard/api-types.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
 
@@ -133,10 +135,112 @@ function disagreements({ json, prom, sys }: Views): string[] {
   return out;
 }
 
+/** The dashboard's sample fields; `satisfies` fails the type check when its StatsSample gains or loses one. */
+const DASHBOARD_SAMPLE_FIELDS = Object.keys({
+  at: true,
+  messagesInPerSecond: true,
+  messagesOutPerSecond: true,
+  bytesInPerSecond: true,
+  bytesOutPerSecond: true,
+  connections: true,
+  sessions: true,
+  subscriptions: true,
+  retained: true,
+  queued: true,
+  inflight: true,
+  dropped: true,
+  refused: true,
+  droppedPerSecond: true,
+  refusedPerSecond: true,
+} satisfies Record<keyof DashboardSample, true>).sort();
+
+type Sample = Record<string, number | Record<string, number>>;
+
+interface StreamViews {
+  json: Record<string, unknown>;
+  overview: Record<string, unknown>;
+  history: Sample[];
+}
+
+async function readStreamViews(base: string): Promise<StreamViews> {
+  const read = async (route: string): Promise<any> => (await fetch(`${base}${route}`, auth)).json();
+  // The sampled views first: the JSON then is at least as late as the last sample.
+  const history = (await read('/api/v1/stats/history')) as Sample[];
+  const overview = (await read('/api/v1/overview')) as Record<string, unknown>;
+  return { json: (await read('/api/v1/stats')) as Record<string, unknown>, overview, history };
+}
+
+/** Σ rate × interval over the history: what a counter grew by since the first sample. */
+function integral(history: readonly Sample[], rateField: string): number {
+  let total = 0;
+  for (let i = 1; i < history.length; i++) total += ((history[i]![rateField] as number) * ((history[i]!.at as number) - (history[i - 1]!.at as number))) / 1000;
+  return total;
+}
+
+/**
+ * Every way the stream and the overview disagree with the table's JSON view; empty when they agree.
+ * Needs a history whose first sample was taken before any traffic (every counter 0 then).
+ */
+function streamDisagreements({ json, overview, history }: StreamViews): string[] {
+  const out: string[] = [];
+  const latest = history[history.length - 1];
+  if (!latest) return ['no sample yet'];
+  const expected = new Set(['at']);
+  const expectSame = (where: string, actual: unknown, value: unknown, row: string): void => {
+    if (actual !== value) out.push(`${row}: ${where} = ${String(actual)}, expected ${String(value)}`);
+  };
+  const groupTotals = new Map<string, number>();
+  const inGroup = (group: string, label: string, n: number, row: string): void => {
+    expected.add(group).add(`${group}PerSecond`);
+    groupTotals.set(group, (groupTotals.get(group) ?? 0) + n);
+    expectSame(`overview ${group}[${label}]`, (overview[group] as Record<string, number> | undefined)?.[label], n, row);
+    expectSame(`sample ${group}[${label}]`, (latest[group] as Record<string, number> | undefined)?.[label], n, row);
+  };
+  for (const row of BROKER_COUNTERS) {
+    if ((row.kind !== 'number' && row.kind !== 'labelled') || !row.stream) continue;
+    if (row.json === false) {
+      out.push(`${row.key}: in the stream but not in /api/v1/stats`);
+      continue;
+    }
+    if (row.kind === 'labelled') {
+      for (const [label, n] of Object.entries(json[row.key] as Record<string, number>)) inGroup(row.stream.group, (row.stream.prefix ?? '') + label, n, row.key);
+      continue;
+    }
+    const value = json[row.key] as number;
+    const place = row.stream;
+    if ('group' in place) {
+      inGroup(place.group, place.label, value, row.key);
+      continue;
+    }
+    expectSame(`overview ${place.field}`, overview[place.field], value, row.key);
+    if (place.rate === undefined) {
+      expected.add(place.field);
+      expectSame(`sample ${place.field}`, latest[place.field], value, row.key);
+    } else {
+      expected.add(place.rate);
+      const grown = integral(history, place.rate);
+      if (Math.abs(grown - value) > 1e-6 * Math.max(1, value)) out.push(`${row.key}: Σ ${place.rate} × interval = ${grown}, expected ${value}`);
+    }
+  }
+  for (const [group, total] of groupTotals) {
+    const grown = integral(history, `${group}PerSecond`);
+    if (Math.abs(grown - total) > 1e-6 * Math.max(1, total)) out.push(`${group}: Σ ${group}PerSecond × interval = ${grown}, expected ${total}`);
+    const entries = Object.keys(latest[group] as Record<string, number>).length;
+    const declared = Object.keys(overview[group] as Record<string, number>).length;
+    if (entries !== declared) out.push(`${group}: ${entries} entries in the sample, ${declared} in the overview`);
+  }
+  for (const field of Object.keys(latest)) if (!expected.has(field)) out.push(`sample field ${field} is in no row of the table`);
+  for (const field of expected) if (!(field in latest)) out.push(`sample field ${field} missing`);
+  return out;
+}
+
 describe('counters table views on a live broker', () => {
   it('$SYS, /api/v1/stats and /metrics show every row they declare, with the same values, after traffic on every ingest path', async () => {
     tb = await startBroker({ store: { type: 'level' }, http: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN }, sys: { interval: 1 } });
     const base = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}`;
+    // The stream's first sample before any traffic: its rates then add up to the counters.
+    await expect.poll(async () => (await readStreamViews(base)).history.length, { timeout: 30_000, interval: 100 }).toBeGreaterThan(0);
+    expect((await readStreamViews(base)).history[0]).toMatchObject({ messagesInPerSecond: 0, connections: 0 });
     const { client: sub, collector } = await connectCollecting(tb.url, { clientId: 'v-sub' });
     await sub.subscribeAsync('v/#', { qos: 1 });
     // An offline persistent session with a QoS 0 subscription: what reaches it is dropped (offline-qos0).
@@ -172,5 +276,14 @@ describe('counters table views on a live broker', () => {
     expect(json.connectsRefusedByReason).toEqual({ '0x85': 1 });
     expect(Number(sys.get('sessions/v-away/dropped/offline-qos0'))).toBeGreaterThan(0);
     expect(Number(sys.get('store/size'))).toBeGreaterThan(0);
+
+    // The stream and the overview: a sample after the traffic settled agrees with the JSON view.
+    await expect.poll(async () => streamDisagreements(await readStreamViews(base)), { timeout: 30_000, interval: 250 }).toEqual([]);
+    const { history, overview } = await readStreamViews(base);
+    const latest = history[history.length - 1]!;
+    expect(Object.keys(latest).sort()).toEqual(DASHBOARD_SAMPLE_FIELDS);
+    expect(overview.messagesReceived).toBe(8);
+    expect(latest.refused).toMatchObject({ 'connect 0x85': 1, 'connect rate limit': 0, 'publish throttled': 0, 'retained store full': 0, 'protocol violation': 0 });
+    expect(integral(history, 'messagesInPerSecond')).toBeCloseTo(8, 6);
   }, 60_000);
 });

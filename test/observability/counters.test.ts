@@ -1,7 +1,7 @@
-/** The counters table's three renderers ($SYS, JSON, Prometheus), on a small table, without a broker. */
+/** The counters table's renderers ($SYS, JSON, Prometheus, the stats stream's figures), on a small table, without a broker. */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BrokerMetrics, jsonView, registerCounterTable, sysView, type CounterTable } from '../../src/observability/index.js';
+import { BrokerMetrics, jsonView, registerCounterTable, streamView, sysView, type CounterTable } from '../../src/observability/index.js';
 
 interface Reading {
   up: number;
@@ -66,6 +66,24 @@ describe('counters table views', () => {
 
   it('JSON: numbers, QoS arrays, one-label records and texts under their keys; json:false rows absent', () => {
     expect(jsonView(TABLE, READING)).toEqual({ up: 7, byQos: [1, 2, 3], byReason: { full: 4, expired: 0 }, state: 'ok' });
+  });
+
+  it('stream: fields (counters with their rate name), by-reason groups from number and one-label rows; rows without a place absent', () => {
+    const table: CounterTable<Reading> = [
+      { key: 'up', kind: 'number', type: 'gauge', help: 'Up', value: (r) => r.up, stream: { field: 'upNow' } },
+      { key: 'total', kind: 'number', type: 'counter', help: 'Total', value: (r) => r.byQos[2], stream: { field: 'total', rate: 'totalPerSecond' } },
+      { key: 'size', kind: 'number', type: 'gauge', help: 'Size', value: (r) => r.size, stream: { field: 'size' } },
+      { key: 'limited', kind: 'number', type: 'counter', help: 'Limited', value: (r) => r.byQos[0], stream: { group: 'refused', label: 'rate limit' } },
+      { key: 'byReason', kind: 'labelled', type: 'counter', labels: ['reason'], help: 'By reason', value: (r) => Object.entries(r.byReason).map(([k, n]) => [[k], n] as const), stream: { group: 'refused', prefix: 'reason ' } },
+      ...TABLE.slice(4),
+    ];
+    expect(streamView(table, READING)).toEqual({
+      values: { upNow: 7, total: 3 },
+      rates: { total: 'totalPerSecond' },
+      groups: { refused: { 'rate limit': 1, 'reason full': 4, 'reason expired': 0 } },
+    });
+    expect(streamView(table, { ...READING, size: 12 }).values).toEqual({ upNow: 7, total: 3, size: 12 });
+    expect(streamView(TABLE, READING)).toEqual({ values: {}, rates: {}, groups: {} });
   });
 
   it('Prometheus: one metric per named row with its help, type and labels, read at scrape time', async () => {
