@@ -58,7 +58,7 @@ export class HttpAuthorizationEntry implements AuthorizationEntry {
 
   decide(client: ClientIdentity, _context: unknown, check: Check, topic: string): Decision | Promise<Decision> {
     if (!this.checks.has(check)) return 'ignore';
-    // NUL cannot occur in a client id, user name or topic (UTF-8 strings without U+0000 [MQTT-1.5.4-2]).
+    // NUL cannot occur in a client id, user name or topic (UTF-8 strings without U+0000 [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2]).
     const key = `${check}\u0000${client.clientId}\u0000${client.username ?? ''}\u0000${topic}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) {

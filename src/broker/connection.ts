@@ -44,7 +44,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   username: string | undefined;
   session: Session | undefined;
   keepAlive: KeepAliveMonitor | undefined;
-  /** Set by DISCONNECT (reason 0x00): the will is not published [MQTT-3.14.4-3]. */
+  /** Set by DISCONNECT (reason 0x00): the will is not published [3.1.1 MQTT-3.14.4-3] [5.0 MQTT-3.14.4-3]. */
   isDisconnectClean = false;
   /** Set when another connection took the session over. */
   isTakenOver = false;
@@ -200,7 +200,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
 
   private onDecodeError(error: MqttError): void {
     if (this.state === 'awaiting-connect' && error.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
-      // [MQTT-3.1.2-2] an unknown protocol level: CONNACK 0x01, then close.
+      // [3.1.1 MQTT-3.1.2-2] an unknown protocol level: CONNACK 0x01, then close.
       this.broker.logger.info({ remoteAddress: this.remoteAddress }, 'unsupported protocol version; closing');
       this.writeRaw(CONNACK_UNSUPPORTED_PROTOCOL);
       this.destroy('connect-refused');
@@ -391,7 +391,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     const alias = aliases ? aliases.lookup(message.topic) : 0;
     const bytes = this.broker.encoder.encodeDelivery(record, isDuplicate, this.protocolVersion, alias);
     if (bytes.length > this.clientMaximumPacketSize) {
-      // [MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
+      // [5.0 MQTT-3.1.2-25] a packet larger than the client accepts is not sent; for QoS 1/2 the
       // delivery ends as if acknowledged, so the window slot is not held forever.
       if (record.packetId === undefined) this.broker.stats.dropped['too-large']++;
       else queueMicrotask(() => this.session?.abandon(record.packetId!));
@@ -435,7 +435,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
 
   /**
    * Ends the connection for a protocol violation: MQTT 5 clients get a DISCONNECT with the reason
-   * code first [MQTT-4.13.1-1]; 3.1.1 clients are simply disconnected [MQTT-4.8.0-1]. Logged once.
+   * code first [5.0 MQTT-4.13.1-1]; 3.1.1 clients are simply disconnected [3.1.1 MQTT-4.8.0-1]. Logged once.
    */
   protocolFailure(error: MqttError): void {
     if (this.isClosed) return;
@@ -445,7 +445,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
       `closing connection: ${error.message}`,
     );
     if (this.state !== 'connected' && this.protocolVersion === 5 && error.reasonCode >= 0x80) {
-      // Before CONNACK, MQTT 5 reports the failure in a CONNACK [MQTT-3.2.2-6].
+      // Before CONNACK, MQTT 5 reports the failure in a CONNACK [5.0 MQTT-4.13.1-1].
       this.send(connackRefused(5, error.reasonCode));
     } else {
       this.disconnectWithReason(error.reasonCode, error.message);

@@ -48,7 +48,7 @@ export interface ClientConnection extends SessionLink {
   username: string | undefined;
   session: Session | undefined;
   keepAlive: KeepAliveMonitor | undefined;
-  /** Set by DISCONNECT (reason 0x00): the will is not published [MQTT-3.14.4-3]. */
+  /** Set by DISCONNECT (reason 0x00): the will is not published [3.1.1 MQTT-3.14.4-3] [5.0 MQTT-3.14.4-3]. */
   isDisconnectClean: boolean;
   /** Set when another connection took the session over. */
   isTakenOver: boolean;
@@ -105,7 +105,7 @@ export interface SessionLifecycle {
   discardSession(session: Session): void;
   /** A session is being resumed or replaced: its timers no longer apply. */
   cancelSessionTimers(clientId: string): void;
-  /** Closes the connection already holding `clientId`, if another one does [MQTT-3.1.4-2]. */
+  /** Closes the connection already holding `clientId`, if another one does [3.1.1 MQTT-3.1.4-2] [5.0 MQTT-3.1.4-3]. */
   takeOver(clientId: string, newcomer: ClientConnection): void;
   /** The CONNACK is due: `connection` is the client's from now on. */
   register(connection: ClientConnection): void;

@@ -20,8 +20,9 @@ import type { ClientConnection } from './context.js';
 // --- CONNACK ------------------------------------------------------------------------------------
 
 /**
- * A refusing CONNACK [MQTT-3.2.2-5]: 5.0 carries the reason code, 3.1.1 and 3.1 the nearest of
- * their six return codes; Session Present is 0 on any refusal [MQTT-3.2.2-4 (3.1.1)].
+ * A refusing CONNACK (the connection closes after it [3.1.1 MQTT-3.2.2-5] [5.0 MQTT-3.2.2-7]):
+ * 5.0 carries the reason code, 3.1.1 and 3.1 the nearest of their six return codes; Session
+ * Present is 0 on any refusal [3.1.1 MQTT-3.2.2-4] [5.0 MQTT-3.2.2-6].
  */
 export function connackRefused(version: ProtocolVersion, reasonCode: number): ConnackPacket {
   return version === 5
@@ -91,19 +92,19 @@ export function connackAccepted(version: ProtocolVersion, limits: LimitsConfig, 
 }
 
 /**
- * The answer to an unknown protocol level [MQTT-3.1.2-2]: CONNACK 0x01 in the 3.1.1 form, which
+ * The answer to an unknown protocol level [3.1.1 MQTT-3.1.2-2]: CONNACK 0x01 in the 3.1.1 form, which
  * every client version can read, as bytes (the codec cannot encode a version it does not know).
  */
 export const CONNACK_UNSUPPORTED_PROTOCOL = Buffer.from([0x20, 0x02, 0x00, 0x01]);
 
 // --- SUBACK / UNSUBACK ----------------------------------------------------------------------------
 
-/** One SUBACK code for a refused filter: the reason code in 5.0, 0x80 in 3.1.1 [MQTT-3.9.3-2]. */
+/** One SUBACK code for a refused filter: the reason code in 5.0, 0x80 in 3.1.1 [3.1.1 MQTT-3.9.3-2] [5.0 MQTT-3.9.3-2]. */
 export function subackFailure(version: ProtocolVersion, reasonCode: number): number {
   return version === 5 ? reasonCode : toSubackCodeV3(reasonCode);
 }
 
-/** SUBACK: one code per filter in the order of the SUBSCRIBE [MQTT-3.9.3-1]. */
+/** SUBACK: one code per filter in the order of the SUBSCRIBE [3.1.1 MQTT-3.9.3-1] [5.0 MQTT-3.9.3-1]. */
 export function suback(messageId: number, granted: number[]): Packet {
   return { cmd: 'suback', messageId, granted };
 }
@@ -147,7 +148,7 @@ export function pubcomp(messageId: number, isKnown: boolean): Packet {
 
 /**
  * A server DISCONNECT exists in MQTT 5 only, after CONNACK: undefined otherwise (3.1.1 clients are
- * simply disconnected [MQTT-4.8.0-1]). The reason string only for a client that wants it.
+ * simply disconnected [3.1.1 MQTT-4.8.0-1]). The reason string only for a client that wants it.
  */
 export function serverDisconnect(connection: ClientConnection, reasonCode: number, reasonString?: string): DisconnectPacket | undefined {
   if (connection.protocolVersion !== 5 || connection.state !== 'connected') return undefined;

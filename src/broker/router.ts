@@ -1,7 +1,7 @@
 /**
  * The router: which sessions a PUBLISH goes to, and the retained messages. It asks the pure trie
  * for matching subscriptions, folds overlapping ones into one delivery per session (highest QoS,
- * every subscription identifier) [MQTT-3.3.5-1], and hands each delivery to its session.
+ * every subscription identifier) [3.1.1 MQTT-3.3.5-1] [5.0 MQTT-3.3.4-2] [5.0 MQTT-3.3.4-3], and hands each delivery to its session.
  */
 import type { QoS } from '../protocol/index.js';
 import { DeliveryOutcome, type Session, type SessionRegistry } from '../session/index.js';
@@ -125,7 +125,7 @@ export class Router {
   /**
    * A member left (disconnected or unsubscribed): what it was given through a shared group and
    * has not started on goes to another member, so nothing waits on a member that is gone.
-   * In-flight QoS 2 stays with it [MQTT-4.8.2-4 (5.0)].
+   * In-flight QoS 2 stays with it [5.0 MQTT-4.8.2-4].
    */
   redistributeShared(session: Session, onlyGroupKey?: string): number {
     let moved = 0;
@@ -166,7 +166,10 @@ export class Router {
     return moved;
   }
 
-  /** Stores or deletes the retained message of the topic (an empty payload deletes) [MQTT-3.3.1-5..7]. */
+  /**
+   * Stores or deletes the retained message of the topic (an empty payload deletes)
+   * [3.1.1 MQTT-3.3.1-5] [3.1.1 MQTT-3.3.1-10] [5.0 MQTT-3.3.1-5] [5.0 MQTT-3.3.1-6].
+   */
   retain(message: Message, isEphemeral = false): void {
     if (isEphemeral) {
       // The broker's own status topics ($SYS, bridge state): few, fixed, rewritten all the time.
@@ -218,7 +221,7 @@ export class Router {
 
   /**
    * Delivers a message to every session with a matching subscription; returns how many sessions
-   * it went to. `publisherId` lets No Local subscriptions skip their own messages [MQTT-3.8.3-3].
+   * it went to. `publisherId` lets No Local subscriptions skip their own messages [5.0 MQTT-3.8.3-3].
    * An ephemeral retained message ($SYS) is kept in memory only, never written to the store.
    */
   route(message: Message, publisherId: string | undefined, isEphemeralRetain = false): number {
@@ -267,7 +270,7 @@ export class Router {
     if (!session) return false;
     if (this.options.canReceive && !this.options.canReceive(session, message.topic)) return false;
     const qos = (message.qos < subscription.qos ? message.qos : subscription.qos) as QoS;
-    // Retain is cleared for established subscriptions unless Retain As Published [MQTT-3.3.1-9, MQTT-3.3.1-12].
+    // Retain is cleared for established subscriptions unless Retain As Published [3.1.1 MQTT-3.3.1-9] [5.0 MQTT-3.3.1-12] [5.0 MQTT-3.3.1-13].
     const retain = subscription.retainAsPublished && message.retain;
     return this.counted(session.deliver(message, qos, retain, idsOf(subscription)));
   }

@@ -118,7 +118,7 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
   }
 
   takeOver(clientId: string, newcomer: ClientConnection): void {
-    // [MQTT-3.1.4-2] a client already connected with this id is disconnected (5.0: 0x8E).
+    // [3.1.1 MQTT-3.1.4-2] [5.0 MQTT-3.1.4-3] a client already connected with this id is disconnected (5.0: 0x8E).
     const existing = this.parts.clients.get(clientId);
     if (!existing || existing === newcomer) return;
     existing.isTakenOver = true;
@@ -164,7 +164,7 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
   private expireSession(clientId: string): void {
     const session = this.parts.sessions.get(clientId);
     if (!session || session.isOnline) return;
-    // A will still waiting for its delay goes out when the session ends [MQTT-3.1.3-9 context].
+    // A will still waiting for its delay goes out when the session ends [5.0 MQTT-3.1.2-8].
     if (session.will) this.publishWill(session);
     this.parts.logger.debug({ clientId }, 'session expired');
     this.discardSession(session);

@@ -2,7 +2,7 @@
  * $SYS topics, named as Mosquitto names them, published retained every `sys.interval` seconds:
  * the `sys` rows of the counters table (counters.ts), and the load averages derived from two of them.
  * They live in memory only (rewritten every interval, no store writes) and reach only those
- * whose ACL lets them read `$SYS` — a root `#` never matches them [MQTT-4.7.2-1].
+ * whose ACL lets them read `$SYS` — a root `#` never matches them [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1].
  */
 import { sysView } from '../observability/index.js';
 import type { Message } from '../store/index.js';

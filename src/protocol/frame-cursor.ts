@@ -76,7 +76,7 @@ export class Cursor {
     return value;
   }
 
-  /** A UTF-8 Encoded String: well-formed, no surrogates [MQTT-1.5.3-1 / 5.0 MQTT-1.5.4-1], no U+0000 [MQTT-1.5.3-2 / 5.0 MQTT-1.5.4-2]. */
+  /** A UTF-8 Encoded String: well-formed, no surrogates [3.1.1 MQTT-1.5.3-1] [5.0 MQTT-1.5.4-1], no U+0000 [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2]. */
   string(what: string): Buffer {
     const value = this.binary(what);
     if (value.includes(0)) throw malformed(`${what} contains U+0000`);

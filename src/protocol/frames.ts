@@ -35,7 +35,7 @@ export class FrameReader {
   private hasFailed = false;
 
   constructor(
-    /** Largest whole packet accepted, in bytes [5.0 MQTT-3.2.2-15 (server side of Maximum Packet Size)]. */
+    /** Largest whole packet accepted, in bytes [5.0 MQTT-3.2.2-15] (the server side of Maximum Packet Size). */
     private maxPacketSize: number,
     private readonly sink: FrameSink,
   ) {}

@@ -167,7 +167,7 @@ function checkAck(cursor: Cursor, type: number, v5: boolean): void {
 
 function checkFilter(cursor: Cursor, packet: string): void {
   const filter = cursor.string(`${packet} topic filter`);
-  // Topic filters are at least one character long [MQTT-4.7.3-1].
+  // Topic filters are at least one character long [3.1.1 MQTT-4.7.3-1] [5.0 MQTT-4.7.3-1].
   if (filter.length === 0) throw malformed(`empty topic filter in ${packet}`);
 }
 

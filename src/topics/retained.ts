@@ -66,7 +66,7 @@ export class RetainedIndex<T> {
     return true;
   }
 
-  /** Every stored (topic, value) whose topic matches the filter; '$' topics are not matched by a leading wildcard [MQTT-4.7.2-1]. */
+  /** Every stored (topic, value) whose topic matches the filter; '$' topics are not matched by a leading wildcard [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1]. */
   match(filter: string): Array<{ topic: string; value: T }> {
     const out: Array<{ topic: string; value: T }> = [];
     if (!hasWildcard(filter)) {
@@ -111,7 +111,7 @@ export class RetainedIndex<T> {
   }
 }
 
-/** Every message strictly below `start`; from the root, '$' branches are skipped [MQTT-4.7.2-1]. */
+/** Every message strictly below `start`; from the root, '$' branches are skipped [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1]. */
 function collectBelow<T>(start: LevelNode<T>, isRoot: boolean, out: Array<{ topic: string; value: T }>): void {
   const stack: LevelNode<T>[] = [];
   if (start.children !== undefined) {

@@ -136,7 +136,7 @@ export class SubscriptionTrie<T> {
     const depths = this.stackDepths;
     let top = 0;
     const root = this.root;
-    // [MQTT-4.7.2-1] The root's wildcard children are the only filters starting with '+' or '#',
+    // [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1] The root's wildcard children are the only filters starting with '+' or '#',
     // and a '$' topic never visits them: the rule lives here, once, not in every branch below.
     if (topic.charCodeAt(0) !== DOLLAR) {
       if (root.hash?.list !== undefined) pushAll(out, root.hash.list);

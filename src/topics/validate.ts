@@ -11,8 +11,9 @@ const REPLACEMENT_CHARACTER = 0xfffd;
 
 /**
  * One pass over the UTF-16 code units, counting UTF-8 bytes as it goes (no Buffer.byteLength: this
- * runs for every PUBLISH). Refuses the empty string [MQTT-4.7.3-1], U+0000 [MQTT-4.7.3-2]
- * [MQTT-1.5.3-2], more than 65535 bytes [MQTT-4.7.3-3] and ill-formed text [MQTT-1.5.3-1].
+ * runs for every PUBLISH). Refuses the empty string [3.1.1 MQTT-4.7.3-1] [5.0 MQTT-4.7.3-1], U+0000 [3.1.1 MQTT-4.7.3-2] [5.0 MQTT-4.7.3-2]
+ * [3.1.1 MQTT-1.5.3-2] [5.0 MQTT-1.5.4-2], more than 65535 bytes [3.1.1 MQTT-4.7.3-3] [5.0 MQTT-4.7.3-3] and ill-formed
+ * text [3.1.1 MQTT-1.5.3-1] [5.0 MQTT-1.5.4-1].
  *
  * Ill-formed UTF-8 never reaches us as such: mqtt-packet decodes it to U+FFFD, so U+FFFD is our only
  * signal of it and we refuse it. The price is that a client cannot use a genuine U+FFFD in a topic,
@@ -20,8 +21,9 @@ const REPLACEMENT_CHARACTER = 0xfffd;
  * Lone surrogates cannot come out of the decoder, but can come from the embedding API, and UTF-8
  * cannot encode them, so they are refused too.
  *
- * With `isFilter`, '+' must be a whole level [MQTT-4.7.1-3] and '#' the whole last level
- * [MQTT-4.7.1-2]; without it, neither may appear at all [MQTT-4.7.1-1].
+ * With `isFilter`, '+' must be a whole level [3.1.1 MQTT-4.7.1-3] [5.0 MQTT-4.7.1-2] and '#' the whole
+ * last level [3.1.1 MQTT-4.7.1-2] [5.0 MQTT-4.7.1-1]; without it, neither may appear at all
+ * [3.1.1 MQTT-4.7.1-1] [5.0 MQTT-3.3.2-2].
  */
 function isWellFormed(text: string, isFilter: boolean): boolean {
   const length = text.length;
@@ -58,7 +60,7 @@ function isWellFormed(text: string, isFilter: boolean): boolean {
   return bytes <= MAX_TOPIC_BYTES;
 }
 
-/** A PUBLISH topic name: well-formed and without wildcards [MQTT-4.7.1-1]. */
+/** A PUBLISH topic name: well-formed and without wildcards [3.1.1 MQTT-4.7.1-1] [5.0 MQTT-3.3.2-2]. */
 export function isValidTopicName(topic: string): boolean {
   return isWellFormed(topic, false);
 }
@@ -91,7 +93,7 @@ export function isValidTopicFilter(filter: string, allowShared = true): boolean 
   if (!allowShared) return false;
   const slash = filter.indexOf('/', SHARE_PREFIX.length);
   // MQTT 5.0 4.8.2: the share name is at least one character, without '/', '+' or '#'
-  // [MQTT-4.8.2-1] [MQTT-4.8.2-2], and a non-empty topic filter follows it.
+  // [5.0 MQTT-4.8.2-1] [5.0 MQTT-4.8.2-2], and a non-empty topic filter follows it.
   if (slash <= SHARE_PREFIX.length || slash === filter.length - 1) return false;
   for (let i = SHARE_PREFIX.length; i < slash; i++) {
     const code = filter.charCodeAt(i);
@@ -111,7 +113,7 @@ export function hasWildcard(filter: string): boolean {
 export function topicMatchesFilter(topic: string, filter: string): boolean {
   const topicLevels = topic.split('/');
   const filterLevels = filter.split('/');
-  // [MQTT-4.7.2-1] a filter starting with a wildcard never matches a topic starting with '$'.
+  // [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1] a filter starting with a wildcard never matches a topic starting with '$'.
   if (topic.charCodeAt(0) === DOLLAR && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
   for (let i = 0; i < filterLevels.length; i++) {
     const level = filterLevels[i]!;

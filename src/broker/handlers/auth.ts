@@ -8,12 +8,12 @@ import { continueEnhancedAuth, startReauthentication } from './enhanced-auth.js'
 
 export function handleAuth(connection: ClientConnection, packet: AuthPacket): void {
   if (connection.protocolVersion !== 5 || connection.authMethod === undefined) {
-    // [MQTT-4.12.0-1 context] AUTH without an Authentication Method in CONNECT is a protocol error.
+    // [5.0 MQTT-4.12.0-7] AUTH without an Authentication Method in CONNECT is a protocol error.
     throw new MqttError(ReasonCode.ProtocolError, 'AUTH without enhanced authentication');
   }
   const method = packet.properties?.authenticationMethod;
   if (method !== connection.authMethod) {
-    // [MQTT-4.12.0-5 / 4.12.1-1] the method must stay the one chosen in CONNECT.
+    // [5.0 MQTT-4.12.0-5] [5.0 MQTT-4.12.1-1] the method must stay the one chosen in CONNECT.
     throw new MqttError(ReasonCode.ProtocolError, 'AUTH with a different authentication method');
   }
   const data = packet.properties?.authenticationData;

@@ -68,10 +68,10 @@ export function handleConnect(connection: ClientConnection, packet: ConnectPacke
   authenticate(connection, packet, decision, isIdentifiedByCertificate);
 }
 
-/** The first CONNECT only [MQTT-3.1.0-2]; its version rules what follows; MQTT 5 wishes noted. */
+/** The first CONNECT only [3.1.1 MQTT-3.1.0-2] [5.0 MQTT-3.1.0-2]; its version rules what follows; MQTT 5 wishes noted. */
 function beginConnect(connection: ClientConnection, packet: ConnectPacket): void {
   if (connection.state !== 'awaiting-connect') {
-    // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+    // A second CONNECT is a protocol violation [3.1.1 MQTT-3.1.0-2] [5.0 MQTT-3.1.0-2].
     throw new MqttError(ReasonCode.ProtocolError, 'second CONNECT on one connection');
   }
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
@@ -103,17 +103,18 @@ function chooseClientId(connection: ClientConnection, packet: ConnectPacket): { 
   let assignedClientId: string | undefined;
   if (clientId === '') {
     if (version === 4 && packet.clean === false) {
-      // [MQTT-3.1.3-8] empty id with CleanSession=0: CONNACK 0x02, then close.
+      // [3.1.1 MQTT-3.1.3-8] empty id with CleanSession=0: CONNACK 0x02, then close.
       throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'empty client id requires a clean session');
     }
     if (version === 3) throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 requires a client id');
-    // [MQTT-3.1.3-6] the server assigns a unique id; MQTT 5 tells the client [MQTT-3.2.2-16].
+    // The server assigns a unique id [3.1.1 MQTT-3.1.3-6] [5.0 MQTT-3.1.3-6]; MQTT 5 tells the client
+    // [5.0 MQTT-3.2.2-16].
     clientId = `midge-${randomBytes(9).toString('base64url')}`;
     assignedClientId = clientId;
   } else if (version === 3 && clientId.length > MQTT31_MAX_CLIENT_ID) {
     throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client ids are at most 23 characters');
   } else if (Buffer.byteLength(clientId) > connection.broker.config.limits.maxClientIdLength) {
-    // [MQTT-3.1.3-9] a client id we reject: CONNACK 0x02 (5.0: 0x85).
+    // [3.1.1 MQTT-3.1.3-9] [5.0 MQTT-3.1.3-8] a client id we reject: CONNACK 0x02 (5.0: 0x85).
     throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'client id too long');
   }
   if (clientId.startsWith('$bridge/') || clientId.startsWith('$connector/')) {
@@ -132,11 +133,11 @@ function readWill(connection: ClientConnection, packet: ConnectPacket): WillReco
   const version = connection.protocolVersion;
   const limits = connection.broker.config.limits;
   if (!isValidTopicName(packet.will.topic) || !isWithinTopicLimits(packet.will.topic, limits)) {
-    // [MQTT-3.1.3-11] the will topic must be a valid topic name.
+    // [3.1.1 MQTT-3.1.3-10] [5.0 MQTT-3.1.3-11] the will topic must be a valid topic name.
     throw new MqttError(version === 5 ? ReasonCode.TopicNameInvalid : ReasonCode.MalformedPacket, 'invalid will topic');
   }
   if ((packet.will.qos ?? 0) > limits.maximumQoS) {
-    // [MQTT-3.2.2-12 (5.0)] a will QoS above what we support: CONNACK 0x9B.
+    // [5.0 MQTT-3.2.2-12] a will QoS above what we support: CONNACK 0x9B.
     throw new ConnectRefusal(ReasonCode.QoSNotSupported, 'will QoS above the maximum QoS');
   }
   const { willDelayInterval, messageExpiryInterval, ...forwarded } = packet.will.properties ?? {};
@@ -219,7 +220,7 @@ async function acceptConnect(connection: ClientConnection, packet: ConnectPacket
 }
 
 /**
- * The session this id already has, unless clean start discards it [MQTT-3.1.2-6] [5.0 MQTT-3.1.2-4];
+ * The session this id already has, unless clean start discards it [3.1.1 MQTT-3.1.2-6] [5.0 MQTT-3.1.2-4];
  * its timers stop and its stored state is loaded. 'lost-race' when another CONNECT for the id
  * connected while the store was read (this one is closed then).
  */
@@ -233,7 +234,7 @@ async function resumeSession(connection: ClientConnection, decision: ConnectDeci
   }
   if (!session) return undefined;
   broker.lifecycle.cancelSessionTimers(clientId);
-  // A will still waiting for its delay is not sent: the client is back in time [MQTT-3.1.3-9].
+  // A will still waiting for its delay is not sent: the client is back in time [5.0 MQTT-3.1.3-9].
   session.will = undefined;
   await broker.lifecycle.loadSessionState(session);
   if (connection.isClosed) return 'lost-race';

@@ -69,7 +69,7 @@ export async function continueEnhancedAuth(connection: ClientConnection, data: B
   if (step.status === 'failure') {
     const reasonCode = step.reasonCode ?? ReasonCode.NotAuthorized;
     if (isReauth) {
-      // Failed re-authentication ends the connection [MQTT-4.12.1-2 context].
+      // Failed re-authentication ends the connection [5.0 MQTT-4.12.1-2].
       connection.disconnectWithReason(reasonCode, 're-authentication failed');
       connection.destroy('connect-refused');
     } else {

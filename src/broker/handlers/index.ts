@@ -23,7 +23,7 @@ export function dispatchPacket(connection: ClientConnection, packet: Packet): vo
     return;
   }
   if (connection.state !== 'connected') {
-    // [MQTT-3.1.0-1] the first packet must be CONNECT.
+    // [3.1.1 MQTT-3.1.0-1] [5.0 MQTT-3.1.0-1] the first packet must be CONNECT.
     if (connection.state === 'awaiting-connect') {
       connection.broker.logger.info({ remoteAddress: connection.remoteAddress, cmd: packet.cmd }, 'first packet is not CONNECT; closing');
       connection.destroy('protocol-error');

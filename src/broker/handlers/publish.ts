@@ -24,11 +24,11 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
   const topic = resolveTopic(connection, packet);
   broker.topicRates.count(topic);
   if (qos === 0 && packet.dup) {
-    // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
+    // [3.1.1 MQTT-3.3.1-2] [5.0 MQTT-3.3.1-2] DUP must be 0 for QoS 0.
     throw new MqttError(ReasonCode.ProtocolError, 'DUP set on a QoS 0 PUBLISH');
   }
   if (qos > broker.config.limits.maximumQoS) {
-    // [MQTT-3.2.2-11 (5.0)] a QoS above the Maximum QoS we announced.
+    // [5.0 MQTT-3.2.2-11] a QoS above the Maximum QoS we announced.
     throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${qos} is above the maximum ${broker.config.limits.maximumQoS}`);
   }
 
@@ -38,7 +38,7 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
   if (version === 5 && packet.properties) {
     const { topicAlias: _alias, subscriptionIdentifier, messageExpiryInterval, ...forwarded } = packet.properties;
     if (subscriptionIdentifier !== undefined) {
-      // [MQTT-3.3.4-6] a client must not send a Subscription Identifier.
+      // [5.0 MQTT-3.3.4-6] a client must not send a Subscription Identifier.
       throw new MqttError(ReasonCode.ProtocolError, 'PUBLISH from a client carries a subscription identifier');
     }
     if (messageExpiryInterval !== undefined) message.expiresAt = broker.now() + messageExpiryInterval * 1000;
@@ -46,7 +46,8 @@ export function handlePublish(connection: ClientConnection, packet: PublishPacke
     if (messageExpiryInterval !== undefined) properties.messageExpiryInterval = messageExpiryInterval;
     if (hasAny(properties)) message.properties = properties;
     if (properties.payloadFormatIndicator === true && !isUtf8(payload)) {
-      // [MQTT-3.3.2-4 context] a payload announced as UTF-8 that is not: refused with 0x99.
+      // A payload announced as UTF-8 that is not: refused with 0x99 (5.0 section 3.3.2.3.2 allows
+      // the check in a sentence without a statement id).
       failure = ReasonCode.PayloadFormatInvalid;
     }
   }
@@ -75,7 +76,7 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
   }
   const packetId = packet.messageId!;
   // Flow control: we announced a Receive Maximum; a client exceeding it is disconnected
-  // [MQTT-3.3.4-8 (5.0)]. Counted: QoS 1 awaiting our PUBACK + QoS 2 awaiting PUBREL.
+  // [5.0 MQTT-3.3.4-7]. Counted: QoS 1 awaiting our PUBACK + QoS 2 awaiting PUBREL.
   if (version === 5 && connection.unackedIncoming + session.incomingQos2Count >= broker.config.limits.receiveMaximum && !session.hasIncomingQos2(packetId)) {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'more unacknowledged QoS 1/2 PUBLISH than Receive Maximum');
   }
@@ -99,7 +100,7 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
     });
     return;
   }
-  // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [MQTT-4.3.3-2].
+  // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [3.1.1 MQTT-4.3.3-2] [5.0 MQTT-4.3.3-10].
   let reasonCode: number = failure ?? ReasonCode.Success;
   if (!session.hasIncomingQos2(packetId) && failure === undefined) {
     reasonCode = routedReasonCode(broker.router, broker.router.route(message, connection.clientId));
@@ -126,7 +127,7 @@ function resolveTopic(connection: ClientConnection, packet: PublishPacket): stri
   const alias = packet.properties?.topicAlias;
   if (alias !== undefined && connection.protocolVersion === 5) {
     if (alias === 0 || alias > connection.broker.config.limits.topicAliasMaximum) {
-      // [MQTT-3.3.2-9] [MQTT-3.3.2-10] alias 0 or above our maximum.
+      // [5.0 MQTT-3.3.2-8] [5.0 MQTT-3.3.2-9] alias 0 or above our maximum.
       throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
     }
     if (packet.topic === '') {
@@ -141,7 +142,7 @@ function resolveTopic(connection: ClientConnection, packet: PublishPacket): stri
     return packet.topic;
   }
   if (!isValidTopicName(packet.topic)) {
-    // [MQTT-3.3.2-2] no wildcards in a topic name; 3.1.1 clients are disconnected.
+    // [3.1.1 MQTT-3.3.2-2] [5.0 MQTT-3.3.2-2] no wildcards in a topic name; 3.1.1 clients are disconnected.
     throw new MqttError(ReasonCode.TopicNameInvalid, 'invalid topic name');
   }
   if (!isWithinTopicLimits(packet.topic, connection.broker.config.limits)) {

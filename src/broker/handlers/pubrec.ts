@@ -13,7 +13,8 @@ export function handlePubrec(connection: ClientConnection, packet: PubrecPacket)
     throw new MqttError(ReasonCode.ProtocolError, `PUBREC for packet identifier ${packetId} of a QoS 1 delivery`);
   }
   if (!isKnown && !isFailure) {
-    // [MQTT-4.3.3-?] answer an unknown id with PUBREL (5.0: 0x92) so the client's flow can end.
+    // A PUBREC below 0x80 is answered with PUBREL [5.0 MQTT-4.3.3-4] [3.1.1 MQTT-4.3.3-1], for an
+    // unknown id too (5.0: reason 0x92 Packet Identifier not found), so the client's flow can end.
     connection.send(pubrelUnknown(packetId));
   }
 }

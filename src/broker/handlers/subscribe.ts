@@ -1,6 +1,7 @@
 /**
  * SUBSCRIBE → SUBACK: validate each filter, record the subscription, answer once it is committed,
- * then send the retained messages it matches (with Retain set) [MQTT-3.3.1-6].
+ * then send the retained messages it matches (with Retain set) [3.1.1 MQTT-3.3.1-6]
+ * [3.1.1 MQTT-3.3.1-8] [5.0 MQTT-3.3.1-9].
  */
 import { MqttError, ReasonCode, type QoS, type SubscribePacket } from '../../protocol/index.js';
 import type { SubscriptionRecord } from '../../store/index.js';
@@ -15,11 +16,12 @@ export function handleSubscribe(connection: ClientConnection, packet: SubscribeP
   const version = connection.protocolVersion;
   const subscriptionId = version === 5 ? packet.properties?.subscriptionIdentifier : undefined;
   if (subscriptionId === 0) {
-    // [MQTT-3.8.2-?] a Subscription Identifier of 0 is a protocol error.
+    // A Subscription Identifier of 0 is a Protocol Error: 5.0 section 3.8.2.1.2 says so in a
+    // sentence the spec gives no statement id (none in ../shared/spec/mqtt-5.0-statements.tsv).
     throw new MqttError(ReasonCode.ProtocolError, 'subscription identifier 0');
   }
   if (packet.subscriptions.length === 0) {
-    // [MQTT-3.8.3-3 (3.1.1)] at least one filter (an empty SUBACK cannot even be encoded).
+    // [3.1.1 MQTT-3.8.3-3] [5.0 MQTT-3.8.3-2] at least one filter (an empty SUBACK cannot even be encoded).
     throw new MqttError(ReasonCode.ProtocolError, 'SUBSCRIBE without a topic filter');
   }
   // Each valid filter's authorization first: when one answer is still to come (an HTTP service's,
@@ -54,7 +56,7 @@ function subscribeAuthorized(connection: ClientConnection, packet: SubscribePack
     }
     const isShared = parseSharedFilter(filter) !== undefined;
     if (isShared && version === 5 && request.nl === true) {
-      // [MQTT-3.8.3-4 (5.0)] No Local on a shared subscription is a protocol error.
+      // [5.0 MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
       throw new MqttError(ReasonCode.ProtocolError, 'No Local set on a shared subscription');
     }
     if (!allowed[index]) {
@@ -73,11 +75,11 @@ function subscribeAuthorized(connection: ClientConnection, packet: SubscribePack
       codes.push(subackFailure(version, ReasonCode.QuotaExceeded));
       continue;
     }
-    // [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
+    // [3.1.1 MQTT-3.8.4-3] [5.0 MQTT-3.8.4-3] an identical filter replaces the existing subscription.
     const isNew = session.setSubscription(subscription);
     broker.router.addSubscription(session.clientId, subscription);
     codes.push(subscription.qos);
-    // Retained messages are not sent on a shared subscription [MQTT-3.8.4 (5.0) / 4.8.2].
+    // Retained messages are not sent on a shared subscription (5.0 sections 3.8.4 and 4.8.2).
     if (!isShared && (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew))) {
       retainedToSend.push({ subscription });
     }

@@ -1,4 +1,4 @@
-/** UNSUBSCRIBE → UNSUBACK: remove each filter [MQTT-3.10.4-1]; the ack waits for the commit. */
+/** UNSUBSCRIBE → UNSUBACK: remove each filter [3.1.1 MQTT-3.10.4-1] [5.0 MQTT-3.10.4-1]; the ack waits for the commit. */
 import { MqttError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
 import { isValidTopicFilter, parseSharedFilter } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
@@ -8,7 +8,7 @@ export function handleUnsubscribe(connection: ClientConnection, packet: Unsubscr
   const broker = connection.broker;
   const session = connection.session!;
   if (packet.unsubscriptions.length === 0) {
-    // [MQTT-3.10.3-2] at least one filter (an empty UNSUBACK cannot even be encoded for 5.0).
+    // [3.1.1 MQTT-3.10.3-2] [5.0 MQTT-3.10.3-2] at least one filter (an empty UNSUBACK cannot even be encoded for 5.0).
     throw new MqttError(ReasonCode.ProtocolError, 'UNSUBSCRIBE without a topic filter');
   }
   const codes: number[] = [];
