@@ -5,39 +5,19 @@
  * PUBACKed to a device reaches the backend, the dead-letter topic, or a configured, counted
  * queue bound — never lost to a restart, a timeout or an error class.
  */
-import type { BrokerService, ServiceStatus } from '../broker/index.js';
+import type { BrokerService } from '../broker/index.js';
 import type { SinkConnectorConfig } from '../config/index.js';
-import type { DropReason, SessionLink } from '../session/index.js';
+import type { SessionLink } from '../session/index.js';
 import type { OutgoingRecord, SubscriptionRecord } from '../store/index.js';
 import { backoffDelay } from './backoff.js';
-import { asSinkError, type SinkError, type SinkErrorClass } from './errors.js';
+import { BatchQueue } from './batch-queue.js';
+import { ConnectorCounters, type ConnectorState, type ConnectorStatus, type PausedBy } from './connector-status.js';
+import { deadLetterOf } from './dead-letter.js';
+import { asSinkError, type SinkError } from './errors.js';
 import type { ConnectorHost, ConnectorSession } from './host.js';
 import { Template } from './template.js';
 import type { ConnectorMessage, Sink } from './types.js';
 import { WakeableSleeps } from './wakeable-sleep.js';
-
-export type ConnectorState = 'starting' | 'running' | 'backing-off' | 'paused' | 'stopped';
-
-export interface ConnectorStatus extends ServiceStatus {
-  kind: 'connector';
-  type: SinkConnectorConfig['type'];
-  state: ConnectorState;
-  /** Why it is paused (a configuration error, or "paused by the admin API"). */
-  pausedReason: string | null;
-  delivered: number;
-  /** Messages sent again after a transient or data error. */
-  retried: number;
-  /** Failed sends by error class. */
-  failed: Record<SinkErrorClass, number>;
-  deadLettered: number;
-  dropped: number;
-  droppedByReason: Partial<Record<DropReason, number>>;
-  batches: number;
-  batchSecondsSum: number;
-  lastBatchSeconds: number;
-  /** Age of the oldest message the connector holds unconfirmed, seconds (0 when none). */
-  oldestAgeSeconds: number;
-}
 
 /** Builds the connector's sink (the client library is loaded then, not before). */
 export type SinkFactory = (config: SinkConnectorConfig) => Promise<Sink>;
@@ -52,14 +32,13 @@ export class Connector implements BrokerService, SessionLink {
   private state: ConnectorState = 'starting';
   private pausedReason: string | null = null;
   private isPausedByAdmin = false;
+  private shownPausedBy: string | undefined;
   private isStopped = false;
   /** Received from the session, not yet in a batch, in order. */
-  private pending: ConnectorMessage[] = [];
+  private readonly pending: BatchQueue;
   /** Everything held unconfirmed (pending and in batches), in arrival order. */
   private readonly held = new Set<ConnectorMessage>();
   private activeBatches = 0;
-  /** Lane → batches in flight holding it: a lane's next message waits for its batch. */
-  private readonly busyLanes = new Map<string, number>();
   private waitTimer: NodeJS.Timeout | undefined;
   private isDispatchScheduled = false;
   private readonly sleeps = new WakeableSleeps();
@@ -67,17 +46,7 @@ export class Connector implements BrokerService, SessionLink {
   private qos0Counter = 0;
   private readonly window: number;
   private readonly orderingKey: Template | undefined;
-  private readonly counters = {
-    delivered: 0,
-    retried: 0,
-    failed: { transient: 0, configuration: 0, data: 0 } as Record<SinkErrorClass, number>,
-    deadLettered: 0,
-    dropped: 0,
-    droppedByReason: {} as Partial<Record<DropReason, number>>,
-    batches: 0,
-    batchSecondsSum: 0,
-    lastBatchSeconds: 0,
-  };
+  private readonly counters = new ConnectorCounters();
 
   constructor(
     private readonly host: ConnectorHost,
@@ -87,7 +56,12 @@ export class Connector implements BrokerService, SessionLink {
     this.name = config.name;
     this.sessionId = `$connector/${config.name}`;
     this.window = config.delivery.batchSize * config.delivery.inflight;
+    this.pending = new BatchQueue(config.delivery.ordering, config.delivery.batchSize);
     if (config.delivery.ordering === 'per-client') this.orderingKey = new Template(config.delivery.orderingKey);
+  }
+
+  private get pausedBy(): PausedBy | null {
+    return this.state !== 'paused' ? null : this.isPausedByAdmin ? 'operator' : 'configuration';
   }
 
   get status(): ConnectorStatus {
@@ -98,14 +72,13 @@ export class Connector implements BrokerService, SessionLink {
       type: this.config.type,
       state: this.state,
       pausedReason: this.pausedReason,
+      pausedBy: this.pausedBy,
       isConnected: this.state === 'running',
       queued: this.session?.queuedCount ?? 0,
       inflight: this.held.size,
       forwarded: this.counters.delivered,
       received: 0,
-      ...this.counters,
-      failed: { ...this.counters.failed },
-      droppedByReason: { ...this.counters.droppedByReason },
+      ...this.counters.snapshot(),
       oldestAgeSeconds: oldest ? Math.max(0, (this.host.now() - oldest.timestamp) / 1000) : 0,
     };
   }
@@ -123,9 +96,7 @@ export class Connector implements BrokerService, SessionLink {
       window: this.window,
       storesQos0: c.sink.storeQos0,
       onDrop: (reason) => {
-        this.counters.dropped++;
-        this.counters.droppedByReason[reason] = (this.counters.droppedByReason[reason] ?? 0) + 1;
-        if (reason === 'queue-full' && (this.counters.droppedByReason['queue-full'] ?? 0) % 1000 === 1) {
+        if (this.counters.countDrop(reason) % 1000 === 1 && reason === 'queue-full') {
           this.host.logger.warn({ connector: this.name, overflow: c.queue.overflow, maxMessages: c.queue.maxMessages }, 'connector queue full; dropping by its overflow rule');
         }
       },
@@ -147,13 +118,15 @@ export class Connector implements BrokerService, SessionLink {
 
   /** Admin API: stop sending (messages keep queueing) until resume(). */
   pause(): void {
+    if (this.isStopped) return;
     this.isPausedByAdmin = true;
     this.pausedReason = 'paused by the admin API';
-    this.setState('paused');
+    this.setState('paused'); // also when already paused by a configuration error: now by the operator
     this.host.logger.info({ connector: this.name }, 'connector paused by the admin API; messages keep queueing');
   }
 
   resume(): void {
+    if (this.isStopped) return;
     this.isPausedByAdmin = false;
     this.pauseAttempt = 0;
     if (this.state === 'paused') this.setState('running');
@@ -217,60 +190,23 @@ export class Connector implements BrokerService, SessionLink {
     const d = this.config.delivery;
     while (!this.isStopped && this.state !== 'paused' && this.activeBatches < d.inflight && this.pending.length > 0) {
       if (!isPartialAllowed && this.pending.length < d.batchSize) break;
-      const batch = this.takeBatch();
+      const batch = this.pending.take(d.inflight - this.activeBatches);
       if (batch.length === 0) break; // every pending message waits for its lane
       this.activeBatches++;
-      const lanes = new Set<string>();
-      for (const item of batch) if (item.lane !== undefined) lanes.add(item.lane);
-      for (const lane of lanes) this.busyLanes.set(lane, (this.busyLanes.get(lane) ?? 0) + 1);
+      const lanes = this.pending.hold(batch);
       void this.deliverRange(batch)
         .catch((error: unknown) => {
           if (!(error instanceof Stopped)) this.host.logger.error({ connector: this.name, err: error }, 'connector batch failed unexpectedly');
         })
         .finally(() => {
           this.activeBatches--;
-          for (const lane of lanes) {
-            const n = (this.busyLanes.get(lane) ?? 1) - 1;
-            if (n <= 0) this.busyLanes.delete(lane);
-            else this.busyLanes.set(lane, n);
-          }
+          this.pending.release(lanes);
           if (this.isStopped) return;
           this.session?.resume();
           this.dispatch(this.pending.length >= d.batchSize || this.activeBatches === 0);
           if (this.pending.length > 0) this.scheduleDispatch();
         });
     }
-  }
-
-  /**
-   * Up to batchSize pending messages, in order, skipping lanes a batch in flight holds. With
-   * lanes, the free lanes are spread over the free batch slots (a batch that took every lane would
-   * leave the other slots nothing to send while it waits for the backend).
-   */
-  private takeBatch(): ConnectorMessage[] {
-    const d = this.config.delivery;
-    const size = d.batchSize;
-    if (d.ordering === 'none') return this.pending.splice(0, size);
-    const freeSlots = d.inflight - this.activeBatches;
-    let maxLanes = Number.POSITIVE_INFINITY;
-    if (freeSlots > 1) {
-      const freeLanes = new Set<string>();
-      for (const item of this.pending) if (!this.busyLanes.has(item.lane!)) freeLanes.add(item.lane!);
-      maxLanes = Math.ceil(freeLanes.size / freeSlots);
-    }
-    const batch: ConnectorMessage[] = [];
-    const lanes = new Set<string>();
-    const kept: ConnectorMessage[] = [];
-    for (const item of this.pending) {
-      const lane = item.lane!;
-      const isTakeable = batch.length < size && !this.busyLanes.has(lane) && (lanes.has(lane) || lanes.size < maxLanes);
-      if (isTakeable) {
-        batch.push(item);
-        lanes.add(lane);
-      } else kept.push(item);
-    }
-    this.pending = kept;
-    return batch;
   }
 
   // --- delivery, retries, dead letters ----------------------------------------------------------
@@ -288,7 +224,7 @@ export class Connector implements BrokerService, SessionLink {
       const started = performance.now();
       try {
         await this.sink!.send(items);
-        this.observeBatch((performance.now() - started) / 1000);
+        this.counters.observeBatch((performance.now() - started) / 1000);
         this.confirm(items);
         this.onSuccess();
         return;
@@ -350,24 +286,12 @@ export class Connector implements BrokerService, SessionLink {
    * properties) and acknowledges it only once that publish is committed.
    */
   private async deadLetter(item: ConnectorMessage, error: SinkError): Promise<void> {
-    const properties = item.message.properties ?? {};
-    const userProperties = {
-      ...(properties.userProperties ?? {}),
-      reason: error.errorClass,
-      error: error.reason,
-      attempts: String(item.attempts),
-      connector: this.name,
-      topic: item.message.topic,
-      msgid: item.id,
-    };
+    const letter = deadLetterOf(item, error, this.name, this.config.delivery.deadLetterTopic);
     let attempt = 0;
     for (;;) {
       if (this.isStopped) throw new Stopped();
       try {
-        await this.host.publish(
-          { topic: this.config.delivery.deadLetterTopic, payload: item.message.payload, qos: 1, retain: false, properties: { ...properties, userProperties } },
-          this.sessionId,
-        );
+        await this.host.publish(letter, this.sessionId);
         break;
       } catch (publishError) {
         this.host.logger.error({ connector: this.name, err: publishError }, 'dead letter not stored; retrying');
@@ -378,12 +302,6 @@ export class Connector implements BrokerService, SessionLink {
     this.counters.delivered--; // confirm() counts it; a dead letter is not a delivery
     this.confirm([item]);
     this.host.logger.warn({ connector: this.name, topic: item.message.topic, msgid: item.id, reason: error.reason, deadLetterTopic: this.config.delivery.deadLetterTopic }, 'message dead-lettered');
-  }
-
-  private observeBatch(seconds: number): void {
-    this.counters.batches++;
-    this.counters.batchSecondsSum += seconds;
-    this.counters.lastBatchSeconds = seconds;
   }
 
   private onSuccess(): void {
@@ -427,9 +345,19 @@ export class Connector implements BrokerService, SessionLink {
   }
 
   private setState(state: ConnectorState): void {
-    if (this.state === state) return;
-    this.state = state;
-    // $SYS/broker/connector/<name>/state: running | backing-off | paused | stopped.
-    this.host.publishStatus(`$SYS/broker/connector/${this.name}/state`, state);
+    if (this.state !== state) {
+      this.state = state;
+      // $SYS/broker/connector/<name>/state: running | backing-off | paused | stopped.
+      this.host.publishStatus(`$SYS/broker/connector/${this.name}/state`, state);
+    }
+    this.showPausedBy();
+  }
+
+  /** $SYS/broker/connector/<name>/paused-by: operator | configuration | none. */
+  private showPausedBy(): void {
+    const pausedBy = this.pausedBy ?? 'none';
+    if (this.shownPausedBy === pausedBy) return;
+    this.shownPausedBy = pausedBy;
+    this.host.publishStatus(`$SYS/broker/connector/${this.name}/paused-by`, pausedBy);
   }
 }

@@ -1,4 +1,5 @@
-export { Connector, type ConnectorState, type ConnectorStatus, type SinkFactory } from './connector.js';
+export { Connector, type SinkFactory } from './connector.js';
+export { ConnectorCounters, type ConnectorState, type ConnectorStatus, type PausedBy } from './connector-status.js';
 export { brokerHost, type ConnectorHost, type ConnectorSession, type ConnectorSessionOptions } from './host.js';
 export { createSink } from './sinks.js';
 export { SinkError, asSinkError, type SinkErrorClass } from './errors.js';

@@ -6,6 +6,7 @@
  */
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import type { AmqpSinkConfig } from '../../config/index.js';
+import { amqpPublishPropertiesOf } from '../amqp-properties.js';
 import { SinkError } from '../errors.js';
 import { Template } from '../template.js';
 import type { ConnectorMessage, Sink } from '../types.js';
@@ -115,14 +116,18 @@ export class AmqpSink implements Sink {
     const channelLost = new Promise<never>((_, reject) => (lost = reject));
     channelLost.catch(() => undefined);
     this.onChannelLost.push(lost);
+    const now = Date.now();
     for (const m of batch) {
       this.returned.delete(m.id);
+      const mapped = s.mapProperties && (m.message.properties !== undefined || m.message.expiresAt !== undefined) ? amqpPublishPropertiesOf(m.message, now) : undefined;
       const options: Options.Publish = {
+        ...mapped,
         persistent: s.persistent,
         mandatory: s.mandatory,
         messageId: m.id,
         timestamp: Math.floor(m.timestamp / 1000),
-        headers: { 'x-mqtt-topic': m.message.topic, 'x-mqtt-qos': m.message.qos, ...(m.isRedelivered ? { 'x-midge-redelivered': 1 } : {}) },
+        // Midge's own headers last: a user property cannot pose as them (x-… ones are never mapped).
+        headers: { ...mapped?.headers, 'x-mqtt-topic': m.message.topic, 'x-mqtt-qos': m.message.qos, ...(m.isRedelivered ? { 'x-midge-redelivered': 1 } : {}) },
       };
       const contentType = s.contentType ?? m.message.properties?.contentType;
       if (contentType !== undefined) options.contentType = contentType;
