@@ -4,7 +4,7 @@ export { brokerHost, type ConnectorHost, type ConnectorSession, type ConnectorSe
 export { createSink } from './sinks.js';
 export { SinkError, asSinkError, type SinkErrorClass } from './errors.js';
 export { Template, TemplateError, resolveSecrets } from './template.js';
-export { envelopeOf, type Envelope } from './envelope.js';
+export { envelopeOf, envelopeJsonOf, type Envelope } from './envelope.js';
 export type { ConnectorMessage, Sink } from './types.js';
 export { connectorRoutes } from './admin-routes.js';
 export { registerConnectorMetrics } from './metrics.js';

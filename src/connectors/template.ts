@@ -9,7 +9,7 @@
  * contentType. Filters after `|`: dots (`/` → `.`), url (URI-component encoded), json (JSON string).
  */
 import type { ConnectorMessage } from './types.js';
-import { envelopeOf } from './envelope.js';
+import { envelopeJsonOf } from './envelope.js';
 
 type Getter = (m: ConnectorMessage) => unknown;
 type Filter = (text: string) => string;
@@ -56,7 +56,7 @@ function getterOf(name: string): Getter | undefined {
     case 'payload:json':
       return parseJsonPayload;
     case 'envelope':
-      return (m) => JSON.stringify(envelopeOf(m));
+      return envelopeJsonOf;
     case 'qos':
       return (m) => m.message.qos;
     case 'retain':

@@ -98,6 +98,11 @@ export class PostgresOutboxSource implements SourceBackend {
     this.isNotified = false;
     await client.query('BEGIN');
     try {
+      if (this.gate.isPaused) {
+        // Paused while BEGIN was on its way: take nothing.
+        await client.query('COMMIT');
+        return 0;
+      }
       const { rows } = await client.query<Record<string, unknown>>(this.select, [s.batchSize, [...this.heldUntil.keys()]]);
       if (rows.length === 0) {
         await client.query('COMMIT');

@@ -57,13 +57,15 @@ export class RedisStreamSource implements SourceBackend {
       if (!this.isStopped) await this.recover(redis, handler);
       while (!this.isStopped) {
         if (this.gate.isPaused) {
-          // Paused: nothing new is read (a read already blocking comes back and is processed).
+          // Paused: nothing is read; what a blocking read brought meanwhile stays pending (read
+          // again, first, on resume).
           await this.gate.whenOpen();
+          if (!this.isStopped) await this.readOwnPending(redis, handler);
           continue;
         }
         const entries = await this.read(redis, '>', true);
         if (this.isStopped) break;
-        if (entries.length > 0) await this.process(redis, handler, entries, false);
+        if (entries.length > 0 && !this.gate.isPaused) await this.process(redis, handler, entries, false);
         if (this.heldUntil.size > 0 && [...this.heldUntil.values()].some((t) => t <= Date.now())) await this.readOwnPending(redis, handler);
       }
     } catch (error) {
