@@ -3,7 +3,8 @@
  * batches in flight hold: a lane's next message waits until the batch holding that lane is done,
  * so per-topic (or per-client, or strict) order survives several batches in flight.
  */
-import type { ConnectorOrdering } from '../config/index.js';
+import type { ConnectorDeliveryConfig, ConnectorOrdering } from '../config/index.js';
+import { Template } from './template.js';
 import type { ConnectorMessage } from './types.js';
 
 export class BatchQueue {
@@ -12,17 +13,38 @@ export class BatchQueue {
   /** Lane → batches in flight holding it. */
   private readonly busyLanes = new Map<string, number>();
 
-  constructor(
-    private readonly ordering: ConnectorOrdering,
-    private readonly batchSize: number,
-  ) {}
+  private readonly ordering: ConnectorOrdering;
+  private readonly batchSize: number;
+  /** per-client ordering: the lane key. */
+  private readonly orderingKey: Template | undefined;
+
+  constructor(delivery: Pick<ConnectorDeliveryConfig, 'ordering' | 'batchSize' | 'orderingKey'>) {
+    this.ordering = delivery.ordering;
+    this.batchSize = delivery.batchSize;
+    if (delivery.ordering === 'per-client') this.orderingKey = new Template(delivery.orderingKey);
+  }
 
   get length(): number {
     return this.pending.length;
   }
 
+  /** Queues the message in its ordering lane (set here: none, the topic, the key, or one for all). */
   push(item: ConnectorMessage): void {
+    (item as { lane: string | undefined }).lane = this.laneOf(item);
     this.pending.push(item);
+  }
+
+  private laneOf(item: ConnectorMessage): string | undefined {
+    switch (this.ordering) {
+      case 'none':
+        return undefined;
+      case 'strict':
+        return '';
+      case 'per-topic':
+        return item.message.topic;
+      case 'per-client':
+        return this.orderingKey!.renderCached(item);
+    }
   }
 
   /**

@@ -74,3 +74,78 @@ export class ConnectorCounters {
     };
   }
 }
+
+/**
+ * A connector's state, whether it is paused and by whom and why, and their retained $SYS topics:
+ * `$SYS/broker/connector/<name>/state` (running | backing-off | paused | stopped) and
+ * `…/paused-by` (operator | configuration | none).
+ */
+export class ConnectorStateCell {
+  private current: ConnectorState = 'starting';
+  private reason: string | null = null;
+  private isByOperator = false;
+  private shownPausedBy: string | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly publishStatus: (topic: string, payload: string) => void,
+  ) {}
+
+  get state(): ConnectorState {
+    return this.current;
+  }
+
+  get pausedReason(): string | null {
+    return this.reason;
+  }
+
+  get isPausedByOperator(): boolean {
+    return this.isByOperator;
+  }
+
+  get pausedBy(): PausedBy | null {
+    return this.current !== 'paused' ? null : this.isByOperator ? 'operator' : 'configuration';
+  }
+
+  set(state: ConnectorState): void {
+    if (this.current !== state) {
+      this.current = state;
+      this.publishStatus(`$SYS/broker/connector/${this.name}/state`, state);
+    }
+    const pausedBy = this.pausedBy ?? 'none';
+    if (this.shownPausedBy === pausedBy) return;
+    this.shownPausedBy = pausedBy;
+    this.publishStatus(`$SYS/broker/connector/${this.name}/paused-by`, pausedBy);
+  }
+
+  /** The operator's pause (also over a configuration pause: it is then the operator's). */
+  pauseByOperator(): void {
+    this.isByOperator = true;
+    this.reason = 'paused by the admin API';
+    this.set('paused');
+  }
+
+  /** The backend refused the configuration; returns whether that is news (not paused before). */
+  pauseByConfiguration(reason: string): boolean {
+    const isNew = this.current !== 'paused';
+    this.reason = reason;
+    this.set('paused');
+    return isNew;
+  }
+
+  /** The operator's resume: running again (a configuration error will pause it anew). */
+  resumeByOperator(): void {
+    this.isByOperator = false;
+    if (this.current === 'paused') this.set('running');
+    this.reason = null;
+  }
+
+  /** A send succeeded: out of backing-off or a configuration pause; returns the state it left, if any. */
+  recover(): 'backing-off' | 'paused' | undefined {
+    const from = this.current;
+    if (from !== 'backing-off' && !(from === 'paused' && !this.isByOperator)) return undefined;
+    this.reason = null;
+    this.set('running');
+    return from;
+  }
+}

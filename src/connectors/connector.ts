@@ -11,11 +11,10 @@ import type { SessionLink } from '../session/index.js';
 import type { OutgoingRecord, SubscriptionRecord } from '../store/index.js';
 import { backoffDelay } from './backoff.js';
 import { BatchQueue } from './batch-queue.js';
-import { ConnectorCounters, type ConnectorState, type ConnectorStatus, type PausedBy } from './connector-status.js';
+import { ConnectorCounters, ConnectorStateCell, type ConnectorStatus } from './connector-status.js';
 import { deadLetterOf } from './dead-letter.js';
 import { asSinkError, type SinkError } from './errors.js';
 import type { ConnectorHost, ConnectorSession } from './host.js';
-import { Template } from './template.js';
 import type { ConnectorMessage, Sink } from './types.js';
 import { WakeableSleeps } from './wakeable-sleep.js';
 
@@ -29,10 +28,7 @@ export class Connector implements BrokerService, SessionLink {
   readonly sessionId: string;
   private session: ConnectorSession | undefined;
   private sink: Sink | undefined;
-  private state: ConnectorState = 'starting';
-  private pausedReason: string | null = null;
-  private isPausedByAdmin = false;
-  private shownPausedBy: string | undefined;
+  private readonly cell: ConnectorStateCell;
   private isStopped = false;
   /** Received from the session, not yet in a batch, in order. */
   private readonly pending: BatchQueue;
@@ -45,7 +41,6 @@ export class Connector implements BrokerService, SessionLink {
   private pauseAttempt = 0;
   private qos0Counter = 0;
   private readonly window: number;
-  private readonly orderingKey: Template | undefined;
   private readonly counters = new ConnectorCounters();
 
   constructor(
@@ -56,12 +51,8 @@ export class Connector implements BrokerService, SessionLink {
     this.name = config.name;
     this.sessionId = `$connector/${config.name}`;
     this.window = config.delivery.batchSize * config.delivery.inflight;
-    this.pending = new BatchQueue(config.delivery.ordering, config.delivery.batchSize);
-    if (config.delivery.ordering === 'per-client') this.orderingKey = new Template(config.delivery.orderingKey);
-  }
-
-  private get pausedBy(): PausedBy | null {
-    return this.state !== 'paused' ? null : this.isPausedByAdmin ? 'operator' : 'configuration';
+    this.pending = new BatchQueue(config.delivery);
+    this.cell = new ConnectorStateCell(config.name, (topic, payload) => host.publishStatus(topic, payload));
   }
 
   get status(): ConnectorStatus {
@@ -70,10 +61,10 @@ export class Connector implements BrokerService, SessionLink {
       kind: 'connector',
       name: this.name,
       type: this.config.type,
-      state: this.state,
-      pausedReason: this.pausedReason,
-      pausedBy: this.pausedBy,
-      isConnected: this.state === 'running',
+      state: this.cell.state,
+      pausedReason: this.cell.pausedReason,
+      pausedBy: this.cell.pausedBy,
+      isConnected: this.cell.state === 'running',
       queued: this.session?.queuedCount ?? 0,
       inflight: this.held.size,
       forwarded: this.counters.delivered,
@@ -101,7 +92,7 @@ export class Connector implements BrokerService, SessionLink {
         }
       },
     });
-    this.setState('running');
+    this.cell.set('running');
     this.host.logger.info({ connector: this.name, type: c.type, topics: c.sink.topics, queued: this.session.queuedCount }, 'connector started');
     this.session.attach(this, this.window);
   }
@@ -113,24 +104,20 @@ export class Connector implements BrokerService, SessionLink {
     // What is unconfirmed stays in the session (and store) and is sent again after a restart.
     if (this.session?.isOnline) this.session.detach(this.host.now());
     await this.sink?.close().catch(() => undefined);
-    this.setState('stopped');
+    this.cell.set('stopped');
   }
 
   /** Admin API: stop sending (messages keep queueing) until resume(). */
   pause(): void {
     if (this.isStopped) return;
-    this.isPausedByAdmin = true;
-    this.pausedReason = 'paused by the admin API';
-    this.setState('paused'); // also when already paused by a configuration error: now by the operator
+    this.cell.pauseByOperator();
     this.host.logger.info({ connector: this.name }, 'connector paused by the admin API; messages keep queueing');
   }
 
   resume(): void {
     if (this.isStopped) return;
-    this.isPausedByAdmin = false;
+    this.cell.resumeByOperator();
     this.pauseAttempt = 0;
-    if (this.state === 'paused') this.setState('running');
-    this.pausedReason = null;
     this.sleeps.wakeAll();
     this.session?.resume();
     this.dispatch(true);
@@ -139,14 +126,11 @@ export class Connector implements BrokerService, SessionLink {
   // --- SessionLink ----------------------------------------------------------------------------
 
   get isWritable(): boolean {
-    return !this.isStopped && this.state !== 'paused' && this.held.size < this.window;
+    return !this.isStopped && this.cell.state !== 'paused' && this.held.size < this.window;
   }
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
-    const c = this.config;
     const id = record.seq > 0 ? `${this.name}:${record.seq}` : `${this.name}:0.${++this.qos0Counter}`;
-    const lane =
-      c.delivery.ordering === 'none' ? undefined : c.delivery.ordering === 'strict' ? '' : c.delivery.ordering === 'per-topic' ? record.message.topic : undefined;
     const item: ConnectorMessage = {
       id,
       message: record.message,
@@ -155,9 +139,8 @@ export class Connector implements BrokerService, SessionLink {
       isRedelivered: isDuplicate,
       attempts: 0,
       record,
-      lane,
+      lane: undefined, // the batch queue sets it
     };
-    if (this.orderingKey) (item as { lane: string | undefined }).lane = this.orderingKey.render(item);
     this.pending.push(item);
     this.held.add(item);
     this.scheduleDispatch();
@@ -188,7 +171,7 @@ export class Connector implements BrokerService, SessionLink {
 
   private dispatch(isPartialAllowed: boolean): void {
     const d = this.config.delivery;
-    while (!this.isStopped && this.state !== 'paused' && this.activeBatches < d.inflight && this.pending.length > 0) {
+    while (!this.isStopped && this.cell.state !== 'paused' && this.activeBatches < d.inflight && this.pending.length > 0) {
       if (!isPartialAllowed && this.pending.length < d.batchSize) break;
       const batch = this.pending.take(d.inflight - this.activeBatches);
       if (batch.length === 0) break; // every pending message waits for its lane
@@ -242,8 +225,8 @@ export class Connector implements BrokerService, SessionLink {
         for (const item of items) item.isRedelivered = true;
         if (error.errorClass === 'transient') {
           this.counters.retried += items.length;
-          if (this.state === 'running') {
-            this.setState('backing-off');
+          if (this.cell.state === 'running') {
+            this.cell.set('backing-off');
             this.host.logger.warn({ connector: this.name, reason: error.reason }, 'connector backend unavailable; retrying with backoff');
           }
           await this.sleep(backoffDelay(attempt++, this.config.delivery.retryMinMs, this.config.delivery.retryMaxMs, error.options.retryAfterMs));
@@ -306,29 +289,24 @@ export class Connector implements BrokerService, SessionLink {
 
   private onSuccess(): void {
     this.pauseAttempt = 0;
-    if (this.state === 'backing-off' || (this.state === 'paused' && !this.isPausedByAdmin)) {
-      const wasPaused = this.state === 'paused';
-      this.pausedReason = null;
-      this.setState('running');
-      this.host.logger.info({ connector: this.name }, wasPaused ? 'connector resumed: the backend accepts messages again' : 'connector backend reachable again');
-      this.session?.resume();
-    }
+    const left = this.cell.recover();
+    if (left === undefined) return;
+    this.host.logger.info({ connector: this.name }, left === 'paused' ? 'connector resumed: the backend accepts messages again' : 'connector backend reachable again');
+    this.session?.resume();
   }
 
-  /** A configuration error (or the admin): stop sending, keep queueing, say it once. */
+  /** A configuration error: stop sending, keep queueing, say it once. */
   private enterPause(reason: string): void {
-    if (this.state !== 'paused') {
+    if (this.cell.pauseByConfiguration(reason)) {
       this.host.logger.error({ connector: this.name, reason }, 'connector paused: the backend refuses its configuration; messages keep queueing');
     }
-    this.pausedReason = reason;
-    this.setState('paused');
   }
 
   /** While paused: wait for a resume, or (a configuration pause) for the next probe. */
   private async whilePaused(): Promise<void> {
-    while (this.state === 'paused') {
+    while (this.cell.state === 'paused') {
       if (this.isStopped) throw new Stopped();
-      if (this.isPausedByAdmin) {
+      if (this.cell.isPausedByOperator) {
         await this.sleep(3_600_000);
         continue;
       }
@@ -342,22 +320,5 @@ export class Connector implements BrokerService, SessionLink {
   private sleep(ms: number): Promise<void> {
     if (this.isStopped) return Promise.resolve();
     return this.sleeps.sleep(ms);
-  }
-
-  private setState(state: ConnectorState): void {
-    if (this.state !== state) {
-      this.state = state;
-      // $SYS/broker/connector/<name>/state: running | backing-off | paused | stopped.
-      this.host.publishStatus(`$SYS/broker/connector/${this.name}/state`, state);
-    }
-    this.showPausedBy();
-  }
-
-  /** $SYS/broker/connector/<name>/paused-by: operator | configuration | none. */
-  private showPausedBy(): void {
-    const pausedBy = this.pausedBy ?? 'none';
-    if (this.shownPausedBy === pausedBy) return;
-    this.shownPausedBy = pausedBy;
-    this.host.publishStatus(`$SYS/broker/connector/${this.name}/paused-by`, pausedBy);
   }
 }

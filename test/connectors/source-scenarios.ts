@@ -20,7 +20,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
-import { isOrderKept } from './helpers.js';
+import { adminRequest, isOrderKept } from './helpers.js';
 
 export type ConnectorInput = NonNullable<CreateBrokerOptions['connectors']>[number];
 
@@ -145,10 +145,7 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     await d.prepare('paused');
     const tb = await brokerWith(d.connector('paused', 'paused'), true);
     const api = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}/api/v1/connectors/paused`;
-    const post = async (action: string, query = ''): Promise<{ status: number; body: Record<string, unknown> }> => {
-      const response = await fetch(`${api}/${action}${query}`, { method: 'POST' });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    };
+    const post = (action: string, query = ''): Promise<{ status: number; body: unknown }> => adminRequest('POST', `${api}/${action}${query}`);
     await offlineDevice(tb.url, 'dev-paused');
     const { client: sys, collector: states } = await connectCollecting(tb.url, { clientId: 'paused-sys' });
     await sys.subscribeAsync('$SYS/broker/connector/paused/source/state');
@@ -161,7 +158,7 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     expect(paused.status).toBe(200);
     expect(paused.body).toMatchObject({ name: 'paused', state: 'paused', pausedBy: 'operator', source: { state: 'paused', pausedBy: 'operator' } });
     await expect.poll(() => states.messages.at(-1)?.payload, { timeout: 10_000 }).toBe('paused');
-    const metrics = await fetch(`http://127.0.0.1:${tb.broker.httpBoundAddress!.port}/metrics`).then((r) => r.text());
+    const metrics = await tb.broker.admin.metrics.registry.metrics();
     expect(metrics).toContain('midge_connector_source_state{connector="paused",state="paused"} 1');
     await d.produce('paused', range(20, 1).map((n) => ({ device: 'dev-paused', n })));
     // Nothing signals "not taken": give the backend's push, poll or NOTIFY time to have happened.

@@ -72,14 +72,14 @@ export class HttpSink implements Sink {
     if (this.settings.sink.bodyMode === 'each') {
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i]!;
-        await this.request(this.url.render(m), m, [m], this.body ? this.body.render(m) : envelopeJsonOf(m), m.id, i);
+        await this.request(this.url.renderCached(m), m, [m], this.body ? this.body.render(m) : envelopeJsonOf(m), m.id, i);
       }
       return;
     }
     // One request per URL (a templated URL may differ per topic), in order within each, all at once.
     const groups = new Map<string, ConnectorMessage[]>();
     for (const m of batch) {
-      const url = this.url.render(m);
+      const url = this.url.renderCached(m);
       const group = groups.get(url);
       if (group) group.push(m);
       else groups.set(url, [m]);

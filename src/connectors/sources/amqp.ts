@@ -8,6 +8,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { AmqpSourceConfig } from '../../config/index.js';
+import { closeAmqpConnection } from '../amqp-link.js';
 import { amqpPropertiesOf } from '../amqp-properties.js';
 import { SourceStopped, type SourceBackend, type SourceHandler, type SourceRecord } from './types.js';
 
@@ -70,8 +71,7 @@ export class AmqpSource implements SourceBackend {
         void this.openChannel(connection, handler, finish).catch((error: unknown) => finish(error as Error));
       });
     } finally {
-      await Promise.race([connection.close().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-      destroySocket(connection);
+      await closeAmqpConnection(connection);
     }
   }
 
@@ -155,8 +155,4 @@ function settle(action: () => void): boolean {
   } catch {
     return false;
   }
-}
-
-function destroySocket(connection: ChannelModel | undefined): void {
-  (connection as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
 }
