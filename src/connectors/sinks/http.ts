@@ -46,7 +46,7 @@ export class HttpSink implements Sink {
   private readonly hasIdempotencyHeader: boolean;
   /** Requests in flight (close() ends them). */
   private readonly requests = new Set<http.ClientRequest>();
-  /** Keep-alive connections, as many as batches may be in flight (more would only queue). */
+  /** Keep-alive connections, reused from request to request (most recently used first). */
   private readonly agents: { http: http.Agent; https: https.Agent };
 
   constructor(private readonly settings: HttpSinkSettings) {
