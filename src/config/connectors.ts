@@ -68,6 +68,11 @@ export interface AmqpSinkConfig extends SinkCommon {
   persistent: boolean;
   mandatory: boolean;
   contentType?: string;
+  /**
+   * Map the MQTT 5 properties to AMQP ones: the remaining Message Expiry → `expiration`,
+   * Response Topic → `replyTo`, UTF-8 Correlation Data → `correlationId`, user properties → headers.
+   */
+  mapProperties: boolean;
   timeoutMs: number;
 }
 
@@ -118,6 +123,12 @@ export interface AmqpSourceConfig extends SourceMappingConfig {
   prefetch: number;
   /** Declare the queue (durable) if missing; otherwise it must exist (a configuration error). */
   assertQueue: boolean;
+  /**
+   * Map the AMQP message's own properties to MQTT 5 ones (expiration → Message Expiry Interval,
+   * an expired one dropped; replyTo → Response Topic; correlationId → Correlation Data;
+   * contentType; headers other than x-… → user properties). The templates above override them.
+   */
+  mapProperties: boolean;
 }
 
 export interface RedisStreamSourceConfig extends SourceMappingConfig {
@@ -218,6 +229,7 @@ const amqpSinkSchema = z
     persistent: z.boolean().default(true),
     mandatory: z.boolean().default(true),
     contentType: z.string().optional(),
+    mapProperties: z.boolean().default(true),
     timeoutMs,
   })
   .strict();
@@ -256,7 +268,7 @@ const sourceMapping = {
 const sqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain SQL name (letters, digits, _)');
 
 const amqpSourceSchema = z
-  .object({ ...sourceMapping, queue: z.string().min(1), prefetch: int(1, 10_000).default(32), assertQueue: z.boolean().default(false) })
+  .object({ ...sourceMapping, queue: z.string().min(1), prefetch: int(1, 10_000).default(32), assertQueue: z.boolean().default(false), mapProperties: z.boolean().default(true) })
   .strict();
 
 const redisSourceSchema = z

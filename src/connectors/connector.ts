@@ -5,39 +5,18 @@
  * PUBACKed to a device reaches the backend, the dead-letter topic, or a configured, counted
  * queue bound — never lost to a restart, a timeout or an error class.
  */
-import type { BrokerService, ServiceStatus } from '../broker/index.js';
+import type { BrokerService } from '../broker/index.js';
 import type { SinkConnectorConfig } from '../config/index.js';
-import type { DropReason, SessionLink } from '../session/index.js';
+import type { SessionLink } from '../session/index.js';
 import type { OutgoingRecord, SubscriptionRecord } from '../store/index.js';
 import { backoffDelay } from './backoff.js';
-import { asSinkError, type SinkError, type SinkErrorClass } from './errors.js';
+import { BatchQueue } from './batch-queue.js';
+import { ConnectorCounters, ConnectorStateCell, type ConnectorStatus } from './connector-status.js';
+import { deadLetterOf } from './dead-letter.js';
+import { asSinkError, type SinkError } from './errors.js';
 import type { ConnectorHost, ConnectorSession } from './host.js';
-import { Template } from './template.js';
 import type { ConnectorMessage, Sink } from './types.js';
 import { WakeableSleeps } from './wakeable-sleep.js';
-
-export type ConnectorState = 'starting' | 'running' | 'backing-off' | 'paused' | 'stopped';
-
-export interface ConnectorStatus extends ServiceStatus {
-  kind: 'connector';
-  type: SinkConnectorConfig['type'];
-  state: ConnectorState;
-  /** Why it is paused (a configuration error, or "paused by the admin API"). */
-  pausedReason: string | null;
-  delivered: number;
-  /** Messages sent again after a transient or data error. */
-  retried: number;
-  /** Failed sends by error class. */
-  failed: Record<SinkErrorClass, number>;
-  deadLettered: number;
-  dropped: number;
-  droppedByReason: Partial<Record<DropReason, number>>;
-  batches: number;
-  batchSecondsSum: number;
-  lastBatchSeconds: number;
-  /** Age of the oldest message the connector holds unconfirmed, seconds (0 when none). */
-  oldestAgeSeconds: number;
-}
 
 /** Builds the connector's sink (the client library is loaded then, not before). */
 export type SinkFactory = (config: SinkConnectorConfig) => Promise<Sink>;
@@ -49,35 +28,20 @@ export class Connector implements BrokerService, SessionLink {
   readonly sessionId: string;
   private session: ConnectorSession | undefined;
   private sink: Sink | undefined;
-  private state: ConnectorState = 'starting';
-  private pausedReason: string | null = null;
-  private isPausedByAdmin = false;
+  private readonly cell: ConnectorStateCell;
   private isStopped = false;
   /** Received from the session, not yet in a batch, in order. */
-  private pending: ConnectorMessage[] = [];
+  private readonly pending: BatchQueue;
   /** Everything held unconfirmed (pending and in batches), in arrival order. */
   private readonly held = new Set<ConnectorMessage>();
   private activeBatches = 0;
-  /** Lane → batches in flight holding it: a lane's next message waits for its batch. */
-  private readonly busyLanes = new Map<string, number>();
   private waitTimer: NodeJS.Timeout | undefined;
   private isDispatchScheduled = false;
   private readonly sleeps = new WakeableSleeps();
   private pauseAttempt = 0;
   private qos0Counter = 0;
   private readonly window: number;
-  private readonly orderingKey: Template | undefined;
-  private readonly counters = {
-    delivered: 0,
-    retried: 0,
-    failed: { transient: 0, configuration: 0, data: 0 } as Record<SinkErrorClass, number>,
-    deadLettered: 0,
-    dropped: 0,
-    droppedByReason: {} as Partial<Record<DropReason, number>>,
-    batches: 0,
-    batchSecondsSum: 0,
-    lastBatchSeconds: 0,
-  };
+  private readonly counters = new ConnectorCounters();
 
   constructor(
     private readonly host: ConnectorHost,
@@ -87,7 +51,8 @@ export class Connector implements BrokerService, SessionLink {
     this.name = config.name;
     this.sessionId = `$connector/${config.name}`;
     this.window = config.delivery.batchSize * config.delivery.inflight;
-    if (config.delivery.ordering === 'per-client') this.orderingKey = new Template(config.delivery.orderingKey);
+    this.pending = new BatchQueue(config.delivery);
+    this.cell = new ConnectorStateCell(config.name, (topic, payload) => host.publishStatus(topic, payload));
   }
 
   get status(): ConnectorStatus {
@@ -96,16 +61,15 @@ export class Connector implements BrokerService, SessionLink {
       kind: 'connector',
       name: this.name,
       type: this.config.type,
-      state: this.state,
-      pausedReason: this.pausedReason,
-      isConnected: this.state === 'running',
+      state: this.cell.state,
+      pausedReason: this.cell.pausedReason,
+      pausedBy: this.cell.pausedBy,
+      isConnected: this.cell.state === 'running',
       queued: this.session?.queuedCount ?? 0,
       inflight: this.held.size,
       forwarded: this.counters.delivered,
       received: 0,
-      ...this.counters,
-      failed: { ...this.counters.failed },
-      droppedByReason: { ...this.counters.droppedByReason },
+      ...this.counters.snapshot(),
       oldestAgeSeconds: oldest ? Math.max(0, (this.host.now() - oldest.timestamp) / 1000) : 0,
     };
   }
@@ -123,14 +87,12 @@ export class Connector implements BrokerService, SessionLink {
       window: this.window,
       storesQos0: c.sink.storeQos0,
       onDrop: (reason) => {
-        this.counters.dropped++;
-        this.counters.droppedByReason[reason] = (this.counters.droppedByReason[reason] ?? 0) + 1;
-        if (reason === 'queue-full' && (this.counters.droppedByReason['queue-full'] ?? 0) % 1000 === 1) {
+        if (this.counters.countDrop(reason) % 1000 === 1 && reason === 'queue-full') {
           this.host.logger.warn({ connector: this.name, overflow: c.queue.overflow, maxMessages: c.queue.maxMessages }, 'connector queue full; dropping by its overflow rule');
         }
       },
     });
-    this.setState('running');
+    this.cell.set('running');
     this.host.logger.info({ connector: this.name, type: c.type, topics: c.sink.topics, queued: this.session.queuedCount }, 'connector started');
     this.session.attach(this, this.window);
   }
@@ -142,22 +104,20 @@ export class Connector implements BrokerService, SessionLink {
     // What is unconfirmed stays in the session (and store) and is sent again after a restart.
     if (this.session?.isOnline) this.session.detach(this.host.now());
     await this.sink?.close().catch(() => undefined);
-    this.setState('stopped');
+    this.cell.set('stopped');
   }
 
   /** Admin API: stop sending (messages keep queueing) until resume(). */
   pause(): void {
-    this.isPausedByAdmin = true;
-    this.pausedReason = 'paused by the admin API';
-    this.setState('paused');
+    if (this.isStopped) return;
+    this.cell.pauseByOperator();
     this.host.logger.info({ connector: this.name }, 'connector paused by the admin API; messages keep queueing');
   }
 
   resume(): void {
-    this.isPausedByAdmin = false;
+    if (this.isStopped) return;
+    this.cell.resumeByOperator();
     this.pauseAttempt = 0;
-    if (this.state === 'paused') this.setState('running');
-    this.pausedReason = null;
     this.sleeps.wakeAll();
     this.session?.resume();
     this.dispatch(true);
@@ -166,14 +126,11 @@ export class Connector implements BrokerService, SessionLink {
   // --- SessionLink ----------------------------------------------------------------------------
 
   get isWritable(): boolean {
-    return !this.isStopped && this.state !== 'paused' && this.held.size < this.window;
+    return !this.isStopped && this.cell.state !== 'paused' && this.held.size < this.window;
   }
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
-    const c = this.config;
     const id = record.seq > 0 ? `${this.name}:${record.seq}` : `${this.name}:0.${++this.qos0Counter}`;
-    const lane =
-      c.delivery.ordering === 'none' ? undefined : c.delivery.ordering === 'strict' ? '' : c.delivery.ordering === 'per-topic' ? record.message.topic : undefined;
     const item: ConnectorMessage = {
       id,
       message: record.message,
@@ -182,9 +139,8 @@ export class Connector implements BrokerService, SessionLink {
       isRedelivered: isDuplicate,
       attempts: 0,
       record,
-      lane,
+      lane: undefined, // the batch queue sets it
     };
-    if (this.orderingKey) (item as { lane: string | undefined }).lane = this.orderingKey.render(item);
     this.pending.push(item);
     this.held.add(item);
     this.scheduleDispatch();
@@ -215,62 +171,25 @@ export class Connector implements BrokerService, SessionLink {
 
   private dispatch(isPartialAllowed: boolean): void {
     const d = this.config.delivery;
-    while (!this.isStopped && this.state !== 'paused' && this.activeBatches < d.inflight && this.pending.length > 0) {
+    while (!this.isStopped && this.cell.state !== 'paused' && this.activeBatches < d.inflight && this.pending.length > 0) {
       if (!isPartialAllowed && this.pending.length < d.batchSize) break;
-      const batch = this.takeBatch();
+      const batch = this.pending.take(d.inflight - this.activeBatches);
       if (batch.length === 0) break; // every pending message waits for its lane
       this.activeBatches++;
-      const lanes = new Set<string>();
-      for (const item of batch) if (item.lane !== undefined) lanes.add(item.lane);
-      for (const lane of lanes) this.busyLanes.set(lane, (this.busyLanes.get(lane) ?? 0) + 1);
+      const lanes = this.pending.hold(batch);
       void this.deliverRange(batch)
         .catch((error: unknown) => {
           if (!(error instanceof Stopped)) this.host.logger.error({ connector: this.name, err: error }, 'connector batch failed unexpectedly');
         })
         .finally(() => {
           this.activeBatches--;
-          for (const lane of lanes) {
-            const n = (this.busyLanes.get(lane) ?? 1) - 1;
-            if (n <= 0) this.busyLanes.delete(lane);
-            else this.busyLanes.set(lane, n);
-          }
+          this.pending.release(lanes);
           if (this.isStopped) return;
           this.session?.resume();
           this.dispatch(this.pending.length >= d.batchSize || this.activeBatches === 0);
           if (this.pending.length > 0) this.scheduleDispatch();
         });
     }
-  }
-
-  /**
-   * Up to batchSize pending messages, in order, skipping lanes a batch in flight holds. With
-   * lanes, the free lanes are spread over the free batch slots (a batch that took every lane would
-   * leave the other slots nothing to send while it waits for the backend).
-   */
-  private takeBatch(): ConnectorMessage[] {
-    const d = this.config.delivery;
-    const size = d.batchSize;
-    if (d.ordering === 'none') return this.pending.splice(0, size);
-    const freeSlots = d.inflight - this.activeBatches;
-    let maxLanes = Number.POSITIVE_INFINITY;
-    if (freeSlots > 1) {
-      const freeLanes = new Set<string>();
-      for (const item of this.pending) if (!this.busyLanes.has(item.lane!)) freeLanes.add(item.lane!);
-      maxLanes = Math.ceil(freeLanes.size / freeSlots);
-    }
-    const batch: ConnectorMessage[] = [];
-    const lanes = new Set<string>();
-    const kept: ConnectorMessage[] = [];
-    for (const item of this.pending) {
-      const lane = item.lane!;
-      const isTakeable = batch.length < size && !this.busyLanes.has(lane) && (lanes.has(lane) || lanes.size < maxLanes);
-      if (isTakeable) {
-        batch.push(item);
-        lanes.add(lane);
-      } else kept.push(item);
-    }
-    this.pending = kept;
-    return batch;
   }
 
   // --- delivery, retries, dead letters ----------------------------------------------------------
@@ -288,7 +207,7 @@ export class Connector implements BrokerService, SessionLink {
       const started = performance.now();
       try {
         await this.sink!.send(items);
-        this.observeBatch((performance.now() - started) / 1000);
+        this.counters.observeBatch((performance.now() - started) / 1000);
         this.confirm(items);
         this.onSuccess();
         return;
@@ -306,8 +225,8 @@ export class Connector implements BrokerService, SessionLink {
         for (const item of items) item.isRedelivered = true;
         if (error.errorClass === 'transient') {
           this.counters.retried += items.length;
-          if (this.state === 'running') {
-            this.setState('backing-off');
+          if (this.cell.state === 'running') {
+            this.cell.set('backing-off');
             this.host.logger.warn({ connector: this.name, reason: error.reason }, 'connector backend unavailable; retrying with backoff');
           }
           await this.sleep(backoffDelay(attempt++, this.config.delivery.retryMinMs, this.config.delivery.retryMaxMs, error.options.retryAfterMs));
@@ -350,24 +269,12 @@ export class Connector implements BrokerService, SessionLink {
    * properties) and acknowledges it only once that publish is committed.
    */
   private async deadLetter(item: ConnectorMessage, error: SinkError): Promise<void> {
-    const properties = item.message.properties ?? {};
-    const userProperties = {
-      ...(properties.userProperties ?? {}),
-      reason: error.errorClass,
-      error: error.reason,
-      attempts: String(item.attempts),
-      connector: this.name,
-      topic: item.message.topic,
-      msgid: item.id,
-    };
+    const letter = deadLetterOf(item, error, this.name, this.config.delivery.deadLetterTopic);
     let attempt = 0;
     for (;;) {
       if (this.isStopped) throw new Stopped();
       try {
-        await this.host.publish(
-          { topic: this.config.delivery.deadLetterTopic, payload: item.message.payload, qos: 1, retain: false, properties: { ...properties, userProperties } },
-          this.sessionId,
-        );
+        await this.host.publish(letter, this.sessionId);
         break;
       } catch (publishError) {
         this.host.logger.error({ connector: this.name, err: publishError }, 'dead letter not stored; retrying');
@@ -380,37 +287,26 @@ export class Connector implements BrokerService, SessionLink {
     this.host.logger.warn({ connector: this.name, topic: item.message.topic, msgid: item.id, reason: error.reason, deadLetterTopic: this.config.delivery.deadLetterTopic }, 'message dead-lettered');
   }
 
-  private observeBatch(seconds: number): void {
-    this.counters.batches++;
-    this.counters.batchSecondsSum += seconds;
-    this.counters.lastBatchSeconds = seconds;
-  }
-
   private onSuccess(): void {
     this.pauseAttempt = 0;
-    if (this.state === 'backing-off' || (this.state === 'paused' && !this.isPausedByAdmin)) {
-      const wasPaused = this.state === 'paused';
-      this.pausedReason = null;
-      this.setState('running');
-      this.host.logger.info({ connector: this.name }, wasPaused ? 'connector resumed: the backend accepts messages again' : 'connector backend reachable again');
-      this.session?.resume();
-    }
+    const left = this.cell.recover();
+    if (left === undefined) return;
+    this.host.logger.info({ connector: this.name }, left === 'paused' ? 'connector resumed: the backend accepts messages again' : 'connector backend reachable again');
+    this.session?.resume();
   }
 
-  /** A configuration error (or the admin): stop sending, keep queueing, say it once. */
+  /** A configuration error: stop sending, keep queueing, say it once. */
   private enterPause(reason: string): void {
-    if (this.state !== 'paused') {
+    if (this.cell.pauseByConfiguration(reason)) {
       this.host.logger.error({ connector: this.name, reason }, 'connector paused: the backend refuses its configuration; messages keep queueing');
     }
-    this.pausedReason = reason;
-    this.setState('paused');
   }
 
   /** While paused: wait for a resume, or (a configuration pause) for the next probe. */
   private async whilePaused(): Promise<void> {
-    while (this.state === 'paused') {
+    while (this.cell.state === 'paused') {
       if (this.isStopped) throw new Stopped();
-      if (this.isPausedByAdmin) {
+      if (this.cell.isPausedByOperator) {
         await this.sleep(3_600_000);
         continue;
       }
@@ -424,12 +320,5 @@ export class Connector implements BrokerService, SessionLink {
   private sleep(ms: number): Promise<void> {
     if (this.isStopped) return Promise.resolve();
     return this.sleeps.sleep(ms);
-  }
-
-  private setState(state: ConnectorState): void {
-    if (this.state === state) return;
-    this.state = state;
-    // $SYS/broker/connector/<name>/state: running | backing-off | paused | stopped.
-    this.host.publishStatus(`$SYS/broker/connector/${this.name}/state`, state);
   }
 }

@@ -1,9 +1,10 @@
-export { Connector, type ConnectorState, type ConnectorStatus, type SinkFactory } from './connector.js';
+export { Connector, type SinkFactory } from './connector.js';
+export { ConnectorCounters, type ConnectorState, type ConnectorStatus, type PausedBy } from './connector-status.js';
 export { brokerHost, type ConnectorHost, type ConnectorSession, type ConnectorSessionOptions } from './host.js';
 export { createSink } from './sinks.js';
 export { SinkError, asSinkError, type SinkErrorClass } from './errors.js';
 export { Template, TemplateError, resolveSecrets } from './template.js';
-export { envelopeOf, type Envelope } from './envelope.js';
+export { envelopeOf, envelopeJsonOf, type Envelope } from './envelope.js';
 export type { ConnectorMessage, Sink } from './types.js';
 export { connectorRoutes } from './admin-routes.js';
 export { registerConnectorMetrics } from './metrics.js';

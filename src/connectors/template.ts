@@ -9,7 +9,7 @@
  * contentType. Filters after `|`: dots (`/` → `.`), url (URI-component encoded), json (JSON string).
  */
 import type { ConnectorMessage } from './types.js';
-import { envelopeOf } from './envelope.js';
+import { envelopeJsonOf } from './envelope.js';
 
 type Getter = (m: ConnectorMessage) => unknown;
 type Filter = (text: string) => string;
@@ -56,7 +56,7 @@ function getterOf(name: string): Getter | undefined {
     case 'payload:json':
       return parseJsonPayload;
     case 'envelope':
-      return (m) => JSON.stringify(envelopeOf(m));
+      return envelopeJsonOf;
     case 'qos':
       return (m) => m.message.qos;
     case 'retain':
@@ -90,17 +90,28 @@ interface Part {
   filters: Filter[];
 }
 
+/** Placeholders whose value is a function of the message's topic alone. */
+const isTopicPlaceholder = (name: string): boolean => name === 'topic' || /^topic\.\d+$/.test(name);
+
+/** Rendered texts kept per topic, at most this many (then it starts over). */
+const TOPIC_MEMO_SIZE = 10_000;
+
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
 
 /** A compiled template: literal text and placeholders in order. */
 export class Template {
   private readonly parts: Part[] = [];
   readonly hasPlaceholders: boolean;
+  /** Every placeholder reads the topic only: a text per topic is rendered once (renderCached). */
+  private readonly isTopicOnly: boolean;
+  private readonly byTopic = new Map<string, string>();
 
   constructor(readonly source: string) {
     let last = 0;
+    let isTopicOnly = true;
     for (const match of source.matchAll(PLACEHOLDER)) {
       const [name, ...filterNames] = match[1]!.split('|').map((s) => s.trim());
+      if (!isTopicPlaceholder(name!)) isTopicOnly = false;
       const get = getterOf(name!);
       if (!get) throw new TemplateError(source, `unknown placeholder \${${name}}`);
       const filters = filterNames.map((f) => {
@@ -113,6 +124,24 @@ export class Template {
     }
     this.parts.push({ literal: source.slice(last), filters: [] });
     this.hasPlaceholders = this.parts.length > 1;
+    this.isTopicOnly = isTopicOnly;
+  }
+
+  /**
+   * render(m), remembered per topic when the template reads nothing but the topic (routing keys,
+   * URLs, stream names): a device fleet publishes on few topics, each many times.
+   */
+  renderCached(m: ConnectorMessage): string {
+    if (!this.hasPlaceholders) return this.parts[0]!.literal;
+    if (!this.isTopicOnly) return this.render(m);
+    const topic = m.message.topic;
+    let text = this.byTopic.get(topic);
+    if (text === undefined) {
+      if (this.byTopic.size >= TOPIC_MEMO_SIZE) this.byTopic.clear();
+      text = this.render(m);
+      this.byTopic.set(topic, text);
+    }
+    return text;
   }
 
   /** The template as text for this message. */

@@ -45,7 +45,12 @@ async function run(sink: 'http' | 'amqp', batchSize: number, total: number, conn
   const configFile = path.join(dir, 'midge.json');
   const delivery = { batchSize, inflight: batchSize === 1 ? 32 : 4, maxWaitMs: batchSize === 1 ? 0 : 5, ordering: 'per-topic' };
   await writeFile(configFile, JSON.stringify({ connectors: [{ ...connector, delivery }] }));
-  const broker = await spawnBroker(['--port', '0', '--data-dir', path.join(dir, 'data'), '--config', configFile], 30_000, {});
+  // BENCH_CPU_PROF_DIR=<dir>: the broker writes a V8 CPU profile per run there (a preload: NODE_OPTIONS may not carry --cpu-prof).
+  const profileDir = process.env.BENCH_CPU_PROF_DIR;
+  const env = profileDir
+    ? { NODE_OPTIONS: `--require ${path.join(import.meta.dirname, 'connector-cpu-profile.cjs')}`, BENCH_BROKER_PROFILE_DIR: path.join(profileDir, `${sink}-batch${batchSize}`) }
+    : {};
+  const broker = await spawnBroker(['--port', '0', '--data-dir', path.join(dir, 'data'), '--config', configFile], 30_000, env);
   try {
     const publishers = await Promise.all(Array.from({ length: 10 }, (_, i) => LoadClient.connect(broker.port, { clientId: `bench-conn-${i}` })));
     const cpuBefore = cpuSeconds(broker.child.pid!);
@@ -116,11 +121,15 @@ export async function runConnectorBench(isQuick: boolean, log: (line: string) =>
     results.push(r);
     log(`  ${r.sink} batch ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), broker ${r.brokerCpuMicrosecondsPerMessage.toFixed(0)} µs CPU/msg`);
   };
-  for (const batch of [1, 100]) show(await httpRun(batch, total));
+  // BENCH_CONNECTOR_SINKS=http or amqp, BENCH_CONNECTOR_BATCHES=100: only those (e.g. while profiling one).
+  const sinks = (process.env.BENCH_CONNECTOR_SINKS ?? 'http,amqp').split(',');
+  const batches = (process.env.BENCH_CONNECTOR_BATCHES ?? '1,100').split(',').map(Number);
+  if (sinks.includes('http')) for (const batch of batches) show(await httpRun(batch, total));
+  if (!sinks.includes('amqp')) return results;
   if (serverPackages.rabbitmq.isAvailable) {
     const rabbit = await RabbitServer.create();
     try {
-      for (const batch of [1, 100]) show(await amqpRun(rabbit, batch, total));
+      for (const batch of batches) show(await amqpRun(rabbit, batch, total));
     } finally {
       await rabbit.destroy();
     }

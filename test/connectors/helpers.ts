@@ -152,3 +152,21 @@ export function missingAcked(acked: Map<string, number[]>, received: Map<string,
   }
   return missing;
 }
+
+/**
+ * An admin API request on a connection of its own (fetch would reuse a keep-alive connection the
+ * server may be closing after its idle timeout: ECONNRESET on a loaded machine).
+ */
+export function adminRequest(method: string, url: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (d: string) => (text += d));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text === '' ? undefined : (JSON.parse(text) as unknown) }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}

@@ -27,10 +27,20 @@ describe('connector observability', () => {
     await sys.subscribeAsync('$SYS/broker/connector/obs/state');
     expect((await collector.waitFor(1))[0]!.payload).toBe('running');
 
+    const { client: sysPausedBy, collector: pausedBy } = await connectCollecting(tb.url, { clientId: 'sys-paused-by' });
+    await sysPausedBy.subscribeAsync('$SYS/broker/connector/obs/paused-by');
+    expect((await pausedBy.waitFor(1))[0]!.payload).toBe('none');
+
     const paused = await fetch(`${api}/api/v1/connectors/obs/pause`, { method: 'POST' }).then((r) => r.json() as Promise<Record<string, unknown>>);
-    expect(paused).toMatchObject({ name: 'obs', state: 'paused', pausedReason: 'paused by the admin API' });
+    expect(paused).toMatchObject({ name: 'obs', state: 'paused', pausedBy: 'operator', pausedReason: 'paused by the admin API' });
     await collector.waitFor(2);
     expect(collector.messages[1]!.payload).toBe('paused');
+    expect((await pausedBy.waitFor(2))[1]!.payload).toBe('operator');
+    const pausedMetrics = await fetch(`${api}/metrics`).then((r) => r.text());
+    expect(pausedMetrics).toContain('midge_connector_state{connector="obs",state="paused"} 1');
+    expect(pausedMetrics).toContain('midge_connector_paused_by_operator{connector="obs"} 1');
+    // An http connector has no source to pause.
+    expect((await fetch(`${api}/api/v1/connectors/obs/pause?part=source`, { method: 'POST' })).status).toBe(404);
 
     const publisher = await connectPublisher(tb.url, 'obs-pub');
     for (let n = 0; n < 25; n++) await publisher.publishAsync('obs/t', String(n), { qos: 1 });
@@ -41,7 +51,9 @@ describe('connector observability', () => {
     // Connectors are not bridges.
     expect(await fetch(`${api}/api/v1/bridges`).then((r) => r.json())).toEqual([]);
 
-    await fetch(`${api}/api/v1/connectors/obs/resume`, { method: 'POST' });
+    const resumed = await fetch(`${api}/api/v1/connectors/obs/resume`, { method: 'POST' }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    expect(resumed).toMatchObject({ state: 'running', pausedBy: null, pausedReason: null });
+    expect((await pausedBy.waitFor(3))[2]!.payload).toBe('none');
     await fake.waitUntil(() => fake.accepted.length === 25, 10_000, () => `got ${fake.accepted.length}`);
     await expect.poll(async () => ((await fetch(`${api}/api/v1/connectors/obs`).then((r) => r.json())) as { delivered: number }).delivered).toBe(25);
 
@@ -50,9 +62,11 @@ describe('connector observability', () => {
     expect(metrics).toContain('midge_connector_delivered_total{connector="obs"} 25');
     expect(metrics).toMatch(/midge_connector_failed_total\{connector="obs",class="data"\} 0/);
     expect(metrics).toContain('midge_connector_queued_messages{connector="obs"} 0');
+    expect(metrics).toContain('midge_connector_paused_by_operator{connector="obs"} 0');
     expect(metrics).not.toContain('midge_bridge_connected{bridge="obs"}');
     expect((await fetch(`${api}/api/v1/connectors/nope`)).status).toBe(404);
     await publisher.endAsync();
     await sys.endAsync();
+    await sysPausedBy.endAsync();
   }, 30_000);
 });

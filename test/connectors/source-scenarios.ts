@@ -20,7 +20,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { makeTempDir } from '../helpers/temp.js';
-import { isOrderKept } from './helpers.js';
+import { adminRequest, isOrderKept } from './helpers.js';
 
 export type ConnectorInput = NonNullable<CreateBrokerOptions['connectors']>[number];
 
@@ -114,8 +114,9 @@ function sourceConfig(input: ConnectorInput): SourceConnectorConfig {
 
 export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Array<() => Promise<unknown>>): void {
   let clockOffsetMs = 0;
-  async function brokerWith(connector: ConnectorInput): Promise<TestBroker> {
-    const tb = await startBroker({ store: { type: 'level' }, connectors: [connector] }, { now: () => Date.now() + clockOffsetMs });
+  async function brokerWith(connector: ConnectorInput, withAdminApi = false): Promise<TestBroker> {
+    const http = withAdminApi ? { http: { enabled: true, host: '127.0.0.1', port: 0 } } : {};
+    const tb = await startBroker({ store: { type: 'level' }, connectors: [connector], ...http }, { now: () => Date.now() + clockOffsetMs });
     cleanups.push(() => tb.cleanup());
     return tb;
   }
@@ -138,6 +139,41 @@ export function defineSourceScenarios(driver: () => SourceDriver, cleanups: Arra
     expect(metrics).toMatch(/midge_connector_source_acked_total\{connector="inorder"\} 1000/);
     expect(metrics).toMatch(/midge_connector_source_state\{connector="inorder",state="running"\} 1/);
   }, 120_000);
+
+  it('paused by the operator through the admin API: no record is taken (they wait with the backend); resumed, they arrive in order', async () => {
+    const d = driver();
+    await d.prepare('paused');
+    const tb = await brokerWith(d.connector('paused', 'paused'), true);
+    const api = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}/api/v1/connectors/paused`;
+    const post = (action: string, query = ''): Promise<{ status: number; body: unknown }> => adminRequest('POST', `${api}/${action}${query}`);
+    await offlineDevice(tb.url, 'dev-paused');
+    const { client: sys, collector: states } = await connectCollecting(tb.url, { clientId: 'paused-sys' });
+    await sys.subscribeAsync('$SYS/broker/connector/paused/source/state');
+    await d.produce('paused', [{ device: 'dev-paused', n: 0 }]);
+    await expect.poll(() => sourceStatus(tb, 'paused').acked, { timeout: 30_000 }).toBe(1);
+    expect((await post('pause', '?part=sink')).status, 'a source-only connector has no sink').toBe(404);
+    expect((await post('pause', '?part=nonsense')).status).toBe(400);
+
+    const paused = await post('pause');
+    expect(paused.status).toBe(200);
+    expect(paused.body).toMatchObject({ name: 'paused', state: 'paused', pausedBy: 'operator', source: { state: 'paused', pausedBy: 'operator' } });
+    await expect.poll(() => states.messages.at(-1)?.payload, { timeout: 10_000 }).toBe('paused');
+    const metrics = await tb.broker.admin.metrics.registry.metrics();
+    expect(metrics).toContain('midge_connector_source_state{connector="paused",state="paused"} 1');
+    await d.produce('paused', range(20, 1).map((n) => ({ device: 'dev-paused', n })));
+    // Nothing signals "not taken": give the backend's push, poll or NOTIFY time to have happened.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(sourceStatus(tb, 'paused')).toMatchObject({ consumed: 1, acked: 1, state: 'paused' });
+    expect(await d.remaining('paused')).toBe(20);
+
+    const resumed = await post('resume');
+    expect(resumed.body).toMatchObject({ state: 'running', pausedBy: null });
+    await expect.poll(() => sourceStatus(tb, 'paused').acked, { timeout: 30_000 }).toBe(21);
+    expect(await d.remaining('paused')).toBe(0);
+    expect(await reconnectAndCollect(tb.url, 'dev-paused', 21, 30_000)).toEqual(range(21));
+    await expect.poll(() => states.messages.at(-1)?.payload, { timeout: 10_000 }).toBe('running');
+    await sys.endAsync();
+  }, 90_000);
 
   it('a record is acked only once its commit is done: while the commit is pending the backend holds it', async () => {
     const d = driver();

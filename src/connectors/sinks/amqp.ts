@@ -6,6 +6,8 @@
  */
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import type { AmqpSinkConfig } from '../../config/index.js';
+import { closeAmqpConnection, destroyAmqpConnection } from '../amqp-link.js';
+import { amqpPublishPropertiesOf } from '../amqp-properties.js';
 import { SinkError } from '../errors.js';
 import { Template } from '../template.js';
 import type { ConnectorMessage, Sink } from '../types.js';
@@ -50,11 +52,7 @@ export class AmqpSink implements Sink {
   }
 
   async close(): Promise<void> {
-    const connection = this.connection;
-    this.drop(new Error('sink closed'));
-    // A hung server would never answer connection.close: give it a moment, then cut the socket.
-    await Promise.race([connection?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
-    destroySocket(connection);
+    await this.drop(new Error('sink closed'));
   }
 
   private async ensureChannel(): Promise<ConfirmChannel> {
@@ -73,20 +71,20 @@ export class AmqpSink implements Sink {
     }
     connection.on('error', () => undefined); // 'close' follows; the next batch reconnects
     connection.on('close', () => {
-      if (this.connection === connection) this.drop(new Error('amqp connection closed'));
+      if (this.connection === connection) void this.drop(new Error('amqp connection closed'));
     });
     let channel: ConfirmChannel;
     try {
       channel = await connection.createConfirmChannel();
     } catch (error) {
-      destroySocket(connection);
+      destroyAmqpConnection(connection);
       throw classifyAmqpError(error);
     }
     channel.on('error', (error: unknown) => {
-      if (this.channel === channel) this.drop(error as Error);
+      if (this.channel === channel) void this.drop(error as Error);
     });
     channel.on('close', () => {
-      if (this.channel === channel) this.drop(new Error('amqp channel closed'));
+      if (this.channel === channel) void this.drop(new Error('amqp channel closed'));
     });
     channel.on('return', (message: { properties: { messageId?: string } }) => {
       if (message.properties.messageId !== undefined) this.returned.add(message.properties.messageId);
@@ -96,61 +94,74 @@ export class AmqpSink implements Sink {
     return channel;
   }
 
-  /** Forgets the connection; whatever was unconfirmed on it fails (and is retried). */
-  private drop(error: Error): void {
+  /**
+   * Forgets the connection; whatever was unconfirmed on it fails (and is retried). Resolves once
+   * it is closed (a hung server is given a second, then cut off).
+   */
+  private drop(error: Error): Promise<void> {
     const lost = this.onChannelLost;
     this.onChannelLost = [];
     const connection = this.connection;
     this.channel = undefined;
     this.connection = undefined;
     for (const reject of lost) reject(error);
-    if (connection) void connection.close().catch(() => undefined);
+    return closeAmqpConnection(connection);
+  }
+
+  private optionsOf(m: ConnectorMessage, now: number): Options.Publish {
+    const s = this.settings.sink;
+    const message = m.message;
+    const mapped = s.mapProperties && (message.properties !== undefined || message.expiresAt !== undefined) ? amqpPublishPropertiesOf(message, now) : undefined;
+    // Midge's own headers last: a user property cannot pose as them (x-… ones are never mapped).
+    const headers: Record<string, unknown> = mapped?.headers ? { ...mapped.headers, 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos } : { 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos };
+    if (m.isRedelivered) headers['x-midge-redelivered'] = 1;
+    const options: Options.Publish = { persistent: s.persistent, mandatory: s.mandatory, messageId: m.id, timestamp: Math.floor(m.timestamp / 1000), headers };
+    if (mapped?.expiration !== undefined) options.expiration = mapped.expiration;
+    if (mapped?.replyTo !== undefined) options.replyTo = mapped.replyTo;
+    if (mapped?.correlationId !== undefined) options.correlationId = mapped.correlationId;
+    const contentType = s.contentType ?? message.properties?.contentType;
+    if (contentType !== undefined) options.contentType = contentType;
+    return options;
   }
 
   async send(batch: readonly ConnectorMessage[]): Promise<void> {
     const channel = await this.ensureChannel();
     const s = this.settings.sink;
-    const confirms: Promise<void>[] = [];
-    let lost!: (error: Error) => void;
-    const channelLost = new Promise<never>((_, reject) => (lost = reject));
-    channelLost.catch(() => undefined);
-    this.onChannelLost.push(lost);
-    for (const m of batch) {
-      this.returned.delete(m.id);
-      const options: Options.Publish = {
-        persistent: s.persistent,
-        mandatory: s.mandatory,
-        messageId: m.id,
-        timestamp: Math.floor(m.timestamp / 1000),
-        headers: { 'x-mqtt-topic': m.message.topic, 'x-mqtt-qos': m.message.qos, ...(m.isRedelivered ? { 'x-midge-redelivered': 1 } : {}) },
-      };
-      const contentType = s.contentType ?? m.message.properties?.contentType;
-      if (contentType !== undefined) options.contentType = contentType;
-      const body = this.body ? Buffer.from(this.body.render(m)) : m.message.payload;
-      confirms.push(
-        new Promise<void>((resolve, reject) => {
-          channel.publish(this.exchange.render(m), this.routingKey.render(m), body, options, (error) => (error ? reject(new Error('amqp: message nacked by the broker')) : resolve()));
-        }),
-      );
-    }
-    // Confirms we stop waiting for (the link dropped) still settle later: never unhandled.
-    for (const confirm of confirms) confirm.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no publisher confirm within ${s.timeoutMs} ms`)), s.timeoutMs);
-    });
+    /** Per message: 0 waiting for its confirm, 1 confirmed, 2 nacked. */
+    const confirms = new Uint8Array(batch.length);
+    /** How many of the first messages are confirmed, all of them. */
     let confirmedCount = 0;
+    let lost: ((error: Error) => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      for (const confirm of confirms) {
-        await Promise.race([confirm, channelLost, timeout]);
-        confirmedCount++;
-      }
+      // One promise per batch, settled by the confirm callbacks (no per-message promise or race).
+      await new Promise<void>((resolve, reject) => {
+        lost = reject;
+        this.onChannelLost.push(reject);
+        timer = setTimeout(() => reject(new Error(`no publisher confirm within ${s.timeoutMs} ms`)), s.timeoutMs);
+        const advance = (): void => {
+          while (confirmedCount < confirms.length && confirms[confirmedCount] === 1) confirmedCount++;
+          if (confirmedCount === confirms.length) resolve();
+          else if (confirms[confirmedCount] === 2) reject(new Error('amqp: message nacked by the broker'));
+        };
+        const now = Date.now();
+        for (let i = 0; i < batch.length; i++) {
+          const m = batch[i]!;
+          this.returned.delete(m.id);
+          const body = this.body ? Buffer.from(this.body.render(m)) : m.message.payload;
+          channel.publish(this.exchange.renderCached(m), this.routingKey.renderCached(m), body, this.optionsOf(m, now), (error) => {
+            confirms[i] = error ? 2 : 1;
+            advance();
+          });
+        }
+        if (batch.length === 0) resolve();
+      });
     } catch (error) {
       // Hung or lost: the connection's state is unknown, so it is dropped (a new one next time).
       if (this.channel === channel) {
         const connection = this.connection;
-        this.drop(error as Error);
-        destroySocket(connection);
+        void this.drop(error as Error);
+        destroyAmqpConnection(connection);
       }
       const classified = classifyAmqpError(error);
       throw new SinkError(classified.errorClass, classified.reason, { confirmed: confirmedCount, cause: error });
@@ -166,8 +177,4 @@ export class AmqpSink implements Sink {
       throw new SinkError('data', `amqp: unroutable (no queue bound for ${this.routingKey.render(unroutable[0]!)})`, { confirmed: batch.filter((m) => !unroutable.includes(m)) });
     }
   }
-}
-
-function destroySocket(connection: ChannelModel | undefined): void {
-  (connection as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
 }

@@ -1,12 +1,16 @@
 /**
- * HTTP sink with Node's built-in fetch: one request per message (`each`) or per batch (`batch`,
- * a JSON array of envelopes), templated URL, headers and body, and an Idempotency-Key from the
- * stable message id so the receiver can drop the duplicates a crash or a timeout may cause.
- * 2xx confirms; 408/425/429/5xx and network errors are transient (Retry-After honoured); the
- * `pauseOn` statuses (401/403/404/407) mean the configuration is wrong; any other 4xx is a data error.
+ * HTTP sink (node:http / node:https with a keep-alive agent: `fetch` cost about 7 µs of broker CPU
+ * per message at batch 100 in the connector benchmark's profile, most of it web streams): one
+ * request per message (`each`) or per batch (`batch`, a JSON array of envelopes), templated URL,
+ * headers and body, and an Idempotency-Key from the stable message id so the receiver can drop
+ * the duplicates a crash or a timeout may cause. 2xx confirms; 408/425/429/5xx and network errors
+ * are transient (Retry-After honoured); the `pauseOn` statuses (401/403/404/407) mean the
+ * configuration is wrong; any other 4xx is a data error.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { HttpSinkConfig } from '../../config/index.js';
-import { envelopeOf } from '../envelope.js';
+import { envelopeJsonOf } from '../envelope.js';
 import { SinkError, type SinkErrorClass } from '../errors.js';
 import { Template } from '../template.js';
 import type { ConnectorMessage, Sink } from '../types.js';
@@ -31,7 +35,7 @@ export function classifyStatus(status: number, pauseOn: readonly number[]): Sink
   if (pauseOn.includes(status)) return 'configuration';
   if (status === 408 || status === 425 || status === 429 || status >= 500) return 'transient';
   if (status >= 400) return 'data';
-  return 'configuration'; // 1xx/3xx that fetch did not resolve: the URL is not an ingest endpoint
+  return 'configuration'; // 1xx/3xx (redirects are not followed: a POST must not turn into a GET): not an ingest endpoint
 }
 
 export class HttpSink implements Sink {
@@ -40,41 +44,48 @@ export class HttpSink implements Sink {
   private readonly headers: Array<[string, Template]>;
   private readonly body: Template | undefined;
   private readonly hasIdempotencyHeader: boolean;
-  private readonly controllers = new Set<AbortController>();
+  /** Requests in flight (close() ends them). */
+  private readonly requests = new Set<http.ClientRequest>();
+  /** Keep-alive connections, reused from request to request (most recently used first). */
+  private readonly agents: { http: http.Agent; https: https.Agent };
 
   constructor(private readonly settings: HttpSinkSettings) {
     this.url = new Template(settings.url);
     this.headers = Object.entries(settings.headers).map(([name, value]) => [name, new Template(value)]);
     this.body = settings.sink.body === undefined ? undefined : new Template(settings.sink.body);
     this.hasIdempotencyHeader = Object.keys(settings.headers).some((h) => h.toLowerCase() === 'idempotency-key');
+    const agentOptions = { keepAlive: true, keepAliveMsecs: 10_000, scheduling: 'lifo' as const };
+    this.agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   }
 
   async open(): Promise<void> {
-    // Nothing to open: each request stands alone; fetch keeps the connections alive.
+    // Nothing to open: each request stands alone; the agents keep the connections alive.
   }
 
   async close(): Promise<void> {
-    for (const controller of this.controllers) controller.abort();
+    for (const request of this.requests) request.destroy(new Error('sink closed'));
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   async send(batch: readonly ConnectorMessage[]): Promise<void> {
     if (this.settings.sink.bodyMode === 'each') {
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i]!;
-        await this.request(this.url.render(m), m, [m], this.body ? this.body.render(m) : JSON.stringify(envelopeOf(m)), m.id, i);
+        await this.request(this.url.renderCached(m), m, [m], this.body ? this.body.render(m) : envelopeJsonOf(m), m.id, i);
       }
       return;
     }
     // One request per URL (a templated URL may differ per topic), in order within each, all at once.
     const groups = new Map<string, ConnectorMessage[]>();
     for (const m of batch) {
-      const url = this.url.render(m);
+      const url = this.url.renderCached(m);
       const group = groups.get(url);
       if (group) group.push(m);
       else groups.set(url, [m]);
     }
     const sent = [...groups].map(async ([url, group]) => {
-      const body = this.body ? group.map((m) => this.body!.render(m)).join('\n') : JSON.stringify(group.map(envelopeOf));
+      const body = this.body ? group.map((m) => this.body!.render(m)).join('\n') : `[${group.map(envelopeJsonOf).join(',')}]`;
       // The same group gets the same key on every retry: first id plus the group's length.
       await this.request(url, group[0]!, group, body, `${group[0]!.id}+${group.length}`, 0);
       return group;
@@ -89,29 +100,56 @@ export class HttpSink implements Sink {
   }
 
   private async request(url: string, first: ConnectorMessage, messages: readonly ConnectorMessage[], body: string, idempotencyKey: string, confirmedBefore: number): Promise<void> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const payload = Buffer.from(body, 'utf8');
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(payload.length) };
     for (const [name, template] of this.headers) headers[name.toLowerCase()] = template.render(first);
     if (!this.hasIdempotencyHeader) headers['idempotency-key'] = idempotencyKey;
     if (messages.some((m) => m.isRedelivered)) headers['midge-redelivered'] = '1';
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.settings.sink.timeoutMs} ms`)), this.settings.sink.timeoutMs);
-    let response: Response;
+    let answer: { status: number; retryAfter: string | null };
     try {
-      response = await fetch(url, { method: this.settings.sink.method, headers, body, signal: controller.signal });
-      // Read the answer to the end (it frees the connection); it is never logged.
-      await response.arrayBuffer();
+      answer = await this.exchange(url, headers, payload);
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = controller.signal.aborted ? `timeout after ${this.settings.sink.timeoutMs} ms` : (cause?.code ?? cause?.message ?? (error as Error).message);
-      throw new SinkError('transient', `http: ${reason}`, { confirmed: confirmedBefore, cause: error });
-    } finally {
-      clearTimeout(timer);
-      this.controllers.delete(controller);
+      const e = error as { code?: string; message?: string };
+      throw new SinkError('transient', `http: ${e.code ?? e.message ?? String(error)}`, { confirmed: confirmedBefore, cause: error });
     }
-    const verdict = classifyStatus(response.status, this.settings.sink.pauseOn);
+    const verdict = classifyStatus(answer.status, this.settings.sink.pauseOn);
     if (verdict === 'ok') return;
-    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-    throw new SinkError(verdict, `http ${response.status}`, { confirmed: confirmedBefore, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    const retryAfterMs = parseRetryAfter(answer.retryAfter);
+    throw new SinkError(verdict, `http ${answer.status}`, { confirmed: confirmedBefore, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+
+  /** One request; resolves with the status once the answer was read to its end (never logged). */
+  private exchange(url: string, headers: Record<string, string>, payload: Buffer): Promise<{ status: number; retryAfter: string | null }> {
+    const timeoutMs = this.settings.sink.timeoutMs;
+    return new Promise((resolve, reject) => {
+      let isSettled = false;
+      const settle = (error: Error | undefined, value?: { status: number; retryAfter: string | null }): void => {
+        if (isSettled) return;
+        isSettled = true;
+        clearTimeout(timer);
+        this.requests.delete(request);
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      const target = new URL(url);
+      const isHttps = target.protocol === 'https:';
+      const request = (isHttps ? https : http).request(target, { method: this.settings.sink.method, headers, agent: isHttps ? this.agents.https : this.agents.http }, (response) => {
+        // Read to the end: it frees the connection for the next request.
+        response.on('data', () => undefined);
+        response.on('end', () => {
+          const retryAfter = response.headers['retry-after'];
+          settle(undefined, { status: response.statusCode ?? 0, retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+        });
+        response.on('error', (error) => settle(error));
+        response.on('aborted', () => settle(new Error('answer cut short')));
+      });
+      const timer = setTimeout(() => {
+        settle(Object.assign(new Error(`timeout after ${timeoutMs} ms`), { code: `timeout after ${timeoutMs} ms` }));
+        request.destroy();
+      }, timeoutMs);
+      this.requests.add(request);
+      request.on('error', (error) => settle(error));
+      request.end(payload);
+    });
   }
 }

@@ -66,7 +66,7 @@ export class RedisStreamSink implements Sink {
       if (this.settings.sink.maxLen > 0) args.push('MAXLEN', '~', String(this.settings.sink.maxLen));
       args.push('*');
       for (const [name, template] of this.fields) args.push(name, template.render(m));
-      pipeline.xadd(this.stream.render(m), ...(args as [string]));
+      pipeline.xadd(this.stream.renderCached(m), ...(args as [string]));
     }
     let results: Array<[Error | null, unknown]> | null;
     try {

@@ -7,8 +7,8 @@ import { urlWithPassword } from '../sinks.js';
 import type { SourceBackend } from './types.js';
 
 export { Source, type SourceState, type SourceStatus, type SourceBackendFactory } from './source.js';
-export { RecordMapper, RecordTemplate, BadRecord } from './mapping.js';
-export type { SourceBackend, SourceHandler, SourceRecord, RecordOutcome } from './types.js';
+export { RecordMapper, RecordTemplate, BadRecord, ExpiredRecord } from './mapping.js';
+export type { SourceBackend, SourceHandler, SourceRecord, RecordOutcome, RecordProperties } from './types.js';
 export { registerSourceMetrics } from './metrics.js';
 
 export async function createSourceBackend(config: SourceConnectorConfig, env: NodeJS.ProcessEnv = process.env): Promise<SourceBackend> {

@@ -14,6 +14,14 @@ import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
 import type { SourceRecord } from './types.js';
 
+/** A record whose own expiry (AMQP expiration) has passed when Midge takes it: acked, not published. */
+export class ExpiredRecord extends Error {
+  constructor() {
+    super('record expired before it was taken');
+    this.name = 'ExpiredRecord';
+  }
+}
+
 /** A record that cannot become a message; `reason` names what (never the payload). */
 export class BadRecord extends Error {
   constructor(readonly reason: string) {
@@ -131,7 +139,11 @@ export class RecordMapper {
     this.contentType = config.contentType === undefined ? undefined : new RecordTemplate(config.contentType);
   }
 
-  /** The message for this record, taken at `now`; throws BadRecord. */
+  /**
+   * The message for this record, taken at `now`: the properties the record carries by itself
+   * (AMQP replyTo, correlationId, contentType, headers, expiration), then the configured
+   * templates over them. Throws BadRecord, or ExpiredRecord.
+   */
   map(record: SourceRecord, now: number): Message {
     const topic = this.topic.render(record);
     // A command goes to devices: a plain topic name, never a $ topic ($SYS, $dlq, $queue…).
@@ -141,16 +153,22 @@ export class RecordMapper {
       const text = this.payload.render(record);
       payload = Buffer.from(text, this.config.payloadEncoding === 'base64' ? 'base64' : 'utf8');
     }
-    const properties: MessageProperties = {};
+    const properties: MessageProperties = { ...record.properties };
+    if (record.properties?.userProperties) properties.userProperties = { ...record.properties.userProperties };
     let expiresAt: number | undefined;
     if (this.expiry !== undefined) {
       const seconds = typeof this.expiry === 'number' ? this.expiry : Number(this.expiry.render(record));
       if (!Number.isInteger(seconds) || seconds < 1 || seconds > 0xffffffff) throw new BadRecord('expiry is not a whole number of seconds (1..4294967295)');
       properties.messageExpiryInterval = seconds;
       expiresAt = now + seconds * 1000;
+    } else if (record.expiresAt !== undefined) {
+      if (record.expiresAt <= now) throw new ExpiredRecord();
+      // The interval the device sees is what is left, rounded up (never 0: 0 is not an expiry).
+      properties.messageExpiryInterval = Math.min(0xffffffff, Math.ceil((record.expiresAt - now) / 1000));
+      expiresAt = record.expiresAt;
     }
     if (this.userProperties.length > 0) {
-      properties.userProperties = Object.fromEntries(this.userProperties.map(([k, t]) => [k, t.render(record)]));
+      properties.userProperties = { ...properties.userProperties, ...Object.fromEntries(this.userProperties.map(([k, t]) => [k, t.render(record)])) };
     }
     if (this.contentType) properties.contentType = this.contentType.render(record);
     return {

@@ -8,6 +8,7 @@
  */
 import type { Client } from 'pg';
 import type { PostgresOutboxSourceConfig } from '../../config/index.js';
+import { PauseGate } from './pause-gate.js';
 import type { SourceBackend, SourceHandler, SourceRecord } from './types.js';
 
 export interface PostgresOutboxSourceSettings {
@@ -40,6 +41,7 @@ export class PostgresOutboxSource implements SourceBackend {
   private isNotified = false;
   /** Requeued row id → when it may be taken again. */
   private readonly heldUntil = new Map<string, number>();
+  private readonly gate = new PauseGate();
   private readonly select: string;
   private readonly finish: string;
 
@@ -72,6 +74,11 @@ export class PostgresOutboxSource implements SourceBackend {
       if (s.notify !== undefined) await client.query(`LISTEN ${quoted(s.notify)}`);
       handler.connected();
       while (!this.isStopped) {
+        if (this.gate.isPaused) {
+          // Paused: no new batch (no transaction left open meanwhile); the link stays up.
+          await Promise.race([this.gate.whenOpen(), linkLost]);
+          continue;
+        }
         const taken = await this.batch(client, handler);
         if (taken < s.batchSize && !this.isStopped) await Promise.race([this.idle(), linkLost]);
       }
@@ -91,6 +98,11 @@ export class PostgresOutboxSource implements SourceBackend {
     this.isNotified = false;
     await client.query('BEGIN');
     try {
+      if (this.gate.isPaused) {
+        // Paused while BEGIN was on its way: take nothing.
+        await client.query('COMMIT');
+        return 0;
+      }
       const { rows } = await client.query<Record<string, unknown>>(this.select, [s.batchSize, [...this.heldUntil.keys()]]);
       if (rows.length === 0) {
         await client.query('COMMIT');
@@ -133,8 +145,14 @@ export class PostgresOutboxSource implements SourceBackend {
     });
   }
 
+  setPaused(isPaused: boolean): void {
+    this.gate.set(isPaused);
+    if (isPaused) this.wake?.();
+  }
+
   async stop(): Promise<void> {
     this.isStopped = true;
+    this.gate.interrupt();
     this.wake?.();
     // A batch waiting for Midge's commit sees the stop in take() and rolls back.
   }

@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { RedisStreamSourceConfig } from '../../config/index.js';
+import { PauseGate } from './pause-gate.js';
 import type { SourceBackend, SourceHandler, SourceRecord } from './types.js';
 
 export interface RedisStreamSourceSettings {
@@ -26,6 +27,7 @@ export class RedisStreamSource implements SourceBackend {
   private isStopped = false;
   /** Requeued entry id → when it may be taken again. */
   private readonly heldUntil = new Map<string, number>();
+  private readonly gate = new PauseGate();
 
   constructor(private readonly settings: RedisStreamSourceSettings) {}
 
@@ -51,11 +53,19 @@ export class RedisStreamSource implements SourceBackend {
         if (!/BUSYGROUP/.test(error.message)) throw error;
       });
       handler.connected();
-      await this.recover(redis, handler);
+      await this.gate.whenOpen();
+      if (!this.isStopped) await this.recover(redis, handler);
       while (!this.isStopped) {
+        if (this.gate.isPaused) {
+          // Paused: nothing is read; what a blocking read brought meanwhile stays pending (read
+          // again, first, on resume).
+          await this.gate.whenOpen();
+          if (!this.isStopped) await this.readOwnPending(redis, handler);
+          continue;
+        }
         const entries = await this.read(redis, '>', true);
         if (this.isStopped) break;
-        if (entries.length > 0) await this.process(redis, handler, entries, false);
+        if (entries.length > 0 && !this.gate.isPaused) await this.process(redis, handler, entries, false);
         if (this.heldUntil.size > 0 && [...this.heldUntil.values()].some((t) => t <= Date.now())) await this.readOwnPending(redis, handler);
       }
     } catch (error) {
@@ -142,8 +152,13 @@ export class RedisStreamSource implements SourceBackend {
     }
   }
 
+  setPaused(isPaused: boolean): void {
+    this.gate.set(isPaused);
+  }
+
   async stop(): Promise<void> {
     this.isStopped = true;
+    this.gate.interrupt();
     // Breaks a blocking read; unacked entries stay pending for the next start.
     this.redis?.disconnect();
   }

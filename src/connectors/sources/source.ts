@@ -14,11 +14,13 @@ import type { SourceConnectorConfig } from '../../config/index.js';
 import type { Message } from '../../store/index.js';
 import { backoffDelay } from '../backoff.js';
 import type { ConnectorHost } from '../host.js';
-import { BadRecord, RecordMapper } from './mapping.js';
+import { BadRecord, ExpiredRecord, RecordMapper } from './mapping.js';
 import { SourceStopped, type RecordOutcome, type SourceBackend, type SourceHandler, type SourceRecord } from './types.js';
 import { WakeableSleeps } from '../wakeable-sleep.js';
 
-export type SourceState = 'starting' | 'running' | 'backing-off' | 'stopped';
+export type SourceState = 'starting' | 'running' | 'backing-off' | 'paused' | 'stopped';
+/** The backend link's own state; `paused` (by the operator) is shown over it. */
+type LinkState = Exclude<SourceState, 'paused'>;
 
 export interface SourceStatus extends ServiceStatus {
   /** A connector's part, as a sink's status is (kept out of the bridges' lists and metrics). */
@@ -26,6 +28,8 @@ export interface SourceStatus extends ServiceStatus {
   role: 'source';
   type: SourceConnectorConfig['type'];
   state: SourceState;
+  /** `operator` while paused through the admin API (records stay with the backend), else null. */
+  pausedBy: 'operator' | null;
   /** Why it is backing off (the backend's last error, no secrets). */
   lastError: string | null;
   /** Records taken from the backend. */
@@ -41,6 +45,8 @@ export interface SourceStatus extends ServiceStatus {
   deadLettered: number;
   requeued: number;
   badRecords: number;
+  /** Records whose own expiry (AMQP expiration) had passed when taken: acked, not published. */
+  expired: number;
   /** Backend failures (connect, consume, ack) and store failures while publishing. */
   failed: number;
 }
@@ -55,14 +61,17 @@ export class Source implements BrokerService, SourceHandler {
   private readonly publisherId: string;
   private readonly mapper: RecordMapper;
   private backend: SourceBackend | undefined;
-  private state: SourceState = 'starting';
+  private linkState: LinkState = 'starting';
+  /** The state last published to $SYS. */
+  private shownState: SourceState | undefined;
   private lastError: string | null = null;
   private isStopped = false;
+  private isPausedByOperator = false;
   private isInOutage = false;
   private lastWarnAt = 0;
   private running: Promise<void> | undefined;
   private readonly sleeps = new WakeableSleeps();
-  private readonly counters = { consumed: 0, redelivered: 0, published: 0, acked: 0, noSubscriber: 0, deadLettered: 0, requeued: 0, badRecords: 0, failed: 0 };
+  private readonly counters = { consumed: 0, redelivered: 0, published: 0, acked: 0, noSubscriber: 0, deadLettered: 0, requeued: 0, badRecords: 0, expired: 0, failed: 0 };
 
   constructor(
     private readonly host: ConnectorHost,
@@ -79,6 +88,10 @@ export class Source implements BrokerService, SourceHandler {
     return this.config.source.requeueDelayMs;
   }
 
+  get state(): SourceState {
+    return this.isPausedByOperator && this.linkState !== 'stopped' ? 'paused' : this.linkState;
+  }
+
   get status(): SourceStatus {
     return {
       kind: 'connector',
@@ -86,8 +99,9 @@ export class Source implements BrokerService, SourceHandler {
       name: this.connector,
       type: this.config.type,
       state: this.state,
+      pausedBy: this.state === 'paused' ? 'operator' : null,
       lastError: this.lastError,
-      isConnected: this.state === 'running',
+      isConnected: this.linkState === 'running',
       queued: 0,
       // A requeued record went back; taken again, it counts as consumed again.
       inflight: Math.max(0, this.counters.consumed - this.counters.acked - this.counters.requeued),
@@ -99,6 +113,7 @@ export class Source implements BrokerService, SourceHandler {
 
   async start(): Promise<void> {
     this.backend = await this.makeBackend(this.config);
+    if (this.isPausedByOperator) this.backend.setPaused(true);
     this.host.logger.info({ connector: this.connector, type: this.config.type }, 'connector source starting');
     // Consuming runs on its own: a backend that is down must not hold up the broker's start.
     this.running = this.consumeForever();
@@ -110,6 +125,26 @@ export class Source implements BrokerService, SourceHandler {
     await this.backend?.stop().catch(() => undefined);
     await this.running?.catch(() => undefined);
     this.setState('stopped');
+  }
+
+  /**
+   * Admin API: take no new records (they wait with the backend, which keeps them across a Midge
+   * restart too); the ones already taken finish. Kept across reconnects until resume().
+   */
+  pause(): void {
+    if (this.isStopped || this.isPausedByOperator) return;
+    this.isPausedByOperator = true;
+    this.backend?.setPaused(true);
+    this.showState();
+    this.host.logger.info({ connector: this.connector }, 'connector source paused by the admin API; records wait with the backend');
+  }
+
+  resume(): void {
+    if (this.isStopped || !this.isPausedByOperator) return;
+    this.isPausedByOperator = false;
+    this.backend?.setPaused(false);
+    this.showState();
+    this.host.logger.info({ connector: this.connector }, 'connector source resumed by the admin API');
   }
 
   private async consumeForever(): Promise<void> {
@@ -167,6 +202,7 @@ export class Source implements BrokerService, SourceHandler {
       try {
         message = this.mapper.map(record, now);
       } catch (error) {
+        if (error instanceof ExpiredRecord) return { record, isExpired: true };
         if (!(error instanceof BadRecord)) throw error;
         return { record, bad: error };
       }
@@ -174,6 +210,11 @@ export class Source implements BrokerService, SourceHandler {
     });
     return Promise.all(
       steps.map(async (step): Promise<RecordOutcome> => {
+        if ('isExpired' in step) {
+          // Expired on the way: nobody may get it [5.0 MQTT-3.3.2-5]; the backend forgets it.
+          this.counters.expired++;
+          return 'ack';
+        }
         if ('bad' in step) return this.onBadRecord(step.record, step.bad!);
         const matched = await this.committed(step.matched!, step.message);
         if (matched > 0) {
@@ -237,9 +278,16 @@ export class Source implements BrokerService, SourceHandler {
     return this.sleeps.sleep(ms);
   }
 
-  private setState(state: SourceState): void {
-    if (this.state === state) return;
-    this.state = state;
+  private setState(state: LinkState): void {
+    this.linkState = state;
+    this.showState();
+  }
+
+  /** $SYS/broker/connector/<name>/source/state: starting | running | backing-off | paused | stopped. */
+  private showState(): void {
+    const state = this.state;
+    if (this.shownState === state) return;
+    this.shownState = state;
     this.host.publishStatus(`$SYS/broker/connector/${this.connector}/source/state`, state);
   }
 }

@@ -10,6 +10,21 @@ export interface SourceRecord {
   readonly payload: Buffer;
   /** The backend says it handed this record out before (AMQP redelivered, a recovered pending entry). */
   readonly isRedelivered: boolean;
+  /**
+   * MQTT 5 properties the backend's own message carries (AMQP replyTo, correlationId,
+   * contentType, headers): the message starts with these, and the source's templates override them.
+   */
+  readonly properties?: Readonly<Partial<RecordProperties>>;
+  /** When the backend's own message expires (epoch ms; AMQP expiration): taken later, it is dropped. */
+  readonly expiresAt?: number;
+}
+
+/** The MQTT 5 properties a backend record may carry by itself. */
+export interface RecordProperties {
+  responseTopic: string;
+  correlationData: Buffer;
+  contentType: string;
+  userProperties: Record<string, string | string[]>;
 }
 
 /**
@@ -46,6 +61,11 @@ export interface SourceHandler {
 export interface SourceBackend {
   readonly kind: string;
   consume(handler: SourceHandler): Promise<void>;
+  /**
+   * The operator's pause: take no new records (they stay with the backend) until unpaused; the
+   * ones already taken finish. Kept across reconnects.
+   */
+  setPaused(isPaused: boolean): void;
   stop(): Promise<void>;
 }
 
