@@ -166,8 +166,8 @@ export class Broker implements EmbeddedBroker {
       retainedMessages: () => this.router.retained.size,
       storeHealth: () => this.committer.health,
       storeBatchesWritten: () => this.committer.writtenBatchCount,
-      // Connectors are services too, with their own metrics (src/connectors/metrics.ts).
-      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector'),
+      // Connectors and queues are services too, with their own metrics and a `kind`; bridges have none.
+      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind === undefined),
     };
     this.metrics = new BrokerMetrics({ table: BROKER_COUNTERS, read: () => readCounters(this.counterSources) });
     this.cluster = deps.cluster?.(this);

@@ -39,6 +39,23 @@ export interface PeerRouting {
   isSharedHere(groupKey: string): boolean;
 }
 
+/**
+ * Durable queues (src/queues/): a `$queue/<name>` subscription makes its session a consumer of
+ * the queue; it is the queue's to serve, not a trie entry. Undefined when no queue is configured.
+ */
+export interface QueueRouting {
+  /** Whether the filter is a `$queue/` one (configured or not). */
+  isQueueFilter(filter: string): boolean;
+  /** Whether it names a configured queue. */
+  hasQueue(filter: string): boolean;
+  /** Returns whether the session was not a consumer of that queue before. */
+  consumerAdded(clientId: string, subscription: SubscriptionRecord): boolean;
+  /** Returns whether the session was a consumer of that queue. */
+  consumerRemoved(clientId: string, filter: string): boolean;
+  /** A session came online: the queues it consumes may send to it now. */
+  sessionOnline(session: Session): void;
+}
+
 /** A session's combined delivery while several of its subscriptions match one message. */
 interface PendingDelivery {
   qos: QoS;
@@ -65,6 +82,8 @@ export class Router {
   lastRefusedByQuota = 0;
   /** Set by the cluster service; undefined on a single node. */
   peers: PeerRouting | undefined;
+  /** Set at composition when queues are configured (before recovery restores their consumers). */
+  queues: QueueRouting | undefined;
 
   constructor(
     private readonly sessions: SessionRegistry,
@@ -79,6 +98,10 @@ export class Router {
   }
 
   addSubscription(clientId: string, subscription: SubscriptionRecord): void {
+    if (this.queues?.isQueueFilter(subscription.filter)) {
+      if (this.queues.consumerAdded(clientId, subscription)) this.subscriptions++;
+      return;
+    }
     const shared = parseSharedFilter(subscription.filter);
     if (!shared) {
       if (this.trie.add(subscription.filter, clientId, { clientId, subscription })) {
@@ -103,6 +126,10 @@ export class Router {
   }
 
   removeSubscription(clientId: string, filter: string): void {
+    if (this.queues?.isQueueFilter(filter)) {
+      if (this.queues.consumerRemoved(clientId, filter)) this.subscriptions--;
+      return;
+    }
     const shared = parseSharedFilter(filter);
     if (!shared) {
       if (this.trie.remove(filter, clientId)) {
@@ -155,6 +182,8 @@ export class Router {
    * (Only offline sessions whose deliveries are in memory; after a restart they stay put.)
    */
   gatherShared(session: Session): number {
+    // The same moment serves durable queues: a consumer online is one they may send to.
+    this.queues?.sessionOnline(session);
     let moved = 0;
     for (const [key, group] of this.sharedGroups) {
       if (!group.has(session.clientId)) continue;

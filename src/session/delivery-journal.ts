@@ -22,6 +22,8 @@ export class DeliveryJournal {
   private arrivedWhileLoading: OutgoingRecord[] = [];
   /** How many deliveries a not-yet-loaded session holds in the store. */
   private unloadedCount = 0;
+  /** Deliveries made on behalf of an owner that keeps the durable copy (a durable queue): never written. */
+  private excluded: WeakSet<OutgoingRecord> | undefined;
 
   constructor(
     private readonly clientId: string,
@@ -34,9 +36,14 @@ export class DeliveryJournal {
     if (this.isPersistent()) this.log.add(op);
   }
 
+  /** This delivery is never written: its owner (a durable queue) keeps the stored copy. */
+  exclude(record: OutgoingRecord): void {
+    (this.excluded ??= new WeakSet()).add(record);
+  }
+
   /** Writes the delivery's current state; remembered until it is known to be on disk. */
   write(record: OutgoingRecord): void {
-    if (!this.isPersistent()) return;
+    if (!this.isPersistent() || this.excluded?.has(record)) return;
     const unwrittenPuts = (this.unwrittenPuts ??= new WeakMap());
     const previous = unwrittenPuts.get(record);
     // A put still waiting in the batch is superseded by this one; one already written is not.
@@ -52,6 +59,7 @@ export class DeliveryJournal {
    * a restart needs, except DUP; its 'sent' state is written once, when the client goes away.
    */
   deferSentState(record: OutgoingRecord): void {
+    if (this.excluded?.has(record)) return;
     (this.sentStateUnwritten ??= new WeakSet()).add(record);
   }
 
@@ -66,7 +74,7 @@ export class DeliveryJournal {
 
   /** The delivery ended (acknowledged, expired, evicted, moved): it leaves the store. */
   forget(record: OutgoingRecord): void {
-    if (record.qos === 0) return; // QoS 0 is never written
+    if (record.qos === 0 || this.excluded?.has(record)) return; // QoS 0 is never written, nor an owner's delivery
     const unwritten = this.unwrittenPuts?.get(record);
     if (unwritten) this.unwrittenPuts!.delete(record);
     this.sentStateUnwritten?.delete(record);
