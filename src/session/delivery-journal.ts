@@ -22,6 +22,12 @@ export class DeliveryJournal {
   private arrivedWhileLoading: OutgoingRecord[] = [];
   /** How many deliveries a not-yet-loaded session holds in the store. */
   private unloadedCount = 0;
+  /**
+   * Puts added since the last commit callback: once committed, their entries in `unwrittenPuts`
+   * (a copy of the record each) are dropped — a long queue must not hold a second copy of every
+   * record it wrote. A later end of such a delivery then writes a delete, as for any on disk.
+   */
+  private putsAwaitingCommit: Array<[OutgoingRecord, StoreOp]> | undefined;
   /** Deliveries made on behalf of an owner that keeps the durable copy (a durable queue): never written. */
   private excluded: WeakSet<OutgoingRecord> | undefined;
 
@@ -52,6 +58,26 @@ export class DeliveryJournal {
     this.log.add(put);
     unwrittenPuts.set(record, put);
     this.sentStateUnwritten?.delete(record);
+    this.forgetPutOnceCommitted(record, put);
+  }
+
+  private forgetPutOnceCommitted(record: OutgoingRecord, put: StoreOp): void {
+    if (this.putsAwaitingCommit) {
+      this.putsAwaitingCommit.push([record, put]);
+      return;
+    }
+    const awaiting: Array<[OutgoingRecord, StoreOp]> = [[record, put]];
+    this.putsAwaitingCommit = awaiting;
+    this.log.afterCommit((error) => {
+      if (this.putsAwaitingCommit === awaiting) this.putsAwaitingCommit = undefined;
+      // A failed batch is retried by the committer; its puts are not known to be on disk yet.
+      if (error) return;
+      const unwrittenPuts = this.unwrittenPuts;
+      if (!unwrittenPuts) return;
+      for (const [r, op] of awaiting) {
+        if (unwrittenPuts.get(r) === op) unwrittenPuts.delete(r);
+      }
+    });
   }
 
   /**
