@@ -136,6 +136,11 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
  */
 function addQueues(broker: Broker, config: BrokerConfig): void {
   if (config.queues.length === 0 && config.connectors.length === 0) return;
+  // Each node would hold its own copy of a queue's session: not one queue. Not built for clusters yet.
+  if (config.cluster) {
+    if (config.queues.length > 0) throw new ConfigError('queues', 'durable queues are not supported in cluster mode yet');
+    return;
+  }
   const connectorDeadLetters = config.connectors.map((c) => ({
     name: c.name,
     topic: c.delivery.deadLetterTopic,
