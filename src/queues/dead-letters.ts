@@ -88,7 +88,8 @@ export class DeadLetterHolder implements BrokerService, SessionLink {
   }
 
   sendPublish(record: OutgoingRecord): void {
-    const replay = this.replay!;
+    const replay = this.replay;
+    if (!replay) return; // idle: it takes nothing (isWritable is false)
     replay.remaining--;
     replay.taken.push(record);
   }

@@ -279,8 +279,9 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
     const message = item.record.message;
     item.deliveries++;
     if (item.deliveries > 1) this.counters.redelivered++;
-    if (consumer.subscription.qos === 0 || item.record.qos === 0) {
-      // At most once, the consumer's (or the publisher's) choice: handed over is delivered.
+    if (consumer.subscription.qos === 0 || message.qos === 0) {
+      // At most once, the consumer's or the publisher's choice (a stored QoS 0 message too: a
+      // delivery is never above the published QoS [3.1.1 MQTT-3.8.4-6]): handed over is delivered.
       session.deliver(message, 0, false, undefined);
       this.counters.delivered++;
       // Not from inside the queue session's own send loop.

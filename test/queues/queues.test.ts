@@ -84,6 +84,31 @@ describe('durable queues', () => {
     expect(queueStatus(second, 'jobs').delivered).toBe(30);
   }, 60_000);
 
+  it('storeQos0 keeps QoS 0 messages across a restart; they are delivered at QoS 0 [3.1.1 MQTT-3.8.4-6]', async () => {
+    const dataDir = await makeTempDir();
+    const queues = [
+      { name: 'kept', topics: ['kept/#'], storeQos0: true },
+      { name: 'memo', topics: ['memo/#'] },
+    ];
+    const first = await startBroker({ store: { type: 'level' }, dataDir, queues });
+    await publishAll(first.url, 'kept/t', 5, 0);
+    await publishAll(first.url, 'memo/t', 3, 0);
+    await expect.poll(() => queueStatus(first, 'kept').depth).toBe(5);
+    // Without storeQos0 they wait in memory only.
+    expect(queueStatus(first, 'memo').depth).toBe(3);
+    await first.stop();
+    const second = await startBroker({ store: { type: 'level' }, dataDir, queues });
+    cleanups.push(() => second.cleanup());
+    expect(queueStatus(second, 'kept').depth).toBe(5);
+    expect(queueStatus(second, 'memo').depth).toBe(0);
+    const { client, collector } = await connectCollecting(second.url, { clientId: 'qos0-worker', protocolVersion: 5 });
+    await client.subscribeAsync('$queue/kept', { qos: 1 });
+    await collector.waitFor(5);
+    expect(payloads(collector)).toEqual(numbers(0, 5));
+    expect(collector.messages.every((m) => m.packet.qos === 0)).toBe(true);
+    await expect.poll(() => queueStatus(second, 'kept').depth).toBe(0);
+  }, 60_000);
+
   it('shares the queue between two consumers: each message once, both get some', async () => {
     const tb = await brokerWith([{ name: 'jobs', topics: ['jobs/#'] }]);
     const { client: a, collector: gotA } = await connectCollecting(tb.url, { clientId: 'a', protocolVersion: 5 });
@@ -196,7 +221,7 @@ describe('durable queues', () => {
 
     const { client, collector } = await connectCollecting(tb.url, { clientId: 'metrics-worker', protocolVersion: 5 });
     await client.subscribeAsync('$queue/jobs', { qos: 1 });
-    // An unknown queue: SUBACK 0x8F Topic Filter invalid [5.0 MQTT-3.9.3-1].
+    // An unknown queue: SUBACK 0x8F Topic Filter invalid, one of the Subscribe Reason Codes [5.0 MQTT-3.9.3-2].
     await expect(client.subscribeAsync('$queue/unknown', { qos: 1 })).rejects.toThrow(/Topic Filter invalid/);
     await collector.waitFor(3);
     await expect.poll(async () => fetch(`${api}/metrics`).then((r) => r.text()), { timeout: 10_000 }).toContain('midge_queue_delivered_total{queue="jobs"} 3');
