@@ -135,7 +135,10 @@ export class Broker implements EmbeddedBroker {
       maxRetainedBytes: this.config.limits.maxRetainedBytes,
       sharedStrategy: this.config.sharedSubscriptionStrategy,
       ...(this.authorizer.canReceive
-        ? { canReceive: (session: Session, topic: string) => this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic) }
+        ? {
+            canReceive: (session: Session, topic: string) =>
+              session.isExemptFromReadRules || this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic),
+          }
         : {}),
       onRetainRefused: (message) => {
         this.stats.retainedRefused++;

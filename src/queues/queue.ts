@@ -124,6 +124,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
       limits: { maxInflight: QUEUE_SESSION_WINDOW, maxQueuedMessages: c.maxMessages, maxQueuedBytes: c.maxBytes },
       storesQos0: c.storeQos0,
       isRefusalSilent: c.overflow === 'drop-newest',
+      isExemptFromReadRules: true,
       onDrop: (reason) => this.countDrop(reason),
     });
     this.session = session;
@@ -231,7 +232,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
     this.assigned.delete(record.message);
     entry.consumer.inflight--;
     if (outcome === 'acknowledged') this.counters.delivered++;
-    else this.countDrop(record.message.expiresAt !== undefined && record.message.expiresAt <= this.host.now() ? 'expired' : 'too-large');
+    else this.countDrop('expired');
     this.finish(entry.item);
     this.scheduleDispatch();
   }

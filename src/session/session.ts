@@ -53,9 +53,9 @@ export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutc
  * its owner how it ended, or gives it back.
  */
 export interface DeliveryOwner {
-  /** The client acknowledged it (`acknowledged`), or it cannot be made at all (`dropped`: expired, too large). */
+  /** The client acknowledged it (`acknowledged`), or it cannot be made at all (`dropped`: it expired). */
   settled(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped'): void;
-  /** The client will not finish it (it left, unsubscribed, or its queue had no room): the owner delivers it again. */
+  /** The client will not finish it (it left, unsubscribed, its queue had no room, it is too large for it or the ACL refuses it): the owner delivers it again. */
   returned(record: OutgoingRecord): void;
 }
 
@@ -84,6 +84,12 @@ export class Session {
   private borrowed: Map<OutgoingRecord, DeliveryOwner> | undefined;
   /** A refusal at the queue bound is reported to the router as "not kept" instead (nobody is told 0x97). */
   private isRefusalSilent = false;
+  /**
+   * An in-process session whose topics the operator configured (a durable queue, its dead
+   * letters): the ACL's per-delivery read rules are not asked about what it is given (its id
+   * has no user; the rules apply to the clients it hands messages to).
+   */
+  isExemptFromReadRules = false;
 
   constructor(
     readonly clientId: string,
@@ -104,8 +110,15 @@ export class Session {
    * For an in-process consumer (a connector): its own queue bounds and window, QoS 0 deliveries
    * kept and acknowledged like QoS 1 (most sensors publish QoS 0), and its own drop count.
    */
-  configureInternal(options: { limits?: Partial<SessionLimits>; storesQos0?: boolean; onDrop?: (reason: DropReason) => void; isRefusalSilent?: boolean }): void {
+  configureInternal(options: {
+    limits?: Partial<SessionLimits>;
+    storesQos0?: boolean;
+    onDrop?: (reason: DropReason) => void;
+    isRefusalSilent?: boolean;
+    isExemptFromReadRules?: boolean;
+  }): void {
     if (options.isRefusalSilent !== undefined) this.isRefusalSilent = options.isRefusalSilent;
+    if (options.isExemptFromReadRules !== undefined) this.isExemptFromReadRules = options.isExemptFromReadRules;
     if (options.limits) {
       this.limits = { ...this.limits, ...options.limits };
       this.queue.setBounds({ maxMessages: this.limits.maxQueuedMessages, maxBytes: this.limits.maxQueuedBytes });
@@ -506,11 +519,15 @@ export class Session {
   /** Ends a delivery that cannot be made to this client (e.g. larger than it accepts). */
   abandon(packetId: number): void {
     const record = this.inflight.get(packetId);
-    if (record) {
-      this.drop('too-large', record.message);
+    if (!record) return;
+    if (this.borrowed?.has(record)) {
+      // Not this client's (too large for it, or the ACL refuses it): its owner delivers it elsewhere.
       this.completeInflight(record);
-      this.settleBorrowed(record, 'dropped');
+      this.settleBorrowed(record, 'returned');
+      return;
     }
+    this.drop('too-large', record.message);
+    this.completeInflight(record);
   }
 
   /** Called when the socket has drained: resumes sending what back-pressure held back. */

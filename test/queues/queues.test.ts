@@ -6,6 +6,8 @@
  * properties, the replay endpoint puts dead letters back, the bounds drop the configured side and
  * count it, and the counters show in /metrics, $SYS and GET /api/v1/queues.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { CreateBrokerOptions } from '../../src/index.js';
@@ -201,6 +203,26 @@ describe('durable queues', () => {
     await client.subscribeAsync('$queue/jobs', { qos: 1 });
     await collector.waitFor(10);
     expect(payloads(collector)).toEqual(kept);
+  }, 60_000);
+
+  it('fills the queue whatever the ACL says of its session; a consumer gets only what it may read, the rest goes to another', async () => {
+    const dir = await makeTempDir();
+    cleanups.push(() => import('node:fs/promises').then((fs) => fs.rm(dir, { recursive: true, force: true })));
+    const aclFile = path.join(dir, 'acl');
+    writeFileSync(aclFile, 'topic write jobs/#\ntopic read $queue/jobs\npattern read jobs/%c\n');
+    const tb = await brokerWith([{ name: 'jobs', topics: ['jobs/#'] }], { auth: { aclFile } });
+    const publisher = await mqtt.connectAsync(tb.url, { clientId: 'acl-pub', reconnectPeriod: 0, protocolVersion: 5 });
+    for (let n = 0; n < 6; n++) await publisher.publishAsync(n % 2 === 0 ? 'jobs/alice' : 'jobs/bob', String(n), { qos: 1 });
+    await publisher.endAsync();
+    // The queue's session has no user and no read rule: it is exempt, so all six wait.
+    expect(queueStatus(tb, 'jobs').depth).toBe(6);
+    const { client: alice, collector: gotAlice } = await connectCollecting(tb.url, { clientId: 'alice', protocolVersion: 5 });
+    const { client: bob, collector: gotBob } = await connectCollecting(tb.url, { clientId: 'bob', protocolVersion: 5 });
+    await Promise.all([alice.subscribeAsync('$queue/jobs', { qos: 1 }), bob.subscribeAsync('$queue/jobs', { qos: 1 })]);
+    await expect.poll(() => gotAlice.messages.length + gotBob.messages.length, { timeout: 20_000 }).toBe(6);
+    expect(gotAlice.messages.map((m) => m.topic)).toEqual(['jobs/alice', 'jobs/alice', 'jobs/alice']);
+    expect(gotBob.messages.map((m) => m.topic)).toEqual(['jobs/bob', 'jobs/bob', 'jobs/bob']);
+    await expect.poll(() => queueStatus(tb, 'jobs')).toMatchObject({ depth: 0, delivered: 6, deadLettered: 0, dropped: 0 });
   }, 60_000);
 
   it('reports per queue in /metrics, $SYS and GET /api/v1/queues; refuses unknown queues and $queue/ client ids', async () => {
