@@ -75,7 +75,10 @@ export class DeliveryJournal {
       const unwrittenPuts = this.unwrittenPuts;
       if (!unwrittenPuts) return;
       for (const [r, op] of awaiting) {
-        if (unwrittenPuts.get(r) === op) unwrittenPuts.delete(r);
+        if (unwrittenPuts.get(r) !== op) continue;
+        unwrittenPuts.delete(r);
+        // On disk now: a later put of it that is retracted still leaves this one to delete.
+        (this.hasStoredCopy ??= new WeakSet()).add(r);
       }
     });
   }

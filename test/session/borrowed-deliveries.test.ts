@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Session, type DeliveryOwner, type SessionLimits } from '../../src/session/index.js';
 import { SESSION_NEVER_EXPIRES } from '../../src/protocol/index.js';
 import type { OutgoingRecord } from '../../src/store/index.js';
+import { DeliveryJournal } from '../../src/session/delivery-journal.js';
 import { FakeLink, message, RecordingCommitLog } from './fakes.js';
 
 const limits: SessionLimits = { maxInflight: 2, maxQueuedMessages: 100, maxQueuedBytes: 1 << 20 };
@@ -89,5 +90,20 @@ describe('borrowed deliveries', () => {
     session.acknowledge(link.publishes[0]!.record.packetId!);
     log.commit();
     expect(log.storedOutgoing('consumer')).toEqual([]);
+  });
+});
+
+describe('the journal after a committed put', () => {
+  it('a delivery written, committed, written again and ended before that second put commits still leaves the store', () => {
+    const log = new RecordingCommitLog();
+    const journal = new DeliveryJournal('c', log, () => true);
+    const record: OutgoingRecord = { seq: 1, message: message('a'), qos: 1, retain: false, state: 'queued', packetId: 7 };
+    journal.write(record);
+    log.commit(); // the first put is on disk (the journal drops its copy now)
+    record.state = 'sent';
+    journal.write(record); // a second put, still in the batch
+    journal.forget(record); // retracts the second put; the first must still be deleted
+    log.commit();
+    expect(log.storedOutgoing('c')).toEqual([]);
   });
 });
