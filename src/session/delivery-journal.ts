@@ -26,7 +26,11 @@ export class DeliveryJournal {
    * Puts added since the last commit callback: once committed, their entries in `unwrittenPuts`
    * (a copy of the record each) are dropped — a long queue must not hold a second copy of every
    * record it wrote. A later end of such a delivery then writes a delete, as for any on disk.
+   * Only for the sessions that ask (durable queues, single node): with it on for every session,
+   * the cluster's node-death test lost acknowledged messages after an adoption (not understood
+   * yet), so the others keep the behaviour they had.
    */
+  dropsCommittedPutCopies = false;
   private putsAwaitingCommit: Array<[OutgoingRecord, StoreOp]> | undefined;
   /** Deliveries made on behalf of an owner that keeps the durable copy (a durable queue): never written. */
   private excluded: WeakSet<OutgoingRecord> | undefined;
@@ -62,6 +66,7 @@ export class DeliveryJournal {
   }
 
   private forgetPutOnceCommitted(record: OutgoingRecord, put: StoreOp): void {
+    if (!this.dropsCommittedPutCopies) return;
     if (this.putsAwaitingCommit) {
       this.putsAwaitingCommit.push([record, put]);
       return;
