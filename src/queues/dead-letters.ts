@@ -29,7 +29,7 @@ export interface DeadLetterStatus extends ServiceStatus {
 }
 
 /** User properties the dead-lettering added (queues and connectors); a replay removes them. */
-const ADDED_PROPERTIES = ['reason', 'error', 'deliveries', 'attempts', 'queue', 'connector', 'topic', 'msgid'];
+const ADDED_PROPERTIES = ['reason', 'error', 'deliveries', 'attempts', 'queue', 'connector', 'topic', 'msgid', 'record'];
 
 export class ReplayBusyError extends Error {
   readonly code = 'replay-busy';
@@ -106,6 +106,8 @@ export class DeadLetterHolder implements BrokerService, SessionLink {
     // Its session reads the stored dead letters back on start; what arrives during the replay waits for the next one.
     const replay = (this.replay = { remaining: this.held, taken: [] as OutgoingRecord[] });
     let replayed = 0;
+    /** Dead letters with no way back (a source's bad record): held again, behind the others. */
+    const kept: OutgoingRecord[] = [];
     try {
       const republished: Array<Promise<number>> = [];
       for (;;) {
@@ -113,15 +115,27 @@ export class DeadLetterHolder implements BrokerService, SessionLink {
         const batch = replay.taken.splice(0);
         if (batch.length === 0) break;
         for (const record of batch) {
+          const way = wayBack(record.message);
           const original = originalOf(record.message);
-          const target = this.host.session(this.source.targetSessionId);
+          const target = way === 'owner' ? this.host.session(this.source.targetSessionId) : undefined;
+          if (way === 'none') {
+            kept.push(record);
+            continue;
+          }
           // Into the queue's (connector's) own session in the same commit as the delete below,
-          // or — that is gone from the config — to the original topic.
-          if (target) target.deliver(original, 1, false, undefined);
+          // or — a source's command, or its owner gone from the config — to the original topic.
+          else if (target) target.deliver(original, 1, false, undefined);
           else republished.push(this.host.publish(original, this.sessionId));
           if (record.packetId !== undefined) session.acknowledge(record.packetId);
           replayed++;
         }
+      }
+      // Held again behind the others, the copy before the delete (a crash between duplicates);
+      // taken by nothing now (isWritable is false), so it is not handed over twice.
+      replay.remaining = 0;
+      for (const record of kept) {
+        session.deliver(record.message, 1, false, undefined);
+        if (record.packetId !== undefined) session.acknowledge(record.packetId);
       }
       await Promise.all(republished);
       await this.host.committed();
@@ -132,6 +146,18 @@ export class DeadLetterHolder implements BrokerService, SessionLink {
     this.host.logger.info({ deadLetters: this.source.name, replayed, into: this.source.targetSessionId }, 'dead letters replayed');
     return replayed;
   }
+}
+
+/**
+ * Where a dead letter goes back to: a queue's or a sink's (it carries `msgid` or `queue`) into
+ * its owner's session; a source's command (it carries the backend's `record` id and was never in
+ * the owner's session: the sink of the same connector must not get it) to its original topic; a
+ * source's bad record (no topic it could go to) nowhere — it stays held.
+ */
+function wayBack(deadLetter: Message): 'owner' | 'topic' | 'none' {
+  const user = deadLetter.properties?.userProperties ?? {};
+  if (typeof user.record !== 'string') return 'owner';
+  return typeof user.topic === 'string' ? 'topic' : 'none';
 }
 
 /** The dead letter as first published: its original topic, without the dead-letter properties. */
