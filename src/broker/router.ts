@@ -178,10 +178,11 @@ export class Router {
 
   /**
    * A member comes online: the messages its groups gave to offline members while nobody was
-   * online wait for the group, not for that one member — they move to this one now.
-   * (Only offline sessions whose deliveries are in memory; after a restart they stay put.)
+   * online wait for the group, not for that one member — they move to this one now. An offline
+   * member whose deliveries are still on disk (a restart) is read in with `loadMember` first, and
+   * its share moves once that is done; without `loadMember` it stays put.
    */
-  gatherShared(session: Session): number {
+  gatherShared(session: Session, loadMember?: (member: Session) => Promise<void>): number {
     // The same moment serves durable queues: a consumer online is one they may send to.
     this.queues?.sessionOnline(session);
     let moved = 0;
@@ -189,7 +190,17 @@ export class Router {
       if (!group.has(session.clientId)) continue;
       for (const memberId of [...group.memberIds]) {
         const member = memberId === session.clientId ? undefined : this.sessions.get(memberId);
-        if (member && !member.isOnline) moved += this.redistributeShared(member, key);
+        if (!member || member.isOnline) continue;
+        if (member.isOutgoingLoaded) moved += this.redistributeShared(member, key);
+        else if (loadMember) {
+          // Moved only while this member is still online and the other still offline by then.
+          void loadMember(member).then(
+            () => {
+              if (session.isOnline && !member.isOnline) this.redistributeShared(member, key);
+            },
+            () => undefined, // left on disk for its own reconnect, as without loadMember
+          );
+        }
       }
     }
     return moved;

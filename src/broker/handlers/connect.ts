@@ -311,8 +311,9 @@ function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectP
       'client connected',
     );
     session.attach(connection, version === 5 ? (packet.properties?.receiveMaximum ?? 65_535) : 65_535);
-    // Online now: it takes what its shared groups' offline members held while nobody was online.
-    broker.router.gatherShared(session);
+    // Online now: it takes what its shared groups' offline members held while nobody was online
+    // (those still on disk after a restart once read in).
+    broker.router.gatherShared(session, (member) => broker.lifecycle.loadSessionState(member));
     connection.releasePackets();
   });
 }
