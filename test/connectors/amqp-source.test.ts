@@ -51,6 +51,9 @@ const driver: SourceDriver = {
     }),
   // Ready and unacknowledged: checkQueue counts only the ready ones.
   remaining: async (queue) => {
+    // amqplib writes frames on setImmediate and rabbitmqctl runs synchronously: let an ack the
+    // source just made reach the socket first, or the blocked loop holds it back and it counts.
+    await new Promise((resolve) => setImmediate(resolve));
     const line = rabbit
       .ctl('list_queues', '-q', '--no-table-headers', 'name', 'messages')
       .split('\n')
