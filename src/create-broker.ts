@@ -10,6 +10,7 @@ import { createClusterParts } from './cluster/index.js';
 import { brokerHost, Connector, connectorRoutes, createSink, createSourceBackend, publishRoute, registerConnectorMetrics, registerSourceMetrics, Source } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import type { Clock } from './clock/index.js';
+import { brokerQueueHost, QueueManager, queueRoutes, registerQueueMetrics } from './queues/index.js';
 import { checkExposure, ConfigError, firstListener, hasSink, hasSource, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
@@ -116,6 +117,7 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
   broker.addAdminRoutes([publishRoute(brokerHost(broker))]);
+  addQueues(broker, config);
   const connectors = config.connectors.filter(hasSink).map((c) => new Connector(brokerHost(broker), c, createSink));
   for (const connector of connectors) broker.addService(connector);
   const sources = config.connectors.filter(hasSource).map((c) => new Source(brokerHost(broker), c, createSourceBackend));
@@ -124,4 +126,34 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
   if (sources.length > 0) registerSourceMetrics(broker.metrics.registry, () => sources.map((s) => s.status));
   if (connectors.length + sources.length > 0) broker.addAdminRoutes(connectorRoutes(() => connectors, () => sources));
   return broker;
+}
+
+/**
+ * Durable queues (`queues:`), and the dead letters of queues and connectors kept for replay
+ * (added before the connectors, so their holders are subscribed first).
+ * The router learns of `$queue/` consumers now, before recovery restores their subscriptions;
+ * the dead-letter holders start before the queues and connectors that publish to them.
+ */
+function addQueues(broker: Broker, config: BrokerConfig): void {
+  if (config.queues.length === 0 && config.connectors.length === 0) return;
+  // Each node would hold its own copy of a queue's session: not one queue. Not built for clusters yet.
+  if (config.cluster) {
+    if (config.queues.length > 0) throw new ConfigError('queues', 'durable queues are not supported in cluster mode yet');
+    return;
+  }
+  const connectorDeadLetters = config.connectors.map((c) => ({
+    name: c.name,
+    topic: c.delivery.deadLetterTopic,
+    targetSessionId: `$connector/${c.name}`,
+    maxMessages: c.queue.maxMessages,
+    maxBytes: c.queue.maxBytes,
+  }));
+  const manager = new QueueManager(brokerQueueHost(broker), config.queues, connectorDeadLetters, {
+    consumerWindow: config.limits.maxInflight,
+    sysIntervalSeconds: config.sys.interval,
+  });
+  if (manager.queues.length > 0) broker.router.queues = manager;
+  for (const service of [...manager.deadLetters, ...manager.queues]) broker.addService(service);
+  if (manager.queues.length > 0) registerQueueMetrics(broker.metrics.registry, () => manager.statuses);
+  broker.addAdminRoutes(queueRoutes(manager));
 }

@@ -34,6 +34,9 @@ const ALLOWED: Record<string, string[]> = {
   // A connector is an in-process client too: the broker only through its ConnectorHost adapter
   // (host.ts), the session/store types of its SessionLink, its config, the logger type.
   connectors: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
+  // Durable queues: in-process like connectors — the broker's API (its QueueRouting hook), the
+  // sessions they hand messages to, the store types, their config, the logger type.
+  queues: ['broker', 'session', 'store', 'topics', 'config', 'observability'],
 };
 
 function sourceFiles(dir: string): string[] {

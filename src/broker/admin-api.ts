@@ -130,7 +130,8 @@ export function adminRoutes(broker: BrokerAdmin): HttpRoute[] {
         return { status: existed ? 200 : 404, body: { deleted: existed } };
       },
     },
-    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector') }) },
+    // Bridges only: connectors and queues are services too, but say their `kind`.
+    { method: 'GET', path: /^\/api\/v1\/bridges$/, handle: () => ({ status: 200, body: broker.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind === undefined) }) },
     { method: 'GET', path: /^\/api\/v1\/stats$/, handle: () => ({ status: 200, body: broker.statsSnapshot() }) },
     ...dashboardRoutes(broker),
     ...userAdminRoutes(broker),

@@ -135,7 +135,10 @@ export class Broker implements EmbeddedBroker {
       maxRetainedBytes: this.config.limits.maxRetainedBytes,
       sharedStrategy: this.config.sharedSubscriptionStrategy,
       ...(this.authorizer.canReceive
-        ? { canReceive: (session: Session, topic: string) => this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic) }
+        ? {
+            canReceive: (session: Session, topic: string) =>
+              session.isExemptFromReadRules || this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic),
+          }
         : {}),
       onRetainRefused: (message) => {
         this.stats.retainedRefused++;
@@ -166,8 +169,8 @@ export class Broker implements EmbeddedBroker {
       retainedMessages: () => this.router.retained.size,
       storeHealth: () => this.committer.health,
       storeBatchesWritten: () => this.committer.writtenBatchCount,
-      // Connectors are services too, with their own metrics (src/connectors/metrics.ts).
-      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind !== 'connector'),
+      // Connectors and queues are services too, with their own metrics and a `kind`; bridges have none.
+      bridges: () => this.services.map((s) => s.status).filter((s) => (s as { kind?: string }).kind === undefined),
     };
     this.metrics = new BrokerMetrics({ table: BROKER_COUNTERS, read: () => readCounters(this.counterSources) });
     this.cluster = deps.cluster?.(this);

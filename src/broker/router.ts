@@ -39,6 +39,23 @@ export interface PeerRouting {
   isSharedHere(groupKey: string): boolean;
 }
 
+/**
+ * Durable queues (src/queues/): a `$queue/<name>` subscription makes its session a consumer of
+ * the queue; it is the queue's to serve, not a trie entry. Undefined when no queue is configured.
+ */
+export interface QueueRouting {
+  /** Whether the filter is a `$queue/` one (configured or not). */
+  isQueueFilter(filter: string): boolean;
+  /** Whether it names a configured queue. */
+  hasQueue(filter: string): boolean;
+  /** Returns whether the session was not a consumer of that queue before. */
+  consumerAdded(clientId: string, subscription: SubscriptionRecord): boolean;
+  /** Returns whether the session was a consumer of that queue. */
+  consumerRemoved(clientId: string, filter: string): boolean;
+  /** A session came online: the queues it consumes may send to it now. */
+  sessionOnline(session: Session): void;
+}
+
 /** A session's combined delivery while several of its subscriptions match one message. */
 interface PendingDelivery {
   qos: QoS;
@@ -65,6 +82,8 @@ export class Router {
   lastRefusedByQuota = 0;
   /** Set by the cluster service; undefined on a single node. */
   peers: PeerRouting | undefined;
+  /** Set at composition when queues are configured (before recovery restores their consumers). */
+  queues: QueueRouting | undefined;
 
   constructor(
     private readonly sessions: SessionRegistry,
@@ -79,6 +98,10 @@ export class Router {
   }
 
   addSubscription(clientId: string, subscription: SubscriptionRecord): void {
+    if (this.queues?.isQueueFilter(subscription.filter)) {
+      if (this.queues.consumerAdded(clientId, subscription)) this.subscriptions++;
+      return;
+    }
     const shared = parseSharedFilter(subscription.filter);
     if (!shared) {
       if (this.trie.add(subscription.filter, clientId, { clientId, subscription })) {
@@ -103,6 +126,10 @@ export class Router {
   }
 
   removeSubscription(clientId: string, filter: string): void {
+    if (this.queues?.isQueueFilter(filter)) {
+      if (this.queues.consumerRemoved(clientId, filter)) this.subscriptions--;
+      return;
+    }
     const shared = parseSharedFilter(filter);
     if (!shared) {
       if (this.trie.remove(filter, clientId)) {
@@ -151,16 +178,29 @@ export class Router {
 
   /**
    * A member comes online: the messages its groups gave to offline members while nobody was
-   * online wait for the group, not for that one member — they move to this one now.
-   * (Only offline sessions whose deliveries are in memory; after a restart they stay put.)
+   * online wait for the group, not for that one member — they move to this one now. An offline
+   * member whose deliveries are still on disk (a restart) is read in with `loadMember` first, and
+   * its share moves once that is done; without `loadMember` it stays put.
    */
-  gatherShared(session: Session): number {
+  gatherShared(session: Session, loadMember?: (member: Session) => Promise<void>): number {
+    // The same moment serves durable queues: a consumer online is one they may send to.
+    this.queues?.sessionOnline(session);
     let moved = 0;
     for (const [key, group] of this.sharedGroups) {
       if (!group.has(session.clientId)) continue;
       for (const memberId of [...group.memberIds]) {
         const member = memberId === session.clientId ? undefined : this.sessions.get(memberId);
-        if (member && !member.isOnline) moved += this.redistributeShared(member, key);
+        if (!member || member.isOnline) continue;
+        if (member.isOutgoingLoaded) moved += this.redistributeShared(member, key);
+        else if (loadMember) {
+          // Moved only while this member is still online and the other still offline by then.
+          void loadMember(member).then(
+            () => {
+              if (session.isOnline && !member.isOnline) this.redistributeShared(member, key);
+            },
+            () => undefined, // left on disk for its own reconnect, as without loadMember
+          );
+        }
       }
     }
     return moved;

@@ -2,7 +2,7 @@
  * A shared subscription group (`$share/<name>/<filter>`, MQTT 5 4.8.2, also accepted from 3.1.1
  * clients as Mosquitto and EMQX do): each message goes to one member. Online members are
  * preferred; with none online, a persistent member holds it for the group: the first member to
- * come back takes what the offline members hold (Router.gatherShared).
+ * come back takes what the offline members hold, also after a restart (Router.gatherShared).
  */
 import type { Session, SessionRegistry } from '../session/index.js';
 import type { SubscriptionRecord } from '../store/index.js';

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { authEntrySchema, authorizationSchema, lockoutSchema, namedChainSchema, usersStoreSchema } from './auth-config.js';
-import { connectorsSchema } from './connectors.js';
+import { connectorsSchema, queuesSchema } from './connectors.js';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
@@ -170,6 +170,11 @@ export const configSchema = z
       .default([])
       .describe(
         'sinks to and sources from backend services: `{ name, type: http|amqp|postgres|redis-stream, url, password, passwordFile, sink: { topics, storeQos0, … }, source: { topic, payload, qos, expirySeconds, onNoSubscriber, … } (not http), delivery: { batchSize, maxWaitMs, inflight, ordering, orderingKey, retryMinMs, retryMaxMs, deadLetterAfterAttempts, deadLetterTopic }, queue: { maxMessages, maxBytes, overflow } }` (see Connectors and queues); `MIDGE_SECRET_*` variables are secrets for `${env:…}`, not keys',
+      ),
+    queues: queuesSchema
+      .default([])
+      .describe(
+        'durable point-to-point queues consumed through `$queue/<name>`: `{ name, topics, maxMessages (1000000), maxBytes (1 GiB), overflow: drop-oldest|drop-newest|reject, maxDeliveries (5), storeQos0 (false), dispatch: round-robin|least-in-flight, deadLetterTopic ($dlq/<name>) }` (see Connectors and queues)',
       ),
     http: z
       .object({

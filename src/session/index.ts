@@ -1,3 +1,3 @@
-export { Session, DeliveryOutcome, type SessionLink, type SessionLimits, type SessionEvents, type DropReason } from './session.js';
+export { Session, DeliveryOutcome, type SessionLink, type SessionLimits, type SessionEvents, type DropReason, type DeliveryOwner } from './session.js';
 export type { OverflowPolicy } from './delivery-queue.js';
 export { SessionRegistry } from './registry.js';

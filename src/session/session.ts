@@ -47,6 +47,18 @@ export const DeliveryOutcome = {
 } as const;
 export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome];
 
+/**
+ * Who keeps the durable copy of a delivery a session makes on its behalf (a durable queue hands
+ * its messages to a consumer's session so): the session never stores such a delivery, and tells
+ * its owner how it ended, or gives it back.
+ */
+export interface DeliveryOwner {
+  /** The client acknowledged it (`acknowledged`), or it cannot be made at all (`dropped`: it expired). */
+  settled(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped'): void;
+  /** The client will not finish it (it left, unsubscribed, its queue had no room, it is too large for it or the ACL refuses it): the owner delivers it again. */
+  returned(record: OutgoingRecord): void;
+}
+
 export class Session {
   protocolVersion: ProtocolVersion;
   /** Seconds the session outlives its connection (0 = ends with it, 0xFFFFFFFF = never). */
@@ -68,6 +80,16 @@ export class Session {
   /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2] (made on first use). */
   private incomingQos2: Set<number> | undefined;
   private nextSeq = 1;
+  /** Deliveries made for an owner that keeps their durable copy (made on first use). */
+  private borrowed: Map<OutgoingRecord, DeliveryOwner> | undefined;
+  /** A refusal at the queue bound is reported to the router as "not kept" instead (nobody is told 0x97). */
+  private isRefusalSilent = false;
+  /**
+   * An in-process session whose topics the operator configured (a durable queue, its dead
+   * letters): the ACL's per-delivery read rules are not asked about what it is given (its id
+   * has no user; the rules apply to the clients it hands messages to).
+   */
+  isExemptFromReadRules = false;
 
   constructor(
     readonly clientId: string,
@@ -88,7 +110,18 @@ export class Session {
    * For an in-process consumer (a connector): its own queue bounds and window, QoS 0 deliveries
    * kept and acknowledged like QoS 1 (most sensors publish QoS 0), and its own drop count.
    */
-  configureInternal(options: { limits?: Partial<SessionLimits>; storesQos0?: boolean; onDrop?: (reason: DropReason) => void }): void {
+  configureInternal(options: {
+    limits?: Partial<SessionLimits>;
+    storesQos0?: boolean;
+    onDrop?: (reason: DropReason) => void;
+    isRefusalSilent?: boolean;
+    isExemptFromReadRules?: boolean;
+    /** A long-lived queue: the journal forgets its copy of each put once committed (memory per queued message). */
+    dropsCommittedPutCopies?: boolean;
+  }): void {
+    if (options.dropsCommittedPutCopies !== undefined) this.journal.dropsCommittedPutCopies = options.dropsCommittedPutCopies;
+    if (options.isRefusalSilent !== undefined) this.isRefusalSilent = options.isRefusalSilent;
+    if (options.isExemptFromReadRules !== undefined) this.isExemptFromReadRules = options.isExemptFromReadRules;
     if (options.limits) {
       this.limits = { ...this.limits, ...options.limits };
       this.queue.setBounds({ maxMessages: this.limits.maxQueuedMessages, maxBytes: this.limits.maxQueuedBytes });
@@ -271,6 +304,8 @@ export class Session {
     this.journal.writeDeferredSentStates(this.inflight.values());
     this.link = undefined;
     this.linkEpoch++;
+    // A durable queue's deliveries go back to it (offline, this client is not picked again).
+    this.returnBorrowed();
     this.disconnectedAt = now;
     // QoS 0 is not kept for an offline client.
     for (const record of this.queue.removeWhere((r) => r.qos === 0)) this.drop('offline-qos0', record.message);
@@ -281,6 +316,7 @@ export class Session {
     const wasPersistent = this.isPersistent;
     this.link = undefined;
     this.linkEpoch++;
+    this.returnBorrowed();
     this.inflight.clear();
     this.queue.drainAll();
     this.journal.reset();
@@ -311,7 +347,7 @@ export class Session {
         link.sendPublish(record, false);
         return DeliveryOutcome.Accepted;
       }
-      return this.queue.offer(record, this.onEvict) ? DeliveryOutcome.Accepted : DeliveryOutcome.RefusedByQuota;
+      return this.queue.offer(record, this.onEvict) ? DeliveryOutcome.Accepted : this.refusedOutcome();
     }
     const record: OutgoingRecord = { seq: this.nextSeq++, message, qos, retain, state: 'queued' };
     if (subscriptionIds) record.subscriptionIds = subscriptionIds;
@@ -320,7 +356,7 @@ export class Session {
       // Not in memory yet: the store is the queue; loadOutgoing reads it back in order.
       if (this.journal.holdUnloaded(record, this.limits.maxQueuedMessages)) return DeliveryOutcome.Accepted;
       this.drop('queue-full', message);
-      return DeliveryOutcome.RefusedByQuota;
+      return this.refusedOutcome();
     }
     const link = this.link;
     if (link && this.queue.size === 0 && !this.inflight.isFull && link.isWritable) {
@@ -332,7 +368,7 @@ export class Session {
       if (this.sendFromQueue(link, record, false)) this.sendQos2AfterCommit();
       return DeliveryOutcome.Accepted;
     }
-    if (!this.queue.offer(record, this.onEvict)) return DeliveryOutcome.RefusedByQuota;
+    if (!this.queue.offer(record, this.onEvict)) return this.refusedOutcome();
     if (link && !this.inflight.isFull && link.isWritable) this.pump();
     if (record.state === 'queued' && this.isPersistent) {
       // It waits (offline, or the window is full): it is owed, so it goes to the store now, with
@@ -342,6 +378,74 @@ export class Session {
       this.journal.write(record);
     }
     return DeliveryOutcome.Accepted;
+  }
+
+  private refusedOutcome(): DeliveryOutcome {
+    return this.isRefusalSilent ? DeliveryOutcome.NotKept : DeliveryOutcome.RefusedByQuota;
+  }
+
+  /**
+   * A QoS 1 delivery on behalf of `owner`, which keeps the stored copy: sent now or queued in
+   * memory (never written), its end reported to the owner, which knows it by its `message`. Only
+   * for an online client; returns false (nothing taken) when the client is offline or its queue
+   * has no room.
+   */
+  deliverBorrowed(message: Message, owner: DeliveryOwner): boolean {
+    const link = this.link;
+    if (!link) return false;
+    const record: OutgoingRecord = { seq: this.nextSeq++, message, qos: 1, retain: false, state: 'queued' };
+    this.journal.exclude(record);
+    const borrowed = (this.borrowed ??= new Map());
+    borrowed.set(record, owner);
+    if (this.queue.size === 0 && !this.inflight.isFull && link.isWritable) {
+      this.sendFromQueue(link, record, false);
+      return true;
+    }
+    let isRefused = false;
+    this.queue.offer(record, (evicted, kind) => {
+      if (evicted === record && kind === 'newest-refused') isRefused = true;
+      else this.onEvict(evicted, kind);
+    });
+    if (isRefused) {
+      borrowed.delete(record);
+      return false;
+    }
+    if (!this.inflight.isFull && link.isWritable) this.pump();
+    return true;
+  }
+
+  /** Gives every delivery made for `owner` (all owners when absent) back to it, unfinished. */
+  returnBorrowed(owner?: DeliveryOwner): void {
+    const borrowed = this.borrowed;
+    if (!borrowed || borrowed.size === 0) return;
+    const isTaken = (record: OutgoingRecord): boolean => {
+      const recordOwner = borrowed.get(record);
+      return recordOwner !== undefined && (owner === undefined || recordOwner === owner);
+    };
+    const taken: OutgoingRecord[] = [];
+    for (const record of [...this.inflight.values()]) {
+      if (isTaken(record)) {
+        this.inflight.delete(record.packetId!);
+        taken.push(record);
+      }
+    }
+    taken.push(...this.queue.removeWhere(isTaken));
+    taken.sort((a, b) => a.seq - b.seq);
+    for (const record of taken) {
+      const recordOwner = borrowed.get(record)!;
+      borrowed.delete(record);
+      recordOwner.returned(record);
+    }
+  }
+
+  /** A borrowed delivery ended here: its owner hears how. Returns whether it was borrowed. */
+  private settleBorrowed(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped' | 'returned'): boolean {
+    const owner = this.borrowed?.get(record);
+    if (!owner) return false;
+    this.borrowed!.delete(record);
+    if (outcome === 'returned') owner.returned(record);
+    else owner.settled(record, outcome);
+    return true;
   }
 
   /** The QoS of the delivery in flight under this packet id, if any (to tell a wrong-kind ack). */
@@ -354,6 +458,7 @@ export class Session {
     const record = this.inflight.get(packetId);
     if (!record || record.qos !== 1) return false;
     this.completeInflight(record);
+    this.settleBorrowed(record, 'acknowledged');
     return true;
   }
 
@@ -417,10 +522,15 @@ export class Session {
   /** Ends a delivery that cannot be made to this client (e.g. larger than it accepts). */
   abandon(packetId: number): void {
     const record = this.inflight.get(packetId);
-    if (record) {
-      this.drop('too-large', record.message);
+    if (!record) return;
+    if (this.borrowed?.has(record)) {
+      // Not this client's (too large for it, or the ACL refuses it): its owner delivers it elsewhere.
       this.completeInflight(record);
+      this.settleBorrowed(record, 'returned');
+      return;
     }
+    this.drop('too-large', record.message);
+    this.completeInflight(record);
   }
 
   /** Called when the socket has drained: resumes sending what back-pressure held back. */
@@ -441,6 +551,8 @@ export class Session {
   }
 
   private readonly onEvict = (record: OutgoingRecord, kind: EvictionKind): void => {
+    // Not this session's to drop: its owner delivers it elsewhere.
+    if (this.settleBorrowed(record, 'returned')) return;
     // A refused newest delivery was never stored; an evicted queued one may have been.
     if (kind !== 'newest-refused') this.journal.forget(record);
     this.drop('queue-full', record.message);
@@ -464,6 +576,7 @@ export class Session {
       if (next.message.expiresAt !== undefined && next.message.expiresAt <= (now ??= this.events.now())) {
         this.drop('expired', next.message);
         this.journal.forget(next);
+        this.settleBorrowed(next, 'dropped');
         continue;
       }
       if (next.qos === 0) {

@@ -102,6 +102,28 @@ describe('shared subscriptions', () => {
     expect(tb.broker.admin.session('wait-a')!.queuedCount).toBe(0);
   });
 
+  it('with every member offline across a restart, messages still wait for the group: the first member back gets them all', async () => {
+    const first = await startBroker({ store: { type: 'level' } });
+    for (const id of ['rwait-a', 'rwait-b', 'rwait-c']) {
+      const member = await RawClient.connect(first.port, { clientId: id, clean: false });
+      member.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/rw/rwait/t', qos: 1 }] });
+      await member.next('suback');
+      member.send({ cmd: 'disconnect' });
+      await member.waitClosed();
+    }
+    await publishNumbered(first.url, 'rwait/t', 0, 30, 'rwait-pub');
+    const held = (tb: TestBroker): number[] => ['rwait-a', 'rwait-b', 'rwait-c'].map((id) => tb.broker.admin.session(id)!.queuedCount);
+    // Spread over the offline members by the strategy.
+    expect(held(first).filter((n) => n > 0).length).toBeGreaterThan(1);
+    await first.stop();
+    // After the restart the offline members' deliveries are on disk only (loaded lazily).
+    const second = await broker({ store: { type: 'level' }, dataDir: first.dataDir });
+    const { collector } = await connectCollecting(second.url, { clientId: 'rwait-b', clean: false });
+    const received = await collector.waitFor(30, 20_000);
+    expect(received.map((m) => Number(m.payload)).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, n) => n));
+    await expect.poll(() => held(second)).toEqual([0, 0, 0]);
+  }, 60_000);
+
   it('members joining and leaving mid-stream: no loss, no duplicates; a leaver’s unacked messages go to another member', async () => {
     const tb = await broker();
     const received: number[] = [];

@@ -117,9 +117,9 @@ function chooseClientId(connection: ClientConnection, packet: ConnectPacket): { 
     // [3.1.1 MQTT-3.1.3-9] [5.0 MQTT-3.1.3-8] a client id we reject: CONNACK 0x02 (5.0: 0x85).
     throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'client id too long');
   }
-  if (clientId.startsWith('$bridge/') || clientId.startsWith('$connector/')) {
-    // Reserved for Midge's own bridge and connector sessions, so no device can take one over.
-    throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/ or $connector/ are reserved');
+  if (clientId.startsWith('$bridge/') || clientId.startsWith('$connector/') || clientId.startsWith('$queue/') || clientId.startsWith('$dlq/')) {
+    // Reserved for Midge's own bridge, connector, queue and dead-letter sessions, so no device can take one over.
+    throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'client ids starting with $bridge/, $connector/, $queue/ or $dlq/ are reserved');
   }
   if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
     throw new ConnectRefusal(ReasonCode.ClientIdentifierNotValid, 'client id is not valid UTF-8');
@@ -311,8 +311,9 @@ function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectP
       'client connected',
     );
     session.attach(connection, version === 5 ? (packet.properties?.receiveMaximum ?? 65_535) : 65_535);
-    // Online now: it takes what its shared groups' offline members held while nobody was online.
-    broker.router.gatherShared(session);
+    // Online now: it takes what its shared groups' offline members held while nobody was online
+    // (those still on disk after a restart once read in).
+    broker.router.gatherShared(session, (member) => broker.lifecycle.loadSessionState(member));
     connection.releasePackets();
   });
 }

@@ -55,6 +55,12 @@ function subscribeAuthorized(connection: ClientConnection, packet: SubscribePack
       continue;
     }
     const isShared = parseSharedFilter(filter) !== undefined;
+    // Durable queues: `$queue/<name>` must name a configured queue (src/queues/).
+    const isQueue = broker.router.queues?.isQueueFilter(filter) === true;
+    if (isQueue && !broker.router.queues!.hasQueue(filter)) {
+      codes.push(subackFailure(version, ReasonCode.TopicFilterInvalid));
+      continue;
+    }
     if (isShared && version === 5 && request.nl === true) {
       // [5.0 MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
       throw new MqttError(ReasonCode.ProtocolError, 'No Local set on a shared subscription');
@@ -79,8 +85,8 @@ function subscribeAuthorized(connection: ClientConnection, packet: SubscribePack
     const isNew = session.setSubscription(subscription);
     broker.router.addSubscription(session.clientId, subscription);
     codes.push(subscription.qos);
-    // Retained messages are not sent on a shared subscription (5.0 sections 3.8.4 and 4.8.2).
-    if (!isShared && (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew))) {
+    // Retained messages are not sent on a shared subscription (5.0 sections 3.8.4 and 4.8.2), nor on a queue's.
+    if (!isShared && !isQueue && (subscription.retainHandling === 0 || (subscription.retainHandling === 1 && isNew))) {
       retainedToSend.push({ subscription });
     }
   }
