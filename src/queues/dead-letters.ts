@@ -73,7 +73,7 @@ export class DeadLetterHolder implements BrokerService, SessionLink {
   async start(): Promise<void> {
     const s = this.source;
     this.session = await this.host.openSession(this.sessionId, [{ filter: s.topic, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 2 }], 'drop-oldest');
-    this.session.configureInternal({ limits: { maxInflight: 1000, maxQueuedMessages: s.maxMessages, maxQueuedBytes: s.maxBytes }, isExemptFromReadRules: true, dropsCommittedPutCopies: true });
+    this.session.configureInternal({ limits: { maxInflight: 1000, maxQueuedMessages: s.maxMessages, maxQueuedBytes: s.maxBytes }, isExemptFromReadRules: true });
     this.session.attach(this, 1000);
   }
 

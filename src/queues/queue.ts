@@ -125,7 +125,6 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
       storesQos0: c.storeQos0,
       isRefusalSilent: c.overflow === 'drop-newest',
       isExemptFromReadRules: true,
-      dropsCommittedPutCopies: true,
       onDrop: (reason) => this.countDrop(reason),
     });
     this.session = session;

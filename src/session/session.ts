@@ -116,10 +116,7 @@ export class Session {
     onDrop?: (reason: DropReason) => void;
     isRefusalSilent?: boolean;
     isExemptFromReadRules?: boolean;
-    /** A long-lived queue: the journal forgets its copy of each put once committed (memory per queued message). */
-    dropsCommittedPutCopies?: boolean;
   }): void {
-    if (options.dropsCommittedPutCopies !== undefined) this.journal.dropsCommittedPutCopies = options.dropsCommittedPutCopies;
     if (options.isRefusalSilent !== undefined) this.isRefusalSilent = options.isRefusalSilent;
     if (options.isExemptFromReadRules !== undefined) this.isExemptFromReadRules = options.isExemptFromReadRules;
     if (options.limits) {

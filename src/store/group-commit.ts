@@ -16,6 +16,11 @@ export interface CommitLog {
   add(op: StoreOp): void;
   /** Takes back an operation that has not started to be written; returns whether it could. */
   retract(op: StoreOp): boolean;
+  /**
+   * Names the batch that operations added now go into; it changes when that batch is taken for
+   * writing. An operation added under another number can no longer be retracted.
+   */
+  readonly openBatch: number;
   /** Calls back once everything added before this call is committed, with the error if it failed. */
   afterCommit(callback: CommitCallback): void;
 }
@@ -78,6 +83,7 @@ export class GroupCommitter implements CommitLog {
   private isWriting = false;
   private idleWaiters: Array<() => void> = [];
   private batchesWritten = 0;
+  private batchesTaken = 0;
   private opsAdded = 0;
   private readonly healthState: StoreHealth = { isWritable: true, failedAttempts: 0, episodes: 0 };
   private isClosing = false;
@@ -129,6 +135,10 @@ export class GroupCommitter implements CommitLog {
     this.pendingSet.delete(op);
     this.retracted.add(op);
     return true;
+  }
+
+  get openBatch(): number {
+    return this.batchesTaken;
   }
 
   addSink(sink: CommitSink): void {
@@ -184,6 +194,7 @@ export class GroupCommitter implements CommitLog {
     }
     const batch = this.pending;
     this.pending = { ops: [], callbacks: [] };
+    this.batchesTaken++;
     if (this.retracted.size > 0) {
       const retracted = this.retracted;
       batch.ops = batch.ops.filter((op) => !retracted.has(op));

@@ -122,13 +122,6 @@ export class LevelStore implements Store {
 
   async write(ops: readonly StoreOp[]): Promise<void> {
     const batch: BatchOp[] = [];
-    // Keys this batch puts per client, so a deleteSession later in the same batch removes them too.
-    const putKeysByClient = new Map<string, string[]>();
-    const notePut = (clientId: string, key: string): void => {
-      const keys = putKeysByClient.get(clientId);
-      if (keys) keys.push(key);
-      else putKeysByClient.set(clientId, [key]);
-    };
     for (const op of ops) {
       switch (op.type) {
         case 'putSession':
@@ -139,32 +132,26 @@ export class LevelStore implements Store {
           for (const prefix of [KeyPrefix.subscription, KeyPrefix.outgoing, KeyPrefix.incomingQos2]) {
             for await (const key of this.db.keys(ownedRange(prefix, op.clientId))) batch.push({ type: 'del', key });
           }
-          for (const key of putKeysByClient.get(op.clientId) ?? []) batch.push({ type: 'del', key });
-          putKeysByClient.delete(op.clientId);
+          // What this batch put for the client before is not in the database yet: deleted too.
+          for (const key of keysPutFor(batch, op.clientId)) batch.push({ type: 'del', key });
           break;
         }
         case 'putSubscription': {
-          const key = subscriptionKey(op.clientId, op.subscription.filter);
-          batch.push({ type: 'put', key, value: encodeSubscription(op.subscription) });
-          notePut(op.clientId, key);
+          batch.push({ type: 'put', key: subscriptionKey(op.clientId, op.subscription.filter), value: encodeSubscription(op.subscription) });
           break;
         }
         case 'deleteSubscription':
           batch.push({ type: 'del', key: subscriptionKey(op.clientId, op.filter) });
           break;
         case 'putOutgoing': {
-          const key = outgoingKey(op.clientId, op.record.seq);
-          batch.push({ type: 'put', key, value: encodeOutgoing(op.record) });
-          notePut(op.clientId, key);
+          batch.push({ type: 'put', key: outgoingKey(op.clientId, op.record.seq), value: encodeOutgoing(op.record) });
           break;
         }
         case 'deleteOutgoing':
           batch.push({ type: 'del', key: outgoingKey(op.clientId, op.seq) });
           break;
         case 'putIncomingQos2': {
-          const key = incomingQos2Key(op.clientId, op.packetId);
-          batch.push({ type: 'put', key, value: encodeJson(op.packetId) });
-          notePut(op.clientId, key);
+          batch.push({ type: 'put', key: incomingQos2Key(op.clientId, op.packetId), value: encodeJson(op.packetId) });
           break;
         }
         case 'deleteIncomingQos2':
@@ -256,6 +243,20 @@ export class LevelStore implements Store {
     for await (const key of this.db.keys(ownedRange(KeyPrefix.incomingQos2, clientId))) ids.push(parseInt(keyTail(key), 16));
     return ids;
   }
+}
+
+/**
+ * The keys of records the client owns (subscriptions, outgoing, incoming QoS 2 ids) that `batch`
+ * puts: found by a scan when a deleteSession comes, rather than noted at every put (a per-put
+ * cost on the hottest write path for an operation that is rare).
+ */
+function keysPutFor(batch: readonly BatchOp[], clientId: string): string[] {
+  const owned = [KeyPrefix.subscription, KeyPrefix.outgoing, KeyPrefix.incomingQos2].map((prefix) => ownedRange(prefix, clientId).gte);
+  const keys: string[] = [];
+  for (const op of batch) {
+    if (op.type === 'put' && owned.some((start) => op.key.startsWith(start))) keys.push(op.key);
+  }
+  return keys;
 }
 
 function describeOpenError(location: string, error: unknown, whatToDo: string): string {

@@ -97,10 +97,9 @@ describe('the journal after a committed put', () => {
   it('a delivery written, committed, written again and ended before that second put commits still leaves the store', () => {
     const log = new RecordingCommitLog();
     const journal = new DeliveryJournal('c', log, () => true);
-    journal.dropsCommittedPutCopies = true;
     const record: OutgoingRecord = { seq: 1, message: message('a'), qos: 1, retain: false, state: 'queued', packetId: 7 };
     journal.write(record);
-    log.commit(); // the first put is on disk (the journal drops its copy now)
+    log.commit(); // the first put is on disk
     record.state = 'sent';
     journal.write(record); // a second put, still in the batch
     journal.forget(record); // retracts the second put; the first must still be deleted

@@ -6,6 +6,7 @@ import type { CommitCallback, CommitLog, Message, OutgoingRecord, StoreOp } from
 export class RecordingCommitLog implements CommitLog {
   pending: StoreOp[] = [];
   written: StoreOp[] = [];
+  openBatch = 0;
   private callbacks: CommitCallback[] = [];
 
   add(op: StoreOp): void {
@@ -27,6 +28,7 @@ export class RecordingCommitLog implements CommitLog {
   commit(): void {
     this.written.push(...this.pending);
     this.pending = [];
+    this.openBatch++;
     const callbacks = this.callbacks;
     this.callbacks = [];
     for (const callback of callbacks) callback(undefined);

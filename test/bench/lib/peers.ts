@@ -80,7 +80,9 @@ function spawnPeer(kind: PeerKind, port: number, dir: string, limits: PeerLimits
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   if (kind === 'midge-memory' || kind === 'midge-level') {
     const store = kind === 'midge-memory' ? 'memory' : 'level';
-    const args = [CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
+    // BENCH_MIDGE_NODE_ARGS: node flags for the broker only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    const nodeArgs = process.env.BENCH_MIDGE_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+    const args = [...nodeArgs, CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
     const env = { ...process.env, ...MIDGE_ENV };
     if (limits.maxQueuedMessages !== undefined) env.MIDGE_LIMITS__MAX_QUEUED_MESSAGES = String(limits.maxQueuedMessages);
     return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env });
