@@ -17,18 +17,24 @@ class LevelNode<T> {
 
 export class RetainedIndex<T> {
   private readonly root = new LevelNode<T>();
-  private readonly byTopic = new Map<string, T>();
+  /** Each topic's node in the tree: replacing a topic's message (the common case) needs no walk. */
+  private readonly byTopic = new Map<string, LevelNode<T>>();
 
   get size(): number {
     return this.byTopic.size;
   }
 
   get(topic: string): T | undefined {
-    return this.byTopic.get(topic);
+    return this.byTopic.get(topic)?.value;
   }
 
   /** Stores the message for the topic, replacing any earlier one. */
   set(topic: string, value: T): void {
+    const existing = this.byTopic.get(topic);
+    if (existing !== undefined) {
+      existing.value = value;
+      return;
+    }
     let node = this.root;
     for (const level of topic.split('/')) {
       node.children ??= new Map();
@@ -42,7 +48,7 @@ export class RetainedIndex<T> {
     node.hasValue = true;
     node.topic = topic;
     node.value = value;
-    this.byTopic.set(topic, value);
+    this.byTopic.set(topic, node);
   }
 
   delete(topic: string): boolean {
@@ -70,7 +76,8 @@ export class RetainedIndex<T> {
   match(filter: string): Array<{ topic: string; value: T }> {
     const out: Array<{ topic: string; value: T }> = [];
     if (!hasWildcard(filter)) {
-      if (this.byTopic.has(filter)) out.push({ topic: filter, value: this.byTopic.get(filter) as T });
+      const node = this.byTopic.get(filter);
+      if (node !== undefined) out.push({ topic: filter, value: node.value as T });
       return out;
     }
     const levels = filter.split('/');
@@ -107,7 +114,7 @@ export class RetainedIndex<T> {
   }
 
   *entries(): IterableIterator<[string, T]> {
-    yield* this.byTopic.entries();
+    for (const [topic, node] of this.byTopic) yield [topic, node.value as T];
   }
 }
 

@@ -8,7 +8,7 @@ import { footprint } from './footprint.js';
 import { latency } from './latency.js';
 import { offlineQueue } from './offline-queue.js';
 import { peerFigures, scenarioTable, summaryMarkdown, ALL_KINDS, type Absences } from './report.js';
-import { retained } from './retained.js';
+import { retained, retainedQos1 } from './retained.js';
 import { slowConsumer } from './slow-consumer.js';
 import { connectionStorm, reconnectStorm } from './storm.js';
 import { runScenario, type RunOutcome } from './run-compare.js';
@@ -30,6 +30,7 @@ export function compareScenarios(isQuick: boolean): Scenario[] {
     slowConsumer('11', isQuick ? 50_000 : 200_000, 1_000),
     connectionStorm(isQuick ? 2_000 : 5_000),
     reconnectStorm(isQuick ? 2_000 : 10_000, 10),
+    retainedQos1(10_000, 100),
   ];
 }
 

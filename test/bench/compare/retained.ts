@@ -1,12 +1,13 @@
 /**
- * Scenario 7: N retained topics (QoS 0 publishes with RETAIN on bench/r/<i>, then PINGREQ →
+ * Scenario 7 (and 14, below): N retained topics (QoS 0 publishes with RETAIN on bench/r/<i>, then PINGREQ →
  * PINGRESP so the broker has handled them all), then a new client subscribes to bench/r/#: the
  * time from SUBSCRIBE until the N-th retained message arrives.
  */
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import { startWindow } from '../lib/broker-process.js';
-import { PublishTemplate } from '../lib/load-client.js';
+import { PublishTemplate, type LoadClient } from '../lib/load-client.js';
+import { PacketType } from '../lib/frame-reader.js';
 import { settle } from '../lib/wait.js';
 import type { RunResult, Scenario, ScenarioContext } from './scenario.js';
 
@@ -59,4 +60,79 @@ export function retained(count: number): Scenario {
       return settled.isComplete ? { metrics } : { metrics, problem: `${settled.count.toLocaleString('en')} of ${count.toLocaleString('en')} arrived` };
     },
   };
+}
+
+/** How many distinct topics scenario 14 publishes to: a fleet's state topics, each updated often. */
+const RETAINED_TOPICS = 1_000;
+
+/**
+ * Scenario 14 (issue #12's fourth row): N retained QoS 1 publishes from one client keeping
+ * `window` unacknowledged, cycling over 1,000 topics (bench/rq/<i>), no subscriber: the rate at
+ * which the broker stores and acknowledges retained messages, and its CPU per message.
+ */
+export function retainedQos1(count: number, window: number): Scenario {
+  const templates = new Map<4 | 5, PublishTemplate[]>();
+  return {
+    number: '14',
+    title: `retained QoS 1 publishing: ${count.toLocaleString('en')} publishes over ${RETAINED_TOPICS.toLocaleString('en')} topics, ${window} in flight`,
+    metrics: [
+      { key: 'rate', label: 'acked msg/s' },
+      { key: 'cpuUs', label: 'CPU µs/msg', digits: 1, isLowerBetter: true },
+      { key: 'perCpuSecond', label: 'per CPU-s' },
+    ],
+    headlines: [
+      { key: 'rate', label: `retained QoS 1 publishing, ${window} in flight (msg/s)`, target: { mosquitto: 0.8 } },
+      { key: 'perCpuSecond', label: '… per broker CPU-second' },
+    ],
+    capMs: 120_000,
+    async run({ peer, clients, version }: ScenarioContext): Promise<RunResult> {
+      if (!templates.has(version)) {
+        templates.set(
+          version,
+          Array.from({ length: RETAINED_TOPICS }, (_, i) => new PublishTemplate(`bench/rq/${i}`, PAYLOAD, 1, { version, retain: true })),
+        );
+      }
+      const pub = await clients.connect({ clientId: 'retained-qos1-pub' });
+      const window_ = startWindow(peer.pid);
+      const startedAt = performance.now();
+      await publishRetainedWindowed(pub, templates.get(version)!, count, window);
+      const measured = window_.end();
+      const seconds = (performance.now() - startedAt) / 1000;
+      return { metrics: { rate: count / seconds, cpuUs: (measured.brokerCpuSeconds * 1e6) / count, perCpuSecond: count / measured.brokerCpuSeconds } };
+    },
+  };
+}
+
+/** Like publishWindowed, over several topics in turn: the acks of one read release that many new publishes. */
+function publishRetainedWindowed(client: LoadClient, templates: readonly PublishTemplate[], count: number, window: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let acked = 0;
+    let released = 0;
+    let nextId = 1;
+    const sendBatch = (n: number): void => {
+      const packets: Buffer[] = [];
+      for (let i = 0; i < n; i++) {
+        packets.push(templates[(sent + i) % templates.length]!.withPacketId(nextId));
+        nextId = nextId >= 65535 ? 1 : nextId + 1;
+      }
+      client.socket.write(packets.length === 1 ? packets[0]! : Buffer.concat(packets));
+      sent += n;
+    };
+    client.onAck = (type) => {
+      if (type !== PacketType.PUBACK) return;
+      acked++;
+      if (sent + released < count) released++;
+      if (acked === count) resolve();
+    };
+    client.onReadEnd = () => {
+      if (released === 0) return;
+      sendBatch(released);
+      released = 0;
+    };
+    void client.closed.then(() => {
+      if (acked < count) reject(new Error(`connection closed after ${acked} of ${count} acks`));
+    });
+    sendBatch(Math.min(window, count));
+  });
 }
