@@ -49,4 +49,22 @@ describe('DeliveryQueue', () => {
     expect(queue.removeWhere((r) => r.qos === 0).map((r) => r.message.payload.toString())).toEqual(['z']);
     expect(queue.drainAll().map((r) => r.message.payload.toString())).toEqual(['a', 'b']);
   });
+
+  it('the age of the oldest queued follows the head, through evictions, compaction and removeWhere', () => {
+    let now = 1_000;
+    const queue = new DeliveryQueue({ maxMessages: 5_000, maxBytes: 1 << 30 }, 'refuse-newest', () => now);
+    const onEvict = (): void => undefined;
+    queue.offer(record('z0', 0), onEvict); // queued at 1000, taken from the middle below
+    for (let i = 0; i < 3_000; i++, now++) queue.offer(record(`m${i}`), onEvict); // m<i> at 1000 + i
+    expect(queue.oldestQueuedAt).toBe(1_000);
+    // Past the compaction threshold (1,024 consumed) the array is sliced; the times must move with it.
+    for (let i = 0; i < 2_000; i++) queue.shift();
+    expect(queue.oldestQueuedAt).toBe(1_000 + 1_999);
+    // removeWhere re-queues what it keeps with the time each had, not the time of the call.
+    now = 9_999_999;
+    queue.removeWhere((r) => r.message.payload.toString() === 'm1999');
+    expect(queue.oldestQueuedAt).toBe(1_000 + 2_000);
+    while (queue.size > 0) queue.shift();
+    expect(queue.oldestQueuedAt).toBeUndefined();
+  });
 });
