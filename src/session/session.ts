@@ -1,24 +1,22 @@
 /**
  * One client's session: its subscriptions, the deliveries it is owed, the QoS 2 packet ids it has
  * sent us and not yet released, and its will. A façade over parts with one job each:
- * `DeliveryQueue` (the bounded FIFO), `InflightWindow` (packet ids and the send window) and
- * `DeliveryJournal` (every store write about deliveries, and the lazy load after a restart). It
- * talks to whatever connection holds it through `SessionLink`, so this module never imports the
- * broker.
+ * `DeliveryQueue` (the bounded FIFO), `InflightWindow` (packet ids and the send window),
+ * `DeliverySender` (queue → flight, and what may leave only after a commit), `DeliveryJournal`
+ * (every store write about deliveries, and the lazy load after a restart) and `IncomingQos2Ids`.
+ * It talks to whatever connection holds it through `SessionLink`, so this module never imports
+ * the broker.
  */
 import type { CommitLog, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
 import { DeliveryJournal } from './delivery-journal.js';
 import { DeliveryQueue, type EvictionKind, type OverflowPolicy } from './delivery-queue.js';
+import { DeliverySender } from './delivery-sender.js';
+import { IncomingQos2Ids } from './incoming-qos2.js';
 import { InflightWindow } from './inflight-window.js';
+import type { DropReason, SessionLink } from './types.js';
 
-/** What a session needs from the connection that currently holds it. */
-export interface SessionLink {
-  /** Whether the socket can take more bytes now without buffering beyond its bound. */
-  readonly isWritable: boolean;
-  sendPublish(delivery: OutgoingRecord, isDuplicate: boolean): void;
-  sendPubrel(packetId: number): void;
-}
+export type { DropReason, SessionLink } from './types.js';
 
 export interface SessionLimits {
   /** Largest number of unacknowledged QoS 1/2 deliveries to the client (our own bound). */
@@ -26,9 +24,6 @@ export interface SessionLimits {
   maxQueuedMessages: number;
   maxQueuedBytes: number;
 }
-
-/** Why a delivery was not made; counted by the broker and per session. */
-export type DropReason = 'queue-full' | 'offline-qos0' | 'expired' | 'too-large';
 
 export interface SessionEvents {
   onDrop(session: Session, reason: DropReason, message: Message): void;
@@ -77,8 +72,9 @@ export class Session {
   private readonly queue: DeliveryQueue;
   private readonly inflight: InflightWindow;
   private readonly journal: DeliveryJournal;
-  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2] (made on first use). */
-  private incomingQos2: Set<number> | undefined;
+  private readonly sender: DeliverySender;
+  /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2]. */
+  private readonly incomingQos2: IncomingQos2Ids;
   private nextSeq = 1;
   /** Deliveries made for an owner that keeps their durable copy (made on first use). */
   private borrowed: Map<OutgoingRecord, DeliveryOwner> | undefined;
@@ -104,6 +100,25 @@ export class Session {
     this.queue = new DeliveryQueue({ maxMessages: limits.maxQueuedMessages, maxBytes: limits.maxQueuedBytes }, 'refuse-newest', () => events.now());
     this.inflight = new InflightWindow(limits.maxInflight);
     this.journal = new DeliveryJournal(clientId, commitLog, () => this.isPersistent);
+    this.incomingQos2 = new IncomingQos2Ids(clientId, (op) => this.journal.persist(op));
+    const session = this;
+    const host = {
+      get link(): SessionLink | undefined {
+        return session.link;
+      },
+      get linkEpoch(): number {
+        return session.linkEpoch;
+      },
+      get isPersistent(): boolean {
+        return session.isPersistent;
+      },
+      now: (): number => this.events.now(),
+      expired: (record: OutgoingRecord): void => {
+        this.drop('expired', record.message);
+        this.settleBorrowed(record, 'dropped');
+      },
+    };
+    this.sender = new DeliverySender(host, this.queue, this.inflight, this.journal, commitLog);
   }
 
   /**
@@ -198,24 +213,21 @@ export class Session {
 
   /** Whether a QoS 2 PUBLISH with this id was received and not yet released. */
   hasIncomingQos2(packetId: number): boolean {
-    return this.incomingQos2?.has(packetId) === true;
+    return this.incomingQos2.has(packetId);
   }
 
   get incomingQos2Count(): number {
-    return this.incomingQos2?.size ?? 0;
+    return this.incomingQos2.size;
   }
 
   /** A QoS 2 PUBLISH was routed: its id is remembered (and stored) until PUBREL [3.1.1 MQTT-4.3.3-2]. */
   rememberIncomingQos2(packetId: number): void {
-    (this.incomingQos2 ??= new Set()).add(packetId);
-    this.persist({ type: 'putIncomingQos2', clientId: this.clientId, packetId });
+    this.incomingQos2.remember(packetId);
   }
 
   /** PUBREL: the id may be used for a new message again. Returns whether it was known. */
   releaseIncomingQos2(packetId: number): boolean {
-    const isKnown = this.incomingQos2?.delete(packetId) === true;
-    if (isKnown) this.persist({ type: 'deleteIncomingQos2', clientId: this.clientId, packetId });
-    return isKnown;
+    return this.incomingQos2.release(packetId);
   }
 
   // --- recovery after a restart --------------------------------------------------------------
@@ -257,9 +269,7 @@ export class Session {
 
   /** Adds the incoming QoS 2 ids read from the store (before the client goes online). */
   restoreIncomingQos2(packetIds: readonly number[]): void {
-    if (packetIds.length === 0) return;
-    const ids = (this.incomingQos2 ??= new Set());
-    for (const packetId of packetIds) ids.add(packetId);
+    this.incomingQos2.restore(packetIds);
   }
 
   // --- subscriptions -------------------------------------------------------------------------
@@ -318,7 +328,7 @@ export class Session {
     this.queue.drainAll();
     this.journal.reset();
     this.subscriptions.clear();
-    this.incomingQos2 = undefined;
+    this.incomingQos2.clear();
     this.will = undefined;
     if (wasPersistent) this.commitLog.add({ type: 'deleteSession', clientId: this.clientId });
   }
@@ -362,7 +372,7 @@ export class Session {
         this.drop('expired', message);
         return DeliveryOutcome.NotKept;
       }
-      if (this.sendFromQueue(link, record, false)) this.sendQos2AfterCommit();
+      this.sender.sendNow(link, record);
       return DeliveryOutcome.Accepted;
     }
     if (!this.queue.offer(record, this.onEvict)) return this.refusedOutcome();
@@ -395,7 +405,7 @@ export class Session {
     const borrowed = (this.borrowed ??= new Map());
     borrowed.set(record, owner);
     if (this.queue.size === 0 && !this.inflight.isFull && link.isWritable) {
-      this.sendFromQueue(link, record, false);
+      this.sender.sendNow(link, record);
       return true;
     }
     let isRefused = false;
@@ -480,10 +490,7 @@ export class Session {
     // The PUBREL goes out only once "PUBREC received" is on disk: a restart must not resend the
     // PUBLISH of a message the client has already been told to release.
     this.journal.write(record);
-    const epoch = this.linkEpoch;
-    this.commitLog.afterCommit(() => {
-      if (epoch === this.linkEpoch && this.inflight.get(packetId) === record) this.link?.sendPubrel(packetId);
-    });
+    this.sender.sendPubrelOnceCommitted(record);
     return true;
   }
 
@@ -555,84 +562,7 @@ export class Session {
     this.drop('queue-full', record.message);
   };
 
-  /**
-   * Moves queued deliveries into flight while the window and the socket allow. QoS 2 deliveries
-   * to a persistent session are sent only after their packet id is committed, so a restart
-   * resends them under the same id and the receiver recognises the duplicate.
-   */
   private pump(): void {
-    const link = this.link;
-    if (!link) return;
-    let now: number | undefined;
-    let wasQos2Deferred = false;
-    while (link.isWritable) {
-      const next = this.queue.peek();
-      if (!next) break;
-      if (next.qos > 0 && this.inflight.isFull) break;
-      this.queue.shift();
-      if (next.message.expiresAt !== undefined && next.message.expiresAt <= (now ??= this.events.now())) {
-        this.drop('expired', next.message);
-        this.journal.forget(next);
-        this.settleBorrowed(next, 'dropped');
-        continue;
-      }
-      if (next.qos === 0) {
-        link.sendPublish(next, false);
-        continue;
-      }
-      if (this.sendFromQueue(link, next, true)) wasQos2Deferred = true;
-    }
-    if (wasQos2Deferred) this.sendQos2AfterCommit();
-  }
-
-  /**
-   * Puts a QoS 1/2 delivery in flight and sends it, or — QoS 2 to a persistent session — marks it
-   * to be sent once its 'sent' record commits. Returns whether it was deferred so.
-   */
-  private sendFromQueue(link: SessionLink, record: OutgoingRecord, wasQueued: boolean): boolean {
-    // A queued delivery was stored with its packet id; it keeps it unless that id is in use
-    // (the id counter wrapped while an old delivery stayed unacknowledged).
-    const hasStoredId = wasQueued && record.packetId !== undefined && !this.inflight.has(record.packetId);
-    // Read back from the store as sent before a restart: this is a redelivery [3.1.1 MQTT-3.3.1-1].
-    const isDuplicate = hasStoredId && record.state === 'sent';
-    if (!hasStoredId) record.packetId = this.inflight.nextPacketId();
-    record.state = 'sent';
-    this.inflight.add(record);
-    if (!this.isPersistent) {
-      link.sendPublish(record, isDuplicate);
-      return false;
-    }
-    if (record.qos === 1) {
-      // QoS 1 goes out at once: if the broker dies before its record commits, the publisher was
-      // not acknowledged either and resends — a duplicate, which QoS 1 allows. With its stored id
-      // the record on disk already says all a restart needs.
-      if (hasStoredId) this.journal.deferSentState(record);
-      else this.journal.write(record);
-      link.sendPublish(record, isDuplicate);
-      return false;
-    }
-    // QoS 2 must wait: its packet id and 'sent' state have to be on disk before the client sees it.
-    this.journal.write(record);
-    this.qos2AwaitingCommit.push(record);
-    if (isDuplicate) (this.qos2Redeliveries ??= new WeakSet()).add(record);
-    return true;
-  }
-
-  /** QoS 2 deliveries put in flight whose 'sent' record is not yet known to be committed. */
-  private qos2AwaitingCommit: OutgoingRecord[] = [];
-  /** Of those, the ones sent before a restart (they go out with DUP). */
-  private qos2Redeliveries: WeakSet<OutgoingRecord> | undefined;
-
-  private sendQos2AfterCommit(): void {
-    const records = this.qos2AwaitingCommit;
-    this.qos2AwaitingCommit = [];
-    const epoch = this.linkEpoch;
-    this.commitLog.afterCommit(() => {
-      // A reconnect in between has already resent everything in flight.
-      if (epoch !== this.linkEpoch || !this.link) return;
-      for (const record of records) {
-        if (this.inflight.get(record.packetId!) === record && record.state === 'sent') this.link.sendPublish(record, this.qos2Redeliveries?.has(record) === true);
-      }
-    });
+    this.sender.pump();
   }
 }
