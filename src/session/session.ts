@@ -6,6 +6,12 @@
  * (every store write about deliveries, and the lazy load after a restart) and `IncomingQos2Ids`.
  * It talks to whatever connection holds it through `SessionLink`, so this module never imports
  * the broker.
+ *
+ * Over ~350 lines: what is left here is the delivery façade — `deliver`, the acknowledgement flow
+ * (PUBACK, PUBREC, PUBCOMP, abandon), the shared-group moves and the durable queues' borrowed
+ * deliveries — which read and change the queue, the window, the journal and the sender together.
+ * The next cuts are that flow into its own part beside `DeliverySender`, and the borrowed
+ * deliveries' owner bookkeeping into theirs, with the façade keeping one-line delegations.
  */
 import type { CommitLog, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
