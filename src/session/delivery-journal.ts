@@ -43,13 +43,6 @@ export class DeliveryJournal {
   private arrivedWhileLoading: OutgoingRecord[] = [];
   /** How many deliveries a not-yet-loaded session holds in the store. */
   private unloadedCount = 0;
-  /**
-   * The deliveries whose `journalPut` was added under `putsBatch`. Once the log takes that batch
-   * for writing they let go of their put (and its copy of the record: a long queue must not hold
-   * a second copy of every record it wrote), noted as stored instead.
-   */
-  private putsOfBatch: Noted[] = [];
-  private putsBatch = -1;
 
   constructor(
     private readonly clientId: string,
@@ -89,24 +82,9 @@ export class DeliveryJournal {
     this.retractPut(noted);
     const put: StoreOp = { type: 'putOutgoing', clientId: this.clientId, record: snapshot(record) };
     this.log.add(put);
-    const batch = this.log.openBatch;
-    if (batch !== this.putsBatch) this.releaseTakenPuts(batch);
-    this.putsOfBatch.push(noted);
     noted.journalPut = put;
-    noted.journalPutBatch = batch;
+    noted.journalPutBatch = this.log.openBatch;
     noted.journalSentUnwritten = false;
-  }
-
-  /** The puts of an earlier batch were taken for writing: they are on disk (or will be, retried). */
-  private releaseTakenPuts(openBatch: number): void {
-    for (const record of this.putsOfBatch) {
-      if (record.journalPut !== undefined && record.journalPutBatch !== openBatch) {
-        record.journalPut = undefined;
-        record.journalStored = true;
-      }
-    }
-    this.putsOfBatch = [];
-    this.putsBatch = openBatch;
   }
 
   /**
@@ -208,7 +186,6 @@ export class DeliveryJournal {
 
   /** The session ended: nothing is owed any more (the store deletes the session as a whole). */
   reset(): void {
-    this.putsOfBatch = [];
     this.state = 'loaded';
     this.arrivedWhileLoading = [];
     this.unloadedCount = 0;

@@ -40,22 +40,6 @@ describe('Session', () => {
     expect(log.storedOutgoing('c')).toEqual([]);
   });
 
-  it('a delivery written, then rewritten and acknowledged within a later batch, is still deleted: its first put is on disk', () => {
-    // The journal lets go of a put once its batch is taken for writing; the delete must not go with it.
-    const log = new RecordingCommitLog();
-    const { session } = persistentSession(log);
-    const link = new FakeLink();
-    session.attach(link, 65_535);
-    session.deliver(message('q2', 2), 2, false, undefined); // 'sent' put, batch 1
-    log.commit();
-    session.deliver(message('other', 1), 1, false, undefined); // a put of batch 2: batch 1's puts are let go
-    const packetId = link.publishes[0]!.record.packetId!;
-    session.received(packetId, false); // 'pubrec' put, batch 2
-    session.completed(packetId); // ends it while that put still waits: the put is retracted, a delete is owed
-    log.commit();
-    expect(log.storedOutgoing('c').map((r) => r.message.payload.toString())).toEqual(['other']);
-  });
-
   it('[3.1.1 MQTT-4.3.3-1] a QoS 2 PUBLISH to a persistent session leaves only after its sent record committed', () => {
     const log = new RecordingCommitLog();
     const { session } = persistentSession(log);
