@@ -34,16 +34,16 @@ export class Ownership {
   ) {}
 
   /** Engine errors (an election under way) are retried briefly; a lost compare-and-set is not. */
-  async claim(clientId: string): Promise<ClaimResult> {
-    return this.engine.retry(`claim ${clientId}`, () => this.claimOnce(clientId), 10);
+  async claim(clientId: string, isCleanStart = false): Promise<ClaimResult> {
+    return this.engine.retry(`claim ${clientId}`, () => this.claimOnce(clientId, isCleanStart), 10);
   }
 
-  private async claimOnce(clientId: string): Promise<ClaimResult> {
+  private async claimOnce(clientId: string, isCleanStart: boolean): Promise<ClaimResult> {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
     const entry = await kv.get(key);
     const current = entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value) : undefined;
-    if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId))) {
+    if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId, isCleanStart))) {
       return { isOwner: false, previousNode: current.node, deadNode: current.node };
     }
     // A live owner that released the session drained its inbox into it first; otherwise the
@@ -63,9 +63,10 @@ export class Ownership {
   }
 
   /** The old owner closes the client's connection and lets its session go; a dead node answers nothing. */
-  private async requestRelease(node: string, clientId: string): Promise<boolean> {
+  private async requestRelease(node: string, clientId: string, isCleanStart: boolean): Promise<boolean> {
     try {
-      await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId }), { timeout: RELEASE_TIMEOUT_MS });
+      // `node`: deliveries that still reach the old owner follow the session here (handoff.ts).
+      await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId, node: this.nodeId, isCleanStart }), { timeout: RELEASE_TIMEOUT_MS });
       return true;
     } catch (error) {
       const message = (error as Error).message;
