@@ -102,9 +102,13 @@ export class ClusterStore implements Store {
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.s.${keyHash(op.filter)}`, undefined);
           break;
         case 'putOutgoing':
+          // The session's queue is in the engine until loadOutgoing: what loadStored read of it
+          // is stale now (a delivery held while unloaded must be read back).
+          this.loadedOutgoing.delete(op.clientId);
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.record.seq)}`, encodeOutgoing(op.record));
           break;
         case 'deleteOutgoing':
+          this.loadedOutgoing.delete(op.clientId);
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.seq)}`, undefined);
           break;
         case 'putIncomingQos2':
