@@ -110,7 +110,11 @@ export class Adopter {
       const handler: InboxHandler = {
         appliedUpTo,
         onBatch: (deliveries, seq, done) => {
-          for (const delivery of deliveries) this.peerRouter.deliverToSessions(delivery, adopted);
+          for (const delivery of deliveries) {
+            // One that followed a session (a handoff) is for that session only.
+            const target = delivery.targetClientId;
+            this.peerRouter.deliverToSessions(delivery, target === undefined ? adopted : adopted.has(target) ? new Set([target]) : new Set());
+          }
           store.noteApplied(node, seq);
           broker.committer.afterCommit(done);
         },

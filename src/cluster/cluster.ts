@@ -96,14 +96,28 @@ export class ClusterService implements ClusterHooks {
     await this.link.start({
       onBatch: (deliveries, seq, done) =>
         gate.run(() => {
-          for (const delivery of deliveries) this.peerRouter.deliverHere(delivery);
-          this.store.noteApplied(this.nodeId, seq);
-          broker.committer.afterCommit(done);
+          let onward: Array<Promise<void>> | undefined;
+          for (const delivery of deliveries) {
+            const sending = this.peerRouter.deliverHere(delivery);
+            if (sending) (onward ??= []).push(sending);
+          }
+          if (!onward) {
+            this.store.noteApplied(this.nodeId, seq);
+            return broker.committer.afterCommit(done);
+          }
+          // Deliveries that follow a session to a node looked up first: acked after their send.
+          void Promise.all(onward).then(
+            () => {
+              this.store.noteApplied(this.nodeId, seq);
+              broker.committer.afterCommit(done);
+            },
+            (error: Error) => done(error),
+          );
         }),
       appliedUpTo: await retry('applied mark', () => this.store.appliedUpTo(this.nodeId)),
       onQos0: (deliveries) =>
         gate.run(() => {
-          for (const delivery of deliveries) this.peerRouter.deliverHere(delivery);
+          for (const delivery of deliveries) void this.peerRouter.deliverHere(delivery)?.catch(() => undefined);
         }),
     });
     this.engine.nc.subscribe(releaseSubject(this.nodeId), { callback: (error, msg) => !error && void this.handover.onReleaseRequest(msg) });

@@ -105,6 +105,12 @@ export class Ownership {
     return ids;
   }
 
+  /** The node the owner record names for `clientId` (undefined when none). */
+  async ownerOf(clientId: string): Promise<string | undefined> {
+    const entry = await this.engine.bucket(BUCKETS.owner).get(keyHash(clientId));
+    return entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value).node : undefined;
+  }
+
   /** Client ids whose owner record names `node`. */
   async ownedBy(node: string): Promise<string[]> {
     const values = await this.engine.readPrefix(BUCKETS.owner, '>');

@@ -91,8 +91,12 @@ export class PeerRouter implements PeerRouting {
     return this.peerGroups ? this.peerGroups.has(groupKey) : !this.skipGroups.has(groupKey);
   }
 
-  /** A delivery another node sent here: this node's subscribers only, and the groups it was picked for. */
-  deliverHere(delivery: Delivery): void {
+  /**
+   * A delivery another node sent here: this node's subscribers only, and the groups it was picked
+   * for. Returns a promise when the delivery has to go on to a node not known yet: the inbox
+   * batch is acknowledged only after that send.
+   */
+  deliverHere(delivery: Delivery): Promise<void> | undefined {
     if (delivery.targetClientId !== undefined) return this.deliverTargeted(delivery, delivery.targetClientId);
     const groups = new Set(delivery.groups ?? []);
     if (groups.size > 0) this.passOnGroups(delivery, groups);
@@ -104,21 +108,34 @@ export class PeerRouter implements PeerRouting {
     }
     // The sender still routed it here for a session that moved on: it follows the session.
     if (this.handoffs.size > 0) this.handoffs.follow(delivery.message, delivery.publisherId, this.parts.routes.match(delivery.message.topic).nodes);
+    return undefined;
   }
 
   /** A delivery for one session that moved here from the sending node (its handoff). */
-  private deliverTargeted(delivery: Delivery, clientId: string): void {
-    if (this.parts.broker.sessions.get(clientId)) {
+  private deliverTargeted(delivery: Delivery, clientId: string): Promise<void> | undefined {
+    const { broker, link, ownership, nodeId, logger } = this.parts;
+    if (broker.sessions.get(clientId)) {
       this.deliverToSessions(delivery, new Set([clientId]));
-      return;
+      return undefined;
     }
     const next = this.handoffs.nodeOf(clientId);
     if (next !== undefined) {
-      this.parts.link.send(next, delivery);
-      return;
+      link.send(next, delivery);
+      return undefined;
     }
-    this.strayTargeted++;
-    if (this.strayTargeted % 100 === 1) this.parts.logger.warn({ clientId }, 'cluster: a delivery followed a session that is not here (its claim here lost)');
+    // The session moved on again and its handoff from here has ended already (or it went back
+    // to the sender): it follows the owner record.
+    return ownership.ownerOf(clientId).then(
+      (owner) => {
+        if (owner !== undefined && owner !== nodeId) return link.send(owner, delivery);
+        this.strayTargeted++;
+        if (this.strayTargeted % 100 === 1) logger.warn({ clientId, owner }, 'cluster: a delivery followed a session that is nowhere (dropped)');
+      },
+      (error: Error) => {
+        // Not acknowledged: the inbox batch comes again.
+        throw error;
+      },
+    );
   }
 
   /** A delivery to the given sessions whose subscriptions match (adoption drains, handoffs). */
