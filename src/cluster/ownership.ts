@@ -41,10 +41,19 @@ export class Ownership {
   private async claimOnce(clientId: string, isCleanStart: boolean): Promise<ClaimResult> {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
-    const entry = await kv.get(key);
+    let entry = await kv.get(key);
     const current = entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value) : undefined;
-    if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId, isCleanStart))) {
-      return { isOwner: false, previousNode: current.node, deadNode: current.node };
+    if (current && current.node !== this.nodeId) {
+      if (!(await this.requestRelease(current.node, clientId, isCleanStart))) return { isOwner: false, previousNode: current.node, deadNode: current.node };
+      // The owner released the session to this node; it may have rewritten its record meanwhile
+      // (its own CONNECT of the id, settled before the release): the compare-and-set is against
+      // the record as it is now, provided it still names the node that released. (Against the
+      // revision read before, that CONNECT made this claim lose with the session released:
+      // nobody held it, and what followed it here was lost.)
+      const after = await kv.get(key);
+      const now = after && after.operation === 'PUT' ? decodeJson<OwnerRecord>(after.value) : undefined;
+      if (!after || now?.node !== current.node) return { isOwner: false, previousNode: now?.node ?? current.node };
+      entry = after;
     }
     // A live owner that released the session drained its inbox into it first; otherwise the
     // session still has deliveries owed from the dead nodes it was adopted from.

@@ -13,6 +13,8 @@ import type { NodeParts } from './node-parts.js';
 
 /** Payload bytes a message may have to go to another node (engine max_payload 1 MiB, minus headroom). */
 const MAX_FORWARD_PAYLOAD = 900 * 1024;
+/** A delivery following a session is sent on at most this often (views of where it is can lag). */
+const MAX_TARGETED_HOPS = 8;
 
 export class PeerRouter implements PeerRouting {
   private oversizeRefused = 0;
@@ -113,29 +115,39 @@ export class PeerRouter implements PeerRouting {
 
   /** A delivery for one session that moved here from the sending node (its handoff). */
   private deliverTargeted(delivery: Delivery, clientId: string): Promise<void> | undefined {
-    const { broker, link, ownership, nodeId, logger } = this.parts;
+    const { broker, link, ownership, nodeId } = this.parts;
     if (broker.sessions.get(clientId)) {
       this.deliverToSessions(delivery, new Set([clientId]));
       return undefined;
     }
+    const hops = (delivery.hops ?? 0) + 1;
+    if (hops > MAX_TARGETED_HOPS) {
+      this.noteStray(clientId, undefined);
+      return undefined;
+    }
+    const onward: Delivery = { ...delivery, hops };
     const next = this.handoffs.nodeOf(clientId);
     if (next !== undefined) {
-      link.send(next, delivery);
+      link.send(next, onward);
       return undefined;
     }
     // The session moved on again and its handoff from here has ended already (or it went back
     // to the sender): it follows the owner record.
     return ownership.ownerOf(clientId).then(
       (owner) => {
-        if (owner !== undefined && owner !== nodeId) return link.send(owner, delivery);
-        this.strayTargeted++;
-        if (this.strayTargeted % 100 === 1) logger.warn({ clientId, owner }, 'cluster: a delivery followed a session that is nowhere (dropped)');
+        if (owner !== undefined && owner !== nodeId) return link.send(owner, onward);
+        this.noteStray(clientId, owner);
       },
       (error: Error) => {
         // Not acknowledged: the inbox batch comes again.
         throw error;
       },
     );
+  }
+
+  private noteStray(clientId: string, owner: string | undefined): void {
+    this.strayTargeted++;
+    if (this.strayTargeted % 100 === 1) this.parts.logger.warn({ clientId, owner }, 'cluster: a delivery followed a session that is nowhere (dropped)');
   }
 
   /** A delivery to the given sessions whose subscriptions match (adoption drains, handoffs). */
