@@ -30,8 +30,14 @@ export class Adopter {
   ) {}
 
   /** Resolves once an adoption that took `clientId`'s session over has read the dead inbox into it. */
-  async settled(clientId: string): Promise<void> {
-    for (const progress of this.adoptions.values()) if (progress.adopted.has(clientId)) await progress.finished;
+  async settled(clientId: string, timeoutMs = 60_000): Promise<void> {
+    for (const progress of this.adoptions.values()) {
+      // Bounded: a failed adoption finishes only when a retry succeeds.
+      if (!progress.adopted.has(clientId)) continue;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([progress.finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    }
   }
 
   /** Nodes with an inbox that are dead (Liveness says when): adopted (one adopter wins the lock). */
@@ -90,6 +96,8 @@ export class Adopter {
       for (const clientId of await ownership.ownedBy(node)) {
         const origins = await ownership.takeFrom(clientId, node);
         if (!origins) continue;
+        // From here a CONNECT of the id on this node waits for the adoption (settled()).
+        adopted.add(clientId);
         // A dead node this one was itself adopting when it died: finished below.
         for (const origin of origins) if (origin !== node) progress.chained.add(origin);
         if (broker.sessions.get(clientId)) continue;
@@ -99,7 +107,6 @@ export class Adopter {
         const session = broker.sessions.get(clientId)!;
         for (const subscription of stored.subscriptions) session.subscriptions.set(subscription.filter, subscription);
         await broker.loadSessionState(session);
-        adopted.add(clientId);
         routesLater.push({ clientId, subscriptions: stored.subscriptions });
       }
       // Sessions an adopter of `node` took over and then died with: they came here since.

@@ -90,6 +90,11 @@ export class Handover {
       if (!result.isOwner) return false;
       // Back here: a handoff of this session to another node ends (it handed it back).
       this.handoffs.end(clientId);
+      // This node may be adopting the session from a dead node right now: the client gets it
+      // once the dead node's inbox is read into it, not half restored.
+      release();
+      await this.adopter.settled(clientId);
+      release = holdInbox();
       if (result.previousNode !== undefined && result.previousNode !== nodeId) {
         logger.debug({ clientId, from: result.previousNode }, 'cluster: client id moved here');
       }
