@@ -100,7 +100,7 @@ export class Handover {
       }
       if (broker.sessions.get(clientId)) return true;
       if (isCleanStart) {
-        // Whatever the engine still holds of an earlier session ends now [MQTT-3.1.2-4 (5.0)].
+        // Whatever the engine still holds of an earlier session ends now [3.1.1 MQTT-3.1.2-6] [5.0 MQTT-3.1.2-4].
         broker.committer.add({ type: 'deleteSession', clientId });
         return true;
       }
@@ -127,7 +127,7 @@ export class Handover {
       // A CONNECT of this node claiming the same id finishes first (won or lost); the connection
       // taken over below is taken once its CONNACK is out: closed while registered but not yet
       // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
-      // [5.0 MQTT-3.2.0-2: nothing but AUTH before CONNACK].
+      // (nothing but AUTH before CONNACK [5.0 MQTT-3.2.0-1]).
       const local = this.claiming.get(clientId);
       const hasLocalWinner = local !== undefined && (await local.catch(() => false));
       const isSettled = (): boolean => {
@@ -139,7 +139,7 @@ export class Handover {
       while (!isSettled() && Date.now() < deadline) await sleep(5);
       const connection = broker.clients.get(clientId);
       if (connection) {
-        // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).
+        // [3.1.1 MQTT-3.1.4-2] [5.0 MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E first).
         connection.isTakenOver = true;
         connection.disconnectWithReason(0x8e, 'session taken over by a connection on another node');
         connection.destroy('session-taken-over');
