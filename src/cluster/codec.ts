@@ -15,6 +15,8 @@ export interface Delivery {
   declinedBy?: string[];
   /** Only for this session (a delivery following a session that moved to another node). */
   targetClientId?: string;
+  /** How often a targeted delivery was sent on already (bounds a loop between stale views). */
+  hops?: number;
 }
 
 interface Header {
@@ -27,6 +29,7 @@ interface Header {
   g?: string[];
   v?: string[];
   c?: string;
+  h?: number;
 }
 
 export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
@@ -47,6 +50,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
     if (d.groups) header.g = d.groups;
     if (d.declinedBy) header.v = d.declinedBy;
     if (d.targetClientId !== undefined) header.c = d.targetClientId;
+    if (d.hops !== undefined) header.h = d.hops;
     const json = Buffer.from(JSON.stringify(header));
     const lengths = Buffer.allocUnsafe(8);
     lengths.writeUInt32BE(json.length, 0);
@@ -96,6 +100,7 @@ export function decodeBatch(data: Uint8Array): Delivery[] {
     if (header.g) delivery.groups = header.g;
     if (header.v) delivery.declinedBy = header.v;
     if (header.c !== undefined) delivery.targetClientId = header.c;
+    if (header.h !== undefined) delivery.hops = header.h;
     out.push(delivery);
   }
   return out;

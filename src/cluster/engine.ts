@@ -3,9 +3,10 @@
  * whichever node starts first), and Midge's own publish pipeline. The `nats` client is imported
  * here and nowhere else in Midge; it is loaded only in cluster mode.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ClusterConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
+import { AckPipeline, EngineError } from './ack-pipeline.js';
 
 type Nats = typeof import('nats');
 export type NatsConnection = import('nats').NatsConnection;
@@ -34,98 +35,22 @@ export const adoptedKey = (node: string): string => `adopted.${node}`;
 /** How long a node's heartbeat lives in midge_nodes: a node silent for this long is dead. */
 export const NODE_LEASE_MS = 6000;
 
+/** Hashes of recent client ids, filters and topics: every session write names its client's. */
+const hashes = new Map<string, string>();
+const MAX_CACHED_HASHES = 50_000;
+
 /** KV keys allow `[-/=.\w]`: client ids, filters and topics go in as a hash. */
 export function keyHash(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+  let hash = hashes.get(text);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(text).digest('base64url');
+    if (hashes.size >= MAX_CACHED_HASHES) hashes.clear();
+    hashes.set(text, hash);
+  }
+  return hash;
 }
 
-/** The engine refused or did not answer a write in time. */
-export class EngineError extends Error {
-  constructor(
-    readonly reason: 'timeout' | 'no-responders' | 'refused' | 'closed',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'EngineError';
-  }
-}
-
-interface PendingAck {
-  resolve(seq: number): void;
-  reject(error: EngineError): void;
-  deadline: number;
-}
-
-/**
- * Plain publishes with a reply subject, their JetStream acks read on one wildcard subscription:
- * the client's per-message helper caps near 12k/s here, this pipeline near 44k acks/s.
- */
-export class AckPipeline {
-  private readonly prefix: string;
-  private next = 0;
-  private readonly pending = new Map<number, PendingAck>();
-  private readonly sweeper: NodeJS.Timeout;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    node: string,
-    private readonly timeoutMs: number,
-  ) {
-    this.prefix = `_midge.ack.${node}.${randomBytes(4).toString('hex')}.`;
-    nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.onAck(msg) });
-    this.sweeper = setInterval(() => this.sweep(), Math.min(250, timeoutMs));
-    this.sweeper.unref();
-  }
-
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
-  /** Resolves with the stream sequence once the stream's quorum stored the message. */
-  publish(subject: string, data: Uint8Array, headers?: MsgHdrs): Promise<number> {
-    const id = ++this.next;
-    return new Promise<number>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });
-      try {
-        this.nc.publish(subject, data, headers ? { reply: this.prefix + id, headers } : { reply: this.prefix + id });
-      } catch (error) {
-        this.pending.delete(id);
-        reject(new EngineError('closed', (error as Error).message));
-      }
-    });
-  }
-
-  private onAck(msg: Msg): void {
-    const id = Number(msg.subject.slice(this.prefix.length));
-    const waiter = this.pending.get(id);
-    if (!waiter) return; // answered after its timeout: the retry has its own id
-    this.pending.delete(id);
-    if (msg.headers?.code === 503) return waiter.reject(new EngineError('no-responders', 'no stream answers the subject (engine unavailable)'));
-    let answer: { seq?: number; error?: { description?: string } };
-    try {
-      answer = JSON.parse(new TextDecoder().decode(msg.data)) as typeof answer;
-    } catch {
-      return waiter.reject(new EngineError('refused', 'unreadable ack'));
-    }
-    if (answer.error || typeof answer.seq !== 'number') return waiter.reject(new EngineError('refused', answer.error?.description ?? 'no sequence in ack'));
-    waiter.resolve(answer.seq);
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [id, waiter] of this.pending) {
-      if (waiter.deadline > now) continue;
-      this.pending.delete(id);
-      waiter.reject(new EngineError('timeout', 'engine did not acknowledge in time'));
-    }
-  }
-
-  close(): void {
-    clearInterval(this.sweeper);
-    for (const waiter of this.pending.values()) waiter.reject(new EngineError('closed', 'engine connection closed'));
-    this.pending.clear();
-  }
-}
+export { EngineError } from './ack-pipeline.js';
 
 /** One write to a KV bucket, as a plain publish (put or delete). */
 export interface KvWrite {
@@ -245,27 +170,30 @@ export class Engine {
     return this.nats.headers();
   }
 
+  /** The KV delete marker header, built once (headers are encoded at each publish, not changed). */
+  private deleteHeaders: MsgHdrs | undefined;
+
   /** Puts and deletes pipelined; resolves when every one is stored, resending failed ones. */
   async writeKv(writes: readonly KvWrite[]): Promise<void> {
+    if (!this.deleteHeaders) {
+      this.deleteHeaders = this.headers();
+      this.deleteHeaders.set('KV-Operation', 'DEL');
+    }
+    const deleteHeaders = this.deleteHeaders;
+    const empty = new Uint8Array(0);
     let todo = writes;
     for (let attempt = 1; todo.length > 0; attempt++) {
-      const results = await Promise.allSettled(
-        todo.map((w) => {
-          let headers: MsgHdrs | undefined;
-          if (w.value === undefined) {
-            headers = this.headers();
-            headers.set('KV-Operation', 'DEL');
-          }
-          return this.pipeline.publish(`$KV.${w.bucket}.${w.key}`, w.value ?? new Uint8Array(0), headers);
-        }),
+      const errors = await this.pipeline.publishAll(
+        todo.map((w) => ({ subject: `$KV.${w.bucket}.${w.key}`, data: w.value ?? empty, headers: w.value === undefined ? deleteHeaders : undefined })),
       );
-      todo = todo.filter((_, i) => results[i]!.status === 'rejected');
-      if (todo.length === 0) return;
+      const failed = todo.filter((_, i) => errors[i] !== undefined);
+      if (failed.length === 0) return;
       if (this.isClosing) throw new EngineError('closed', 'engine closing with writes unacknowledged');
-      const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error;
       if (attempt === 1 || attempt % 10 === 0) {
-        this.logger.warn({ err: reason.message, writes: todo.length, attempt }, 'cluster: engine writes not acknowledged; resending');
+        const reason = errors.find((e) => e !== undefined)!;
+        this.logger.warn({ err: reason.message, writes: failed.length, attempt }, 'cluster: engine writes not acknowledged; resending');
       }
+      todo = failed;
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * attempt)));
     }
   }

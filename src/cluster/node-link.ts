@@ -102,20 +102,21 @@ export class NodeLink implements CommitSink {
   private async publishAll(messages: Array<{ node: string; id: string; data: Uint8Array }>): Promise<void> {
     let todo = messages;
     for (let attempt = 1; todo.length > 0; attempt++) {
-      const results = await Promise.allSettled(
+      const errors = await this.engine.pipeline.publishAll(
         todo.map((m) => {
           const headers = this.engine.headers();
           headers.set('Nats-Msg-Id', m.id);
-          return this.engine.pipeline.publish(inboxSubject(m.node), m.data, headers);
+          return { subject: inboxSubject(m.node), data: m.data, headers };
         }),
       );
-      todo = todo.filter((_, i) => results[i]!.status === 'rejected');
-      if (todo.length === 0) return;
+      const failed = todo.filter((_, i) => errors[i] !== undefined);
+      if (failed.length === 0) return;
       if (this.engine.closing) throw new Error('engine closing with inbox batches unacknowledged');
       if (attempt === 1 || attempt % 10 === 0) {
-        const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error;
-        this.logger.warn({ err: reason.message, batches: todo.length, attempt }, 'cluster: inbox batches not acknowledged; resending with the same ids');
+        const reason = errors.find((e) => e !== undefined)!;
+        this.logger.warn({ err: reason.message, batches: failed.length, attempt }, 'cluster: inbox batches not acknowledged; resending with the same ids');
       }
+      todo = failed;
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * attempt)));
     }
   }

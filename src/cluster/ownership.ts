@@ -34,17 +34,26 @@ export class Ownership {
   ) {}
 
   /** Engine errors (an election under way) are retried briefly; a lost compare-and-set is not. */
-  async claim(clientId: string): Promise<ClaimResult> {
-    return this.engine.retry(`claim ${clientId}`, () => this.claimOnce(clientId), 10);
+  async claim(clientId: string, isCleanStart = false): Promise<ClaimResult> {
+    return this.engine.retry(`claim ${clientId}`, () => this.claimOnce(clientId, isCleanStart), 10);
   }
 
-  private async claimOnce(clientId: string): Promise<ClaimResult> {
+  private async claimOnce(clientId: string, isCleanStart: boolean): Promise<ClaimResult> {
     const kv = this.engine.bucket(BUCKETS.owner);
     const key = keyHash(clientId);
-    const entry = await kv.get(key);
+    let entry = await kv.get(key);
     const current = entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value) : undefined;
-    if (current && current.node !== this.nodeId && !(await this.requestRelease(current.node, clientId))) {
-      return { isOwner: false, previousNode: current.node, deadNode: current.node };
+    if (current && current.node !== this.nodeId) {
+      if (!(await this.requestRelease(current.node, clientId, isCleanStart))) return { isOwner: false, previousNode: current.node, deadNode: current.node };
+      // The owner released the session to this node; it may have rewritten its record meanwhile
+      // (its own CONNECT of the id, settled before the release): the compare-and-set is against
+      // the record as it is now, provided it still names the node that released. (Against the
+      // revision read before, that CONNECT made this claim lose with the session released:
+      // nobody held it, and what followed it here was lost.)
+      const after = await kv.get(key);
+      const now = after && after.operation === 'PUT' ? decodeJson<OwnerRecord>(after.value) : undefined;
+      if (!after || now?.node !== current.node) return { isOwner: false, previousNode: now?.node ?? current.node };
+      entry = after;
     }
     // A live owner that released the session drained its inbox into it first; otherwise the
     // session still has deliveries owed from the dead nodes it was adopted from.
@@ -63,9 +72,10 @@ export class Ownership {
   }
 
   /** The old owner closes the client's connection and lets its session go; a dead node answers nothing. */
-  private async requestRelease(node: string, clientId: string): Promise<boolean> {
+  private async requestRelease(node: string, clientId: string, isCleanStart: boolean): Promise<boolean> {
     try {
-      await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId }), { timeout: RELEASE_TIMEOUT_MS });
+      // `node`: deliveries that still reach the old owner follow the session here (handoff.ts).
+      await this.engine.nc.request(releaseSubject(node), encodeJson({ clientId, node: this.nodeId, isCleanStart }), { timeout: RELEASE_TIMEOUT_MS });
       return true;
     } catch (error) {
       const message = (error as Error).message;
@@ -102,6 +112,12 @@ export class Ownership {
       if (record.node === this.nodeId && record.from?.includes(dead)) ids.push(record.clientId);
     }
     return ids;
+  }
+
+  /** The node the owner record names for `clientId` (undefined when none). */
+  async ownerOf(clientId: string): Promise<string | undefined> {
+    const entry = await this.engine.bucket(BUCKETS.owner).get(keyHash(clientId));
+    return entry && entry.operation === 'PUT' ? decodeJson<OwnerRecord>(entry.value).node : undefined;
   }
 
   /** Client ids whose owner record names `node`. */

@@ -121,6 +121,11 @@ export class RouteTable implements CommitSink {
     return { nodes, groups };
   }
 
+  /** Whether this node's view shows `node` holding subscribers of exactly `filter`. */
+  hasRoute(node: string, filter: string): boolean {
+    return this.remoteKeys.has(`${node}.${keyHash(filter)}`);
+  }
+
   /** The other nodes holding members of a shared group (`<group>/<filter>`), sorted. */
   nodesOfGroup(groupKey: string): string[] {
     const nodes = new Set<string>();

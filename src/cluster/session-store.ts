@@ -34,8 +34,7 @@ const appliedKey = (node: string): string => `applied.${node}`;
 const seqKey = (seq: number): string => seq.toString(16).padStart(14, '0');
 
 export class ClusterStore implements Store {
-  /** What `loadStored` read, handed to the broker's loadOutgoing/loadIncomingQos2 once. */
-  private readonly loadedOutgoing = new Map<string, OutgoingRecord[]>();
+  /** What `loadStored` read of incoming QoS 2 ids, handed to loadIncomingQos2 once (they change only while the client is connected). */
   private readonly loadedIncoming = new Map<string, number[]>();
 
   /** Inbox sequences applied since the last write, by inbox node: written after the batch's ops. */
@@ -137,6 +136,12 @@ export class ClusterStore implements Store {
 
   /** Reads one session whole; undefined when the engine holds none for the id. */
   async loadStored(clientId: string): Promise<LoadedSession | undefined> {
+    const stored = await this.readStored(clientId);
+    if (stored) this.loadedIncoming.set(clientId, stored.incomingQos2);
+    return stored;
+  }
+
+  private async readStored(clientId: string): Promise<LoadedSession | undefined> {
     const cid = keyHash(clientId);
     const values = await this.engine.readPrefix(BUCKETS.sessions, `${cid}.>`);
     let session: SessionRecord | undefined;
@@ -154,19 +159,17 @@ export class ClusterStore implements Store {
     }
     if (!session) return undefined;
     outgoing.sort((a, b) => a.seq - b.seq);
-    this.loadedOutgoing.set(clientId, outgoing);
-    this.loadedIncoming.set(clientId, incomingQos2);
     const last = outgoing[outgoing.length - 1];
     return { session, subscriptions, outgoing, incomingQos2, outgoingCount: outgoing.length, nextOutgoingSeq: last ? last.seq + 1 : 1 };
   }
 
+  /**
+   * Read fresh every time, never from what loadStored read: deliveries stored for the session
+   * since (held while it was unloaded, or a second CONNECT's read racing an adoption's) must be
+   * in it, and the journal calls this only after their commit.
+   */
   async loadOutgoing(clientId: string): Promise<OutgoingRecord[]> {
-    const loaded = this.loadedOutgoing.get(clientId);
-    if (loaded) {
-      this.loadedOutgoing.delete(clientId);
-      return loaded;
-    }
-    return (await this.loadStored(clientId))?.outgoing ?? [];
+    return (await this.readStored(clientId))?.outgoing ?? [];
   }
 
   async loadIncomingQos2(clientId: string): Promise<number[]> {
@@ -175,9 +178,6 @@ export class ClusterStore implements Store {
       this.loadedIncoming.delete(clientId);
       return loaded;
     }
-    // Leaves the outgoing records it read for the loadOutgoing that follows.
-    const stored = await this.loadStored(clientId);
-    this.loadedIncoming.delete(clientId);
-    return stored?.incomingQos2 ?? [];
+    return (await this.readStored(clientId))?.incomingQos2 ?? [];
   }
 }

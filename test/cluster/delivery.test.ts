@@ -3,39 +3,25 @@
  * processes): QoS 0/1/2, wildcards, `$` topics, odd topic characters, routing only to nodes
  * with subscribers, and the engine objects created by whichever node starts first.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeAllClients, connectCollecting } from '../helpers/clients.js';
-import { skipMessage, startEngine, type Engine } from './engine.js';
-import { clusterStatus, startNode, waitForRoutes, waitUntil, type MidgeNode } from './nodes.js';
+import { describe, expect, it } from 'vitest';
+import { connectCollecting } from '../helpers/clients.js';
+import { skipMessage } from './engine.js';
+import { clusterStatus, type MidgeNode, useThreeNodes, waitForRoutes, waitUntil } from './nodes.js';
 
 const skip = skipMessage('test/cluster/delivery.test.ts');
 
 describe.skipIf(skip !== undefined)('cluster: cross-node delivery', { timeout: 60_000 }, () => {
-  let engine: Engine;
-  let nodes: MidgeNode[] = [];
-
-  beforeAll(async () => {
-    engine = await startEngine();
-    // All three at once: they race to create the buckets and the inbox stream (idempotent).
-    nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(engine, id)));
-  }, 90_000);
-
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await engine?.stop();
-  }, 30_000);
-
-  afterEach(closeAllClients);
+  const cluster = useThreeNodes();
 
   it('every node is /ready and sees the others', async () => {
-    for (const node of nodes) {
+    for (const node of cluster.nodes) {
       expect((await node.get('/ready')).status).toBe(200);
       await waitUntil(`${node.id} sees 3 nodes`, async () => (await clusterStatus(node)).nodes.filter((n) => n.state === 'up').length === 3, 10_000);
     }
   });
 
   it('QoS 0, 1 and 2 from n1 reach a subscriber on n2, with wildcards, $ rules and odd topics; n3 gets nothing', async () => {
-    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const { client: sub, collector } = await connectCollecting(n2.url, { clientId: 'd-sub', protocolVersion: 5 });
     await sub.subscribeAsync({ 'w/+/leaf': { qos: 1 }, 'w/#': { qos: 2 }, 'odd/#': { qos: 2 }, '+/lead': { qos: 1 } });
     const { client: all, collector: allCollector } = await connectCollecting(n2.url, { clientId: 'd-all', protocolVersion: 5 });
@@ -79,7 +65,7 @@ describe.skipIf(skip !== undefined)('cluster: cross-node delivery', { timeout: 6
   });
 
   it('a QoS 1 publish on n3 fans out to subscribers on n1 and n2, once each; unsubscribe stops it', async () => {
-    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const a = await connectCollecting(n1.url, { clientId: 'f-a' });
     const b = await connectCollecting(n2.url, { clientId: 'f-b' });
     await a.client.subscribeAsync('fan/out', { qos: 1 });

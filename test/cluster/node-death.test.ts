@@ -6,7 +6,7 @@
  * once. (Each publisher's order is not kept across a kill: the inversions are printed, not asserted.)
  */
 import mqtt, { Store, type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { skipMessage, startEngine, type Engine } from './engine.js';
 import { dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
 
@@ -93,13 +93,14 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
   let nodes: MidgeNode[] = [];
   const env = { MIDGE_LIMITS__MAX_QUEUED_MESSAGES: '10000000', MIDGE_LIMITS__MAX_QUEUED_BYTES: String(2 * 1024 ** 3) };
 
-  beforeAll(async () => {
+  // Each crash run kills two of the three nodes: a fresh engine and nodes for each.
+  beforeEach(async () => {
     engine = await startEngine();
     nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(engine, id, env)));
   }, 90_000);
 
-  afterAll(async () => {
-    await dumpLogs(nodes, 'node-death');
+  afterEach(async (context) => {
+    await dumpLogs(nodes, `node-death-${context.task.name.includes('still publish') ? 'held' : 'plain'}`);
     await Promise.all(nodes.map((n) => n.kill()));
     await engine?.stop();
   }, 30_000);
@@ -215,15 +216,19 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     await crashAcrossNodes(false);
   }, 240_000);
 
-  // SKIPPED (issue 15, open): with the publishers' node killed while they still publish (held
-  // back until the first adoption is done) it failed 4 of 6 runs: in 3, 128–512 acknowledged
-  // QoS 1 messages of each QoS 1 publisher were never delivered (once also 32 of three QoS 2
-  // publishers); 1 timed out at 250 s. In the failing runs the QoS 1 subscriber's session, adopted
-  // by n1 from n3, was connected on n1 during that adoption and taken over to n2 as it ended,
-  // then n1 died. Not found yet: forwarding the inbox batches that still reached the old node
-  // after the release to the session's new node (the design's targetClientId) was tried and did
-  // not fix it (2 of its 3 runs, counted above, failed; reverted). Run it alone: beforeAll's nodes serve one crash run.
-  it.skip('the same, with the publishers\' node killed while they still publish', async () => {
+  // Until the session handoff (src/cluster/handoff.ts) this lost 128–512 acknowledged QoS 1 per
+  // publisher in 4 of 6 runs: what n1 acknowledged between releasing the subscriber's session to
+  // n2 and seeing n2's routes matched nobody. The publishers resume right as that move happens.
+  // Runs while fixing (2026-12-01, loaded machine): after the handoff 2 of 3 passed (a stray
+  // window: deliveries following a session that had moved on again); after the owner lookup 2
+  // of 3 (a claim losing its compare-and-set to the old node's own rewrite); after that 3 of 4
+  // (a client connecting to the adopter mid-adoption lost most of its queue); on the final code
+  // 6 of 6 alone and 0 of 1 inside the whole suite: 32 acknowledged (one in-flight window) of 7
+  // of the 10 publishers missing, QoS 1 and QoS 2, after the subscriber's session had moved
+  // n2 → n1 → n2 shortly before n1 (the publishers' node) died. That cause is not found.
+  // SKIPPED in the suite for that 1-in-7 loss (issue 15); run it with MIDGE_TEST_CLUSTER_HELD=1.
+  // Run it alone: each crash run starts its own engine and nodes.
+  it.skipIf(!process.env.MIDGE_TEST_CLUSTER_HELD)('the same, with the publishers\' node killed while they still publish', async () => {
     await crashAcrossNodes(true);
   }, 300_000);
 });

@@ -1,7 +1,9 @@
 /** Midge cluster nodes as child processes (the built CLI) on one engine, for the cluster tests. */
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { closeAllClients } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
-import type { Engine } from './engine.js';
+import { startEngine, type Engine } from './engine.js';
 
 export interface MidgeNode {
   id: string;
@@ -100,4 +102,34 @@ export async function dumpLogs(nodes: MidgeNode[], label: string): Promise<void>
   for (const node of nodes) {
     await writeFile(`${dir}/${label}-${node.id}.log`, node.process.logs.map((l) => JSON.stringify(l)).join('\n') + '\n' + node.process.stderr());
   }
+}
+
+/** An engine and three nodes n1–n3 shared by a file's tests (its hooks registered by `useThreeNodes`). */
+export interface ThreeNodes {
+  engine: Engine;
+  /** A test that restarts a node puts the new one in its place. */
+  nodes: MidgeNode[];
+}
+
+/**
+ * The shared setup of the cluster test files: one engine and three nodes started at once (they
+ * race to create the engine objects, which must be idempotent), stopped after the file; after
+ * each test the clients close and, with `dumpEachTest`, the nodes' logs go to
+ * MIDGE_TEST_CLUSTER_DUMP (see dumpLogs).
+ */
+export function useThreeNodes(options: { dumpEachTest?: boolean; env?: NodeJS.ProcessEnv } = {}): ThreeNodes {
+  const cluster = { nodes: [] } as unknown as ThreeNodes;
+  beforeAll(async () => {
+    cluster.engine = await startEngine();
+    cluster.nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(cluster.engine, id, options.env)));
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+    await cluster.engine?.stop();
+  }, 30_000);
+  afterEach(async (context) => {
+    if (options.dumpEachTest) await dumpLogs(cluster.nodes, context.task.name.slice(0, 24).replace(/[^\w]+/g, '-'));
+    await closeAllClients();
+  });
+  return cluster;
 }

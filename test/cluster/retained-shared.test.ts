@@ -3,31 +3,15 @@
  * subscriptions whose members sit on different nodes, also when a member's node dies.
  */
 import type { IPublishPacket } from 'mqtt-packet';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
-import { skipMessage, startEngine, type Engine } from './engine.js';
-import { dumpLogs, startNode, waitUntil, type MidgeNode } from './nodes.js';
+import { describe, expect, it } from 'vitest';
+import { connectClient, connectCollecting, RawClient } from '../helpers/clients.js';
+import { skipMessage } from './engine.js';
+import { type MidgeNode, startNode, useThreeNodes, waitUntil } from './nodes.js';
 
 const skip = skipMessage('test/cluster/retained-shared.test.ts');
 
 describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions across nodes', { timeout: 120_000 }, () => {
-  let engine: Engine;
-  let nodes: MidgeNode[] = [];
-
-  beforeAll(async () => {
-    engine = await startEngine();
-    nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(engine, id)));
-  }, 90_000);
-
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await engine?.stop();
-  }, 30_000);
-
-  afterEach(async (context) => {
-    await dumpLogs(nodes, context.task.name.slice(0, 24).replace(/[^\w]+/g, '-'));
-    await closeAllClients();
-  });
+  const cluster = useThreeNodes({ dumpEachTest: true });
 
   async function retainedOn(node: MidgeNode, topic: string): Promise<string[]> {
     const body = (await node.get(`/api/v1/retained?topic=${encodeURIComponent(topic)}`)).body as Array<{ payloadBase64: string }>;
@@ -35,11 +19,11 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
   }
 
   it('[5.0 MQTT-3.3.1-5] a retained message published on n1 is sent on subscribe on n2; replaced and deleted from n3; kept across a restart of n2', async () => {
-    const [n1, , n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const [n1, , n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const pub = await connectClient(n1.url, { clientId: 'r-pub' });
     await pub.publishAsync('ret/a', 'v1', { qos: 1, retain: true });
-    await waitUntil('n2 has ret/a', async () => (await retainedOn(nodes[1]!, 'ret/a')).includes('v1'), 10_000);
-    const sub = await connectCollecting(nodes[1]!.url, { clientId: 'r-sub' });
+    await waitUntil('n2 has ret/a', async () => (await retainedOn(cluster.nodes[1]!, 'ret/a')).includes('v1'), 10_000);
+    const sub = await connectCollecting(cluster.nodes[1]!.url, { clientId: 'r-sub' });
     await sub.client.subscribeAsync('ret/#', { qos: 1 });
     const [first] = await sub.collector.waitFor(1, 10_000);
     expect(first!.payload).toBe('v1');
@@ -51,13 +35,13 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
     await waitUntil('n1 has v2 and b1', async () => (await retainedOn(n1, 'ret/#')).sort().join() === 'b1,v2', 10_000);
     // [5.0 MQTT-3.3.1-6] an empty retained payload deletes it, on every node.
     await other.publishAsync('ret/a', '', { qos: 1, retain: true });
-    for (const node of nodes) await waitUntil(`${node.id} forgot ret/a`, async () => (await retainedOn(node, 'ret/#')).join() === 'b1', 10_000);
+    for (const node of cluster.nodes) await waitUntil(`${node.id} forgot ret/a`, async () => (await retainedOn(node, 'ret/#')).join() === 'b1', 10_000);
 
     // A restarted node loads the retained view from the engine before it is ready.
-    await nodes[1]!.stop();
-    nodes[1] = await startNode(engine, 'n2');
-    expect(await retainedOn(nodes[1], 'ret/#')).toEqual(['b1']);
-    const late = await connectCollecting(nodes[1].url, { clientId: 'r-late' });
+    await cluster.nodes[1]!.stop();
+    cluster.nodes[1] = await startNode(cluster.engine, 'n2');
+    expect(await retainedOn(cluster.nodes[1], 'ret/#')).toEqual(['b1']);
+    const late = await connectCollecting(cluster.nodes[1].url, { clientId: 'r-late' });
     await late.client.subscribeAsync('ret/+', { qos: 1 });
     const [restored] = await late.collector.waitFor(1, 10_000);
     expect(restored!.topic).toBe('ret/b');
@@ -65,7 +49,7 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
   }, 120_000);
 
   it('[5.0 4.8.2] a shared group with members on n1 and n2, publisher on n3: each message to exactly one member, spread over both nodes', async () => {
-    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const a = await connectCollecting(n1.url, { clientId: 'g-a', protocolVersion: 5 });
     const b = await connectCollecting(n2.url, { clientId: 'g-b', protocolVersion: 5 });
     await a.client.subscribeAsync('$share/workers/job/+', { qos: 1 });
@@ -95,7 +79,7 @@ describe.skipIf(skip !== undefined)('cluster: retained and shared subscriptions 
 
   // Last in this file: it kills n1.
   it('[5.0 4.8.2] a shared member\'s node SIGKILLed: the messages it held unacknowledged, and those sent to its node meanwhile, reach the member on another node', async () => {
-    const [n1, n2, n3] = nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     // `a` never acknowledges: whatever the group gives it stays in its (persistent) session.
     const a = await RawClient.connect(n1.port, { protocolVersion: 5, clientId: 'sd-a', clean: false, properties: { sessionExpiryInterval: 3600 } });
     a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/dw/death/+', qos: 1 }] } as never);

@@ -1,0 +1,25 @@
+/** The parts of one cluster node that its services (routing, adoption, handover) share. */
+import type { Broker } from '../broker/index.js';
+import type { Logger } from '../observability/index.js';
+import type { Engine } from './engine.js';
+import type { Liveness } from './liveness.js';
+import type { NodeLink } from './node-link.js';
+import type { Ownership } from './ownership.js';
+import type { RouteTable } from './route-table.js';
+import type { ClusterStore } from './session-store.js';
+
+export interface NodeParts {
+  readonly nodeId: string;
+  readonly engine: Engine;
+  readonly store: ClusterStore;
+  readonly broker: Broker;
+  readonly logger: Logger;
+  readonly routes: RouteTable;
+  readonly link: NodeLink;
+  readonly ownership: Ownership;
+  readonly liveness: Liveness;
+  /** Started, not fenced: the node may adopt and claim. */
+  readonly isServing: () => boolean;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
