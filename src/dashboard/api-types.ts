@@ -115,3 +115,29 @@ export interface BridgeRow {
   forwarded: number;
   received: number;
 }
+
+/** The user store's shapes (src/auth/user-store.ts): a user never carries its hash. */
+export interface UserRow {
+  username: string;
+  roles: string[];
+  groups: string[];
+  isDisabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AclRuleRow {
+  permission: 'allow' | 'deny';
+  action: 'publish' | 'subscribe' | 'all';
+  topic: string;
+}
+
+export interface RoleRow {
+  name: string;
+  acl: AclRuleRow[];
+}
+
+export interface GroupRow {
+  name: string;
+  roles: string[];
+}

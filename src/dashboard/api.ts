@@ -51,6 +51,38 @@ async function request<T>(method: 'GET' | 'DELETE', path: string, query: Record<
 export const get = <T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> => request<T>('GET', path, query);
 export const del = <T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> => request<T>('DELETE', path, query);
 
+// --- writes (the Users view) ----------------------------------------------------------------
+
+/** An answer other than 2xx from a write or a users call: the status and the API's reason. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Any method, an optional JSON body; every non-2xx answer (404 too) throws an ApiError carrying
+ * the API's `error` text, so the view can show "409: user x exists" as the API put it.
+ */
+export async function send<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
+  const init: RequestInit =
+    body === undefined
+      ? { method, headers: auth, cache: 'no-store' }
+      : { method, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body), cache: 'no-store' };
+  const response = await fetch(`/api/v1/${path}`, init);
+  if (response.status === 401) {
+    for (const listener of unauthorizedListeners) listener();
+    throw new Unauthorized('missing or wrong token');
+  }
+  const answer = (await response.json().catch(() => ({}))) as T & { error?: string };
+  if (!response.ok) throw new ApiError(response.status, answer.error ?? `HTTP ${response.status}`);
+  return answer;
+}
+
 /** Tries the token (or none) against the API: true when it opens the data. */
 export async function checkToken(candidate: string | null): Promise<boolean> {
   const response = await fetch('/api/v1/overview', { headers: candidate === null ? {} : { authorization: `Bearer ${candidate}` }, cache: 'no-store' });

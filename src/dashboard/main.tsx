@@ -3,7 +3,7 @@
  * #/hash route. Live figures come from the stats stream, started once at login so the charts
  * keep their 15 minutes while the operator moves between views.
  */
-import { render } from 'preact';
+import { render, type FunctionComponent } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { checkToken, currentToken, followStats, onUnauthorized, setToken, type StatsSample } from './api.js';
 import './style.css';
@@ -13,6 +13,7 @@ import { ConsoleView } from './views/console.js';
 import { OverviewView } from './views/overview.js';
 import { RetainedView } from './views/retained.js';
 import { TopicsView } from './views/topics.js';
+import { ErrorLine } from './ui.js';
 
 const VIEWS = [
   { id: 'overview', label: 'Overview' },
@@ -22,6 +23,7 @@ const VIEWS = [
   { id: 'retained', label: 'Retained' },
   { id: 'bridges', label: 'Bridges' },
   { id: 'console', label: 'Console' },
+  { id: 'users', label: 'Users' },
 ] as const;
 type ViewId = (typeof VIEWS)[number]['id'];
 
@@ -30,6 +32,20 @@ const HISTORY_SAMPLES = 900;
 function currentView(): ViewId {
   const id = location.hash.replace(/^#\/?/, '');
   return (VIEWS.find((v) => v.id === id)?.id ?? 'overview') as ViewId;
+}
+
+/** The Users view, fetched as its own chunk when first opened (rarely used: not in the first view). */
+function LazyUsersView() {
+  const [view, setView] = useState<{ Component: FunctionComponent } | { error: string } | undefined>(undefined);
+  useEffect(() => {
+    import('./views/users.js').then(
+      (module) => setView({ Component: module.UsersView }),
+      () => setView({ error: 'The Users view could not be loaded; reload the page.' }),
+    );
+  }, []);
+  if (view === undefined) return <p class="muted">Loading…</p>;
+  if ('error' in view) return <ErrorLine error={view.error} />;
+  return <view.Component />;
 }
 
 function Login({ onLogin, message }: { onLogin: () => void; message: string | undefined }) {
@@ -80,7 +96,7 @@ function Shell({ onLogout, canLogout }: { onLogout: () => void; canLogout: boole
   useEffect(() => {
     const onHash = (): void => setView(currentView());
     addEventListener('hashchange', onHash);
-    // Keys 1–7 switch views when no field has the focus.
+    // Keys 1–8 switch views when no field has the focus.
     const onKey = (event: KeyboardEvent): void => {
       const target = event.target as HTMLElement;
       if (event.altKey || event.ctrlKey || event.metaKey || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
@@ -130,6 +146,7 @@ function Shell({ onLogout, canLogout }: { onLogout: () => void; canLogout: boole
         {view === 'retained' ? <RetainedView /> : null}
         {view === 'bridges' ? <BridgesView /> : null}
         {view === 'console' ? <ConsoleView /> : null}
+        {view === 'users' ? <LazyUsersView /> : null}
       </main>
     </>
   );
