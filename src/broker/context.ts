@@ -7,7 +7,7 @@
 import type { Authenticator, Authorizer, EnhancedAuthenticator, EnhancedAuthExchange } from '../auth/index.js';
 import type { Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import type { Logger } from '../observability/index.js';
+import type { ClientEventLog, Logger } from '../observability/index.js';
 import type { MqttError, OutgoingTopicAliases, Packet, PacketDecoder, PacketEncoder, ProtocolVersion } from '../protocol/index.js';
 import type { Session, SessionLink, SessionRegistry } from '../session/index.js';
 import type { GroupCommitter, StoredSession, SubscriptionRecord } from '../store/index.js';
@@ -124,6 +124,8 @@ export interface BrokerContext {
   /** Every timer rule (keep-alive, expiry, will delay, CONNECT timeout) runs on this. */
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The per-client connect/disconnect lines, summed up above a rate (observability/client-event-log.ts). */
+  readonly clientEvents: ClientEventLog;
   readonly stats: BrokerStats;
   /** The commit log: acknowledgements wait on it (acknowledged = committed). */
   readonly committer: GroupCommitter;

@@ -306,10 +306,13 @@ function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectP
     connection.state = 'connected';
     connection.connectedAt = broker.now();
     broker.stats.connectsTotal++;
-    broker.logger.info(
-      { clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: version, isSessionPresent: facts.isSessionPresent, username: connection.username },
-      'client connected',
-    );
+    broker.clientEvents.log('client connected', () => ({
+      clientId: session.clientId,
+      remoteAddress: connection.remoteAddress,
+      protocol: version,
+      isSessionPresent: facts.isSessionPresent,
+      username: connection.username,
+    }));
     session.attach(connection, version === 5 ? (packet.properties?.receiveMaximum ?? 65_535) : 65_535);
     // Online now: it takes what its shared groups' offline members held while nobody was online.
     broker.router.gatherShared(session);
