@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
 import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
+import { KeepAliveSweep } from './keepalive.js';
 import { BrokerMetrics, ClientEventLog, jsonView, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { PacketDecoder, PacketEncoder, ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
@@ -72,6 +73,8 @@ export class Broker implements EmbeddedBroker {
   readonly clock: Clock;
   /** The per-client connect/disconnect lines (summed up above a rate). */
   readonly clientEvents: ClientEventLog;
+  /** One timer for every connection's keep-alive. */
+  readonly keepAlives: KeepAliveSweep;
   /** CONNECTs per client address, when limited. */
   readonly connectRateLimiter: KeyedRateLimiter | undefined;
   /** Connected clients by client id (after CONNACK), for takeover. */
@@ -148,6 +151,7 @@ export class Broker implements EmbeddedBroker {
       },
     });
     this.clientEvents = new ClientEventLog(this.logger, this.clock);
+    this.keepAlives = new KeepAliveSweep(this.clock);
     this.lifecycle = new BrokerSessionLifecycle({
       store: this.store,
       committer: this.committer,
@@ -193,6 +197,7 @@ export class Broker implements EmbeddedBroker {
       cluster: this.cluster,
       topicRates: this.topicRates,
       clock: this.clock,
+      keepAlives: this.keepAlives,
       decoder: this.decoder,
       encoder: this.encoder,
       onConnectionClosed: (connection) => {

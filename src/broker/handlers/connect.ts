@@ -274,18 +274,11 @@ function startSession(connection: ClientConnection, packet: ConnectPacket, decis
  */
 function startKeepAlive(connection: ClientConnection, packet: ConnectPacket): number | undefined {
   const broker = connection.broker;
-  const clientId = connection.clientId;
   const requestedKeepAlive = packet.keepalive ?? 0;
   const maxKeepAlive = broker.config.limits.maxKeepAlive;
   const isCapped = requestedKeepAlive > maxKeepAlive || (requestedKeepAlive === 0 && maxKeepAlive < 65_535);
   const keepAlive = isCapped ? maxKeepAlive : requestedKeepAlive;
-  if (keepAlive > 0) {
-    connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.clock, () => {
-      broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
-      connection.disconnectWithReason(ReasonCode.KeepAliveTimeout);
-      connection.destroy('keepalive-timeout');
-    });
-  }
+  if (keepAlive > 0) connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.keepAlives, connection);
   return isCapped ? keepAlive : undefined;
 }
 
