@@ -13,7 +13,8 @@ import type { Duplex } from 'node:stream';
 import { allowAllAuthenticator, allowAllAuthorizer, type Authenticator, type Authorizer, type EnhancedAuthenticator, type UserStore } from '../auth/index.js';
 import { clockWithNow, systemClock, type Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import { BrokerMetrics, jsonView, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
+import { KeepAliveSweep } from './keepalive.js';
+import { BrokerMetrics, ClientEventLog, jsonView, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { PacketDecoder, PacketEncoder, ReasonCode } from '../protocol/index.js';
 import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
 import { GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
@@ -70,6 +71,10 @@ export class Broker implements EmbeddedBroker {
   readonly now: () => number;
   /** Every timer rule (keep-alive, expiry, will delay, CONNECT timeout) runs on this. */
   readonly clock: Clock;
+  /** The per-client connect/disconnect lines (summed up above a rate). */
+  readonly clientEvents: ClientEventLog;
+  /** One timer for every connection's keep-alive. */
+  readonly keepAlives: KeepAliveSweep;
   /** CONNECTs per client address, when limited. */
   readonly connectRateLimiter: KeyedRateLimiter | undefined;
   /** Connected clients by client id (after CONNACK), for takeover. */
@@ -148,6 +153,8 @@ export class Broker implements EmbeddedBroker {
         }
       },
     });
+    this.clientEvents = new ClientEventLog(this.logger, this.clock);
+    this.keepAlives = new KeepAliveSweep(this.clock);
     this.lifecycle = new BrokerSessionLifecycle({
       store: this.store,
       committer: this.committer,
@@ -156,6 +163,7 @@ export class Broker implements EmbeddedBroker {
       clients: this.clients,
       stats: this.stats,
       logger: this.logger,
+      clientEvents: this.clientEvents,
       authorizer: this.authorizer,
       now: this.now,
       clock: this.clock,
@@ -178,6 +186,7 @@ export class Broker implements EmbeddedBroker {
       config: this.config,
       now: this.now,
       logger: this.logger,
+      clientEvents: this.clientEvents,
       stats: this.stats,
       committer: this.committer,
       router: this.router,
@@ -191,6 +200,7 @@ export class Broker implements EmbeddedBroker {
       cluster: this.cluster,
       topicRates: this.topicRates,
       clock: this.clock,
+      keepAlives: this.keepAlives,
       decoder: this.decoder,
       encoder: this.encoder,
       onConnectionClosed: (connection) => {
@@ -367,6 +377,7 @@ export class Broker implements EmbeddedBroker {
     await this.cluster?.stop();
     await this.store.close();
     this.state = 'closed';
+    this.clientEvents.flush();
     this.logger.info('stopped');
   }
 

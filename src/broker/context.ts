@@ -7,11 +7,11 @@
 import type { Authenticator, Authorizer, EnhancedAuthenticator, EnhancedAuthExchange } from '../auth/index.js';
 import type { Clock } from '../clock/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import type { Logger } from '../observability/index.js';
+import type { ClientEventLog, Logger } from '../observability/index.js';
 import type { MqttError, OutgoingTopicAliases, Packet, PacketDecoder, PacketEncoder, ProtocolVersion } from '../protocol/index.js';
 import type { Session, SessionLink, SessionRegistry } from '../session/index.js';
 import type { GroupCommitter, StoredSession, SubscriptionRecord } from '../store/index.js';
-import type { KeepAliveMonitor } from './keepalive.js';
+import type { KeepAliveMonitor, KeepAliveSweep, KeepAliveTarget } from './keepalive.js';
 import type { KeyedRateLimiter } from './rate-limit.js';
 import type { Router } from './router.js';
 import type { BrokerStats } from './stats.js';
@@ -48,6 +48,8 @@ export interface ClientConnection extends SessionLink {
   username: string | undefined;
   session: Session | undefined;
   keepAlive: KeepAliveMonitor | undefined;
+  /** Silent beyond its keep-alive grace: logged, told (MQTT 5), closed. */
+  onKeepAliveExpired: KeepAliveTarget['onKeepAliveExpired'];
   /** Set by DISCONNECT (reason 0x00): the will is not published [3.1.1 MQTT-3.14.4-3] [5.0 MQTT-3.14.4-3]. */
   isDisconnectClean: boolean;
   /** Set when another connection took the session over. */
@@ -123,7 +125,11 @@ export interface BrokerContext {
   readonly now: () => number;
   /** Every timer rule (keep-alive, expiry, will delay, CONNECT timeout) runs on this. */
   readonly clock: Clock;
+  /** The one keep-alive timer every connection's monitor files itself with. */
+  readonly keepAlives: KeepAliveSweep;
   readonly logger: Logger;
+  /** The per-client connect/disconnect lines, summed up above a rate (observability/client-event-log.ts). */
+  readonly clientEvents: ClientEventLog;
   readonly stats: BrokerStats;
   /** The commit log: acknowledgements wait on it (acknowledged = committed). */
   readonly committer: GroupCommitter;

@@ -5,7 +5,7 @@
  */
 import type { Authorizer } from '../auth/index.js';
 import type { Clock } from '../clock/index.js';
-import type { Logger } from '../observability/index.js';
+import type { ClientEventLog, Logger } from '../observability/index.js';
 import { ReasonCode, SESSION_NEVER_EXPIRES } from '../protocol/index.js';
 import type { OverflowPolicy, Session, SessionRegistry } from '../session/index.js';
 import type { GroupCommitter, Store, StoredSession, SubscriptionRecord } from '../store/index.js';
@@ -23,6 +23,7 @@ export interface SessionLifecycleParts {
   clients: ClientRegistry;
   stats: BrokerStats;
   logger: Logger;
+  clientEvents: ClientEventLog;
   authorizer: Authorizer;
   now: () => number;
   clock: Clock;
@@ -201,11 +202,11 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
   onConnectionClosed(connection: ClientConnection): void {
     const session = connection.session;
     if (!session) return;
-    const { stats, logger, clients, router } = this.parts;
+    const { stats, clientEvents, clients, router } = this.parts;
     connection.session = undefined;
     const reason = connection.closeReason ?? 'connection-lost';
     stats.disconnectsByReason[reason] = (stats.disconnectsByReason[reason] ?? 0) + 1;
-    logger.info({ clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: connection.protocolVersion, reason }, 'client disconnected');
+    clientEvents.log('client disconnected', () => ({ clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: connection.protocolVersion, reason }));
     if (clients.get(connection.clientId) === connection) {
       clients.delete(connection.clientId);
       stats.clientsConnected--;

@@ -8,6 +8,7 @@ import {
   AckType,
   encodeAck,
   encodeAckWithReason,
+  encodeConnackV4,
   encodePublish,
   encodePublishWithAlias,
 } from './fast-encode.js';
@@ -50,6 +51,7 @@ export class PacketEncoder {
       const isPlain = reasonCode === 0 || version !== 5;
       return isPlain ? encodeAck(AckType[packet.cmd], packet.messageId!) : encodeAckWithReason(AckType[packet.cmd], packet.messageId!, reasonCode);
     }
+    if (packet.cmd === 'connack' && version !== 5) return encodeConnackV4(packet.sessionPresent === true, packet.returnCode ?? 0);
     const bytes = encodePacket(packet, version);
     if (bytes.length <= maximumPacketSize || !('properties' in packet) || !packet.properties) return bytes;
     const { reasonString: _reason, userProperties: _user, ...essential } = packet.properties as Record<string, unknown>;

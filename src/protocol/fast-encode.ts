@@ -46,6 +46,18 @@ export function encodeAckWithReason(type: AckType, packetId: number, reasonCode:
   return bytes;
 }
 
+/**
+ * A 3.1/3.1.1 CONNACK (spec 3.2): always 4 bytes, so each of the few there are is built once and
+ * shared: a connection storm writes one of these per client, and mqtt-packet's generate() was
+ * most of the CONNECT path's encoding cost. The socket only reads them.
+ */
+const CONNACK_V4: Buffer[] = [];
+
+export function encodeConnackV4(isSessionPresent: boolean, returnCode: number): Buffer {
+  const index = (returnCode << 1) | (isSessionPresent ? 1 : 0);
+  return (CONNACK_V4[index] ??= Buffer.from([0x20, 0x02, isSessionPresent ? 1 : 0, returnCode]));
+}
+
 function remainingLengthSize(length: number): number {
   return length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : 4;
 }

@@ -32,6 +32,13 @@ const ENCODE_OPTIONS: Record<ProtocolVersion, { protocolVersion: ProtocolVersion
   5: { protocolVersion: 5 },
 };
 
+// mqtt-packet otherwise fills a cache of 65,536 two-byte Buffers (~6 MB of heap) on its first
+// encode, to write packet ids and lengths: the packets it still encodes here (SUBACK, MQTT 5
+// CONNACK, packets with properties) are not per-message, so the broker writes those numbers
+// when needed instead. Every encode in the process shares the module, so a bundled or embedded
+// MQTT client (the bridge) goes the same way.
+mqttPacket.writeToStream.cacheNumbers = false;
+
 export function encodePacket(packet: Packet, protocolVersion: ProtocolVersion): Buffer {
   return mqttPacket.generate(packet, ENCODE_OPTIONS[protocolVersion]);
 }

@@ -9,7 +9,7 @@ import { BrokerSessionLifecycle } from '../../src/broker/session-lifecycle.js';
 import { BrokerStats } from '../../src/broker/stats.js';
 import { allowAllAuthorizer } from '../../src/auth/index.js';
 import { ManualClock } from '../../src/clock/index.js';
-import { createLogger } from '../../src/observability/index.js';
+import { ClientEventLog, createLogger } from '../../src/observability/index.js';
 import { SessionRegistry } from '../../src/session/index.js';
 import { GroupCommitter, MemoryStore, type SessionRecord } from '../../src/store/index.js';
 import { FakeLink } from '../session/fakes.js';
@@ -23,7 +23,8 @@ function setup() {
   const router = new Router(sessions, committer, { maxRetainedMessages: 10, maxRetainedBytes: 1 << 20, sharedStrategy: 'round-robin', onRetainRefused: () => undefined });
   const clients = new Map<string, ClientConnection>();
   const stats = new BrokerStats();
-  const lifecycle = new BrokerSessionLifecycle({ store, committer, sessions, router, clients, stats, logger: createLogger('silent'), authorizer: allowAllAuthorizer, now, clock });
+  const logger = createLogger('silent');
+  const lifecycle = new BrokerSessionLifecycle({ store, committer, sessions, router, clients, stats, logger, clientEvents: new ClientEventLog(logger, clock), authorizer: allowAllAuthorizer, now, clock });
   return { clock, store, committer, sessions, router, clients, stats, lifecycle };
 }
 

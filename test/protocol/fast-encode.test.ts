@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { AckType, encodeAck, encodePublish } from '../../src/protocol/index.js';
+import { AckType, encodeAck, encodeConnackV4, encodePublish } from '../../src/protocol/index.js';
 
 const versions = fc.constantFrom(3 as const, 4 as const, 5 as const);
 
@@ -50,6 +50,19 @@ describe('encodeAck', () => {
         expect(packets[0]).toMatchObject({ cmd, messageId: 0xbeef });
         if (version === 5) expect((packets[0] as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
         if (version !== 5) expect(bytes.equals(mqttPacket.generate({ cmd, messageId: 0xbeef }, { protocolVersion: version }))).toBe(true);
+      }
+    }
+  });
+});
+
+describe('encodeConnackV4', () => {
+  it('matches mqtt-packet for every return code and Session Present flag, in 3.1 and 3.1.1', () => {
+    for (const version of [3, 4] as const) {
+      for (const returnCode of [0, 1, 2, 3, 4, 5]) {
+        for (const sessionPresent of [false, true]) {
+          const theirs = mqttPacket.generate({ cmd: 'connack', returnCode, sessionPresent }, { protocolVersion: version });
+          expect(encodeConnackV4(sessionPresent, returnCode).equals(theirs)).toBe(true);
+        }
       }
     }
   });

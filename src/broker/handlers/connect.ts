@@ -274,18 +274,11 @@ function startSession(connection: ClientConnection, packet: ConnectPacket, decis
  */
 function startKeepAlive(connection: ClientConnection, packet: ConnectPacket): number | undefined {
   const broker = connection.broker;
-  const clientId = connection.clientId;
   const requestedKeepAlive = packet.keepalive ?? 0;
   const maxKeepAlive = broker.config.limits.maxKeepAlive;
   const isCapped = requestedKeepAlive > maxKeepAlive || (requestedKeepAlive === 0 && maxKeepAlive < 65_535);
   const keepAlive = isCapped ? maxKeepAlive : requestedKeepAlive;
-  if (keepAlive > 0) {
-    connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.clock, () => {
-      broker.logger.info({ clientId }, 'keep-alive timeout; closing the connection');
-      connection.disconnectWithReason(ReasonCode.KeepAliveTimeout);
-      connection.destroy('keepalive-timeout');
-    });
-  }
+  if (keepAlive > 0) connection.keepAlive = new KeepAliveMonitor(keepAlive, broker.keepAlives, connection);
   return isCapped ? keepAlive : undefined;
 }
 
@@ -306,10 +299,13 @@ function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectP
     connection.state = 'connected';
     connection.connectedAt = broker.now();
     broker.stats.connectsTotal++;
-    broker.logger.info(
-      { clientId: session.clientId, remoteAddress: connection.remoteAddress, protocol: version, isSessionPresent: facts.isSessionPresent, username: connection.username },
-      'client connected',
-    );
+    broker.clientEvents.log('client connected', () => ({
+      clientId: session.clientId,
+      remoteAddress: connection.remoteAddress,
+      protocol: version,
+      isSessionPresent: facts.isSessionPresent,
+      username: connection.username,
+    }));
     session.attach(connection, version === 5 ? (packet.properties?.receiveMaximum ?? 65_535) : 65_535);
     // Online now: it takes what its shared groups' offline members held while nobody was online
     // (those still on disk after a restart once read in).

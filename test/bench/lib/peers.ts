@@ -11,12 +11,15 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../../helpers/temp.js';
-import { CLI, ROOT } from '../../helpers/process.js';
+import { ROOT } from '../../helpers/process.js';
 import { freePort } from '../../helpers/ports.js';
 import { rssBytes } from './broker-process.js';
 import { hasExited, spawnChild, stopChild } from './children.js';
 import { LoadClient } from './load-client.js';
 import { pause } from './wait.js';
+
+/** What `npm start` runs (the bundle), or another build's CLI for before/after figures. */
+const MIDGE_ENTRY = process.env.BENCH_MIDGE_CLI ?? path.join(ROOT, 'dist/midge.mjs');
 
 export type PeerKind = 'midge-memory' | 'midge-level' | 'mosquitto' | 'aedes';
 
@@ -82,7 +85,7 @@ function spawnPeer(kind: PeerKind, port: number, dir: string, limits: PeerLimits
     const store = kind === 'midge-memory' ? 'memory' : 'level';
     // BENCH_MIDGE_NODE_ARGS: node flags for the broker only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
     const nodeArgs = process.env.BENCH_MIDGE_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
-    const args = [...nodeArgs, CLI, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
+    const args = [...nodeArgs, MIDGE_ENTRY, '--port', String(port), '--store', store, '--data-dir', dir, '--max-connections', '20000', '--log-level', 'warn'];
     const env = { ...process.env, ...MIDGE_ENV };
     if (limits.maxQueuedMessages !== undefined) env.MIDGE_LIMITS__MAX_QUEUED_MESSAGES = String(limits.maxQueuedMessages);
     return spawnChild(process.execPath, args, { cwd: ROOT, stdio, env });
