@@ -49,15 +49,9 @@ export const authEntrySchema = z.union([
   z.object({ type: z.literal('anonymous') }).strict(),
 ]);
 
-const httpAuthzEntrySchema = z
-  .object({
-    type: z.literal('http'),
-    url: z.string().regex(/^https?:\/\/.+/, 'an http(s):// URL'),
-    headers: z.record(z.string(), z.string()).optional(),
-    timeoutMs: z.number().int().min(1).max(60_000).optional(),
-    cacheTtlMs: ms.optional(),
-    cacheMaxEntries: z.number().int().min(0).max(10_000_000).optional(),
-    whenDown: z.enum(['deny', 'ignore']).optional(),
+// The authorization service takes the authentication service's keys, plus its own two.
+const httpAuthzEntrySchema = httpEntrySchema
+  .extend({
     downCacheTtlMs: ms.optional(),
     checks: z.array(z.enum(['publish', 'subscribe', 'receive'])).min(1).optional(),
   })
