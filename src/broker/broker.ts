@@ -30,7 +30,8 @@ import { TopicRateCounter } from './topic-rates.js';
 import type { BrokerService, ClusterHooks, ConnectionInfo, Listener } from './types.js';
 import { adminRoutes } from './admin-api.js';
 import { SysTopics } from './sys-topics.js';
-import { BROKER_COUNTERS, readCounters, type CounterSources, type CountersReading } from './counters.js';
+import { BROKER_COUNTERS } from './counters-table.js';
+import { readCounters, type CounterSources, type CountersReading } from './counters.js';
 
 export interface BrokerDependencies {
   config: BrokerConfig;
@@ -89,7 +90,7 @@ export class Broker implements EmbeddedBroker {
   readonly metrics: BrokerMetrics<CountersReading>;
   private readonly httpServer: OpsHttpServer | undefined;
   private readonly sysTopics: SysTopics;
-  /** What the counters table (counters.ts) reads; one reading per $SYS, /metrics or stats render. */
+  /** What the counters table (counters-table.ts) reads; one reading per $SYS, /metrics or stats render. */
   private readonly counterSources: CounterSources;
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];

@@ -1,12 +1,12 @@
 /**
  * The dashboard's stats stream: one sample a second of the counters table's stream view (the rows'
- * `stream` places, see counters.ts), kept for 15 minutes and sent as Server-Sent Events; the same
+ * `stream` places, see counters-table.ts), kept for 15 minutes and sent as Server-Sent Events; the same
  * figures, cumulative, for /api/v1/overview. This file owns the sampling timer: it runs while the
  * broker runs and stops once the broker has stopped (or never started), until the next request.
  */
 import { streamView, type HttpResponse, type StreamReading } from '../observability/index.js';
 import type { BrokerAdmin } from './admin.js';
-import { BROKER_COUNTERS } from './counters.js';
+import { BROKER_COUNTERS } from './counters-table.js';
 import { StatsSampler } from './stats-sampler.js';
 
 const SAMPLE_INTERVAL_MS = 1000;

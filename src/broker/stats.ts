@@ -1,6 +1,6 @@
 /**
  * Counters the broker keeps about itself: plain fields, incremented on the hot path. The views
- * ($SYS, /api/v1/stats, /metrics) are generated from the table in counters.ts, which reads them.
+ * ($SYS, /api/v1/stats, /metrics) are generated from the table in counters-table.ts, which reads them.
  */
 import type { DropReason } from '../session/index.js';
 

@@ -1,12 +1,13 @@
 /**
  * $SYS topics, named as Mosquitto names them, published retained every `sys.interval` seconds:
- * the `sys` rows of the counters table (counters.ts), and the load averages derived from two of them.
+ * the `sys` rows of the counters table (counters-table.ts), and the load averages derived from two of them.
  * They live in memory only (rewritten every interval, no store writes) and reach only those
  * whose ACL lets them read `$SYS` — a root `#` never matches them [3.1.1 MQTT-4.7.2-1] [5.0 MQTT-4.7.2-1].
  */
 import { sysView } from '../observability/index.js';
 import type { Message } from '../store/index.js';
-import { BROKER_COUNTERS, type CountersReading } from './counters.js';
+import { BROKER_COUNTERS } from './counters-table.js';
+import type { CountersReading } from './counters.js';
 
 /** Exponentially damped moving averages of a per-minute rate, as Mosquitto's load/… topics. */
 class LoadAverage {

@@ -6,7 +6,7 @@
  *
  * Rows read a *reading*: one snapshot of the figures, taken once per view render. The hot path
  * only increments plain fields; walking the sessions happens at render time, once. This module
- * knows nothing of the broker: the broker's rows are in broker/counters.ts.
+ * knows nothing of the broker: the broker's rows are in broker/counters-table.ts.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 

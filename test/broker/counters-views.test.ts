@@ -5,7 +5,7 @@
  * stream comes from outside the table, and the stream's samples have the dashboard's fields.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { BROKER_COUNTERS } from '../../src/broker/counters.js';
+import { BROKER_COUNTERS } from '../../src/broker/counters-table.js';
 import type { StatsSample as DashboardSample } from '../../src/dashboard/api-types.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient, connectCollecting, RawClient } from '../helpers/clients.js';

@@ -1,6 +1,7 @@
 /** The broker's counters table and its readings, without a socket or a broker. */
 import { describe, expect, it } from 'vitest';
-import { BROKER_COUNTERS, readCounters, SESSIONS_DROPPING_LIMIT, type CounterSources } from '../../src/broker/counters.js';
+import { BROKER_COUNTERS } from '../../src/broker/counters-table.js';
+import { readCounters, SESSIONS_DROPPING_LIMIT, type CounterSources } from '../../src/broker/counters.js';
 import { BrokerStats } from '../../src/broker/stats.js';
 import { jsonView, sysView } from '../../src/observability/index.js';
 
