@@ -2,11 +2,13 @@
  * The router: which sessions a PUBLISH goes to, and the retained messages. It asks the pure trie
  * for matching subscriptions, folds overlapping ones into one delivery per session (highest QoS,
  * every subscription identifier) [3.1.1 MQTT-3.3.5-1] [5.0 MQTT-3.3.4-2] [5.0 MQTT-3.3.4-3], and hands each delivery to its session.
+ * The retained messages themselves (bounds, store writes) are RetainedMessages', in retained-messages.ts.
  */
 import type { QoS } from '../protocol/index.js';
 import { DeliveryOutcome, type Session, type SessionRegistry } from '../session/index.js';
 import type { CommitLog, Message, SubscriptionRecord } from '../store/index.js';
 import { parseSharedFilter, RetainedIndex, SubscriptionTrie, type TrieEntry } from '../topics/index.js';
+import { RetainedMessages, type RetainedBounds } from './retained-messages.js';
 import { SharedGroup, type SharedStrategy } from './shared-group.js';
 
 /** What the trie holds: per (filter, client), or one entry per shared group. */
@@ -17,13 +19,10 @@ export type RouteTarget =
 /** Trie keys of shared groups cannot collide with client ids: NUL is not allowed in either. */
 const SHARED_KEY_PREFIX = '\u0000share\u0000';
 
-export interface RouterOptions {
+export interface RouterOptions extends RetainedBounds {
   /** Per-delivery read permission (ACL); absent when subscribe-time checks suffice. */
   canReceive?: (session: Session, topic: string) => boolean;
-  maxRetainedMessages: number;
-  maxRetainedBytes: number;
   sharedStrategy: SharedStrategy;
-  onRetainRefused(message: Message): void;
 }
 
 /**
@@ -65,14 +64,12 @@ interface PendingDelivery {
 
 export class Router {
   private readonly trie = new SubscriptionTrie<RouteTarget>();
-  readonly retained = new RetainedIndex<Message>();
+  /** The retained messages by topic (kept by RetainedMessages: bounds, store writes). */
+  readonly retained: RetainedIndex<Message>;
+  private readonly retainedMessages: RetainedMessages;
   /** Reused across publishes so overlapping-subscription folding allocates only on overlap. */
   private readonly pending = new Map<string, PendingDelivery>();
-
-  private retainedBytes = 0;
   private readonly sharedGroups = new Map<string, SharedGroup>();
-  /** Retained topics the broker itself keeps up to date ($SYS), outside the user bounds. */
-  private readonly ephemeralTopics = new Set<string>();
   private readonly sharedStrategy: SharedStrategy;
   private subscriptions = 0;
   /**
@@ -87,10 +84,12 @@ export class Router {
 
   constructor(
     private readonly sessions: SessionRegistry,
-    private readonly committer: CommitLog,
+    committer: CommitLog,
     private readonly options: RouterOptions,
   ) {
     this.sharedStrategy = options.sharedStrategy;
+    this.retainedMessages = new RetainedMessages(committer, options);
+    this.retained = this.retainedMessages.index;
   }
 
   get subscriptionCount(): number {
@@ -206,57 +205,23 @@ export class Router {
     return moved;
   }
 
-  /**
-   * Stores or deletes the retained message of the topic (an empty payload deletes)
-   * [3.1.1 MQTT-3.3.1-5] [3.1.1 MQTT-3.3.1-10] [5.0 MQTT-3.3.1-5] [5.0 MQTT-3.3.1-6].
-   */
+  /** Stores or deletes the retained message of the topic (RetainedMessages.retain). */
   retain(message: Message, isEphemeral = false): void {
-    if (isEphemeral) {
-      // The broker's own status topics ($SYS, bridge state): few, fixed, rewritten all the time.
-      // They neither count against the users' retained bounds nor reach the store.
-      this.ephemeralTopics.add(message.topic);
-      if (message.payload.length === 0) this.retained.delete(message.topic);
-      else this.retained.set(message.topic, message);
-      return;
-    }
-    const previous = this.retained.get(message.topic);
-    if (message.payload.length === 0) {
-      if (previous) {
-        this.retained.delete(message.topic);
-        this.retainedBytes -= previous.payload.length;
-        this.committer.add({ type: 'deleteRetained', topic: message.topic });
-      }
-      return;
-    }
-    const bytesAfter = this.retainedBytes - (previous?.payload.length ?? 0) + message.payload.length;
-    const countAfter = this.retained.size - this.ephemeralTopics.size + (previous ? 0 : 1);
-    if (countAfter > this.options.maxRetainedMessages || bytesAfter > this.options.maxRetainedBytes) {
-      // At the bound the message is still delivered, just not kept; the old value stays.
-      this.options.onRetainRefused(message);
-      return;
-    }
-    this.retained.set(message.topic, message);
-    this.retainedBytes = bytesAfter;
-    this.committer.add({ type: 'putRetained', message });
+    this.retainedMessages.retain(message, isEphemeral);
   }
 
   get retainedByteCount(): number {
-    return this.retainedBytes;
+    return this.retainedMessages.byteCount;
   }
 
   /** Forgets a retained message deleted elsewhere (cluster: another node's publish); no store write. */
   forgetRetained(topic: string): void {
-    const previous = this.retained.get(topic);
-    if (!previous) return;
-    this.retained.delete(topic);
-    this.retainedBytes -= previous.payload.length;
+    this.retainedMessages.forget(topic);
   }
 
   /** Restores a retained message read from the store (no write back). */
   restoreRetained(message: Message): void {
-    const previous = this.retained.get(message.topic);
-    this.retainedBytes += message.payload.length - (previous?.payload.length ?? 0);
-    this.retained.set(message.topic, message);
+    this.retainedMessages.restore(message);
   }
 
   /**
