@@ -1,6 +1,6 @@
 /**
  * The sending side of a session: moves deliveries from the queue into flight while the window and
- * the socket allow, chooses each one's packet id, and holds back what may only leave once its
+ * the socket allow (and places those read back after a restart), chooses each one's packet id, and holds back what may only leave once its
  * record is committed — a QoS 2 PUBLISH to a persistent session (a restart must resend it under
  * the same id, so the receiver recognises the duplicate) and a PUBREL (a restart must not resend
  * the PUBLISH of a message the client was told to release).
@@ -68,6 +68,29 @@ export class DeliverySender {
       if (this.sendFromQueue(link, next, true)) wasQos2Deferred = true;
     }
     if (wasQos2Deferred) this.sendQos2AfterCommit();
+  }
+
+  /**
+   * Places deliveries read back from the store after a restart; returns the `seq` new ones
+   * continue from.
+   */
+  restore(records: readonly OutgoingRecord[]): number {
+    let nextSeq = 1;
+    for (const record of records) {
+      nextSeq = Math.max(nextSeq, record.seq + 1);
+      if (record.state === 'pubrec' && record.packetId !== undefined) {
+        // Released already: only its PUBREL is owed, sent again on attach.
+        this.inflight.add(record);
+      } else {
+        // Everything else goes out again in `seq` order, under its stored packet id
+        // [3.1.1 MQTT-4.4.0-1]; 'sent' ones with DUP. Not split into "in flight first": a delivery
+        // sent from the queue still says 'queued' on disk (its sent state is written at
+        // disconnect), so after a crash an older one can read 'queued' while a newer one reads
+        // 'sent' — resending the 'sent' ones first would reorder them.
+        this.queue.push(record);
+      }
+    }
+    return nextSeq;
   }
 
   /**

@@ -2,34 +2,32 @@
  * One client's session: its subscriptions, the deliveries it is owed, the QoS 2 packet ids it has
  * sent us and not yet released, and its will. A façade over parts with one job each:
  * `DeliveryQueue` (the bounded FIFO), `InflightWindow` (packet ids and the send window),
- * `DeliverySender` (queue → flight, and what may leave only after a commit), `DeliveryJournal`
- * (every store write about deliveries, and the lazy load after a restart) and `IncomingQos2Ids`.
- * It talks to whatever connection holds it through `SessionLink`, so this module never imports
- * the broker.
+ * `DeliverySender` (queue → flight, and what may leave only after a commit), `DeliveryCompletion`
+ * (how a delivery in flight ends: PUBACK, PUBREC/PUBCOMP, abandon, shared-group moves),
+ * `DeliveryJournal` (every store write about deliveries, and the lazy load after a restart),
+ * `BorrowedDeliveries` (those made for a durable queue, which keeps their stored copy) and
+ * `IncomingQos2Ids`. It talks to whatever connection holds it through `SessionLink`, so this
+ * module never imports the broker.
  *
- * Over ~350 lines: what is left here is the delivery façade — `deliver`, the acknowledgement flow
- * (PUBACK, PUBREC, PUBCOMP, abandon), the shared-group moves and the durable queues' borrowed
- * deliveries — which read and change the queue, the window, the journal and the sender together.
- * The next cuts are that flow into its own part beside `DeliverySender`, and the borrowed
- * deliveries' owner bookkeeping into theirs, with the façade keeping one-line delegations.
+ * Over ~350 lines (440): what is left is the façade the broker, the queues and the cluster call —
+ * `deliver` and `deliverBorrowed` (which choose between the live path, the queue and the store),
+ * attach/detach/discard, the in-process consumers' configuration, and one-line delegations to the
+ * parts. The next cut would be `deliverBorrowed` into `BorrowedDeliveries`; it needs the link, the
+ * queue, the window and the sender, so it was left here rather than passed five of them.
  */
 import type { CommitLog, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
+import { BorrowedDeliveries, type DeliveryOwner } from './borrowed-deliveries.js';
+import { DeliveryCompletion } from './delivery-completion.js';
 import { DeliveryJournal } from './delivery-journal.js';
 import { DeliveryQueue, type EvictionKind, type OverflowPolicy } from './delivery-queue.js';
 import { DeliverySender } from './delivery-sender.js';
 import { IncomingQos2Ids } from './incoming-qos2.js';
 import { InflightWindow } from './inflight-window.js';
-import type { DropReason, SessionLink } from './types.js';
+import { DeliveryOutcome, type DropReason, type SessionLimits, type SessionLink } from './types.js';
 
-export type { DropReason, SessionLink } from './types.js';
-
-export interface SessionLimits {
-  /** Largest number of unacknowledged QoS 1/2 deliveries to the client (our own bound). */
-  maxInflight: number;
-  maxQueuedMessages: number;
-  maxQueuedBytes: number;
-}
+export type { DropReason, SessionLimits, SessionLink } from './types.js';
+export type { DeliveryOwner } from './borrowed-deliveries.js';
 
 export interface SessionEvents {
   onDrop(session: Session, reason: DropReason, message: Message): void;
@@ -37,28 +35,7 @@ export interface SessionEvents {
   now(): number;
 }
 
-/** What became of one delivery handed to `Session.deliver`. */
-export const DeliveryOutcome = {
-  /** Sent, or queued to be sent. */
-  Accepted: 0,
-  /** The queue bound refused it (MQTT 5 publishers may hear 0x97 Quota exceeded). */
-  RefusedByQuota: 1,
-  /** Not kept by rule: QoS 0 for an offline client. */
-  NotKept: 2,
-} as const;
-export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome];
-
-/**
- * Who keeps the durable copy of a delivery a session makes on its behalf (a durable queue hands
- * its messages to a consumer's session so): the session never stores such a delivery, and tells
- * its owner how it ended, or gives it back.
- */
-export interface DeliveryOwner {
-  /** The client acknowledged it (`acknowledged`), or it cannot be made at all (`dropped`: it expired). */
-  settled(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped'): void;
-  /** The client will not finish it (it left, unsubscribed, its queue had no room, it is too large for it or the ACL refuses it): the owner delivers it again. */
-  returned(record: OutgoingRecord): void;
-}
+export { DeliveryOutcome } from './types.js';
 
 export class Session {
   protocolVersion: ProtocolVersion;
@@ -82,8 +59,9 @@ export class Session {
   /** QoS 2 packet ids received and PUBRECed, awaiting PUBREL [3.1.1 MQTT-4.3.3-2]. */
   private readonly incomingQos2: IncomingQos2Ids;
   private nextSeq = 1;
-  /** Deliveries made for an owner that keeps their durable copy (made on first use). */
-  private borrowed: Map<OutgoingRecord, DeliveryOwner> | undefined;
+  /** Deliveries made for an owner that keeps their durable copy. */
+  private readonly borrowed = new BorrowedDeliveries();
+  private readonly completion: DeliveryCompletion;
   /** A refusal at the queue bound is reported to the router as "not kept" instead (nobody is told 0x97). */
   private isRefusalSilent = false;
   /**
@@ -121,10 +99,13 @@ export class Session {
       now: (): number => this.events.now(),
       expired: (record: OutgoingRecord): void => {
         this.drop('expired', record.message);
-        this.settleBorrowed(record, 'dropped');
+        this.borrowed.settle(record, 'dropped');
       },
+      drop: (reason: DropReason, message: Message): void => this.drop(reason, message),
+      pump: (): void => this.pump(),
     };
     this.sender = new DeliverySender(host, this.queue, this.inflight, this.journal, commitLog);
+    this.completion = new DeliveryCompletion(host, this.inflight, this.queue, this.journal, this.sender, this.borrowed);
   }
 
   /**
@@ -253,24 +234,7 @@ export class Session {
 
   /** Reads the stored deliveries back into memory (once), before the client goes online. */
   loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
-    return this.journal.load(read, (records) => this.restoreOutgoing(records));
-  }
-
-  private restoreOutgoing(records: readonly OutgoingRecord[]): void {
-    for (const record of records) {
-      this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
-      if (record.state === 'pubrec' && record.packetId !== undefined) {
-        // Released already: only its PUBREL is owed, sent again on attach.
-        this.inflight.add(record);
-      } else {
-        // Everything else goes out again in `seq` order, under its stored packet id
-        // [3.1.1 MQTT-4.4.0-1]; 'sent' ones with DUP. Not split into "in flight first": a delivery
-        // sent from the queue still says 'queued' on disk (its sent state is written at
-        // disconnect), so after a crash an older one can read 'queued' while a newer one reads
-        // 'sent' — resending the 'sent' ones first would reorder them.
-        this.queue.push(record);
-      }
-    }
+    return this.journal.load(read, (records) => (this.nextSeq = Math.max(this.nextSeq, this.sender.restore(records))));
   }
 
   /** Adds the incoming QoS 2 ids read from the store (before the client goes online). */
@@ -408,8 +372,7 @@ export class Session {
     if (!link) return false;
     const record: OutgoingRecord = { seq: this.nextSeq++, message, qos: 1, retain: false, state: 'queued' };
     this.journal.exclude(record);
-    const borrowed = (this.borrowed ??= new Map());
-    borrowed.set(record, owner);
+    this.borrowed.lend(record, owner);
     if (this.queue.size === 0 && !this.inflight.isFull && link.isWritable) {
       this.sender.sendNow(link, record);
       return true;
@@ -420,7 +383,7 @@ export class Session {
       else this.onEvict(evicted, kind);
     });
     if (isRefused) {
-      borrowed.delete(record);
+      this.borrowed.release(record);
       return false;
     }
     if (!this.inflight.isFull && link.isWritable) this.pump();
@@ -429,129 +392,37 @@ export class Session {
 
   /** Gives every delivery made for `owner` (all owners when absent) back to it, unfinished. */
   returnBorrowed(owner?: DeliveryOwner): void {
-    const borrowed = this.borrowed;
-    if (!borrowed || borrowed.size === 0) return;
-    const isTaken = (record: OutgoingRecord): boolean => {
-      const recordOwner = borrowed.get(record);
-      return recordOwner !== undefined && (owner === undefined || recordOwner === owner);
-    };
-    const taken: OutgoingRecord[] = [];
-    for (const record of [...this.inflight.values()]) {
-      if (isTaken(record)) {
-        this.inflight.delete(record.packetId!);
-        taken.push(record);
-      }
-    }
-    taken.push(...this.queue.removeWhere(isTaken));
-    taken.sort((a, b) => a.seq - b.seq);
-    for (const record of taken) {
-      const recordOwner = borrowed.get(record)!;
-      borrowed.delete(record);
-      recordOwner.returned(record);
-    }
+    this.borrowed.returnAll(owner, this.inflight, this.queue);
   }
 
-  /** A borrowed delivery ended here: its owner hears how. Returns whether it was borrowed. */
-  private settleBorrowed(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped' | 'returned'): boolean {
-    const owner = this.borrowed?.get(record);
-    if (!owner) return false;
-    this.borrowed!.delete(record);
-    if (outcome === 'returned') owner.returned(record);
-    else owner.settled(record, outcome);
-    return true;
-  }
+  // --- how deliveries in flight end (DeliveryCompletion) ---------------------------------------
 
-  /** The QoS of the delivery in flight under this packet id, if any (to tell a wrong-kind ack). */
   inflightQosOf(packetId: number): QoS | undefined {
-    return this.inflight.get(packetId)?.qos;
+    return this.completion.inflightQosOf(packetId);
   }
 
-  /** PUBACK from the client ends a QoS 1 delivery [3.1.1 MQTT-4.3.2-1]. */
   acknowledge(packetId: number): boolean {
-    const record = this.inflight.get(packetId);
-    if (!record || record.qos !== 1) return false;
-    this.completeInflight(record);
-    this.settleBorrowed(record, 'acknowledged');
-    return true;
+    return this.completion.acknowledge(packetId);
   }
 
-  /** PUBREC: the client has the QoS 2 message; we release it with PUBREL [3.1.1 MQTT-4.3.3-1]. */
   received(packetId: number, isFailure: boolean): boolean {
-    const record = this.inflight.get(packetId);
-    if (!record || record.qos !== 2) return false;
-    if (isFailure) {
-      // MQTT 5: a PUBREC reason code >= 0x80 ends the flow; the client will not PUBCOMP.
-      this.completeInflight(record);
-      return true;
-    }
-    if (record.state === 'pubrec') {
-      this.link?.sendPubrel(packetId);
-      return true;
-    }
-    record.state = 'pubrec';
-    if (!this.isPersistent) {
-      this.link?.sendPubrel(packetId);
-      return true;
-    }
-    // The PUBREL goes out only once "PUBREC received" is on disk: a restart must not resend the
-    // PUBLISH of a message the client has already been told to release.
-    this.journal.write(record);
-    this.sender.sendPubrelOnceCommitted(record);
-    return true;
+    return this.completion.received(packetId, isFailure);
   }
 
-  /** PUBCOMP ends a QoS 2 delivery. */
   completed(packetId: number): boolean {
-    const record = this.inflight.get(packetId);
-    if (!record || record.qos !== 2 || record.state !== 'pubrec') return false;
-    this.completeInflight(record);
-    return true;
+    return this.completion.completed(packetId);
   }
 
-  /**
-   * Removes and returns the deliveries received through the shared groups `canMoveGroup` names
-   * that another member may take instead: queued ones, and QoS 1 ones sent but not acked
-   * (the client may have them: at-least-once allows the second copy). QoS 2 ones sent stay.
-   */
   takeSharedDeliveries(canMoveGroup: (groupKey: string) => boolean): OutgoingRecord[] {
-    if (!this.journal.isLoaded) return [];
-    const isMovable = (r: OutgoingRecord): boolean => r.shareGroup !== undefined && canMoveGroup(r.shareGroup);
-    const taken: OutgoingRecord[] = [];
-    for (const record of [...this.inflight.values()]) {
-      if (record.qos === 1 && record.state === 'sent' && isMovable(record)) {
-        this.inflight.delete(record.packetId!);
-        taken.push(record);
-      }
-    }
-    taken.push(...this.queue.removeWhere(isMovable));
-    for (const record of taken) this.journal.forget(record);
-    taken.sort((a, b) => a.seq - b.seq);
-    return taken;
+    return this.completion.takeSharedDeliveries(canMoveGroup);
   }
 
-  /** Ends a delivery that cannot be made to this client (e.g. larger than it accepts). */
   abandon(packetId: number): void {
-    const record = this.inflight.get(packetId);
-    if (!record) return;
-    if (this.borrowed?.has(record)) {
-      // Not this client's (too large for it, or the ACL refuses it): its owner delivers it elsewhere.
-      this.completeInflight(record);
-      this.settleBorrowed(record, 'returned');
-      return;
-    }
-    this.drop('too-large', record.message);
-    this.completeInflight(record);
+    this.completion.abandon(packetId);
   }
 
   /** Called when the socket has drained: resumes sending what back-pressure held back. */
   resume(): void {
-    this.pump();
-  }
-
-  private completeInflight(record: OutgoingRecord): void {
-    this.inflight.delete(record.packetId!);
-    // Acknowledged before its record was written: neither the put nor a delete reach the disk.
-    this.journal.forget(record);
     this.pump();
   }
 
@@ -562,7 +433,7 @@ export class Session {
 
   private readonly onEvict = (record: OutgoingRecord, kind: EvictionKind): void => {
     // Not this session's to drop: its owner delivers it elsewhere.
-    if (this.settleBorrowed(record, 'returned')) return;
+    if (this.borrowed.settle(record, 'returned')) return;
     // A refused newest delivery was never stored; an evicted queued one may have been.
     if (kind !== 'newest-refused') this.journal.forget(record);
     this.drop('queue-full', record.message);
