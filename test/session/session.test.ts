@@ -40,6 +40,21 @@ describe('Session', () => {
     expect(log.storedOutgoing('c')).toEqual([]);
   });
 
+  it('a PUBACK refills the window at once: the next queued QoS 1 delivery is sent before any commit, its delete still pending', () => {
+    const log = new RecordingCommitLog();
+    const { session } = persistentSession(log);
+    // Queued while offline and written (the offline-queue drain's shape).
+    for (const text of ['a', 'b', 'c', 'd']) session.deliver(message(text), 1, false, undefined);
+    log.commit();
+    const link = new FakeLink();
+    session.attach(link, 65_535);
+    expect(link.texts).toEqual(['a', 'b']); // the window of 2
+    session.acknowledge(link.publishes[0]!.record.packetId!);
+    // Sent in the same call, while the delete of 'a' still waits in the open batch.
+    expect(link.texts).toEqual(['a', 'b', 'c']);
+    expect(log.pending).toEqual([{ type: 'deleteOutgoing', clientId: 'c', seq: link.publishes[0]!.record.seq }]);
+  });
+
   it('[3.1.1 MQTT-4.3.3-1] a QoS 2 PUBLISH to a persistent session leaves only after its sent record committed', () => {
     const log = new RecordingCommitLog();
     const { session } = persistentSession(log);
