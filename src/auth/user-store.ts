@@ -19,88 +19,35 @@
  * newer state). Entries other nodes write arrive through the replica's watch and are applied —
  * written to this node's file, then announced — as local changes are. The replica is the truth:
  * a node joining a cluster whose replica already holds entries takes them over its own file.
+ *
+ * Beside it: the records and their rules (user-records.ts), the file (user-store-file.ts), the
+ * password hashes (user-passwords.ts).
  */
-import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parsePasswordLine, type PasswordHash } from './password-file.js';
 import { AclRuleError, parseAclRules, type AclRule } from './rules.js';
-
-const pbkdf2Async = promisify(pbkdf2);
+import { dummyHash, hashPassword, verifyPassword } from './user-passwords.js';
+import {
+  applyEntry,
+  changesBetween,
+  checkName,
+  checkNames,
+  checkPassword,
+  effectiveAcl,
+  emptyStoreFile,
+  entriesOf,
+  usersInGroup,
+  usersWithRole,
+  UserStoreError,
+  type StoreFile,
+  type UserChange,
+  type UserPatch,
+  type UserView,
+} from './user-records.js';
+import { readStoreFile, writeStoreFile } from './user-store-file.js';
 
 export const DEFAULT_USER_STORE_ITERATIONS = 1000;
-
-export interface StoredUser {
-  passwordHash: string;
-  roles: string[];
-  groups: string[];
-  isDisabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface StoreFile {
-  version: 1;
-  users: Record<string, StoredUser>;
-  roles: Record<string, { acl: AclRule[] }>;
-  groups: Record<string, { roles: string[] }>;
-}
-
-/** What the admin API shows of a user: never the hash. */
-export interface UserView {
-  username: string;
-  roles: string[];
-  groups: string[];
-  isDisabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type UserChange =
-  | { kind: 'disabled' | 'deleted'; usernames: string[] }
-  /** Roles, groups or role rules changed: these users' ACLs are different now. */
-  | { kind: 'grants'; usernames: string[] };
-
-export class UserStoreError extends Error {
-  constructor(
-    readonly code: 'invalid' | 'exists' | 'not-found',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UserStoreError';
-  }
-}
-
-export interface UserPatch {
-  password?: string;
-  roles?: string[];
-  groups?: string[];
-  isDisabled?: boolean;
-}
-
-const NAME = /^[^\u0000-\u001f\u007f+#/]{1,256}$/u;
-
-/** Names that would be an object's prototype slot rather than an own key. */
-const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
-
-function checkName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !NAME.test(name)) throw new UserStoreError('invalid', `${kind} must be 1–256 characters without control characters, +, # or /`);
-  if (RESERVED.has(name)) throw new UserStoreError('invalid', `${kind} ${name} is reserved`);
-  return name;
-}
-
-function checkNames(kind: string, names: unknown): string[] {
-  if (names === undefined) return [];
-  if (!Array.isArray(names)) throw new UserStoreError('invalid', `${kind} must be a list of names`);
-  return [...new Set(names.map((n) => checkName(kind, n)))];
-}
-
-function checkPassword(password: unknown): string {
-  if (typeof password !== 'string' || password.length === 0 || password.length > 1024) throw new UserStoreError('invalid', 'password must be 1–1024 characters');
-  return password;
-}
 
 /**
  * The shared copy of the store (a cluster engine's KV bucket): one entry per user, role and group,
@@ -113,54 +60,6 @@ export interface UserStoreReplica {
   write(key: string, value: string | undefined, basedOn: number): Promise<number | 'conflict'>;
   /** Every later write, by any node (this one's included); returns a stop function. */
   watch(onEntry: (key: string, value: string | undefined, revision: number) => void): () => void;
-}
-
-type EntryKind = 'user' | 'role' | 'group';
-const COLLECTION = { user: 'users', role: 'roles', group: 'groups' } as const;
-
-/** Each user, role and group of a state as `kind:name` → its JSON. */
-function entriesOf(state: StoreFile): Map<string, string> {
-  const entries = new Map<string, string>();
-  for (const kind of ['user', 'role', 'group'] as const) {
-    for (const [name, value] of Object.entries(state[COLLECTION[kind]])) entries.set(`${kind}:${name}`, JSON.stringify(value));
-  }
-  return entries;
-}
-
-function applyEntry(state: StoreFile, key: string, value: string | undefined): void {
-  const colon = key.indexOf(':');
-  const kind = key.slice(0, colon) as EntryKind;
-  const name = key.slice(colon + 1);
-  if (!Object.hasOwn(COLLECTION, kind) || RESERVED.has(name)) return; // not ours: ignored
-  const collection = state[COLLECTION[kind]] as Record<string, unknown>;
-  if (value === undefined) delete collection[name];
-  else collection[name] = JSON.parse(value) as unknown;
-}
-
-/** The rules a state gives a user: its roles' and its groups' roles', in that order. */
-function effectiveAcl(state: StoreFile, username: string): AclRule[] | undefined {
-  const user = Object.hasOwn(state.users, username) ? state.users[username] : undefined;
-  if (!user) return undefined;
-  const roleNames = [...user.roles, ...user.groups.flatMap((g) => (Object.hasOwn(state.groups, g) ? state.groups[g]!.roles : []))];
-  return roleNames.flatMap((r) => (Object.hasOwn(state.roles, r) ? state.roles[r]!.acl : []));
-}
-
-/** What a change from `before` to `after` means for connected clients. */
-function changesBetween(before: StoreFile, after: StoreFile): UserChange[] {
-  const deleted: string[] = [];
-  const disabled: string[] = [];
-  const grants: string[] = [];
-  for (const [name, old] of Object.entries(before.users)) {
-    const now = Object.hasOwn(after.users, name) ? after.users[name] : undefined;
-    if (!now) deleted.push(name);
-    else if (now.isDisabled && !old.isDisabled) disabled.push(name);
-    else if (JSON.stringify(effectiveAcl(before, name)) !== JSON.stringify(effectiveAcl(after, name))) grants.push(name);
-  }
-  const changes: UserChange[] = [];
-  if (deleted.length > 0) changes.push({ kind: 'deleted', usernames: deleted });
-  if (disabled.length > 0) changes.push({ kind: 'disabled', usernames: disabled });
-  if (grants.length > 0) changes.push({ kind: 'grants', usernames: grants });
-  return changes;
 }
 
 export class UserStore {
@@ -181,27 +80,14 @@ export class UserStore {
     readonly file: string,
     private readonly iterations: number,
   ) {
-    this.state = UserStore.read(file);
-    this.dummy = { kind: 7, iterations, salt: randomBytes(12), hash: randomBytes(64) };
+    this.state = readStoreFile(file);
+    this.dummy = dummyHash(iterations);
   }
 
   /** Reads the file (or starts empty); a broken file throws rather than start with no users. */
   static open(dir: string, options: { iterations?: number } = {}): UserStore {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return new UserStore(path.join(dir, 'users.json'), options.iterations ?? DEFAULT_USER_STORE_ITERATIONS);
-  }
-
-  private static read(file: string): StoreFile {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, users: {}, roles: {}, groups: {} };
-      throw error;
-    }
-    const parsed = JSON.parse(text) as StoreFile;
-    if (parsed.version !== 1 || typeof parsed.users !== 'object') throw new Error(`${file}: not a Midge user store (version 1)`);
-    return { version: 1, users: parsed.users ?? {}, roles: parsed.roles ?? {}, groups: parsed.groups ?? {} };
   }
 
   onChange(listener: (change: UserChange) => void): void {
@@ -245,7 +131,7 @@ export class UserStore {
   async verify(username: string, password: Buffer | undefined): Promise<'unknown' | 'disabled' | 'valid' | 'invalid'> {
     const user = Object.hasOwn(this.state.users, username) ? this.state.users[username] : undefined;
     const hash = user ? this.hashOf(user.passwordHash) : this.dummy;
-    const isValid = await verifyAsync(hash, password ?? Buffer.alloc(0));
+    const isValid = await verifyPassword(hash, password ?? Buffer.alloc(0));
     if (!user) return 'unknown';
     if (user.isDisabled) return 'disabled';
     return isValid ? 'valid' : 'invalid';
@@ -268,7 +154,7 @@ export class UserStore {
     const password = checkPassword(input.password);
     const roles = checkNames('roles', input.roles);
     const groups = checkNames('groups', input.groups);
-    const passwordHash = await this.hash(password);
+    const passwordHash = await hashPassword(password, this.iterations);
     await this.commit((draft) => {
       if (Object.hasOwn(draft.users, username)) throw new UserStoreError('exists', `user ${username} exists`);
       const now = new Date().toISOString();
@@ -282,7 +168,7 @@ export class UserStore {
     if (patch.isDisabled !== undefined && typeof patch.isDisabled !== 'boolean') throw new UserStoreError('invalid', 'isDisabled must be true or false');
     const roles = patch.roles !== undefined ? checkNames('roles', patch.roles) : undefined;
     const groups = patch.groups !== undefined ? checkNames('groups', patch.groups) : undefined;
-    const passwordHash = patch.password !== undefined ? await this.hash(checkPassword(patch.password)) : undefined;
+    const passwordHash = patch.password !== undefined ? await hashPassword(checkPassword(patch.password), this.iterations) : undefined;
     await this.commit((draft) => {
       const user = Object.hasOwn(draft.users, username) ? draft.users[username] : undefined;
       if (!user) throw new UserStoreError('not-found', `no user ${username}`);
@@ -317,14 +203,14 @@ export class UserStore {
     }
     await this.commit((draft) => {
       draft.roles[name] = { acl: rules };
-      return { kind: 'grants', usernames: this.usersWithRole(draft, name) };
+      return { kind: 'grants', usernames: usersWithRole(draft, name) };
     });
   }
 
   async deleteRole(name: string): Promise<void> {
     await this.commit((draft) => {
       if (!Object.hasOwn(draft.roles, name)) throw new UserStoreError('not-found', `no role ${name}`);
-      const affected = this.usersWithRole(draft, name);
+      const affected = usersWithRole(draft, name);
       delete draft.roles[name];
       return { kind: 'grants', usernames: affected };
     });
@@ -335,7 +221,7 @@ export class UserStore {
     const roleNames = checkNames('roles', roles);
     await this.commit((draft) => {
       draft.groups[name] = { roles: roleNames };
-      return { kind: 'grants', usernames: Object.entries(draft.users).filter(([, u]) => u.groups.includes(name)).map(([n]) => n) };
+      return { kind: 'grants', usernames: usersInGroup(draft, name) };
     });
   }
 
@@ -343,21 +229,8 @@ export class UserStore {
     await this.commit((draft) => {
       if (!Object.hasOwn(draft.groups, name)) throw new UserStoreError('not-found', `no group ${name}`);
       delete draft.groups[name];
-      return { kind: 'grants', usernames: Object.entries(draft.users).filter(([, u]) => u.groups.includes(name)).map(([n]) => n) };
+      return { kind: 'grants', usernames: usersInGroup(draft, name) };
     });
-  }
-
-  private usersWithRole(draft: StoreFile, role: string): string[] {
-    const groups = new Set(Object.entries(draft.groups).filter(([, g]) => g.roles.includes(role)).map(([n]) => n));
-    return Object.entries(draft.users)
-      .filter(([, u]) => u.roles.includes(role) || u.groups.some((g) => groups.has(g)))
-      .map(([n]) => n);
-  }
-
-  private async hash(password: string): Promise<string> {
-    const salt = randomBytes(12);
-    const hash = await pbkdf2Async(password, salt, this.iterations, 64, 'sha512');
-    return `$7$${this.iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
   }
 
   /** Applies a change to a copy, writes it (to the replica first, when shared), then makes it current and announces it. */
@@ -385,7 +258,7 @@ export class UserStore {
 
   /** Writes the new state to this node's file, makes it current and announces the changes. */
   private async install(next: StoreFile, changes: readonly UserChange[]): Promise<void> {
-    await writeAtomically(this.file, JSON.stringify(next, null, 1));
+    await writeStoreFile(this.file, next);
     this.state = next;
     this.aclCache = new Map();
     if (this.hashCache.size > 10_000) this.hashCache = new Map();
@@ -443,7 +316,7 @@ export class UserStore {
    * (entries missing from them are gone).
    */
   private async adopt(entries: ReadonlyMap<string, { value: string | undefined; revision: number }>, isWhole: boolean): Promise<void> {
-    const next: StoreFile = isWhole ? { version: 1, users: {}, roles: {}, groups: {} } : structuredClone(this.state);
+    const next: StoreFile = isWhole ? emptyStoreFile() : structuredClone(this.state);
     let isChanged = isWhole;
     if (isWhole) this.revisions.clear();
     for (const [key, { value, revision }] of entries) {
@@ -458,30 +331,5 @@ export class UserStore {
     }
     if (!isChanged) return;
     await this.install(next, changesBetween(this.state, next));
-  }
-}
-
-async function verifyAsync(entry: PasswordHash, password: Buffer): Promise<boolean> {
-  if (entry.kind !== 7) return false; // the store writes $7$ only
-  const computed = await pbkdf2Async(password, entry.salt, entry.iterations, entry.hash.length || 64, 'sha512');
-  return computed.length === entry.hash.length && timingSafeEqual(computed, entry.hash);
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text, { mode: 0o600 });
-  const handle = await open(temporary, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, file);
-  // The rename itself must reach the disk too.
-  const dir = await open(path.dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
