@@ -8,7 +8,10 @@
 import type { z } from 'zod';
 import { configSchema } from './schema.js';
 
+export type * from './connector-sinks.js';
+export type * from './connector-sources.js';
 export * from './connectors.js';
+export * from './queues.js';
 export { configInputSchema, configSchema, DEFAULT_PORTS, firstListener, LOG_LEVELS, SHARED_STRATEGIES, type ListenerType, type LogLevel, type SharedSubscriptionStrategy } from './schema.js';
 
 /** The resolved configuration: every default filled in, every value checked. */

@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 import { authEntrySchema, authorizationSchema, lockoutSchema, namedChainSchema, usersStoreSchema } from './auth-config.js';
-import { connectorsSchema, queuesSchema } from './connectors.js';
+import { connectorsSchema } from './connectors.js';
+import { queuesSchema } from './queues.js';
 
 export type ListenerType = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 
