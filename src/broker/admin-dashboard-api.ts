@@ -226,8 +226,9 @@ function overview(broker: BrokerAdmin): HttpResponse {
       ...streamFigures(readStream(broker)),
       clientsMaximum: broker.stats.clientsMaximum,
       bridges: broker.services.length,
-      // What this build has, so the dashboard shows only views that exist.
-      features: { bridges: true, connectors: false, cluster: false },
+      // What this broker runs, so the dashboard shows only what is there: connectors and durable
+      // queues once either is configured (their state: /api/v1/connectors, /api/v1/queues).
+      features: { bridges: true, connectors: broker.config.connectors.length > 0 || broker.config.queues.length > 0, cluster: false },
     },
   };
 }

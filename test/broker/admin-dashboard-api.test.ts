@@ -251,6 +251,14 @@ describe('the dashboard shell', () => {
       expect((await fetch(`${base}${route}`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, route).toBe(401);
     }
     const overview = await (await fetch(`${base}/api/v1/overview`, auth)).json();
-    expect(overview).toMatchObject({ listeners: [{ type: 'mqtt', host: '127.0.0.1' }], connections: 0, features: { bridges: true } });
+    expect(overview).toMatchObject({ listeners: [{ type: 'mqtt', host: '127.0.0.1' }], connections: 0, features: { bridges: true, connectors: false } });
+  });
+
+  it('the overview says connectors are there once a connector or a durable queue is configured', async () => {
+    const withQueue = await opsBroker({ queues: [{ name: 'jobs', topics: ['jobs/#'] }] });
+    expect((await withQueue.get('/api/v1/overview')).features).toEqual({ bridges: true, connectors: true, cluster: false });
+    // An HTTP sink with nothing to deliver never calls its URL (port 9, discard: nothing listens).
+    const withConnector = await opsBroker({ connectors: [{ name: 'hook', type: 'http', url: 'http://127.0.0.1:9/in', sink: { topics: ['hook/#'] } }] });
+    expect((await withConnector.get('/api/v1/overview')).features.connectors).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-/** Bridges to other brokers (and connectors or cluster nodes, when a build has them). */
+/** Bridges to other brokers; whether connectors or durable queues are configured (they have no view yet). */
 import { get, type BridgeRow, type Overview } from '../api.js';
 import { count } from '../format.js';
 import { ErrorLine, usePoll } from '../ui.js';
@@ -39,8 +39,11 @@ export function BridgesView() {
         </table>
       </div>
       {data && data.length === 0 ? <p class="muted">No bridges are configured (see “bridges” in the configuration).</p> : null}
-      {overview && !overview.features.connectors && !overview.features.cluster ? (
-        <p class="muted">This build has no connectors or cluster; their state will show here when it does.</p>
+      {overview && !overview.features.connectors ? <p class="muted">No connectors or durable queues are configured.</p> : null}
+      {overview?.features.connectors ? (
+        <p class="muted" id="connectors-note">
+          Connectors or durable queues are configured; this dashboard has no view of them yet: their state is at GET /api/v1/connectors and /api/v1/queues, and in /metrics.
+        </p>
       ) : null}
     </section>
   );
