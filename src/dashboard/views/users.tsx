@@ -6,8 +6,9 @@
  * view on demand, so the first view does not carry it.
  */
 import { useState } from 'preact/hooks';
-import { ApiError, send, type AclRuleRow, type GroupRow, type RoleRow, type UserRow } from '../api.js';
+import { ApiError, send, type GroupRow, type RoleRow, type UserRow } from '../api.js';
 import { ConfirmButton, ErrorLine, usePoll } from '../ui.js';
+import { CreateUser, EditUser, RoleEditor, ruleLine, type Run } from './user-forms.js';
 
 type Store = { kind: 'none'; reason: string } | { kind: 'ready'; users: UserRow[]; roles: RoleRow[]; groups: GroupRow[] };
 
@@ -22,34 +23,6 @@ async function loadStore(): Promise<Store> {
   }
 }
 
-/** "a, b ,c" → ['a', 'b', 'c']; the API checks each name. */
-function parseNames(text: string): string[] {
-  return text
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name !== '');
-}
-
-const PERMISSIONS = new Set(['allow', 'deny']);
-const ACTIONS = new Set(['publish', 'subscribe', 'all']);
-
-/** One rule a line, `allow|deny publish|subscribe|all <topic filter>`; the rest of the line is the topic. */
-function parseRules(text: string): AclRuleRow[] {
-  const rules: AclRuleRow[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    const match = /^(\S+)\s+(\S+)\s+(.+)$/.exec(line);
-    if (!match || !PERMISSIONS.has(match[1]!) || !ACTIONS.has(match[2]!)) {
-      throw new Error(`line ${i + 1}: write “allow|deny publish|subscribe|all <topic>”`);
-    }
-    rules.push({ permission: match[1] as AclRuleRow['permission'], action: match[2] as AclRuleRow['action'], topic: match[3]! });
-  });
-  return rules;
-}
-
-const ruleLine = (rule: AclRuleRow): string => `${rule.permission} ${rule.action} ${rule.topic}`;
-
 type Outcome = { text: string; isError: boolean } | undefined;
 
 /** The API's own words, with the status: "Creating dev-1 failed (409): user dev-1 exists". */
@@ -62,122 +35,6 @@ function Names({ names }: { names: string[] }) {
   return names.length === 0 ? <span class="muted">—</span> : <>{names.join(', ')}</>;
 }
 
-function CreateUser({ run }: { run: (what: string, call: () => Promise<unknown>, done: string) => Promise<boolean> }) {
-  const [name, setName] = useState('');
-  const [password, setPassword] = useState('');
-  const [roles, setRoles] = useState('');
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    const ok = await run(`Creating ${name}`, () => send('POST', 'users', { username: name, password, roles: parseNames(roles) }), `User ${name} created.`);
-    if (ok) {
-      setName('');
-      setRoles('');
-    }
-    setPassword('');
-  };
-  return (
-    <form class="form-row" id="user-create-form" aria-label="Create a user" onSubmit={(e) => void submit(e)}>
-      <label>
-        User name
-        <input id="user-create-name" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required autocomplete="off" />
-      </label>
-      <label>
-        Password
-        <input id="user-create-password" type="password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} required autocomplete="new-password" />
-      </label>
-      <label>
-        Roles (comma-separated)
-        <input id="user-create-roles" value={roles} onInput={(e) => setRoles((e.target as HTMLInputElement).value)} autocomplete="off" />
-      </label>
-      <button type="submit">Create user</button>
-    </form>
-  );
-}
-
-/** The selected user: roles and groups, and a new password (existing connections stay). */
-function EditUser({ user, run }: { user: UserRow; run: (what: string, call: () => Promise<unknown>, done: string) => Promise<boolean> }) {
-  const [roles, setRoles] = useState(user.roles.join(', '));
-  const [groups, setGroups] = useState(user.groups.join(', '));
-  const [password, setPassword] = useState('');
-  const path = `users/${encodeURIComponent(user.username)}`;
-  const saveGrants = (event: Event): void => {
-    event.preventDefault();
-    void run(`Changing ${user.username}'s roles`, () => send('PATCH', path, { roles: parseNames(roles), groups: parseNames(groups) }), `Roles and groups of ${user.username} saved.`);
-  };
-  const savePassword = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    await run(`Changing ${user.username}'s password`, () => send('PATCH', path, { password }), `Password of ${user.username} changed.`);
-    setPassword('');
-  };
-  return (
-    <div class="panel" id="user-edit">
-      <h2>
-        <code>{user.username}</code>
-      </h2>
-      <form class="form-row" aria-label={`Roles and groups of ${user.username}`} onSubmit={saveGrants}>
-        <label>
-          Roles (comma-separated)
-          <input id="user-edit-roles" value={roles} onInput={(e) => setRoles((e.target as HTMLInputElement).value)} autocomplete="off" />
-        </label>
-        <label>
-          Groups (comma-separated)
-          <input id="user-edit-groups" value={groups} onInput={(e) => setGroups((e.target as HTMLInputElement).value)} autocomplete="off" />
-        </label>
-        <button type="submit">Save roles</button>
-      </form>
-      <form class="form-row" aria-label={`Password of ${user.username}`} onSubmit={(e) => void savePassword(e)}>
-        <label>
-          New password
-          <input id="user-edit-password" type="password" value={password} onInput={(e) => setPassword((e.target as HTMLInputElement).value)} required autocomplete="new-password" />
-        </label>
-        <button type="submit">Change password</button>
-      </form>
-      <p class="muted">Disabling or deleting closes the user's connections at once; a password change does not.</p>
-    </div>
-  );
-}
-
-/** A role's rules as lines of text: new, or the one picked for editing. */
-function RoleEditor({ role, run, onDone }: { role: RoleRow | undefined; run: (what: string, call: () => Promise<unknown>, done: string) => Promise<boolean>; onDone: () => void }) {
-  const [name, setName] = useState(role?.name ?? '');
-  const [rules, setRules] = useState(role ? role.acl.map(ruleLine).join('\n') : '');
-  const [problem, setProblem] = useState<string | undefined>(undefined);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    let acl: AclRuleRow[];
-    try {
-      acl = parseRules(rules);
-    } catch (err) {
-      setProblem((err as Error).message);
-      return;
-    }
-    setProblem(undefined);
-    if (await run(`Saving role ${name}`, () => send('PUT', `roles/${encodeURIComponent(name)}`, { acl }), `Role ${name} saved.`)) onDone();
-  };
-  return (
-    <form class="panel stack" id="role-form" aria-label={role ? `Edit role ${role.name}` : 'New role'} onSubmit={(e) => void submit(e)}>
-      <h2>{role ? `Edit role ${role.name}` : 'New role'}</h2>
-      <label>
-        Role name
-        <input id="role-name" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} required readOnly={role !== undefined} autocomplete="off" />
-      </label>
-      <label>
-        Rules, one a line: allow|deny publish|subscribe|all topic (%u is the user name, %c the client id)
-        <textarea id="role-rules" rows={5} value={rules} onInput={(e) => setRules((e.target as HTMLTextAreaElement).value)} spellcheck={false} />
-      </label>
-      <ErrorLine error={problem} />
-      <span class="confirm">
-        <button type="submit">Save role</button>
-        {role ? (
-          <button type="button" onClick={onDone}>
-            Cancel
-          </button>
-        ) : null}
-      </span>
-    </form>
-  );
-}
-
 export function UsersView() {
   const { data, error, reload } = usePoll(loadStore, 5000, []);
   const [outcome, setOutcome] = useState<Outcome>(undefined);
@@ -187,7 +44,7 @@ export function UsersView() {
   const [roleFormKey, setRoleFormKey] = useState(0);
 
   /** Runs one API call, says how it went, reloads the lists; true when it succeeded. */
-  const run = async (what: string, call: () => Promise<unknown>, done: string): Promise<boolean> => {
+  const run: Run = async (what, call, done) => {
     try {
       await call();
       setOutcome({ text: done, isError: false });
