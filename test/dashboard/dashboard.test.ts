@@ -4,15 +4,14 @@
  * and what the operator sees and does through the UI. On failure, screenshots of the main views
  * go to a temp dir whose path is printed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient, connectCollecting } from '../helpers/clients.js';
 import { announceSkip } from '../helpers/peers.js';
-import { hasChromium, launchChromium } from './browser.js';
+import { openBrowserPage, screenshotOnFailure, type BrowserPage } from './browser-page.js';
+import { hasChromium } from './browser.js';
 
 announceSkip(hasChromium, 'the dashboard browser tests', 'chromium');
 
@@ -23,9 +22,8 @@ const VIEWS = ['overview', 'clients', 'sessions', 'topics', 'retained', 'bridges
 
 describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
   let tb: TestBroker;
-  let context: BrowserContext;
+  let browser: BrowserPage;
   let page: Page;
-  let userDataDir: string;
   let base: string;
   /** Every admin API answer the page got, to prove no data reached it without the token. */
   const apiAnswers: Array<{ url: string; status: number }> = [];
@@ -49,9 +47,8 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
       },
     );
     base = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}/dashboard/`;
-    userDataDir = await mkdtemp(path.join(tmpdir(), 'midge-chromium-'));
-    context = await launchChromium(userDataDir);
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await openBrowserPage('midge-chromium-');
+    page = browser.page;
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
     });
@@ -62,22 +59,18 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium', () => {
 
   afterAll(async () => {
     await closeAllClients();
-    await context?.close();
+    await browser?.close();
     await tb?.cleanup();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
-  /** On failure: one screenshot per view, to a temp dir named on stderr. */
+  /** On failure: the page, then one screenshot per view, to a temp dir named on stderr. */
   function screenshotsOnFailure(): void {
-    onTestFailed(async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'midge-dashboard-failure-'));
-      await page.screenshot({ path: path.join(dir, 'at-failure.png'), fullPage: true }).catch(() => undefined);
+    screenshotOnFailure(page, 'dashboard', async (dir) => {
       for (const view of VIEWS) {
         await page.goto(`${base}#/${view}`).catch(() => undefined);
         await page.waitForTimeout(800); // a screenshot for a person to read: let the view settle
         await page.screenshot({ path: path.join(dir, `${view}.png`), fullPage: true }).catch(() => undefined);
       }
-      process.stderr.write(`dashboard test failed: screenshots in ${dir}\n`);
     });
   }
 

@@ -6,17 +6,15 @@
  * changes, role rules). The API's refusals (409, 400) show with their reason, a password hash
  * never reaches the page, and a broker without a user store says so.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { IDisconnectPacket } from 'mqtt-packet';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tryConnect } from '../auth/helpers.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { closeAllClients, connectClient } from '../helpers/clients.js';
 import { announceSkip } from '../helpers/peers.js';
-import { hasChromium, launchChromium } from './browser.js';
+import { openBrowserPage, screenshotOnFailure as screenshotPageOnFailure, type BrowserPage } from './browser-page.js';
+import { hasChromium } from './browser.js';
 
 announceSkip(hasChromium, 'the dashboard Users view browser tests', 'chromium');
 
@@ -37,9 +35,8 @@ async function textSoon(locator: Locator, expected: string | RegExp): Promise<vo
 
 describe.skipIf(!hasChromium)('the dashboard Users view in Chromium', () => {
   let tb: TestBroker;
-  let context: BrowserContext;
+  let browser: BrowserPage;
   let page: Page;
-  let userDataDir: string;
   let apiBase: string;
 
   const api = async (method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> => {
@@ -59,9 +56,8 @@ describe.skipIf(!hasChromium)('the dashboard Users view in Chromium', () => {
       auth: { chain: [{ type: 'users' }], authorization: { noMatch: 'deny' }, users: { iterations: 100 } },
     });
     apiBase = `http://127.0.0.1:${tb.broker.httpBoundAddress!.port}`;
-    userDataDir = await mkdtemp(path.join(tmpdir(), 'midge-chromium-users-'));
-    context = await launchChromium(userDataDir);
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await openBrowserPage('midge-chromium-users-');
+    page = browser.page;
     await page.goto(`${apiBase}/dashboard/`);
     await page.fill('#login-token', TOKEN);
     await page.click('#login-form button[type=submit]');
@@ -70,18 +66,11 @@ describe.skipIf(!hasChromium)('the dashboard Users view in Chromium', () => {
 
   afterAll(async () => {
     await closeAllClients();
-    await context?.close();
+    await browser?.close();
     await tb?.cleanup();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
-  function screenshotOnFailure(): void {
-    onTestFailed(async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'midge-dashboard-users-failure-'));
-      await page.screenshot({ path: path.join(dir, 'at-failure.png'), fullPage: true }).catch(() => undefined);
-      process.stderr.write(`dashboard users test failed: screenshot in ${dir}\n`);
-    });
-  }
+  const screenshotOnFailure = (): void => screenshotPageOnFailure(page, 'dashboard-users');
 
   it('key 8 opens the view; a role written in the UI is in the API; a user created in the UI connects over MQTT', async () => {
     screenshotOnFailure();
@@ -204,7 +193,7 @@ describe.skipIf(!hasChromium)('the dashboard Users view in Chromium', () => {
   it('a broker without a user store: the view says so, in the API’s words', async () => {
     screenshotOnFailure();
     const bare = await startBroker({ http: { enabled: true, host: '127.0.0.1', port: 0 } });
-    const other = await context.newPage();
+    const other = await browser.context.newPage();
     try {
       // Loopback without http.token: no login form.
       await other.goto(`http://127.0.0.1:${bare.broker.httpBoundAddress!.port}/dashboard/#/users`);
