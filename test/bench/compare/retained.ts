@@ -6,8 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import { startWindow } from '../lib/broker-process.js';
-import { PublishTemplate, type LoadClient } from '../lib/load-client.js';
-import { PacketType } from '../lib/frame-reader.js';
+import { PublishTemplate, publishWindowed } from '../lib/load-client.js';
 import { settle } from '../lib/wait.js';
 import type { RunResult, Scenario, ScenarioContext } from './scenario.js';
 
@@ -95,44 +94,10 @@ export function retainedQos1(count: number, window: number): Scenario {
       const pub = await clients.connect({ clientId: 'retained-qos1-pub' });
       const window_ = startWindow(peer.pid);
       const startedAt = performance.now();
-      await publishRetainedWindowed(pub, templates.get(version)!, count, window);
+      await publishWindowed(pub, templates.get(version)!, 1, count, window);
       const measured = window_.end();
       const seconds = (performance.now() - startedAt) / 1000;
       return { metrics: { rate: count / seconds, cpuUs: (measured.brokerCpuSeconds * 1e6) / count, perCpuSecond: count / measured.brokerCpuSeconds } };
     },
   };
-}
-
-/** Like publishWindowed, over several topics in turn: the acks of one read release that many new publishes. */
-function publishRetainedWindowed(client: LoadClient, templates: readonly PublishTemplate[], count: number, window: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    let acked = 0;
-    let released = 0;
-    let nextId = 1;
-    const sendBatch = (n: number): void => {
-      const packets: Buffer[] = [];
-      for (let i = 0; i < n; i++) {
-        packets.push(templates[(sent + i) % templates.length]!.withPacketId(nextId));
-        nextId = nextId >= 65535 ? 1 : nextId + 1;
-      }
-      client.socket.write(packets.length === 1 ? packets[0]! : Buffer.concat(packets));
-      sent += n;
-    };
-    client.onAck = (type) => {
-      if (type !== PacketType.PUBACK) return;
-      acked++;
-      if (sent + released < count) released++;
-      if (acked === count) resolve();
-    };
-    client.onReadEnd = () => {
-      if (released === 0) return;
-      sendBatch(released);
-      released = 0;
-    };
-    void client.closed.then(() => {
-      if (acked < count) reject(new Error(`connection closed after ${acked} of ${count} acks`));
-    });
-    sendBatch(Math.min(window, count));
-  });
 }

@@ -292,13 +292,29 @@ export async function blast(client: LoadClient, template: PublishTemplate, count
 }
 
 /**
+ * `n` publishes, in one buffer, of the templates in turn starting at number `from` of the run,
+ * with packet ids from `firstId` on (1…65535, wrapping). One template: its copies.
+ */
+function inTurn(templates: readonly PublishTemplate[], from: number, n: number, firstId: number): Buffer {
+  if (templates.length === 1) return templates[0]!.copies(n, firstId);
+  const packets: Buffer[] = [];
+  let id = firstId;
+  for (let i = 0; i < n; i++) {
+    packets.push(templates[(from + i) % templates.length]!.withPacketId(id));
+    id = id >= 65535 ? 1 : id + 1;
+  }
+  return packets.length === 1 ? packets[0]! : Buffer.concat(packets);
+}
+
+/**
  * Publishes `count` QoS 1/2 messages keeping `window` unacknowledged; resolves when all are acked
  * (PUBACK, or PUBCOMP after the reader's automatic PUBREL). Acks arriving in one read release one
- * batch of new publishes, written together with that read's acks.
+ * batch of new publishes, written together with that read's acks. Several templates (scenario
+ * 14's topics) are published in turn.
  */
 export function publishWindowed(
   client: LoadClient,
-  template: PublishTemplate,
+  template: PublishTemplate | readonly PublishTemplate[],
   qos: 1 | 2,
   count: number,
   window: number,
@@ -306,12 +322,13 @@ export function publishWindowed(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const completing = qos === 1 ? PacketType.PUBACK : PacketType.PUBCOMP;
+    const templates = template instanceof PublishTemplate ? [template] : template;
     let sent = 0;
     let acked = 0;
     let released = 0;
     let nextId = 1;
     const sendBatch = (n: number): void => {
-      client.socket.write(template.copies(n, nextId));
+      client.socket.write(inTurn(templates, sent, n, nextId));
       nextId = ((nextId - 1 + n) % 65535) + 1;
       sent += n;
     };
