@@ -12,23 +12,21 @@
  * for) once per message.
  */
 import type { AuthorizationEntry } from './authorization-chain.js';
+import { postToService, trimToSize, type HttpServiceOptions } from './http-service.js';
 import type { Check, Decision } from './rules.js';
 import type { ClientIdentity } from './types.js';
 
-export interface HttpAuthorizationOptions {
-  url: string;
-  /** Extra request headers (e.g. an Authorization header for the service). */
-  headers?: Record<string, string>;
-  timeoutMs?: number;
-  cacheTtlMs?: number;
-  cacheMaxEntries?: number;
-  /** When the service is down: deny (the default) or ignore (the rest of the chain decides). */
+export interface HttpAuthorizationOptions extends HttpServiceOptions {
+  /**
+   * When the service is down, for this one check: deny (the default) or ignore (the other entries
+   * and then the chain's noMatch decide). Unlike the authentication entry's, it never refuses a
+   * connection.
+   */
   whenDown?: 'deny' | 'ignore';
   /** How long the outcome of an outage is reused before the service is asked again. */
   downCacheTtlMs?: number;
   /** Which checks are asked of the service (the others are 'ignore'): all three by default. */
   checks?: readonly Check[];
-  now?: () => number;
 }
 
 interface CacheEntry {
@@ -91,21 +89,11 @@ export class HttpAuthorizationEntry implements AuthorizationEntry {
   private async ask(client: ClientIdentity, check: Check, topic: string): Promise<Decision | undefined> {
     this.stats.requests++;
     const body = JSON.stringify({ clientId: client.clientId, username: client.username ?? null, action: check, topic });
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(this.options.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...this.options.headers },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_HTTP_AUTHZ_TIMEOUT_MS),
-      });
-      text = await response.text();
-    } catch {
-      return undefined;
-    }
-    if (response.status >= 400 && response.status < 500) return 'deny';
-    if (response.status < 200 || response.status >= 300) return undefined;
+    const response = await postToService(this.options, body, DEFAULT_HTTP_AUTHZ_TIMEOUT_MS);
+    if (response === undefined) return undefined;
+    const { status, text } = response;
+    if (status >= 400 && status < 500) return 'deny';
+    if (status < 200 || status >= 300) return undefined;
     if (text.trim() === '') return 'allow';
     let answer: { result?: unknown };
     try {
@@ -121,8 +109,7 @@ export class HttpAuthorizationEntry implements AuthorizationEntry {
   private remember(key: string, decision: Decision, ttl: number): void {
     if (ttl <= 0) return;
     this.cache.set(key, { decision, expiresAt: this.now() + ttl });
-    const max = this.options.cacheMaxEntries ?? DEFAULT_HTTP_AUTHZ_CACHE_MAX;
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+    trimToSize(this.cache, this.options.cacheMaxEntries ?? DEFAULT_HTTP_AUTHZ_CACHE_MAX);
   }
 
   get cacheSize(): number {

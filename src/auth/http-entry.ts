@@ -9,19 +9,16 @@
  */
 import { createHash } from 'node:crypto';
 import { REASON_BAD_CREDENTIALS, REASON_NOT_AUTHORIZED, REASON_SERVER_UNAVAILABLE, type AuthenticationEntry, type Verdict } from './chain.js';
+import { postToService, trimToSize, type HttpServiceOptions } from './http-service.js';
 import { AclRuleError, parseAclRules } from './rules.js';
 import type { ConnectCredentials } from './types.js';
 
-export interface HttpEntryOptions {
-  url: string;
-  /** Extra request headers (e.g. an Authorization header for the service). */
-  headers?: Record<string, string>;
-  timeoutMs?: number;
-  cacheTtlMs?: number;
-  cacheMaxEntries?: number;
-  /** When the service is down: deny (CONNACK 0x88, the default) or ignore (next entry decides). */
+export interface HttpEntryOptions extends HttpServiceOptions {
+  /**
+   * When the service is down, for this CONNECT: deny (CONNACK 0x88, the default) or ignore (the
+   * next authentication entry decides).
+   */
   whenDown?: 'deny' | 'ignore';
-  now?: () => number;
 }
 
 interface CacheEntry {
@@ -79,23 +76,13 @@ export class HttpEntry implements AuthenticationEntry {
   /** The service's answer, or undefined when it is down (no answer, 5xx, a timeout). */
   private async ask(body: Record<string, unknown>): Promise<Verdict | undefined> {
     this.stats.requests++;
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(this.options.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...this.options.headers },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
-      });
-      text = await response.text();
-    } catch {
-      return undefined;
+    const response = await postToService(this.options, JSON.stringify(body), 5000);
+    if (response === undefined) return undefined;
+    const { status, text } = response;
+    if (status >= 400 && status < 500) {
+      return { outcome: 'deny', reasonCode: body.username === null ? REASON_NOT_AUTHORIZED : REASON_BAD_CREDENTIALS, why: `auth service answered ${status}` };
     }
-    if (response.status >= 400 && response.status < 500) {
-      return { outcome: 'deny', reasonCode: body.username === null ? REASON_NOT_AUTHORIZED : REASON_BAD_CREDENTIALS, why: `auth service answered ${response.status}` };
-    }
-    if (response.status < 200 || response.status >= 300) return undefined;
+    if (status < 200 || status >= 300) return undefined;
     let answer: { result?: unknown; acl?: unknown; attributes?: unknown; isSuperuser?: unknown } = {};
     if (text.trim() !== '') {
       try {
@@ -124,8 +111,7 @@ export class HttpEntry implements AuthenticationEntry {
     const ttl = this.options.cacheTtlMs ?? 60_000;
     if (ttl <= 0) return;
     this.cache.set(key, { verdict, expiresAt: this.now() + ttl });
-    const max = this.options.cacheMaxEntries ?? 10_000;
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
+    trimToSize(this.cache, this.options.cacheMaxEntries ?? 10_000);
   }
 
   get cacheSize(): number {
