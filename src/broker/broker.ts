@@ -4,7 +4,8 @@
  * never opens sockets itself, so it can be embedded and tested in-process. Handlers see it only as
  * the `BrokerContext` it builds once (context.ts), the admin API as `BrokerAdmin` (admin.ts).
  * Over ~350 lines: the constructor is the assembly (every part wired once, in order), listen/close
- * the start and stop order; the views of the counters are leaving for counters.ts (issue 14).
+ * the start and stop order, and the rest one-line doors to its parts (the session lifecycle,
+ * the counters table, the incident lines in incident-log.ts) for the cluster, services and admin.
  * Its public parts (sessions, router, committer, clients) serve the cluster service; the npm
  * package exports the `EmbeddedBroker` interface, not this class.
  */
@@ -16,12 +17,13 @@ import type { BrokerConfig } from '../config/index.js';
 import { KeepAliveSweep } from './keepalive.js';
 import { BrokerMetrics, ClientEventLog, jsonView, OpsHttpServer, type HttpRoute, type Logger } from '../observability/index.js';
 import { PacketDecoder, PacketEncoder, ReasonCode } from '../protocol/index.js';
-import { SessionRegistry, type DropReason, type OverflowPolicy, type Session } from '../session/index.js';
-import { GroupCommitter, type Message, type Store, type StoredSession, type StoreHealth, type SubscriptionRecord } from '../store/index.js';
+import { SessionRegistry, type OverflowPolicy, type Session } from '../session/index.js';
+import { GroupCommitter, type Message, type Store, type StoredSession, type SubscriptionRecord } from '../store/index.js';
 import { BrokerAdminView, type BrokerAdmin } from './admin.js';
 import { Connection } from './connection.js';
 import type { BrokerContext, ClientConnection, ClientRegistry } from './context.js';
 import type { EmbeddedBroker } from './embedded.js';
+import { IncidentLog } from './incident-log.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Router } from './router.js';
 import { BrokerSessionLifecycle } from './session-lifecycle.js';
@@ -95,8 +97,8 @@ export class Broker implements EmbeddedBroker {
   private httpAddress: AddressInfo | undefined;
   private addresses: AddressInfo[] = [];
   private readonly services: BrokerService[] = [];
-  /** When a session's last 'queue full' line was logged (one a second at most). */
-  private readonly queueFullLoggedAt = new WeakMap<Session, number>();
+  /** The lines for lasting states (full queues, a full retained store, store write failures). */
+  private readonly incidents: IncidentLog;
   /** Cluster mode only: the node's link to the others. */
   readonly cluster: ClusterHooks | undefined;
   /** The admin API's routes; services add theirs (connectors). */
@@ -117,15 +119,19 @@ export class Broker implements EmbeddedBroker {
     this.now = deps.now ?? (deps.clock ? () => clock.now() : Date.now);
     this.encoder = new PacketEncoder(this.now);
     this.stats = new BrokerStats(this.now());
+    this.incidents = new IncidentLog(this.logger, this.stats, this.now);
     const connectRate = this.config.limits.maxConnectRatePerAddress;
     if (connectRate > 0) this.connectRateLimiter = new KeyedRateLimiter(connectRate, connectRate, this.now);
     this.committer = new GroupCommitter(
       this.store,
       (error) => this.logger.error({ err: error }, 'a commit callback failed'),
       (seconds) => this.metrics.observeStoreBatch(seconds),
-      // One line when writes start failing (a full disk) and one when they work again: never
-      // one per batch or per connection.
-      { onHealthChange: (health, error) => this.onStoreHealthChange(health, error) },
+      {
+        onHealthChange: (health, error) => {
+          this.incidents.storeHealthChanged(health, error);
+          if (this.state === 'running') void this.sysTopics.publishNow();
+        },
+      },
     );
     this.sessions = new SessionRegistry(
       this.committer,
@@ -134,7 +140,7 @@ export class Broker implements EmbeddedBroker {
         maxQueuedMessages: this.config.limits.maxQueuedMessages,
         maxQueuedBytes: this.config.limits.maxQueuedBytes,
       },
-      { onDrop: (session, reason, message) => this.onDrop(session, reason, message), now: () => this.now() },
+      { onDrop: (session, reason, message) => this.incidents.dropped(session, reason, message), now: () => this.now() },
     );
     this.router = new Router(this.sessions, this.committer, {
       maxRetainedMessages: this.config.limits.maxRetainedMessages,
@@ -146,13 +152,7 @@ export class Broker implements EmbeddedBroker {
               session.isExemptFromReadRules || this.authorizer.canReceive!({ clientId: session.clientId, username: session.username }, topic),
           }
         : {}),
-      onRetainRefused: (message) => {
-        this.stats.retainedRefused++;
-        // One line per hundred refusals: a full retained store is a steady state, not an event.
-        if (this.stats.retainedRefused % 100 === 1) {
-          this.logger.warn({ topic: message.topic, retained: this.router.retained.size }, 'retained store full; new retained topics are not kept');
-        }
-      },
+      onRetainRefused: (message) => this.incidents.retainRefused(message, this.router.retained.size),
     });
     this.clientEvents = new ClientEventLog(this.logger, this.clock);
     this.keepAlives = new KeepAliveSweep(this.clock);
@@ -228,15 +228,6 @@ export class Broker implements EmbeddedBroker {
       (message) => this.router.route(message, undefined, true),
       (error) => this.logger.warn({ err: error }, '$SYS publication failed'),
     );
-  }
-
-  private onStoreHealthChange(health: Readonly<StoreHealth>, error: Error | undefined): void {
-    if (!health.isWritable) {
-      this.logger.error({ err: error }, 'store writes failing (disk full?): acknowledgements are withheld, QoS 0 still flows; retrying until a write succeeds');
-    } else {
-      this.logger.warn({ failedForMs: Date.now() - (health.since ?? Date.now()), failedAttempts: health.failedAttempts }, 'store writable again: withheld acknowledgements sent');
-    }
-    if (this.state === 'running') void this.sysTopics.publishNow();
   }
 
   /** The counters as JSON (admin API /api/v1/stats), generated from the counters table. */
@@ -413,20 +404,5 @@ export class Broker implements EmbeddedBroker {
 
   discardSession(session: Session): void {
     this.lifecycle.discardSession(session);
-  }
-
-  private onDrop(session: Session, reason: DropReason, message: Message): void {
-    this.stats.dropped[reason]++;
-    if (reason !== 'queue-full') return;
-    // At most one line a second per session: a full queue is a flood by nature; the counts are
-    // in the session's admin view, $SYS and /metrics.
-    const now = this.now();
-    const last = this.queueFullLoggedAt.get(session);
-    if (last !== undefined && now - last < 1000) return;
-    this.queueFullLoggedAt.set(session, now);
-    this.logger.warn(
-      { clientId: session.clientId, topic: message.topic, queued: session.queuedCount, droppedForSession: session.dropped['queue-full'], policy: session.overflowPolicy },
-      session.overflowPolicy === 'drop-oldest' ? 'queue full; oldest messages are dropped' : 'queue full; newest messages are refused',
-    );
   }
 }
