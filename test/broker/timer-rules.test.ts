@@ -83,6 +83,19 @@ describe('CONNECT timeout (limits.connectTimeoutMs)', () => {
     expect(client.received).toEqual([]);
   });
 
+  it('a peer that does not close its side after the broker ended the connection is cut off 2 s later', async () => {
+    const client = mb.open(4);
+    client.stream.removeAllListeners('end'); // this peer never answers the broker's end with its own
+    mb.clock.advance(5000); // the CONNECT timeout ends the connection
+    await settle();
+    expect(client.isClosed).toBe(false);
+    mb.clock.advance(1999);
+    await settle();
+    expect(client.isClosed).toBe(false);
+    mb.clock.advance(1);
+    await client.waitClosed();
+  });
+
   it('a CONNECT in time ends the timer', async () => {
     const client = mb.open(4);
     await client.connect({ clientId: 'in-time' });
@@ -90,6 +103,31 @@ describe('CONNECT timeout (limits.connectTimeoutMs)', () => {
     await settle();
     expect(client.isClosed).toBe(false);
     expect(mb.broker.admin.isConnected('in-time')).toBe(true);
+  });
+});
+
+describe('publish rate (limits.maxPublishRate): a paused reader resumes when the clock has paid the debt', () => {
+  beforeEach(() => start({ limits: { maxPublishRate: 5 } }));
+
+  it('past the burst, reading stops; each later PUBLISH waits its 1/rate on the clock, none is dropped', async () => {
+    const client = mb.open(5);
+    await client.connect({ clientId: 'rate' });
+    for (let id = 1; id <= 8; id++) client.send({ cmd: 'publish', topic: 'rate/t', payload: Buffer.from(String(id)), qos: 1, messageId: id, retain: false, dup: false });
+    await settle();
+    const acked = (): number => client.received.filter((p) => p.cmd === 'puback').length;
+    // Five tokens of burst, and the sixth PUBLISH is handled as it makes the debt; then reading waits.
+    expect(acked()).toBe(6);
+    expect(mb.broker.admin.stats.publishThrottled).toBe(1);
+    mb.clock.advance(199);
+    await settle();
+    expect(acked()).toBe(6);
+    mb.clock.advance(1); // 200 ms: the one token owed is back
+    await settle();
+    expect(acked()).toBe(7);
+    mb.clock.advance(200);
+    await settle();
+    expect(acked()).toBe(8);
+    expect(mb.broker.admin.isConnected('rate')).toBe(true);
   });
 });
 
