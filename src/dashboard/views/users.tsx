@@ -31,6 +31,26 @@ function failure(what: string, err: unknown): Outcome {
   return { text: `${what} failed${status}: ${(err as Error).message}`, isError: true };
 }
 
+/** A table's column headings; the last, unnamed on screen, holds each row's buttons. */
+function Head({ columns, hasActions = false }: { columns: string[]; hasActions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column) => (
+          <th key={column} scope="col">
+            {column}
+          </th>
+        ))}
+        {hasActions ? (
+          <th scope="col">
+            <span class="sr-only">Actions</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
+  );
+}
+
 function Names({ names }: { names: string[] }) {
   return names.length === 0 ? <span class="muted">—</span> : <>{names.join(', ')}</>;
 }
@@ -88,17 +108,7 @@ export function UsersView() {
       <div class="columns">
         <div class="table-wrap">
           <table id="users-table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Groups</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <Head columns={['User', 'Roles', 'Groups', 'State']} hasActions />
             <tbody>
               {data?.users.map((u) => (
                 <tr key={u.username} data-username={u.username} class={selected === u.username ? 'selected' : ''}>
@@ -149,15 +159,7 @@ export function UsersView() {
       <div class="columns">
         <div class="table-wrap">
           <table id="roles-table" aria-labelledby="roles-title">
-            <thead>
-              <tr>
-                <th scope="col">Role</th>
-                <th scope="col">Rules</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <Head columns={['Role', 'Rules']} hasActions />
             <tbody>
               {data?.roles.map((r) => (
                 <tr key={r.name} data-role={r.name} class={editedRole === r.name ? 'selected' : ''}>
@@ -206,12 +208,7 @@ export function UsersView() {
       <h2 id="groups-title">Groups</h2>
       <div class="table-wrap">
         <table id="groups-table" aria-labelledby="groups-title">
-          <thead>
-            <tr>
-              <th scope="col">Group</th>
-              <th scope="col">Roles</th>
-            </tr>
-          </thead>
+          <Head columns={['Group', 'Roles']} />
           <tbody>
             {data?.groups.map((g) => (
               <tr key={g.name} data-group={g.name}>
