@@ -1,7 +1,8 @@
 /**
  * The committer through a failure episode (a full disk, simulated): the failed batch is kept and
  * retried, its acknowledgements wait and then go out, later work queues behind it, the episode is
- * reported once at each end, and a close during the episode gives up instead of hanging.
+ * reported once at each end, and a close during the episode gives up instead of hanging. And the
+ * ordinary case: one batch per turn, acknowledgements after the write, retraction before it.
  */
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter, MemoryStore, type StoreHealth, type StoreOp } from '../../src/store/index.js';
@@ -93,5 +94,74 @@ describe('group commit through a failure episode', () => {
     committer.afterCommit((error) => acks.push(error ? 'failed' : 'ok'));
     await committer.close();
     expect(acks).toEqual(['failed', 'failed']);
+  });
+});
+
+/** A store whose writes wait until the test opens the gate: what a batch holds is visible before it lands. */
+class GatedStore extends MemoryStore {
+  writes: string[][] = [];
+  private opened: Promise<void> = Promise.resolve();
+  private release: () => void = () => undefined;
+
+  closeGate(): void {
+    this.opened = new Promise((resolve) => (this.release = resolve));
+  }
+
+  openGate(): void {
+    this.release();
+  }
+
+  override async write(ops: readonly StoreOp[]): Promise<void> {
+    this.writes.push(ops.map((op) => (op as { message: { topic: string } }).message.topic));
+    await this.opened;
+    await super.write(ops);
+  }
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('group commit', () => {
+  it('what is added in one turn is one store write; each callback runs after it, in order; what comes during a write is the next batch', async () => {
+    const store = new GatedStore();
+    await store.open();
+    store.closeGate();
+    const committer = new GroupCommitter(store, () => undefined);
+    const acks: string[] = [];
+    for (const topic of ['a', 'b', 'c']) {
+      committer.add(retained(topic));
+      committer.afterCommit((error) => acks.push(`${topic}:${error?.message ?? 'ok'}`));
+    }
+    await turn();
+    expect(store.writes).toEqual([['a', 'b', 'c']]);
+    expect(acks).toEqual([]); // written is not yet committed: nothing acknowledged
+    committer.add(retained('d'));
+    committer.afterCommit((error) => acks.push(`d:${error?.message ?? 'ok'}`));
+    await turn();
+    expect(store.writes).toHaveLength(1); // d waits for the write under way
+    store.openGate();
+    await committer.drain();
+    expect(store.writes).toEqual([['a', 'b', 'c'], ['d']]);
+    expect(acks).toEqual(['a:ok', 'b:ok', 'c:ok', 'd:ok']);
+    expect(committer.writtenBatchCount).toBe(2);
+  });
+
+  it('a retracted operation is not written; once its batch is taken it can no longer be retracted', async () => {
+    const store = new GatedStore();
+    await store.open();
+    const committer = new GroupCommitter(store, () => undefined);
+    const b = retained('b');
+    committer.add(retained('a'));
+    committer.add(b);
+    expect(committer.retract(b)).toBe(true);
+    await committer.drain();
+    expect(store.writes).toEqual([['a']]);
+    store.closeGate();
+    const c = retained('c');
+    committer.add(c);
+    await turn();
+    expect(committer.retract(c)).toBe(false);
+    store.openGate();
+    await committer.drain();
+    expect(store.writes).toEqual([['a'], ['c']]);
   });
 });
