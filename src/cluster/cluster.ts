@@ -13,6 +13,8 @@ import { decodeJson, encodeJson } from './codec.js';
 import { adoptedKey, BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type KvEntry } from './engine.js';
 import { Handoffs } from './handoff.js';
 import { Handover } from './handover.js';
+import { InboxGate } from './inbox-gate.js';
+import { InboxProgress } from './inbox-progress.js';
 import { Liveness } from './liveness.js';
 import { NodeLink } from './node-link.js';
 import type { NodeParts } from './node-parts.js';
@@ -39,6 +41,7 @@ export class ClusterService implements ClusterHooks {
   private readonly peerRouter: PeerRouter;
   private readonly adopter: Adopter;
   private readonly handover: Handover;
+  private readonly parts: NodeParts;
   private isStarted = false;
   private isFenced = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -57,7 +60,7 @@ export class ClusterService implements ClusterHooks {
     this.link = new NodeLink(engine, this.nodeId, this.logger, notePending);
     this.liveness = new Liveness(engine, this.nodeId, this.bootedAt, this.logger);
     this.retained = new RetainedView(engine, broker, this.logger);
-    const parts: NodeParts = {
+    const parts: NodeParts = (this.parts = {
       nodeId: this.nodeId,
       engine,
       store,
@@ -68,7 +71,9 @@ export class ClusterService implements ClusterHooks {
       ownership: new Ownership(engine, this.nodeId),
       liveness: this.liveness,
       isServing: () => this.isStarted && !this.isFenced,
-    };
+      claims: new Map(),
+      gate: new InboxGate(),
+    });
     this.handoffs = new Handoffs(this.routes, this.link, this.logger);
     this.peerRouter = new PeerRouter(parts, this.handoffs);
     this.adopter = new Adopter(parts, this.peerRouter);
@@ -92,28 +97,28 @@ export class ClusterService implements ClusterHooks {
     // electing) must not stop the node.
     const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => this.engine.retry(what, fn, 30);
     await Promise.all([retry('route view', () => this.routes.start()), retry('retained view', () => this.retained.start())]);
-    const gate = this.handover.gate;
+    const gate = this.parts.gate;
+    const progress = new InboxProgress();
     await this.link.start({
-      onBatch: (deliveries, seq, done) =>
+      onBatch: (deliveries, seq, done) => {
+        progress.begin(seq);
+        const applied = (): void => {
+          const mark = progress.finish(seq);
+          if (mark > 0) this.store.noteApplied(this.nodeId, mark);
+          broker.committer.afterCommit(done);
+        };
         gate.run(() => {
           let onward: Array<Promise<void>> | undefined;
           for (const delivery of deliveries) {
             const sending = this.peerRouter.deliverHere(delivery);
             if (sending) (onward ??= []).push(sending);
           }
-          if (!onward) {
-            this.store.noteApplied(this.nodeId, seq);
-            return broker.committer.afterCommit(done);
-          }
-          // Deliveries that follow a session to a node looked up first: acked after their send.
-          void Promise.all(onward).then(
-            () => {
-              this.store.noteApplied(this.nodeId, seq);
-              broker.committer.afterCommit(done);
-            },
-            (error: Error) => done(error),
-          );
-        }),
+          if (!onward) return applied();
+          // Deliveries that wait (a claim under way here, or a node looked up first to follow a
+          // session to): acked after they are delivered or sent; the applied mark waits too.
+          void Promise.all(onward).then(applied, (error: Error) => done(error));
+        });
+      },
       appliedUpTo: await retry('applied mark', () => this.store.appliedUpTo(this.nodeId)),
       onQos0: (deliveries) =>
         gate.run(() => {
@@ -224,6 +229,7 @@ export class ClusterService implements ClusterHooks {
       receivedFromPeers: this.link.received,
       releasedSessionsFollowed: this.handoffs.size,
       strayTargetedDeliveries: this.peerRouter.strayTargeted,
+      targetedWaitedForClaim: this.peerRouter.waitingForClaims,
       inboxLag: await this.link.lag(),
       pendingEngineAcks: this.engine.pipeline.inFlight,
     };

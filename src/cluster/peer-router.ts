@@ -20,6 +20,8 @@ export class PeerRouter implements PeerRouting {
   private oversizeRefused = 0;
   /** Targeted deliveries whose session is neither here nor followed elsewhere (logged). */
   strayTargeted = 0;
+  /** Targeted deliveries that arrived while a claim here was restoring their session (they waited for it). */
+  waitingForClaims = 0;
   /** Round-robin position per shared group, for picking the node of a group delivery. */
   private readonly groupTurn = new Map<string, number>();
   /** Shared groups another node was picked for during the current route() call. */
@@ -115,10 +117,29 @@ export class PeerRouter implements PeerRouting {
 
   /** A delivery for one session that moved here from the sending node (its handoff). */
   private deliverTargeted(delivery: Delivery, clientId: string): Promise<void> | undefined {
-    const { broker, link, ownership, nodeId } = this.parts;
+    const { broker, link, ownership, nodeId, claims } = this.parts;
     if (broker.sessions.get(clientId)) {
       this.deliverToSessions(delivery, new Set([clientId]));
       return undefined;
+    }
+    const claim = claims.get(clientId);
+    if (claim) {
+      // A CONNECT here is claiming the session: the old node released it (and sends on what
+      // still reaches it) before this node restored it. Dropped now, these were acknowledged
+      // messages lost (one publisher window at a move); they wait for the claim instead, and so
+      // does their inbox batch's ack.
+      // The gate is held meanwhile: later batches (which the claim's own end of its hold would
+      // apply at once) come after these, so the session gets its messages in order.
+      this.waitingForClaims++;
+      const releaseGate = this.parts.gate.hold();
+      const retry = (): Promise<void> | undefined => {
+        try {
+          return this.deliverTargeted(delivery, clientId);
+        } finally {
+          releaseGate();
+        }
+      };
+      return claim.then(retry, retry);
     }
     const hops = (delivery.hops ?? 0) + 1;
     if (hops > MAX_TARGETED_HOPS) {
