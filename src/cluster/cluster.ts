@@ -230,6 +230,8 @@ export class ClusterService implements ClusterHooks {
       releasedSessionsFollowed: this.handoffs.size,
       strayTargetedDeliveries: this.peerRouter.strayTargeted,
       targetedWaitedForClaim: this.peerRouter.waitingForClaims,
+      qos2Rerouted: this.peerRouter.rerouted,
+      engineDuplicatesDropped: this.engine.pipeline.duplicates,
       inboxLag: await this.link.lag(),
       pendingEngineAcks: this.engine.pipeline.inFlight,
     };

@@ -22,6 +22,8 @@ export class PeerRouter implements PeerRouting {
   strayTargeted = 0;
   /** Targeted deliveries that arrived while a claim here was restoring their session (they waited for it). */
   waitingForClaims = 0;
+  /** QoS 2 resends routed again under their routing id (their first node died before PUBREC). */
+  rerouted = 0;
   /** Round-robin position per shared group, for picking the node of a group delivery. */
   private readonly groupTurn = new Map<string, number>();
   /** Shared groups another node was picked for during the current route() call. */
@@ -35,18 +37,36 @@ export class PeerRouter implements PeerRouting {
   ) {}
 
   forward(message: Message, publisherId: string | undefined): number {
+    return this.send(message, publisherId, false);
+  }
+
+  /**
+   * A QoS 2 message routed again under its routing id: to this node's inbox too (its local
+   * subscribers are not served directly), every inbox message under an id derived from the
+   * routing id and its node, so the engine drops what the first routing stored already.
+   */
+  reroute(message: Message, publisherId: string | undefined): number {
+    this.rerouted++;
+    return this.send(message, publisherId, true);
+  }
+
+  private send(message: Message, publisherId: string | undefined, isRerouting: boolean): number {
     const { routes, broker, nodeId, link, logger } = this.parts;
     this.skipGroups.clear();
     const match = routes.match(message.topic);
     const perNode = new Map<string, Delivery>();
+    // One inbox message per node under a derived id (NodeLink), for a QoS 2 publication.
+    const routingId = message.qos === 2 ? message.routingId : undefined;
     const deliveryFor = (node: string): Delivery => {
       let delivery = perNode.get(node);
       if (!delivery) {
         delivery = publisherId === undefined ? { message } : { message, publisherId };
+        if (routingId !== undefined) delivery.dedupId = `${routingId}.${node}`;
         perNode.set(node, delivery);
       }
       return delivery;
     };
+    if (isRerouting) deliveryFor(nodeId);
     for (const node of match.nodes) deliveryFor(node);
     for (const [groupKey, nodes] of match.groups) {
       // One node of the group takes the message, in turn; that node's router picks the member.
@@ -61,11 +81,11 @@ export class PeerRouter implements PeerRouting {
         node = sorted[(sorted.indexOf(node) + 1) % sorted.length]!;
         isDeclinedHere = true;
       }
-      if (node === nodeId) continue;
+      if (node === nodeId && !isRerouting) continue;
       const delivery = deliveryFor(node);
       (delivery.groups ??= []).push(groupKey);
       if (isDeclinedHere) delivery.declinedBy = [nodeId];
-      this.skipGroups.add(groupKey);
+      if (node !== nodeId) this.skipGroups.add(groupKey);
     }
     const isFollowed = this.handoffs.size > 0;
     if ((perNode.size > 0 || isFollowed) && message.payload.length > MAX_FORWARD_PAYLOAD) {
