@@ -44,6 +44,9 @@ export class ClusterService implements ClusterHooks {
   private readonly parts: NodeParts;
   private isStarted = false;
   private isFenced = false;
+  /** The lease lapsed (no heartbeat stored for FENCE_AFTER_MS): clients closed until a beat is stored again. */
+  private isSuspended = false;
+  private leaseWatch: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private deathWatch: NodeJS.Timeout | undefined;
   private readonly bootedAt = Date.now();
@@ -70,7 +73,7 @@ export class ClusterService implements ClusterHooks {
       link: this.link,
       ownership: new Ownership(engine, this.nodeId),
       liveness: this.liveness,
-      isServing: () => this.isStarted && !this.isFenced,
+      isServing: () => this.isStarted && !this.isFenced && !this.isSuspended,
       claims: new Map(),
       gate: new InboxGate(),
     });
@@ -81,7 +84,7 @@ export class ClusterService implements ClusterHooks {
   }
 
   get isReady(): boolean {
-    return this.isStarted && !this.isFenced && this.engine.isConnected && this.routes.loaded && this.retained.loaded;
+    return this.isStarted && !this.isFenced && !this.isSuspended && this.engine.isConnected && this.routes.loaded && this.retained.loaded;
   }
 
   claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
@@ -132,6 +135,8 @@ export class ClusterService implements ClusterHooks {
     this.heartbeat.unref();
     this.deathWatch = setInterval(() => void this.adopter.adoptDeadNodes().catch(() => undefined), 1000);
     this.deathWatch.unref();
+    this.leaseWatch = setInterval(() => this.checkLease(), 250);
+    this.leaseWatch.unref();
     // After a restart of this node: the sessions it owned come back with their subscriptions.
     await retry('own sessions', () => this.handover.adoptOwnSessions());
     this.routes.reconcileOwn();
@@ -182,6 +187,34 @@ export class ClusterService implements ClusterHooks {
       throw error;
     }
     this.liveness.noteBeat(true);
+    if (this.isFenced) return;
+    this.engine.lease.renew();
+    if (this.isSuspended) {
+      this.isSuspended = false;
+      this.logger.warn({ node: this.nodeId }, 'cluster: heartbeat stored again and not adopted; this node serves clients again');
+    }
+  }
+
+  /**
+   * Self-fencing (cluster-design.md §5, "paused or cut off"): a node that has stored no heartbeat
+   * for FENCE_AFTER_MS (4 s, before anyone may adopt it at 6 s) acknowledges nothing more
+   * (lease.ts) and takes no new claims until a beat is stored again — unless that beat finds it
+   * adopted (fence(): its clients are closed then). Its clients are not closed at 4 s: with the
+   * whole engine unreachable every node lapses, and the clients would only be refused elsewhere
+   * (README "Cluster": connections stay through an engine outage).
+   */
+  private checkLease(): void {
+    if (!this.isStarted || this.isFenced || this.isSuspended || this.engine.lease.isValid) return;
+    this.isSuspended = true;
+    this.logger.error({ node: this.nodeId, msSinceLastBeat: this.engine.lease.age }, 'cluster: no heartbeat stored for 4 s; acknowledgements withheld until the engine takes one again');
+  }
+
+  private closeClients(): void {
+    for (const connection of [...this.broker.clients.values()]) {
+      // [5.0] 0x9C Use another server: this node cannot act for the cluster now.
+      connection.disconnectWithReason(0x9c, 'this node cannot reach the cluster; connect to another');
+      connection.destroy('server-shutdown');
+    }
   }
 
   /**
@@ -200,12 +233,10 @@ export class ClusterService implements ClusterHooks {
 
   private fence(): void {
     this.isFenced = true;
+    this.engine.lease.revoke();
     this.liveness.stopAnswering();
     this.logger.error('cluster: this node was adopted by another (it was unreachable too long); it stops serving clients');
-    for (const connection of [...this.broker.clients.values()]) {
-      connection.disconnectWithReason(0x9c, 'this node left the cluster; connect to another');
-      connection.destroy('server-shutdown');
-    }
+    this.closeClients();
     this.link.stop();
   }
 
@@ -221,6 +252,9 @@ export class ClusterService implements ClusterHooks {
     return {
       node: this.nodeId,
       isReady: this.isReady,
+      isSuspended: this.isSuspended,
+      isFenced: this.isFenced,
+      msSinceLastBeat: this.engine.lease.age,
       engineConnected: this.engine.isConnected,
       nodes: nodes.map((n) => ({ node: n.node, state: now - n.at < NODE_LEASE_MS ? 'up' : 'silent', lastSeenMs: now - n.at })),
       routes: { local: this.routes.localFilterCount, cluster: this.routes.remoteRouteCount },
@@ -240,6 +274,7 @@ export class ClusterService implements ClusterHooks {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.deathWatch);
+    clearInterval(this.leaseWatch);
     this.liveness.stop();
     this.link.stop();
     this.handoffs.stop();

@@ -118,7 +118,7 @@ export class NodeLink implements CommitSink {
         }),
       );
       const failed = todo.filter((_, i) => errors[i] !== undefined);
-      if (failed.length === 0) return;
+      if (failed.length === 0) return this.engine.leaseHeld();
       if (this.engine.closing) throw new Error('engine closing with inbox batches unacknowledged');
       if (attempt === 1 || attempt % 10 === 0) {
         const reason = errors.find((e) => e !== undefined)!;

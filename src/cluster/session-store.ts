@@ -127,6 +127,8 @@ export class ClusterStore implements Store {
     }
     for (const [node, seq] of marks) put(BUCKETS.sessions, appliedKey(node), Buffer.from(String(seq)));
     await flush();
+    // Stored; acknowledged only under a valid lease (a purge alone does not pass writeKv).
+    await this.engine.leaseHeld();
   }
 
   /** Sessions load when their client connects (or their node is adopted), not at start. */
