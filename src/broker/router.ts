@@ -36,6 +36,12 @@ export interface PeerRouting {
   filterRemoved(filter: string): void;
   /** Whether this node delivers the message being routed to its member of the shared group. */
   isSharedHere(groupKey: string): boolean;
+  /**
+   * Routes a QoS 2 message with a routing id again, idempotently: every destination, this node
+   * included, through its inbox under an id the engine deduplicates (a resend after the
+   * publisher's first node died). Returns how many nodes it went to.
+   */
+  reroute(message: Message, publisherId: string | undefined): number;
 }
 
 /**
@@ -234,6 +240,17 @@ export class Router {
     if (message.retain) this.retain(message, isEphemeralRetain);
     const remote = this.peers && !isEphemeralRetain ? this.peers.forward(message, publisherId) : 0;
     return remote + this.routeLocal(message, publisherId);
+  }
+
+  /** Cluster mode: QoS 2 from clients carries a routing id and is routed only after its incoming record commits. */
+  get hasIdempotentQos2(): boolean {
+    return this.peers !== undefined;
+  }
+
+  /** Routes a QoS 2 message again under its routing id (PeerRouting.reroute; cluster mode only). */
+  reroute(message: Message, publisherId: string | undefined): number {
+    this.lastRefusedByQuota = 0;
+    return this.peers ? this.peers.reroute(message, publisherId) : this.route(message, publisherId);
   }
 
   /** Delivers to this node's subscribers only (cluster: a message another node routed here). */

@@ -96,7 +96,7 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
     const store = this.parts.store;
     // Incoming QoS 2 ids only change while the client is connected, which it is not yet.
     const incoming = await store.loadIncomingQos2(session.clientId);
-    session.restoreIncomingQos2(incoming);
+    session.restoreIncomingQos2(incoming, store.incomingRoutingIds?.(session.clientId));
     await session.loadOutgoing(() => store.loadOutgoing(session.clientId));
   }
 

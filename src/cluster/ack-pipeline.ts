@@ -35,6 +35,7 @@ export interface EnginePublish {
 }
 
 const SEQ_FIELD = Buffer.from('"seq":');
+const DUPLICATE_FIELD = Buffer.from('"duplicate":true');
 const ERROR_FIELD = Buffer.from('"error"');
 
 /** The stream sequence of a JetStream publish ack, or undefined when it is not a plain success. */
@@ -60,6 +61,8 @@ export class AckPipeline {
   private readonly pending = new Map<number, { batch: PendingBatch; index: number }>();
   private readonly batches = new Set<PendingBatch>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Publishes the stream recognised by their Nats-Msg-Id and did not store again (admin API). */
+  duplicates = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -114,7 +117,10 @@ export class AckPipeline {
     this.pending.delete(id);
     const { batch, index } = waiter;
     if (msg.headers?.code === 503) return this.settle(batch, index, new EngineError('no-responders', 'no stream answers the subject (engine unavailable)'));
-    if (ackSequence(msg.data) !== undefined) return this.settle(batch, index, undefined);
+    if (ackSequence(msg.data) !== undefined) {
+      if (Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).indexOf(DUPLICATE_FIELD) >= 0) this.duplicates++;
+      return this.settle(batch, index, undefined);
+    }
     let answer: { seq?: number; error?: { description?: string } };
     try {
       answer = JSON.parse(new TextDecoder().decode(msg.data)) as typeof answer;

@@ -13,6 +13,8 @@ import { decodeJson, encodeJson } from './codec.js';
 import { adoptedKey, BUCKETS, keyHash, NODE_LEASE_MS, releaseSubject, type Engine, type KvEntry } from './engine.js';
 import { Handoffs } from './handoff.js';
 import { Handover } from './handover.js';
+import { InboxGate } from './inbox-gate.js';
+import { InboxProgress } from './inbox-progress.js';
 import { Liveness } from './liveness.js';
 import { NodeLink } from './node-link.js';
 import type { NodeParts } from './node-parts.js';
@@ -39,8 +41,12 @@ export class ClusterService implements ClusterHooks {
   private readonly peerRouter: PeerRouter;
   private readonly adopter: Adopter;
   private readonly handover: Handover;
+  private readonly parts: NodeParts;
   private isStarted = false;
   private isFenced = false;
+  /** The lease lapsed (no heartbeat stored for FENCE_AFTER_MS): clients closed until a beat is stored again. */
+  private isSuspended = false;
+  private leaseWatch: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private deathWatch: NodeJS.Timeout | undefined;
   private readonly bootedAt = Date.now();
@@ -57,7 +63,7 @@ export class ClusterService implements ClusterHooks {
     this.link = new NodeLink(engine, this.nodeId, this.logger, notePending);
     this.liveness = new Liveness(engine, this.nodeId, this.bootedAt, this.logger);
     this.retained = new RetainedView(engine, broker, this.logger);
-    const parts: NodeParts = {
+    const parts: NodeParts = (this.parts = {
       nodeId: this.nodeId,
       engine,
       store,
@@ -67,8 +73,10 @@ export class ClusterService implements ClusterHooks {
       link: this.link,
       ownership: new Ownership(engine, this.nodeId),
       liveness: this.liveness,
-      isServing: () => this.isStarted && !this.isFenced,
-    };
+      isServing: () => this.isStarted && !this.isFenced && !this.isSuspended,
+      claims: new Map(),
+      gate: new InboxGate(),
+    });
     this.handoffs = new Handoffs(this.routes, this.link, this.logger);
     this.peerRouter = new PeerRouter(parts, this.handoffs);
     this.adopter = new Adopter(parts, this.peerRouter);
@@ -76,7 +84,7 @@ export class ClusterService implements ClusterHooks {
   }
 
   get isReady(): boolean {
-    return this.isStarted && !this.isFenced && this.engine.isConnected && this.routes.loaded && this.retained.loaded;
+    return this.isStarted && !this.isFenced && !this.isSuspended && this.engine.isConnected && this.routes.loaded && this.retained.loaded;
   }
 
   claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
@@ -92,28 +100,28 @@ export class ClusterService implements ClusterHooks {
     // electing) must not stop the node.
     const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => this.engine.retry(what, fn, 30);
     await Promise.all([retry('route view', () => this.routes.start()), retry('retained view', () => this.retained.start())]);
-    const gate = this.handover.gate;
+    const gate = this.parts.gate;
+    const progress = new InboxProgress();
     await this.link.start({
-      onBatch: (deliveries, seq, done) =>
+      onBatch: (deliveries, seq, done) => {
+        progress.begin(seq);
+        const applied = (): void => {
+          const mark = progress.finish(seq);
+          if (mark > 0) this.store.noteApplied(this.nodeId, mark);
+          broker.committer.afterCommit(done);
+        };
         gate.run(() => {
           let onward: Array<Promise<void>> | undefined;
           for (const delivery of deliveries) {
             const sending = this.peerRouter.deliverHere(delivery);
             if (sending) (onward ??= []).push(sending);
           }
-          if (!onward) {
-            this.store.noteApplied(this.nodeId, seq);
-            return broker.committer.afterCommit(done);
-          }
-          // Deliveries that follow a session to a node looked up first: acked after their send.
-          void Promise.all(onward).then(
-            () => {
-              this.store.noteApplied(this.nodeId, seq);
-              broker.committer.afterCommit(done);
-            },
-            (error: Error) => done(error),
-          );
-        }),
+          if (!onward) return applied();
+          // Deliveries that wait (a claim under way here, or a node looked up first to follow a
+          // session to): acked after they are delivered or sent; the applied mark waits too.
+          void Promise.all(onward).then(applied, (error: Error) => done(error));
+        });
+      },
       appliedUpTo: await retry('applied mark', () => this.store.appliedUpTo(this.nodeId)),
       onQos0: (deliveries) =>
         gate.run(() => {
@@ -127,6 +135,8 @@ export class ClusterService implements ClusterHooks {
     this.heartbeat.unref();
     this.deathWatch = setInterval(() => void this.adopter.adoptDeadNodes().catch(() => undefined), 1000);
     this.deathWatch.unref();
+    this.leaseWatch = setInterval(() => this.checkLease(), 250);
+    this.leaseWatch.unref();
     // After a restart of this node: the sessions it owned come back with their subscriptions.
     await retry('own sessions', () => this.handover.adoptOwnSessions());
     this.routes.reconcileOwn();
@@ -177,6 +187,34 @@ export class ClusterService implements ClusterHooks {
       throw error;
     }
     this.liveness.noteBeat(true);
+    if (this.isFenced) return;
+    this.engine.lease.renew();
+    if (this.isSuspended) {
+      this.isSuspended = false;
+      this.logger.warn({ node: this.nodeId }, 'cluster: heartbeat stored again and not adopted; this node serves clients again');
+    }
+  }
+
+  /**
+   * Self-fencing (cluster-design.md §5, "paused or cut off"): a node that has stored no heartbeat
+   * for FENCE_AFTER_MS (4 s, before anyone may adopt it at 6 s) acknowledges nothing more
+   * (lease.ts) and takes no new claims until a beat is stored again — unless that beat finds it
+   * adopted (fence(): its clients are closed then). Its clients are not closed at 4 s: with the
+   * whole engine unreachable every node lapses, and the clients would only be refused elsewhere
+   * (README "Cluster": connections stay through an engine outage).
+   */
+  private checkLease(): void {
+    if (!this.isStarted || this.isFenced || this.isSuspended || this.engine.lease.isValid) return;
+    this.isSuspended = true;
+    this.logger.error({ node: this.nodeId, msSinceLastBeat: this.engine.lease.age }, 'cluster: no heartbeat stored for 4 s; acknowledgements withheld until the engine takes one again');
+  }
+
+  private closeClients(): void {
+    for (const connection of [...this.broker.clients.values()]) {
+      // [5.0] 0x9C Use another server: this node cannot act for the cluster now.
+      connection.disconnectWithReason(0x9c, 'this node cannot reach the cluster; connect to another');
+      connection.destroy('server-shutdown');
+    }
   }
 
   /**
@@ -195,12 +233,10 @@ export class ClusterService implements ClusterHooks {
 
   private fence(): void {
     this.isFenced = true;
+    this.engine.lease.revoke();
     this.liveness.stopAnswering();
     this.logger.error('cluster: this node was adopted by another (it was unreachable too long); it stops serving clients');
-    for (const connection of [...this.broker.clients.values()]) {
-      connection.disconnectWithReason(0x9c, 'this node left the cluster; connect to another');
-      connection.destroy('server-shutdown');
-    }
+    this.closeClients();
     this.link.stop();
   }
 
@@ -216,6 +252,9 @@ export class ClusterService implements ClusterHooks {
     return {
       node: this.nodeId,
       isReady: this.isReady,
+      isSuspended: this.isSuspended,
+      isFenced: this.isFenced,
+      msSinceLastBeat: this.engine.lease.age,
       engineConnected: this.engine.isConnected,
       nodes: nodes.map((n) => ({ node: n.node, state: now - n.at < NODE_LEASE_MS ? 'up' : 'silent', lastSeenMs: now - n.at })),
       routes: { local: this.routes.localFilterCount, cluster: this.routes.remoteRouteCount },
@@ -224,6 +263,9 @@ export class ClusterService implements ClusterHooks {
       receivedFromPeers: this.link.received,
       releasedSessionsFollowed: this.handoffs.size,
       strayTargetedDeliveries: this.peerRouter.strayTargeted,
+      targetedWaitedForClaim: this.peerRouter.waitingForClaims,
+      qos2Rerouted: this.peerRouter.rerouted,
+      engineDuplicatesDropped: this.engine.pipeline.duplicates,
       inboxLag: await this.link.lag(),
       pendingEngineAcks: this.engine.pipeline.inFlight,
     };
@@ -232,6 +274,7 @@ export class ClusterService implements ClusterHooks {
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.deathWatch);
+    clearInterval(this.leaseWatch);
     this.liveness.stop();
     this.link.stop();
     this.handoffs.stop();

@@ -17,6 +17,12 @@ export interface Delivery {
   targetClientId?: string;
   /** How often a targeted delivery was sent on already (bounds a loop between stale views). */
   hops?: number;
+  /**
+   * Sender side only (not encoded): the inbox message's Nats-Msg-Id for a QoS 2 publication's
+   * delivery to one node, derived from its routing id, so a second routing of it is dropped by
+   * the stream (its duplicate window).
+   */
+  dedupId?: string;
 }
 
 interface Header {
@@ -30,6 +36,7 @@ interface Header {
   v?: string[];
   c?: string;
   h?: number;
+  i?: string;
 }
 
 export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
@@ -46,6 +53,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
       header.p = correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest;
     }
     if (m.expiresAt !== undefined) header.e = m.expiresAt;
+    if (m.routingId !== undefined) header.i = m.routingId;
     if (d.publisherId !== undefined) header.f = d.publisherId;
     if (d.groups) header.g = d.groups;
     if (d.declinedBy) header.v = d.declinedBy;
@@ -95,6 +103,7 @@ export function decodeBatch(data: Uint8Array): Delivery[] {
       message.properties = correlationData === undefined ? rest : { ...rest, correlationData: Buffer.from(correlationData, 'base64') };
     }
     if (header.e !== undefined) message.expiresAt = header.e;
+    if (header.i !== undefined) message.routingId = header.i;
     const delivery: Delivery = { message };
     if (header.f !== undefined) delivery.publisherId = header.f;
     if (header.g) delivery.groups = header.g;

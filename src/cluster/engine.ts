@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { ClusterConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { AckPipeline, EngineError } from './ack-pipeline.js';
+import { Lease } from './lease.js';
 
 type Nats = typeof import('nats');
 export type NatsConnection = import('nats').NatsConnection;
@@ -67,6 +68,8 @@ export class Engine {
   jsm!: import('nats').JetStreamManager;
   pipeline!: AckPipeline;
   readonly kv = new Map<string, KV>();
+  /** Acknowledgements of this node's writes wait while it is not valid (lease.ts). */
+  readonly lease = new Lease();
   private isClosing = false;
   private connected = false;
 
@@ -187,7 +190,7 @@ export class Engine {
         todo.map((w) => ({ subject: `$KV.${w.bucket}.${w.key}`, data: w.value ?? empty, headers: w.value === undefined ? deleteHeaders : undefined })),
       );
       const failed = todo.filter((_, i) => errors[i] !== undefined);
-      if (failed.length === 0) return;
+      if (failed.length === 0) return this.leaseHeld();
       if (this.isClosing) throw new EngineError('closed', 'engine closing with writes unacknowledged');
       if (attempt === 1 || attempt % 10 === 0) {
         const reason = errors.find((e) => e !== undefined)!;
@@ -196,6 +199,14 @@ export class Engine {
       todo = failed;
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * attempt)));
     }
+  }
+
+  /**
+   * Undefined while this node's lease is valid; else resolves when it is renewed (lease.ts). Every
+   * write the committer waits for ends with it, so an acknowledgement goes out only under a valid lease.
+   */
+  leaseHeld(): Promise<void> | undefined {
+    return this.lease.whenValid();
   }
 
   /** Deletes every key under `prefix.` in one call (a session ends). */

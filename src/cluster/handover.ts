@@ -19,36 +19,7 @@ export interface ReleaseRequest {
   isCleanStart?: boolean;
 }
 
-/**
- * Holds inbox batches while claims may be restoring sessions released by other nodes; applies
- * them in order once none is.
- */
-export class InboxGate {
-  private holds = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  run(apply: () => void): void {
-    if (this.holds === 0 && this.waiting.length === 0) apply();
-    else this.waiting.push(apply);
-  }
-
-  /** Returns the release of this hold (idempotent). */
-  hold(): () => void {
-    this.holds++;
-    let isReleased = false;
-    return () => {
-      if (isReleased) return;
-      isReleased = true;
-      this.holds--;
-      while (this.holds === 0 && this.waiting.length > 0) this.waiting.shift()!();
-    };
-  }
-}
-
 export class Handover {
-  readonly gate = new InboxGate();
-  /** CONNECTs of this node in the middle of claiming an id: a release request waits for them. */
-  private readonly claiming = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly parts: NodeParts,
@@ -57,12 +28,13 @@ export class Handover {
   ) {}
 
   async claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
+    const claims = this.parts.claims;
     const claim = this.claimOnce(clientId, isCleanStart);
-    this.claiming.set(clientId, claim);
+    claims.set(clientId, claim);
     try {
       return await claim;
     } finally {
-      if (this.claiming.get(clientId) === claim) this.claiming.delete(clientId);
+      if (claims.get(clientId) === claim) claims.delete(clientId);
     }
   }
 
@@ -71,7 +43,7 @@ export class Handover {
     if (!this.parts.isServing()) return false;
     // From the release request until the session is restored here, deliveries the old node
     // sends on for it (its handoff) wait in the inbox. A clean start takes nothing over.
-    const holdInbox = (): (() => void) => (isCleanStart ? () => undefined : this.gate.hold());
+    const holdInbox = (): (() => void) => (isCleanStart ? () => undefined : this.parts.gate.hold());
     let release = holdInbox();
     try {
       let result = await ownership.claim(clientId, isCleanStart);
@@ -128,7 +100,7 @@ export class Handover {
       // taken over below is taken once its CONNACK is out: closed while registered but not yet
       // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
       // (nothing but AUTH before CONNACK [5.0 MQTT-3.2.0-1]).
-      const local = this.claiming.get(clientId);
+      const local = this.parts.claims.get(clientId);
       const hasLocalWinner = local !== undefined && (await local.catch(() => false));
       const isSettled = (): boolean => {
         const connection = broker.clients.get(clientId);

@@ -90,11 +90,19 @@ export class NodeLink implements CommitSink {
     this.pending = new Map();
     // Ids are fixed now, so a resend after a timeout is recognised by the stream's dedupe window.
     const messages: Array<{ node: string; id: string; data: Uint8Array }> = [];
-    for (const [node, deliveries] of pending) {
-      for (const chunk of chunks(deliveries)) {
-        messages.push({ node, id: `${this.nodeId}:${this.boot}:${++this.sequence}`, data: encodeBatch(chunk) });
-        this.batchesByNode.set(node, (this.batchesByNode.get(node) ?? 0) + 1);
+    for (const [node, all] of pending) {
+      // A QoS 2 publication's delivery goes alone, under the id derived from its routing id:
+      // routed again (a resend after its publisher's node died), the stream drops the copy.
+      const before = messages.length;
+      let deliveries = all;
+      if (all.some((delivery) => delivery.dedupId !== undefined)) {
+        deliveries = all.filter((delivery) => delivery.dedupId === undefined);
+        for (const delivery of all) {
+          if (delivery.dedupId !== undefined) messages.push({ node, id: delivery.dedupId, data: encodeBatch([delivery]) });
+        }
       }
+      for (const chunk of chunks(deliveries)) messages.push({ node, id: `${this.nodeId}:${this.boot}:${++this.sequence}`, data: encodeBatch(chunk) });
+      this.batchesByNode.set(node, (this.batchesByNode.get(node) ?? 0) + messages.length - before);
     }
     return () => this.publishAll(messages);
   }
@@ -110,7 +118,7 @@ export class NodeLink implements CommitSink {
         }),
       );
       const failed = todo.filter((_, i) => errors[i] !== undefined);
-      if (failed.length === 0) return;
+      if (failed.length === 0) return this.engine.leaseHeld();
       if (this.engine.closing) throw new Error('engine closing with inbox batches unacknowledged');
       if (attempt === 1 || attempt % 10 === 0) {
         const reason = errors.find((e) => e !== undefined)!;

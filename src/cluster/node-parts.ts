@@ -2,6 +2,7 @@
 import type { Broker } from '../broker/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Engine } from './engine.js';
+import type { InboxGate } from './inbox-gate.js';
 import type { Liveness } from './liveness.js';
 import type { NodeLink } from './node-link.js';
 import type { Ownership } from './ownership.js';
@@ -20,6 +21,14 @@ export interface NodeParts {
   readonly liveness: Liveness;
   /** Started, not fenced: the node may adopt and claim. */
   readonly isServing: () => boolean;
+  /**
+   * CONNECTs of this node in the middle of claiming a client id (handover.ts), resolving to
+   * whether they won: a release request waits for them, and so does a delivery following the
+   * session here (peer-router.ts) that arrives before the session is restored.
+   */
+  readonly claims: Map<string, Promise<boolean>>;
+  /** Inbox batches are applied through it, in order; a hold makes later ones wait. */
+  readonly gate: InboxGate;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

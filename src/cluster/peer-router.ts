@@ -20,6 +20,10 @@ export class PeerRouter implements PeerRouting {
   private oversizeRefused = 0;
   /** Targeted deliveries whose session is neither here nor followed elsewhere (logged). */
   strayTargeted = 0;
+  /** Targeted deliveries that arrived while a claim here was restoring their session (they waited for it). */
+  waitingForClaims = 0;
+  /** QoS 2 resends routed again under their routing id (their first node died before PUBREC). */
+  rerouted = 0;
   /** Round-robin position per shared group, for picking the node of a group delivery. */
   private readonly groupTurn = new Map<string, number>();
   /** Shared groups another node was picked for during the current route() call. */
@@ -33,18 +37,36 @@ export class PeerRouter implements PeerRouting {
   ) {}
 
   forward(message: Message, publisherId: string | undefined): number {
+    return this.send(message, publisherId, false);
+  }
+
+  /**
+   * A QoS 2 message routed again under its routing id: to this node's inbox too (its local
+   * subscribers are not served directly), every inbox message under an id derived from the
+   * routing id and its node, so the engine drops what the first routing stored already.
+   */
+  reroute(message: Message, publisherId: string | undefined): number {
+    this.rerouted++;
+    return this.send(message, publisherId, true);
+  }
+
+  private send(message: Message, publisherId: string | undefined, isRerouting: boolean): number {
     const { routes, broker, nodeId, link, logger } = this.parts;
     this.skipGroups.clear();
     const match = routes.match(message.topic);
     const perNode = new Map<string, Delivery>();
+    // One inbox message per node under a derived id (NodeLink), for a QoS 2 publication.
+    const routingId = message.qos === 2 ? message.routingId : undefined;
     const deliveryFor = (node: string): Delivery => {
       let delivery = perNode.get(node);
       if (!delivery) {
         delivery = publisherId === undefined ? { message } : { message, publisherId };
+        if (routingId !== undefined) delivery.dedupId = `${routingId}.${node}`;
         perNode.set(node, delivery);
       }
       return delivery;
     };
+    if (isRerouting) deliveryFor(nodeId);
     for (const node of match.nodes) deliveryFor(node);
     for (const [groupKey, nodes] of match.groups) {
       // One node of the group takes the message, in turn; that node's router picks the member.
@@ -59,11 +81,11 @@ export class PeerRouter implements PeerRouting {
         node = sorted[(sorted.indexOf(node) + 1) % sorted.length]!;
         isDeclinedHere = true;
       }
-      if (node === nodeId) continue;
+      if (node === nodeId && !isRerouting) continue;
       const delivery = deliveryFor(node);
       (delivery.groups ??= []).push(groupKey);
       if (isDeclinedHere) delivery.declinedBy = [nodeId];
-      this.skipGroups.add(groupKey);
+      if (node !== nodeId) this.skipGroups.add(groupKey);
     }
     const isFollowed = this.handoffs.size > 0;
     if ((perNode.size > 0 || isFollowed) && message.payload.length > MAX_FORWARD_PAYLOAD) {
@@ -115,10 +137,29 @@ export class PeerRouter implements PeerRouting {
 
   /** A delivery for one session that moved here from the sending node (its handoff). */
   private deliverTargeted(delivery: Delivery, clientId: string): Promise<void> | undefined {
-    const { broker, link, ownership, nodeId } = this.parts;
+    const { broker, link, ownership, nodeId, claims } = this.parts;
     if (broker.sessions.get(clientId)) {
       this.deliverToSessions(delivery, new Set([clientId]));
       return undefined;
+    }
+    const claim = claims.get(clientId);
+    if (claim) {
+      // A CONNECT here is claiming the session: the old node released it (and sends on what
+      // still reaches it) before this node restored it. Dropped now, these were acknowledged
+      // messages lost (one publisher window at a move); they wait for the claim instead, and so
+      // does their inbox batch's ack.
+      // The gate is held meanwhile: later batches (which the claim's own end of its hold would
+      // apply at once) come after these, so the session gets its messages in order.
+      this.waitingForClaims++;
+      const releaseGate = this.parts.gate.hold();
+      const retry = (): Promise<void> | undefined => {
+        try {
+          return this.deliverTargeted(delivery, clientId);
+        } finally {
+          releaseGate();
+        }
+      };
+      return claim.then(retry, retry);
     }
     const hops = (delivery.hops ?? 0) + 1;
     if (hops > MAX_TARGETED_HOPS) {

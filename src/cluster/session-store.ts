@@ -28,6 +28,8 @@ import { BUCKETS, keyHash, type Engine, type KvWrite } from './engine.js';
 export interface LoadedSession extends StoredSession {
   outgoing: OutgoingRecord[];
   incomingQos2: number[];
+  /** Routing ids stored with incoming QoS 2 ids (cluster QoS 2). */
+  incomingRoutingIds?: Map<number, string>;
 }
 
 const appliedKey = (node: string): string => `applied.${node}`;
@@ -36,6 +38,8 @@ const seqKey = (seq: number): string => seq.toString(16).padStart(14, '0');
 export class ClusterStore implements Store {
   /** What `loadStored` read of incoming QoS 2 ids, handed to loadIncomingQos2 once (they change only while the client is connected). */
   private readonly loadedIncoming = new Map<string, number[]>();
+  /** The routing ids stored with them (incomingRoutingIds), by client, from the last read. */
+  private readonly readRoutingIds = new Map<string, Map<number, string>>();
 
   /** Inbox sequences applied since the last write, by inbox node: written after the batch's ops. */
   private appliedMarks = new Map<string, number>();
@@ -107,7 +111,8 @@ export class ClusterStore implements Store {
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.seq)}`, undefined);
           break;
         case 'putIncomingQos2':
-          put(BUCKETS.sessions, `${keyHash(op.clientId)}.q.${op.packetId.toString(16)}`, new Uint8Array([1]));
+          // The value is the message's routing id (cluster QoS 2 routes under it), or a placeholder.
+          put(BUCKETS.sessions, `${keyHash(op.clientId)}.q.${op.packetId.toString(16)}`, op.routingId === undefined ? new Uint8Array([1]) : Buffer.from(op.routingId));
           break;
         case 'deleteIncomingQos2':
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.q.${op.packetId.toString(16)}`, undefined);
@@ -122,6 +127,8 @@ export class ClusterStore implements Store {
     }
     for (const [node, seq] of marks) put(BUCKETS.sessions, appliedKey(node), Buffer.from(String(seq)));
     await flush();
+    // Stored; acknowledged only under a valid lease (a purge alone does not pass writeKv).
+    await this.engine.leaseHeld();
   }
 
   /** Sessions load when their client connects (or their node is adopted), not at start. */
@@ -138,6 +145,8 @@ export class ClusterStore implements Store {
   async loadStored(clientId: string): Promise<LoadedSession | undefined> {
     const stored = await this.readStored(clientId);
     if (stored) this.loadedIncoming.set(clientId, stored.incomingQos2);
+    if (stored?.incomingRoutingIds) this.readRoutingIds.set(clientId, stored.incomingRoutingIds);
+    else this.readRoutingIds.delete(clientId);
     return stored;
   }
 
@@ -148,6 +157,7 @@ export class ClusterStore implements Store {
     const subscriptions: SubscriptionRecord[] = [];
     const outgoing: OutgoingRecord[] = [];
     const incomingQos2: number[] = [];
+    let routingIds: Map<number, string> | undefined;
     for (const [key, value] of values) {
       const buffer = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
       const kind = key.slice(cid.length + 1, cid.length + 2);
@@ -155,12 +165,20 @@ export class ClusterStore implements Store {
       if (kind === 'r') session = decodeSession(key, buffer);
       else if (kind === 's') subscriptions.push(decodeSubscription(key, buffer));
       else if (kind === 'o') outgoing.push(decodeOutgoing(key, buffer));
-      else if (kind === 'q') incomingQos2.push(parseInt(tail, 16));
+      else if (kind === 'q') {
+        const packetId = parseInt(tail, 16);
+        incomingQos2.push(packetId);
+        // Written before its message was routed: a resend routes it again under this id.
+        if (buffer.length > 1) (routingIds ??= new Map()).set(packetId, buffer.toString('utf8'));
+      }
     }
+
     if (!session) return undefined;
     outgoing.sort((a, b) => a.seq - b.seq);
     const last = outgoing[outgoing.length - 1];
-    return { session, subscriptions, outgoing, incomingQos2, outgoingCount: outgoing.length, nextOutgoingSeq: last ? last.seq + 1 : 1 };
+    const loaded: LoadedSession = { session, subscriptions, outgoing, incomingQos2, outgoingCount: outgoing.length, nextOutgoingSeq: last ? last.seq + 1 : 1 };
+    if (routingIds) loaded.incomingRoutingIds = routingIds;
+    return loaded;
   }
 
   /**
@@ -172,12 +190,21 @@ export class ClusterStore implements Store {
     return (await this.readStored(clientId))?.outgoing ?? [];
   }
 
+  /** The routing ids read with the incoming QoS 2 ids (handed over once; see IncomingQos2Ids). */
+  incomingRoutingIds(clientId: string): ReadonlyMap<number, string> | undefined {
+    const ids = this.readRoutingIds.get(clientId);
+    this.readRoutingIds.delete(clientId);
+    return ids;
+  }
+
   async loadIncomingQos2(clientId: string): Promise<number[]> {
     const loaded = this.loadedIncoming.get(clientId);
     if (loaded) {
       this.loadedIncoming.delete(clientId);
       return loaded;
     }
-    return (await this.readStored(clientId))?.incomingQos2 ?? [];
+    const stored = await this.readStored(clientId);
+    if (stored?.incomingRoutingIds) this.readRoutingIds.set(clientId, stored.incomingRoutingIds);
+    return stored?.incomingQos2 ?? [];
   }
 }

@@ -24,6 +24,7 @@ import { DeliveryQueue, type EvictionKind, type OverflowPolicy } from './deliver
 import { DeliverySender } from './delivery-sender.js';
 import { IncomingQos2Ids } from './incoming-qos2.js';
 import { InflightWindow } from './inflight-window.js';
+import { RoutedCopies } from './routed-copies.js';
 import { DeliveryOutcome, type DropReason, type SessionLimits, type SessionLink } from './types.js';
 
 export type { DropReason, SessionLimits, SessionLink } from './types.js';
@@ -62,6 +63,8 @@ export class Session {
   /** Deliveries made for an owner that keeps their durable copy. */
   private readonly borrowed = new BorrowedDeliveries();
   private readonly completion: DeliveryCompletion;
+  /** Routing ids of the QoS 2 messages taken (cluster mode; made on first use). */
+  private routedCopies: RoutedCopies | undefined;
   /** A refusal at the queue bound is reported to the router as "not kept" instead (nobody is told 0x97). */
   private isRefusalSilent = false;
   /**
@@ -207,9 +210,22 @@ export class Session {
     return this.incomingQos2.size;
   }
 
-  /** A QoS 2 PUBLISH was routed: its id is remembered (and stored) until PUBREL [3.1.1 MQTT-4.3.3-2]. */
-  rememberIncomingQos2(packetId: number): void {
-    this.incomingQos2.remember(packetId);
+  /**
+   * A QoS 2 PUBLISH was routed: its id is remembered (and stored) until PUBREL [3.1.1 MQTT-4.3.3-2].
+   * With a routing id (cluster mode) it is stored before the message is routed (IncomingQos2Ids).
+   */
+  rememberIncomingQos2(packetId: number, routingId?: string): void {
+    this.incomingQos2.remember(packetId, routingId);
+  }
+
+  /** Cluster mode: the routing id a resend of this packet id must be routed again under, once (IncomingQos2Ids). */
+  takeIncomingReroute(packetId: number): string | undefined {
+    return this.incomingQos2.takeReroute(packetId);
+  }
+
+  /** Cluster mode: the commit before routing failed; a resend routes the message again. */
+  markIncomingForReroute(packetId: number): void {
+    this.incomingQos2.markForReroute(packetId);
   }
 
   /** PUBREL: the id may be used for a new message again. Returns whether it was known. */
@@ -234,12 +250,34 @@ export class Session {
 
   /** Reads the stored deliveries back into memory (once), before the client goes online. */
   loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
-    return this.journal.load(read, (records) => (this.nextSeq = Math.max(this.nextSeq, this.sender.restore(records))));
+    return this.journal.load(read, (records) => {
+      for (const record of records) this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
+      this.nextSeq = Math.max(this.nextSeq, this.sender.restore(this.withoutSecondCopies(records)));
+    });
   }
 
-  /** Adds the incoming QoS 2 ids read from the store (before the client goes online). */
-  restoreIncomingQos2(packetIds: readonly number[]): void {
-    this.incomingQos2.restore(packetIds);
+  /**
+   * Two stored copies of one QoS 2 publication (cluster: routed again while the session was not
+   * in memory): the first is kept, the second leaves the store.
+   */
+  private withoutSecondCopies(records: OutgoingRecord[]): OutgoingRecord[] {
+    if (!records.some((record) => record.qos === 2 && record.message.routingId !== undefined)) return records;
+    const copies = (this.routedCopies ??= new RoutedCopies());
+    return records.filter((record) => {
+      const routingId = record.qos === 2 ? record.message.routingId : undefined;
+      if (routingId === undefined) return true;
+      if (copies.has(routingId)) {
+        this.journal.forget(record);
+        return false;
+      }
+      copies.add(routingId);
+      return true;
+    });
+  }
+
+  /** Adds the incoming QoS 2 ids read from the store (before the client goes online), with their routing ids in cluster mode. */
+  restoreIncomingQos2(packetIds: readonly number[], routingIds?: ReadonlyMap<number, string>): void {
+    this.incomingQos2.restore(packetIds, routingIds);
   }
 
   // --- subscriptions -------------------------------------------------------------------------
@@ -310,6 +348,17 @@ export class Session {
    * window allows, queued otherwise. QoS 0 is never kept for an offline client.
    */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): DeliveryOutcome {
+    const routingId = qos === 2 ? message.routingId : undefined;
+    if (routingId === undefined) return this.deliverCopy(message, qos, retain, subscriptionIds, shareGroup);
+    // Cluster mode: a QoS 2 publication this session took already is not delivered twice.
+    const copies = (this.routedCopies ??= new RoutedCopies());
+    if (copies.has(routingId)) return DeliveryOutcome.Accepted;
+    const outcome = this.deliverCopy(message, qos, retain, subscriptionIds, shareGroup);
+    if (outcome === DeliveryOutcome.Accepted) copies.add(routingId);
+    return outcome;
+  }
+
+  private deliverCopy(message: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, shareGroup?: string): DeliveryOutcome {
     // An in-process consumer that keeps QoS 0 (a connector) stores and acknowledges it like QoS 1.
     if (qos === 0 && this.storesQos0) qos = 1;
     if (qos === 0) {

@@ -178,7 +178,7 @@ function decodeMessageV1(key: string, value: Buffer): Message {
  * Outgoing records are written for most QoS 1/2 deliveries, so they have a binary layout of their
  * own (the JSON header was 17% of the broker's CPU in the persistent QoS 1 benchmark):
  *   [2:u8][flags:u8][state:u8][seq:f64be][packetId:u16be][topicLength:u16be][topic]
- *   [extraLength:u32be][extra JSON: properties, expiresAt, subscriptionIds, shareGroup][payload]
+ *   [extraLength:u32be][extra JSON: properties, expiresAt, subscriptionIds, shareGroup, routingId][payload]
  * flags: bits 0-1 delivery QoS, bit 2 delivery retain, bits 3-4 message QoS, bit 5 message
  * retain, bit 6 has packet id. Version-1 records (JSON header) are still read.
  */
@@ -190,13 +190,15 @@ interface OutgoingExtra {
   expiresAt?: number;
   subscriptionIds?: number[];
   shareGroup?: string;
+  routingId?: string;
 }
 
 export function encodeOutgoing(record: OutgoingRecord): Buffer {
   const message = record.message;
   let extra: Buffer | undefined;
-  if (message.properties !== undefined || message.expiresAt !== undefined || record.subscriptionIds !== undefined || record.shareGroup !== undefined) {
+  if (message.properties !== undefined || message.expiresAt !== undefined || record.subscriptionIds !== undefined || record.shareGroup !== undefined || message.routingId !== undefined) {
     const fields: OutgoingExtra = {};
+    if (message.routingId !== undefined) fields.routingId = message.routingId;
     if (message.properties !== undefined) fields.properties = message.properties;
     if (message.expiresAt !== undefined) fields.expiresAt = message.expiresAt;
     if (record.subscriptionIds !== undefined) fields.subscriptionIds = record.subscriptionIds;
@@ -246,6 +248,7 @@ export function decodeOutgoing(key: string, value: Buffer): OutgoingRecord {
   const message: Message = { topic, payload: Buffer.from(value.subarray(offset + extraLength)), qos: ((flags >> 3) & 3) as QoS, retain: (flags & 32) !== 0 };
   if (extra.properties !== undefined) message.properties = extra.properties;
   if (extra.expiresAt !== undefined) message.expiresAt = extra.expiresAt;
+  if (extra.routingId !== undefined) message.routingId = extra.routingId;
   const record: OutgoingRecord = { seq: value.readDoubleBE(3), message, qos: (flags & 3) as QoS, retain: (flags & 4) !== 0, state };
   if (flags & 64) record.packetId = value.readUInt16BE(11);
   if (extra.subscriptionIds !== undefined) record.subscriptionIds = extra.subscriptionIds;

@@ -23,6 +23,11 @@ export interface Message {
   properties?: MessageProperties;
   /** Epoch ms after which the message must no longer be delivered (MQTT 5 message expiry). */
   expiresAt?: number;
+  /**
+   * Cluster mode, QoS 2 from a client: names this publication across nodes, so routing it again
+   * (a resend after its first node died) makes no second copy (src/cluster, Session.deliver).
+   */
+  routingId?: string;
 }
 
 export interface SubscriptionOptions {
@@ -79,7 +84,7 @@ export type StoreOp =
   | { type: 'deleteSubscription'; clientId: string; filter: string }
   | { type: 'putOutgoing'; clientId: string; record: OutgoingRecord }
   | { type: 'deleteOutgoing'; clientId: string; seq: number }
-  | { type: 'putIncomingQos2'; clientId: string; packetId: number }
+  | { type: 'putIncomingQos2'; clientId: string; packetId: number; routingId?: string }
   | { type: 'deleteIncomingQos2'; clientId: string; packetId: number }
   | { type: 'putRetained'; message: Message }
   | { type: 'deleteRetained'; topic: string };
@@ -103,6 +108,8 @@ export interface Store {
   /** The session's outgoing records in `seq` order. */
   loadOutgoing(clientId: string): Promise<OutgoingRecord[]>;
   loadIncomingQos2(clientId: string): Promise<number[]>;
+  /** Cluster store: the routing ids stored with the incoming QoS 2 ids `loadIncomingQos2` just read. */
+  incomingRoutingIds?(clientId: string): ReadonlyMap<number, string> | undefined;
   /**
    * Before a failed batch is retried: get ready to take writes again (reopen) and say whether a
    * retry is worth it now (false: e.g. the disk is still full). Absent: retry as is.

@@ -189,6 +189,26 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
       return { topic: p.topic, acked: p.acked.size, received: received.length, duplicates: received.length - set.size, missing: expected(p).filter((s) => !set.has(s)).length, inversions: inversions.slice(0, 5) };
     });
     process.stderr.write(`node-death: ${JSON.stringify(report)}\n`);
+    const survivors = nodes.filter((n) => n.process.child.exitCode === null && n.process.child.signalCode === null);
+    const statuses = await Promise.all(survivors.map(async (n): Promise<Record<string, unknown>> => ({ node: n.id, ...((await n.get('/api/v1/cluster')).body as Record<string, unknown>) })));
+    const fields = ['node', 'strayTargetedDeliveries', 'targetedWaitedForClaim', 'qos2Rerouted', 'engineDuplicatesDropped', 'inboxLag', 'pendingEngineAcks', 'releasedSessionsFollowed'];
+    process.stderr.write(`node-death: survivors ${JSON.stringify(statuses.map((s) => Object.fromEntries(fields.map((f) => [f, s[f]]))))}\n`);
+    if (report.some((r) => r.missing > 0)) {
+      // Where the subscribers' sessions are and what they hold; which sequence ranges are missing.
+      for (const n of survivors) {
+        for (const id of ['death-sub-q1', 'death-sub-q2']) process.stderr.write(`node-death: ${n.id} ${id} ${JSON.stringify((await n.get(`/api/v1/clients/${id}`)).body)}\n`);
+      }
+      for (const p of publishers) {
+        const got = new Set(receivedOf(p));
+        const ranges: string[] = [];
+        for (const s of expected(p).filter((s) => !got.has(s))) {
+          const last = ranges[ranges.length - 1]?.split('-');
+          if (last && Number(last[last.length - 1]) === s - 1) ranges[ranges.length - 1] = `${last[0]}-${s}`;
+          else ranges.push(String(s));
+        }
+        process.stderr.write(`node-death: ${p.topic} missing ${ranges.join(',')} (sent ${p.sent})\n`);
+      }
+    }
     if (report.some((r) => r.missing > 0 || (r.topic.includes('q2') && r.duplicates > 0))) {
       for (const node of nodes) {
         const lines = node.process.logs.filter((l) => String(l.msg).startsWith('cluster') || (l.level as number) >= 40 || String(l.clientId).startsWith('death-sub'));
@@ -201,11 +221,10 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
       const missing = expected(p).filter((s) => !set.has(s));
       expect(missing, `${p.topic}: ${missing.length} of ${p.acked.size} acknowledged not delivered`).toEqual([]);
     }
-    // QoS 2 exactly-once across a node death is NOT asserted: in 1 of 5 runs on the development
-    // machine most QoS 2 publishers saw 27-31 duplicates after the adoption (a known defect of the
-    // adoption's applied-mark, issue 15 stays open; README "Cluster" says so). Reported above.
-    const qos2Duplicates = report.filter((r) => r.topic.includes('q2')).reduce((n, r) => n + r.duplicates, 0);
-    if (qos2Duplicates > 0) process.stderr.write(`node-death: KNOWN DEFECT, ${qos2Duplicates} QoS 2 duplicates after the adoption\n`);
+    // QoS 2 exactly once across both deaths [3.1.1 MQTT-4.3.3-2]: a resend after the publishers'
+    // node died is routed again under the routing id stored with its incoming record, and the
+    // engine (inbox dedupe) and the subscriber's session (routed copies) drop the second copy.
+    for (const r of report.filter((r) => r.topic.includes('q2'))) expect(r.duplicates, `${r.topic}: QoS 2 delivered twice`).toBe(0);
     // Per-publisher order is NOT kept across a node death (README "Cluster"): what was in flight
     // or in the dead node's inbox can arrive after later messages. Reported above, not asserted.
     expect(publishers.every((p) => p.acked.size > 100)).toBe(true);
@@ -226,8 +245,13 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
   // 6 of 6 alone and 0 of 1 inside the whole suite: 32 acknowledged (one in-flight window) of 7
   // of the 10 publishers missing, QoS 1 and QoS 2, after the subscriber's session had moved
   // n2 → n1 → n2 shortly before n1 (the publishers' node) died. That cause is not found.
-  // SKIPPED in the suite for that 1-in-7 loss (issue 15); run it with MIDGE_TEST_CLUSTER_HELD=1.
-  // Run it alone: each crash run starts its own engine and nodes.
+  // Session 6 (2026-12-01): one path to that 1-window loss found and fixed — a delivery the old
+  // node sent on for a moving session reached the claiming node before it had restored the
+  // session and was dropped as stray (4 of 10 moves on main lost 6-8; peer-router.ts now waits
+  // for the claim). On that code this variant passed 4 of 5 runs alone, QoS 2 exactly once in
+  // all; the 5th lost 224-256 acknowledged QoS 1 of each publisher and 32 QoS 2 (the report now
+  // prints the missing ranges and where the subscribers' sessions are): another path, not found.
+  // SKIPPED in the suite for it (issue 15); MIDGE_TEST_CLUSTER_HELD=1 runs it, alone.
   it.skipIf(!process.env.MIDGE_TEST_CLUSTER_HELD)('the same, with the publishers\' node killed while they still publish', async () => {
     await crashAcrossNodes(true);
   }, 300_000);

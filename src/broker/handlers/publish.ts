@@ -3,6 +3,7 @@
  * batch holding the message's effects has committed (acknowledged = on disk).
  */
 import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import { MqttError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import type { Message, MessageProperties } from '../../store/index.js';
 import { isValidTopicName } from '../../topics/index.js';
@@ -100,6 +101,7 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
     });
     return;
   }
+  if (failure === undefined && broker.router.hasIdempotentQos2) return finishQos2Idempotently(connection, message, packetId);
   // QoS 2: a PUBLISH whose id awaits PUBREL is a resend of one already routed [3.1.1 MQTT-4.3.3-2] [5.0 MQTT-4.3.3-10].
   let reasonCode: number = failure ?? ReasonCode.Success;
   if (!session.hasIncomingQos2(packetId) && failure === undefined) {
@@ -111,6 +113,50 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
     if (error) return closeAfterStoreFailure(connection, 'PUBREC');
     connection.send(publishAck(connection, 'pubrec', packetId, reasonCode));
   });
+}
+
+/**
+ * QoS 2 in cluster mode (cluster-design.md "QoS 2 inbound"): the incoming record, with a routing
+ * id, commits before the message is routed under that id; PUBREC follows the routing's commit.
+ * Routing under one id makes one copy: the engine drops a second inbox message of it, a session
+ * skips a publication it took already. So a resend whose record was read from the store (its
+ * first node died before PUBREC, maybe before routing it) is routed again — whatever of the
+ * first routing was stored is not delivered twice, whatever was not is delivered now. A resend
+ * of one routed here only waits for that routing [3.1.1 MQTT-4.3.3-2] [5.0 MQTT-4.3.3-10].
+ */
+function finishQos2Idempotently(connection: ClientConnection, message: Message, packetId: number): void {
+  const { router, committer } = connection.broker;
+  const session = connection.session!;
+  const sendPubrec = (reasonCode: number) => (error: Error | undefined) => {
+    if (error) return closeAfterStoreFailure(connection, 'PUBREC');
+    connection.send(publishAck(connection, 'pubrec', packetId, reasonCode));
+  };
+  if (!session.hasIncomingQos2(packetId)) {
+    const routingId = newRoutingId();
+    session.rememberIncomingQos2(packetId, routingId);
+    committer.afterCommit((error) => {
+      if (error) {
+        session.markIncomingForReroute(packetId);
+        return closeAfterStoreFailure(connection, 'PUBREC');
+      }
+      const reasonCode = routedReasonCode(router, router.route({ ...message, routingId }, connection.clientId));
+      committer.afterCommit(sendPubrec(reasonCode));
+    });
+    return;
+  }
+  const routingId = session.takeIncomingReroute(packetId);
+  if (routingId !== undefined) {
+    const reasonCode = routedReasonCode(router, router.reroute({ ...message, routingId }, connection.clientId));
+    committer.afterCommit(sendPubrec(reasonCode));
+    return;
+  }
+  // Its routing may still wait for its record's commit: the PUBREC comes after that routing's.
+  committer.afterCommit(() => committer.afterCommit(sendPubrec(ReasonCode.Success)));
+}
+
+/** Unique across nodes and restarts (a routing id is stored, and compared, for minutes). */
+function newRoutingId(): string {
+  return randomBytes(12).toString('base64url');
 }
 
 /**
