@@ -2,7 +2,9 @@
  * `npm run bench -- connectors [--quick]`: msg/s of 64-byte QoS 1 messages from 10 publishers
  * (raw-socket load generator) through a Midge child process (level store) into a local backend,
  * counted when the backend has every message: the HTTP sink to an in-process node:http server and
- * the AMQP sink to a RabbitMQ node started for the run; batch 1 and batch 100; broker CPU per message.
+ * the AMQP sink to a RabbitMQ node started for the run; batch 1 and batch 100; broker CPU per message
+ * (and RabbitMQ's, and this process's: the load generator and the backend's reader share the 2 cores);
+ * then RabbitMQ alone (amqplib from this process, the same queue and messages) as the ceiling.
  */
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,12 +19,17 @@ import { LoadClient, PublishTemplate, publishWindowed } from './lib/load-client.
 const PAYLOAD = Buffer.alloc(64, 0x61);
 
 export interface ConnectorBenchResult {
-  sink: 'http' | 'amqp';
+  /** rabbitmq-alone: amqplib publishing straight to RabbitMQ (no Midge); batchSize is then its window of unconfirmed messages. */
+  sink: 'http' | 'amqp' | 'rabbitmq-alone';
   batchSize: number;
   messages: number;
   seconds: number;
   messagesPerSecond: number;
   brokerCpuMicrosecondsPerMessage: number;
+  /** The backend's own CPU per message (RabbitMQ's node; the in-process HTTP server is not split out). */
+  backendCpuMicrosecondsPerMessage?: number;
+  /** This process: the 10 publishers and the backend's consumer. */
+  benchCpuMicrosecondsPerMessage: number;
   atBackend: number;
 }
 
@@ -40,7 +47,7 @@ class Arrivals {
   }
 }
 
-async function run(sink: 'http' | 'amqp', batchSize: number, total: number, connector: Record<string, unknown>, arrivals: Arrivals): Promise<ConnectorBenchResult> {
+async function run(sink: ConnectorBenchResult['sink'], batchSize: number, total: number, connector: Record<string, unknown>, arrivals: Arrivals, backendPid?: number): Promise<ConnectorBenchResult> {
   const dir = await makeTempDir('midge-bench-conn-');
   const configFile = path.join(dir, 'midge.json');
   const delivery = { batchSize, inflight: batchSize === 1 ? 32 : 4, maxWaitMs: batchSize === 1 ? 0 : 5, ordering: 'per-topic' };
@@ -54,6 +61,8 @@ async function run(sink: 'http' | 'amqp', batchSize: number, total: number, conn
   try {
     const publishers = await Promise.all(Array.from({ length: 10 }, (_, i) => LoadClient.connect(broker.port, { clientId: `bench-conn-${i}` })));
     const cpuBefore = cpuSeconds(broker.child.pid!);
+    const backendBefore = backendPid === undefined ? 0 : cpuSeconds(backendPid);
+    const benchBefore = process.cpuUsage();
     const startedAt = process.hrtime.bigint();
     await Promise.all(publishers.map(({ client }, i) => publishWindowed(client, new PublishTemplate(`bench/${i}`, PAYLOAD, 1), 1, total / 10, 32)));
     let giveUp: NodeJS.Timeout | undefined;
@@ -61,8 +70,15 @@ async function run(sink: 'http' | 'amqp', batchSize: number, total: number, conn
     clearTimeout(giveUp);
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     const cpu = cpuSeconds(broker.child.pid!) - cpuBefore;
+    const backendCpu = backendPid === undefined ? undefined : cpuSeconds(backendPid) - backendBefore;
+    const benchCpu = process.cpuUsage(benchBefore);
+    const perMessage = (seconds: number): number => (seconds / Math.max(1, arrivals.count)) * 1e6;
     for (const { client } of publishers) client.destroy();
-    return { sink, batchSize, messages: total, seconds, messagesPerSecond: arrivals.count / seconds, brokerCpuMicrosecondsPerMessage: (cpu / Math.max(1, arrivals.count)) * 1e6, atBackend: arrivals.count };
+    return { sink, batchSize, messages: total, seconds, messagesPerSecond: arrivals.count / seconds, brokerCpuMicrosecondsPerMessage: perMessage(cpu),
+      ...(backendCpu === undefined ? {} : { backendCpuMicrosecondsPerMessage: perMessage(backendCpu) }),
+      benchCpuMicrosecondsPerMessage: perMessage((benchCpu.user + benchCpu.system) / 1e6),
+      atBackend: arrivals.count,
+    };
   } finally {
     await stopBroker(broker);
     await rm(dir, { recursive: true, force: true });
@@ -92,34 +108,108 @@ async function httpRun(batchSize: number, total: number): Promise<ConnectorBench
   }
 }
 
-async function amqpRun(rabbit: RabbitServer, batchSize: number, total: number): Promise<ConnectorBenchResult> {
+/**
+ * A durable classic queue bound to amq.topic `bench.#` (what users would have), emptied, and its
+ * reader counting arrivals; `close` deletes it. It must go: a queue left bound from an earlier run
+ * would get a copy of every later run's messages (twice the work for RabbitMQ, with no reader).
+ */
+async function openBenchQueue(rabbit: RabbitServer, queue: string, arrivals: Arrivals): Promise<{ close(): Promise<void> }> {
   const amqp = await import('amqplib');
   const connection = await amqp.connect(rabbit.url);
   const channel = await connection.createChannel();
-  const queue = `bench-${batchSize}`;
   await channel.assertQueue(queue, { durable: true });
   await channel.purgeQueue(queue);
   await channel.bindQueue(queue, 'amq.topic', 'bench.#');
   await channel.prefetch(1000);
-  const arrivals = new Arrivals(total);
   await channel.consume(queue, (message) => {
     if (!message) return;
     channel.ack(message);
     arrivals.add(1);
   });
+  return {
+    async close() {
+      await channel.deleteQueue(queue);
+      await connection.close();
+    },
+  };
+}
+
+async function amqpRun(rabbit: RabbitServer, batchSize: number, total: number): Promise<ConnectorBenchResult> {
+  const arrivals = new Arrivals(total);
+  const queue = await openBenchQueue(rabbit, `bench-${batchSize}`, arrivals);
   try {
-    return await run('amqp', batchSize, total, { name: 'bench', type: 'amqp', url: rabbit.url, sink: { topics: ['bench/#'] } }, arrivals);
+    return await run('amqp', batchSize, total, { name: 'bench', type: 'amqp', url: rabbit.url, sink: { topics: ['bench/#'] } }, arrivals, rabbit.pid);
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
+ * RabbitMQ by itself, for scale: the same queue and reader, the same messages (persistent,
+ * mandatory, the sink's properties and headers) published by amqplib from this process on one
+ * confirm channel with up to `window` unconfirmed — what the AMQP sink can at best approach here,
+ * since it adds Midge's own CPU on the same cores.
+ */
+async function rabbitAloneRun(rabbit: RabbitServer, window: number, total: number): Promise<ConnectorBenchResult> {
+  const amqp = await import('amqplib');
+  const arrivals = new Arrivals(total);
+  const reader = await openBenchQueue(rabbit, `bench-alone-${window}`, arrivals);
+  const connection = await amqp.connect(rabbit.url);
+  try {
+    const channel = await connection.createConfirmChannel();
+    const rabbitBefore = cpuSeconds(rabbit.pid);
+    const benchBefore = process.cpuUsage();
+    const startedAt = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      let sent = 0;
+      let unconfirmed = 0;
+      const pump = (): void => {
+        while (unconfirmed < window && sent < total) {
+          const i = sent++;
+          unconfirmed++;
+          const topic = `bench/${i % 10}`;
+          const headers = { 'x-mqtt-topic': topic, 'x-mqtt-qos': 1 };
+          channel.publish('amq.topic', `bench.${i % 10}`, PAYLOAD, { persistent: true, mandatory: true, messageId: `bench:${i + 1}`, timestamp: Math.floor(Date.now() / 1000), headers }, (error) => {
+            if (error) return reject(error as Error);
+            unconfirmed--;
+            pump();
+          });
+        }
+      };
+      pump();
+      void arrivals.all.then(resolve);
+    });
+    const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+    const benchCpu = process.cpuUsage(benchBefore);
+    const perMessage = (cpu: number): number => (cpu / Math.max(1, arrivals.count)) * 1e6;
+    return {
+      sink: 'rabbitmq-alone',
+      batchSize: window,
+      messages: total,
+      seconds,
+      messagesPerSecond: arrivals.count / seconds,
+      brokerCpuMicrosecondsPerMessage: 0,
+      backendCpuMicrosecondsPerMessage: perMessage(cpuSeconds(rabbit.pid) - rabbitBefore),
+      benchCpuMicrosecondsPerMessage: perMessage((benchCpu.user + benchCpu.system) / 1e6),
+      atBackend: arrivals.count,
+    };
   } finally {
     await connection.close();
+    await reader.close();
   }
 }
 
 export async function runConnectorBench(isQuick: boolean, log: (line: string) => void): Promise<ConnectorBenchResult[]> {
-  const total = isQuick ? 5_000 : 50_000;
+  // BENCH_CONNECTOR_MESSAGES=20000: another size (divisible by the 10 publishers).
+  const total = Number(process.env.BENCH_CONNECTOR_MESSAGES ?? (isQuick ? 5_000 : 50_000));
   const results: ConnectorBenchResult[] = [];
   const show = (r: ConnectorBenchResult): void => {
     results.push(r);
-    log(`  ${r.sink} batch ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), broker ${r.brokerCpuMicrosecondsPerMessage.toFixed(0)} µs CPU/msg`);
+    if (r.sink === 'rabbitmq-alone') {
+      log(`  RabbitMQ alone, window ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), RabbitMQ ${r.backendCpuMicrosecondsPerMessage!.toFixed(0)} µs CPU/msg, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs`);
+      return;
+    }
+    log(`  ${r.sink} batch ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), broker ${r.brokerCpuMicrosecondsPerMessage.toFixed(0)} µs CPU/msg${r.backendCpuMicrosecondsPerMessage === undefined ? '' : `, RabbitMQ ${r.backendCpuMicrosecondsPerMessage.toFixed(0)} µs`}, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs`);
   };
   // BENCH_CONNECTOR_SINKS=http or amqp, BENCH_CONNECTOR_BATCHES=100: only those (e.g. while profiling one).
   const sinks = (process.env.BENCH_CONNECTOR_SINKS ?? 'http,amqp').split(',');
@@ -130,6 +220,8 @@ export async function runConnectorBench(isQuick: boolean, log: (line: string) =>
     const rabbit = await RabbitServer.create();
     try {
       for (const batch of batches) show(await amqpRun(rabbit, batch, total));
+      // The ceiling: the sink's default window (batchSize 100 × inflight 4) and a deeper one.
+      if (process.env.BENCH_CONNECTOR_RABBIT_ALONE !== '0') for (const window of [400, 2000]) show(await rabbitAloneRun(rabbit, window, total));
     } finally {
       await rabbit.destroy();
     }

@@ -18,6 +18,7 @@ import { freePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { connectPublisher, isOrderKept, missingAcked, publishNumbered } from './helpers.js';
 import { rabbitFixture } from './rabbit.js';
+import { startThrottledProxy } from './throttled-proxy.js';
 
 const rabbit = rabbitFixture('the AMQP sink tests');
 const cleanups = rabbit.cleanups;
@@ -90,8 +91,10 @@ const total = (acked: Map<string, number[]>): number => [...acked.values()].redu
 describe.skipIf(!rabbit.isAvailable)('AMQP sink (RabbitMQ)', () => {
   it('20,000 QoS 1 messages reach a durable queue: none PUBACKed missing, order per topic', async () => {
     await declareQueue('big', 'big.*.telemetry');
-    // No outage here, so no duplicate is expected: a confirm later than the sink's timeout would
-    // drop the link and resend a window (400 duplicates, seen once at load 25 with the 10 s default).
+    // No outage here, so no duplicate is expected: a silence between two confirms longer than the
+    // sink's timeout would drop the link and resend a window. The timeout counts from the last
+    // confirm now (it was a deadline per batch: 400 duplicates once at load 25 with the 10 s
+    // default); 60 s stays as margin for a very loaded machine.
     const tb = await brokerWith({ name: 'rabbit', type: 'amqp', url: rabbit.url, sink: { topics: ['big/+/telemetry'], timeoutMs: 60_000 }, delivery: { batchSize: 100, inflight: 4, maxWaitMs: 10, ...fast } });
     const topics = ['big/a/telemetry', 'big/b/telemetry', 'big/c/telemetry', 'big/d/telemetry'];
     const publisher = await connectPublisher(tb.url, 'amqp-big');
@@ -155,6 +158,30 @@ describe.skipIf(!rabbit.isAvailable)('AMQP sink (RabbitMQ)', () => {
     await expect.poll(() => statusOf(tb, 'outage').state, { timeout: 20_000 }).toBe('running');
     await publisher.endAsync();
   }, 180_000);
+
+  it('a slow but confirming RabbitMQ (bytes throttled to it) is not taken for a hung one: no resend, no duplicate', async () => {
+    // About 110 bytes a message: a window of 3 batches of 20 takes about 4.5 s to pass the proxy,
+    // one batch 1.5 s, under the 2 s timeout.
+    // A deadline per batch (the old rule) timed out the later batches and resent the window,
+    // again and again while the server stayed slow; measured from the last confirm, nothing is.
+    await declareQueue('slow', 'slow.#');
+    const proxy = await startThrottledProxy(rabbit.server.port, 1500);
+    cleanups.push(() => proxy.close());
+    const url = rabbit.url.replace(`:${rabbit.server.port}`, `:${proxy.port}`);
+    const tb = await brokerWith({ name: 'slow', type: 'amqp', url, sink: { topics: ['slow/#'], timeoutMs: 2000 }, delivery: { batchSize: 20, inflight: 3, maxWaitMs: 50, ...fast } });
+    const topics = ['slow/a', 'slow/b', 'slow/c'];
+    const publisher = await connectPublisher(tb.url, 'amqp-slow');
+    const acked = await publishNumbered(publisher, { count: 60, topics, inflight: 32 });
+    const { byTopic, ids } = await drainQueue('slow', (got) => missingAcked(acked, got).length === 0, 60_000);
+    expect(missingAcked(acked, byTopic)).toEqual([]);
+    for (const t of topics) expect(isOrderKept(byTopic.get(t)!), t).toBe(true);
+    const status = statusOf(tb, 'slow');
+    process.stdout.write(`amqp slow confirms: ${proxy.bytesForwarded} bytes through the proxy, read ${ids.length}, retried ${status.retried}, transient failures ${status.failed.transient}\n`);
+    expect(ids.length - new Set(ids).size).toBe(0);
+    expect(status.failed.transient).toBe(0);
+    expect(status.retried).toBe(0);
+    await publisher.endAsync();
+  }, 90_000);
 
   it('unroutable (mandatory) → dead-letter topic after its attempts; a missing exchange pauses until it exists', async () => {
     await declareQueue('routed', 'mixed.good');

@@ -8,6 +8,7 @@ import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import type { AmqpSinkConfig } from '../../config/index.js';
 import { closeAmqpConnection, destroyAmqpConnection } from '../amqp-link.js';
 import { amqpPublishPropertiesOf } from '../amqp-properties.js';
+import { ConfirmWatchdog } from '../confirm-watchdog.js';
 import { SinkError } from '../errors.js';
 import { Template } from '../template.js';
 import type { ConnectorMessage, Sink } from '../types.js';
@@ -40,6 +41,8 @@ export class AmqpSink implements Sink {
   private readonly returned = new Set<string>();
   /** Rejects the pending confirms of the current channel when it closes. */
   private onChannelLost: ((error: Error) => void)[] = [];
+  /** Drops the current channel once it stops confirming for `timeoutMs` (see confirm-watchdog.ts). */
+  private watchdog: ConfirmWatchdog | undefined;
 
   constructor(private readonly settings: AmqpSinkSettings) {
     this.exchange = new Template(settings.sink.exchange);
@@ -89,8 +92,19 @@ export class AmqpSink implements Sink {
     channel.on('return', (message: { properties: { messageId?: string } }) => {
       if (message.properties.messageId !== undefined) this.returned.add(message.properties.messageId);
     });
+    const timeoutMs = this.settings.sink.timeoutMs;
+    const watchdog = new ConfirmWatchdog(timeoutMs, (silentMs) => {
+      if (this.channel !== channel) return;
+      // Hung: the connection's state is unknown, so it is cut (a new one next time).
+      void this.drop(new Error(`no publisher confirm for ${Math.round(silentMs)} ms (timeoutMs ${timeoutMs})`));
+      destroyAmqpConnection(connection);
+    });
+    // A memory or disk alarm: RabbitMQ is alive and holds our publishes until it clears.
+    connection.on('blocked', () => watchdog.blocked());
+    connection.on('unblocked', () => watchdog.unblocked());
     this.connection = connection;
     this.channel = channel;
+    this.watchdog = watchdog;
     return channel;
   }
 
@@ -102,6 +116,8 @@ export class AmqpSink implements Sink {
     const lost = this.onChannelLost;
     this.onChannelLost = [];
     const connection = this.connection;
+    this.watchdog?.stop();
+    this.watchdog = undefined;
     this.channel = undefined;
     this.connection = undefined;
     for (const reject of lost) reject(error);
@@ -126,30 +142,33 @@ export class AmqpSink implements Sink {
 
   async send(batch: readonly ConnectorMessage[]): Promise<void> {
     const channel = await this.ensureChannel();
-    const s = this.settings.sink;
+    const watchdog = this.channel === channel ? this.watchdog : undefined;
+    if (!watchdog) throw new SinkError('transient', 'amqp: channel closed', { confirmed: 0 });
     /** Per message: 0 waiting for its confirm, 1 confirmed, 2 nacked. */
     const confirms = new Uint8Array(batch.length);
     /** How many of the first messages are confirmed, all of them. */
     let confirmedCount = 0;
     let lost: ((error: Error) => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
     try {
       // One promise per batch, settled by the confirm callbacks (no per-message promise or race).
+      // No deadline of its own: the channel's watchdog drops a channel that stopped confirming,
+      // and that rejects every batch waiting on it (onChannelLost).
       await new Promise<void>((resolve, reject) => {
         lost = reject;
         this.onChannelLost.push(reject);
-        timer = setTimeout(() => reject(new Error(`no publisher confirm within ${s.timeoutMs} ms`)), s.timeoutMs);
         const advance = (): void => {
           while (confirmedCount < confirms.length && confirms[confirmedCount] === 1) confirmedCount++;
           if (confirmedCount === confirms.length) resolve();
           else if (confirms[confirmedCount] === 2) reject(new Error('amqp: message nacked by the broker'));
         };
         const now = Date.now();
+        watchdog.published(batch.length);
         for (let i = 0; i < batch.length; i++) {
           const m = batch[i]!;
           this.returned.delete(m.id);
           const body = this.body ? Buffer.from(this.body.render(m)) : m.message.payload;
           channel.publish(this.exchange.renderCached(m), this.routingKey.renderCached(m), body, this.optionsOf(m, now), (error) => {
+            watchdog.confirmed();
             confirms[i] = error ? 2 : 1;
             advance();
           });
@@ -157,7 +176,7 @@ export class AmqpSink implements Sink {
         if (batch.length === 0) resolve();
       });
     } catch (error) {
-      // Hung or lost: the connection's state is unknown, so it is dropped (a new one next time).
+      // Lost, hung or nacked: the connection's state is unknown, so it is dropped (a new one next time).
       if (this.channel === channel) {
         const connection = this.connection;
         void this.drop(error as Error);
@@ -166,7 +185,6 @@ export class AmqpSink implements Sink {
       const classified = classifyAmqpError(error);
       throw new SinkError(classified.errorClass, classified.reason, { confirmed: confirmedCount, cause: error });
     } finally {
-      clearTimeout(timer);
       this.onChannelLost = this.onChannelLost.filter((f) => f !== lost);
     }
     // All confirmed; a returned one was confirmed without reaching a queue: that one is a data
