@@ -7,91 +7,29 @@
  * backend's sink and source shapes are connector-sinks.ts' and connector-sources.ts'.
  */
 import { z } from 'zod';
-import {
-  amqpSinkSchema,
-  httpSinkSchema,
-  postgresSinkSchema,
-  redisSinkSchema,
-  type AmqpSinkConfig,
-  type HttpSinkConfig,
-  type PostgresSinkConfig,
-  type RedisStreamSinkConfig,
-} from './connector-sinks.js';
-import {
-  amqpSourceSchema,
-  postgresSourceSchema,
-  redisSourceSchema,
-  type AmqpSourceConfig,
-  type PostgresOutboxSourceConfig,
-  type RedisStreamSourceConfig,
-} from './connector-sources.js';
+import { amqpSinkSchema, httpSinkSchema, postgresSinkSchema, redisSinkSchema } from './connector-sinks.js';
+import { amqpSourceSchema, postgresSourceSchema, redisSourceSchema } from './connector-sources.js';
 import { int } from './zod-parts.js';
-
-export type ConnectorOrdering = 'per-topic' | 'per-client' | 'strict' | 'none';
-
-export interface ConnectorDeliveryConfig {
-  /** Most messages handed to the backend in one batch. */
-  batchSize: number;
-  /** How long a partial batch waits for more messages before it goes anyway. */
-  maxWaitMs: number;
-  /** Batches outstanding at the backend at once. */
-  inflight: number;
-  ordering: ConnectorOrdering;
-  /** per-client ordering: the lane key (Midge's stored delivery does not carry the publisher's id; devices publish under their own topic level). */
-  orderingKey: string;
-  /** Full-jitter backoff for transient errors (retried forever) and the probe interval while paused. */
-  retryMinMs: number;
-  retryMaxMs: number;
-  /** Data errors: attempts before the message goes to the dead-letter topic. */
-  deadLetterAfterAttempts: number;
-  /** Default `$dlq/<name>`. */
-  deadLetterTopic: string;
-}
-
-export interface ConnectorQueueConfig {
-  maxMessages: number;
-  maxBytes: number;
-  /** At the bound: drop the oldest queued message (default) or refuse the newest. */
-  overflow: 'drop-oldest' | 'drop-newest';
-}
-
-interface ConnectorCommon {
-  name: string;
-  delivery: ConnectorDeliveryConfig;
-  queue: ConnectorQueueConfig;
-}
-
-export type ConnectorConfig =
-  | (ConnectorCommon & { type: 'http'; url: string; sink?: HttpSinkConfig; source?: undefined })
-  | (ConnectorCommon & { type: 'amqp'; url: string; password?: string; passwordFile?: string; sink?: AmqpSinkConfig; source?: AmqpSourceConfig })
-  | (ConnectorCommon & { type: 'postgres'; url: string; password?: string; passwordFile?: string; sink?: PostgresSinkConfig; source?: PostgresOutboxSourceConfig })
-  | (ConnectorCommon & { type: 'redis-stream'; url: string; password?: string; passwordFile?: string; sink?: RedisStreamSinkConfig; source?: RedisStreamSourceConfig });
-
-/** A connector with a sink (what the sink machinery is built from). */
-export type SinkConnectorConfig = ConnectorConfig extends infer C ? (C extends { sink?: infer S } ? C & { sink: NonNullable<S> } : never) : never;
-/** A connector with a source. */
-export type SourceConnectorConfig = Exclude<ConnectorConfig, { type: 'http' }> extends infer C ? (C extends { source?: infer S } ? C & { source: NonNullable<S> } : never) : never;
-
-export function hasSink(c: ConnectorConfig): c is SinkConnectorConfig {
-  return c.sink !== undefined;
-}
-
-export function hasSource(c: ConnectorConfig): c is SourceConnectorConfig {
-  return c.source !== undefined;
-}
-
 
 const deliverySchema = z
   .object({
-    batchSize: int(1, 10_000).default(100),
-    maxWaitMs: int(0, 60_000).default(20),
-    inflight: int(1, 256).default(4),
+    batchSize: int(1, 10_000).default(100).describe('most messages handed to the backend in one batch'),
+    maxWaitMs: int(0, 60_000).default(20).describe('how long a partial batch waits for more messages before it goes anyway'),
+    inflight: int(1, 256).default(4).describe('batches outstanding at the backend at once'),
     ordering: z.enum(['per-topic', 'per-client', 'strict', 'none']).default('per-topic'),
-    orderingKey: z.string().min(1).default('${topic.1}'),
-    retryMinMs: int(1, 3_600_000).default(200),
-    retryMaxMs: int(1, 3_600_000).default(60_000),
-    deadLetterAfterAttempts: int(1, 1000).default(3),
-    deadLetterTopic: z.string().startsWith('$', 'a $ topic, so # subscribers never see it').optional(),
+    orderingKey: z
+      .string()
+      .min(1)
+      .default('${topic.1}')
+      .describe("per-client ordering: the lane key (Midge's stored delivery does not carry the publisher's id; devices publish under their own topic level)"),
+    retryMinMs: int(1, 3_600_000)
+      .default(200)
+      .describe('full-jitter backoff for transient errors (retried forever) and the probe interval while paused: the shortest wait'),
+    retryMaxMs: int(1, 3_600_000)
+      .default(60_000)
+      .describe('full-jitter backoff for transient errors (retried forever) and the probe interval while paused: the longest wait'),
+    deadLetterAfterAttempts: int(1, 1000).default(3).describe('data errors: attempts before the message goes to the dead-letter topic'),
+    deadLetterTopic: z.string().startsWith('$', 'a $ topic, so # subscribers never see it').optional().describe('default `$dlq/<name>`'),
   })
   .strict()
   .refine((d) => d.batchSize * d.inflight <= 65_000, { message: 'batchSize × inflight must stay within 65000 (MQTT packet ids)', path: ['inflight'] });
@@ -100,7 +38,10 @@ const queueSchema = z
   .object({
     maxMessages: int(0, 100_000_000).default(1_000_000),
     maxBytes: int(0, Number.MAX_SAFE_INTEGER).default(1024 * 1024 * 1024),
-    overflow: z.enum(['drop-oldest', 'drop-newest']).default('drop-oldest'),
+    overflow: z
+      .enum(['drop-oldest', 'drop-newest'])
+      .default('drop-oldest')
+      .describe('at the bound: drop the oldest queued message (default) or refuse the newest'),
   })
   .strict();
 
@@ -160,3 +101,25 @@ export const connectorsSchema = z.array(connectorSchema).superRefine((list, ctx)
   });
 });
 
+/**
+ * One `connectors:` entry as the broker sees it: defaults filled in, the dead-letter topic set
+ * (`$dlq/<name>` when left out). A union on `type`; each member's `sink` and `source` are its
+ * backend's shapes (connector-sinks.ts, connector-sources.ts).
+ */
+export type ConnectorConfig = z.output<typeof connectorSchema>;
+export type ConnectorDeliveryConfig = ConnectorConfig['delivery'];
+export type ConnectorOrdering = ConnectorDeliveryConfig['ordering'];
+export type ConnectorQueueConfig = ConnectorConfig['queue'];
+
+/** A connector with a sink (what the sink machinery is built from). */
+export type SinkConnectorConfig = ConnectorConfig extends infer C ? (C extends { sink?: infer S } ? C & { sink: NonNullable<S> } : never) : never;
+/** A connector with a source. */
+export type SourceConnectorConfig = Exclude<ConnectorConfig, { type: 'http' }> extends infer C ? (C extends { source?: infer S } ? C & { source: NonNullable<S> } : never) : never;
+
+export function hasSink(c: ConnectorConfig): c is SinkConnectorConfig {
+  return c.sink !== undefined;
+}
+
+export function hasSource(c: ConnectorConfig): c is SourceConnectorConfig {
+  return c.source !== undefined;
+}
