@@ -24,7 +24,7 @@ import type { BrokerContext, ClientConnection, CloseReason, ConnectionState } fr
 import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import { authorize } from './authorize.js';
-import type { KeepAliveMonitor } from './keepalive.js';
+import { ConnectDeadline, type KeepAliveMonitor } from './keepalive.js';
 import { TokenBucket } from './rate-limit.js';
 import { connackRefused, CONNACK_UNSUPPORTED_PROTOCOL, serverDisconnect } from './replies.js';
 
@@ -90,7 +90,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   private hasReadFirstByte = false;
   /** A CONNECT-time AUTH exchange reads the client's AUTH packets while CONNECT is pending. */
   private isReadingAuthExchange = false;
-  private cancelConnectTimeout: Cancel | undefined;
+  private connectDeadline: ConnectDeadline | undefined;
 
   constructor(
     readonly broker: BrokerContext,
@@ -112,9 +112,12 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     // The client half-closed: finish our side too; 'close' then cleans up. A stream that is not
     // half-open (TCP and TLS sockets here) does that by itself, without a listener per connection.
     if (stream.allowHalfOpen) stream.on('end', endStream);
-    this.cancelConnectTimeout = broker.clock.after(limits.connectTimeoutMs, () => {
-      if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
-    });
+    this.connectDeadline = new ConnectDeadline(limits.connectTimeoutMs, broker.keepAlives, this);
+  }
+
+  onConnectTimeout(): void {
+    this.connectDeadline = undefined;
+    if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
   }
 
   onKeepAliveExpired(): void {
@@ -333,8 +336,8 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
    */
   holdPackets(): void {
     this.backlog ??= [];
-    this.cancelConnectTimeout?.();
-    this.cancelConnectTimeout = undefined;
+    this.connectDeadline?.stop();
+    this.connectDeadline = undefined;
     this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
   }
 
@@ -487,13 +490,17 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     this.state = 'closed';
     this.backlog = undefined;
     this.throttled = undefined;
-    this.cancelConnectTimeout?.();
+    this.connectDeadline?.stop();
     this.cancelResume?.();
     this.keepAlive?.stop();
     if (this.isCorked) this.uncork();
-    this.stream.end();
-    // A peer that never reads must not keep the socket open forever.
-    this.stream.once('close', this.broker.clock.after(FORCE_CLOSE_AFTER_MS, () => this.stream.destroy()));
+    // A socket that closed (the peer went away: most closes in a storm) has nothing to flush:
+    // end() on it would only build an ERR_STREAM_DESTROYED, and a force-close timer never cancelled.
+    if (!this.stream.destroyed) {
+      this.stream.end();
+      // A peer that never reads must not keep the socket open forever.
+      this.stream.once('close', this.broker.clock.after(FORCE_CLOSE_AFTER_MS, () => this.stream.destroy()));
+    }
     this.broker.onConnectionClosed(this);
   }
 
