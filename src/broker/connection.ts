@@ -24,7 +24,7 @@ import type { BrokerContext, ClientConnection, CloseReason, ConnectionState } fr
 import type { ConnectionInfo } from './types.js';
 import { dispatchPacket } from './handlers/index.js';
 import { authorize } from './authorize.js';
-import type { KeepAliveMonitor } from './keepalive.js';
+import { ConnectDeadline, type KeepAliveMonitor } from './keepalive.js';
 import { TokenBucket } from './rate-limit.js';
 import { connackRefused, CONNACK_UNSUPPORTED_PROTOCOL, serverDisconnect } from './replies.js';
 
@@ -90,7 +90,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
   private hasReadFirstByte = false;
   /** A CONNECT-time AUTH exchange reads the client's AUTH packets while CONNECT is pending. */
   private isReadingAuthExchange = false;
-  private cancelConnectTimeout: Cancel | undefined;
+  private connectDeadline: ConnectDeadline | undefined;
 
   constructor(
     readonly broker: BrokerContext,
@@ -105,16 +105,20 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     // Until CONNECT is accepted only a small packet is read: a peer that has not authenticated
     // cannot make the broker hold more than this for it.
     this.frames = new FrameReader(Math.min(limits.maxConnectPacketSize, limits.maxPacketSize), this);
-    stream.on('data', this.onData);
-    stream.on('drain', this.onDrain);
-    stream.on('error', this.onStreamError);
-    stream.on('close', this.onStreamClose);
+    (stream as OwnedStream)[CONNECTION] = this;
+    stream.on('data', onDataOf);
+    stream.on('drain', onDrainOf);
+    stream.on('error', onErrorOf);
+    stream.on('close', onCloseOf);
     // The client half-closed: finish our side too; 'close' then cleans up. A stream that is not
     // half-open (TCP and TLS sockets here) does that by itself, without a listener per connection.
     if (stream.allowHalfOpen) stream.on('end', endStream);
-    this.cancelConnectTimeout = broker.clock.after(limits.connectTimeoutMs, () => {
-      if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
-    });
+    this.connectDeadline = new ConnectDeadline(limits.connectTimeoutMs, broker.keepAlives, this);
+  }
+
+  onConnectTimeout(): void {
+    this.connectDeadline = undefined;
+    if (this.state === 'awaiting-connect') this.destroy('connect-timeout');
   }
 
   onKeepAliveExpired(): void {
@@ -133,7 +137,8 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
 
   // --- reading -------------------------------------------------------------------------------
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** The socket's 'data' (through `onDataOf`). */
+  onData(chunk: Buffer): void {
     if (this.isClosed) return;
     this.broker.stats.bytesReceived += chunk.length;
     this.keepAlive?.touch();
@@ -153,7 +158,7 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     if (this.backlog && !this.isReadingAuthExchange && this.state === 'connecting') this.stream.pause();
     this.cork();
     this.frames.push(chunk);
-  };
+  }
 
   /** A whole packet, through the broker's decoder (which picks the hand fast path or mqtt-packet). */
   onFrame(frame: Buffer): void {
@@ -333,8 +338,8 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
    */
   holdPackets(): void {
     this.backlog ??= [];
-    this.cancelConnectTimeout?.();
-    this.cancelConnectTimeout = undefined;
+    this.connectDeadline?.stop();
+    this.connectDeadline = undefined;
     this.frames.setMaxPacketSize(this.broker.config.limits.maxPacketSize);
   }
 
@@ -448,9 +453,10 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     this.stream.uncork();
   }
 
-  private readonly onDrain = (): void => {
+  /** The socket's 'drain' (through `onDrainOf`). */
+  onDrain(): void {
     this.session?.resume();
-  };
+  }
 
   // --- closing ------------------------------------------------------------------------------
 
@@ -487,29 +493,55 @@ export class Connection implements ClientConnection, SessionLink, FrameSink {
     this.state = 'closed';
     this.backlog = undefined;
     this.throttled = undefined;
-    this.cancelConnectTimeout?.();
+    this.connectDeadline?.stop();
     this.cancelResume?.();
     this.keepAlive?.stop();
     if (this.isCorked) this.uncork();
-    this.stream.end();
-    // A peer that never reads must not keep the socket open forever.
-    this.stream.once('close', this.broker.clock.after(FORCE_CLOSE_AFTER_MS, () => this.stream.destroy()));
+    // A socket that closed (the peer went away: most closes in a storm) has nothing to flush:
+    // end() on it would only build an ERR_STREAM_DESTROYED, and a force-close timer never cancelled.
+    if (!this.stream.destroyed) {
+      this.stream.end();
+      // A peer that never reads must not keep the socket open forever.
+      this.stream.once('close', this.broker.clock.after(FORCE_CLOSE_AFTER_MS, () => this.stream.destroy()));
+    }
     this.broker.onConnectionClosed(this);
   }
 
-  private readonly onStreamError = (error: Error): void => {
+  /** The socket's 'error' (through `onErrorOf`). */
+  onStreamError(error: Error): void {
     this.broker.logger.debug({ clientId: this.clientId || undefined, err: error.message }, 'socket error');
     this.destroy('connection-lost');
     this.stream.destroy();
-  };
+  }
 
-  private readonly onStreamClose = (): void => {
+  /** The socket's 'close' (through `onCloseOf`). */
+  onStreamClose(): void {
     this.destroy('connection-lost');
-  };
+  }
 }
 
 // Module-level callbacks with the connection as argument or `this`: a closure per connection for
-// each would be ~60 bytes of every idle connection's heap.
+// each would be ~60 bytes of every idle connection's heap. The socket's listeners find their
+// connection under a symbol on the socket (one property, not four closures and their context).
+const CONNECTION = Symbol('midge.connection');
+type OwnedStream = Duplex & { [CONNECTION]: Connection };
+
+function onDataOf(this: OwnedStream, chunk: Buffer): void {
+  this[CONNECTION].onData(chunk);
+}
+
+function onDrainOf(this: OwnedStream): void {
+  this[CONNECTION].onDrain();
+}
+
+function onErrorOf(this: OwnedStream, error: Error): void {
+  this[CONNECTION].onStreamError(error);
+}
+
+function onCloseOf(this: OwnedStream): void {
+  this[CONNECTION].onStreamClose();
+}
+
 function endStream(this: Duplex): void {
   this.end();
 }

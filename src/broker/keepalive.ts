@@ -5,7 +5,9 @@
  * A check re-files a connection that spoke meanwhile under its last activity + grace (lazily,
  * instead of on every packet), so busy connections cost nothing here. Why one timer: a timer per
  * connection was a Timeout and four closures (~500 bytes) per idle connection, and an
- * arm/cancel per CONNECT and close in a connection storm.
+ * arm/cancel per CONNECT and close in a connection storm. The CONNECT timeout of a socket not yet
+ * past CONNECT (`ConnectDeadline`) sits in the same heap for the same reason: it was the last
+ * timer armed and cancelled per accepted socket.
  */
 import type { Cancel, Clock } from '../clock/index.js';
 
@@ -14,23 +16,43 @@ export interface KeepAliveTarget {
   onKeepAliveExpired(): void;
 }
 
-export class KeepAliveMonitor {
-  readonly graceMs: number;
+/** Whom a deadline tells that CONNECT did not come in time. */
+export interface ConnectTimeoutTarget {
+  onConnectTimeout(): void;
+}
+
+/** One entry of the sweep's heap: due once `graceMs` passed since `lastActivityAt`. */
+abstract class SweepEntry {
   lastActivityAt: number;
-  /** When the sweep next looks at this connection. */
+  /** When the sweep next looks at this entry. */
   checkAt: number;
   /** Position in the sweep's heap; -1 when not in it. */
   heapIndex = -1;
 
   constructor(
+    readonly graceMs: number,
+    protected readonly sweep: KeepAliveSweep,
+  ) {
+    this.lastActivityAt = sweep.clock.now();
+    this.checkAt = this.lastActivityAt + graceMs;
+    sweep.add(this);
+  }
+
+  /** The grace passed without activity. */
+  abstract expire(): void;
+
+  stop(): void {
+    this.sweep.remove(this);
+  }
+}
+
+export class KeepAliveMonitor extends SweepEntry {
+  constructor(
     readonly keepAliveSeconds: number,
-    private readonly sweep: KeepAliveSweep,
+    sweep: KeepAliveSweep,
     readonly target: KeepAliveTarget,
   ) {
-    this.graceMs = keepAliveSeconds * 1500;
-    this.lastActivityAt = sweep.clock.now();
-    this.checkAt = this.lastActivityAt + this.graceMs;
-    sweep.add(this);
+    super(keepAliveSeconds * 1500, sweep);
   }
 
   /** Any packet from the client counts as activity. */
@@ -38,14 +60,32 @@ export class KeepAliveMonitor {
     this.lastActivityAt = this.sweep.clock.now();
   }
 
-  stop(): void {
-    this.sweep.remove(this);
+  expire(): void {
+    this.target.onKeepAliveExpired();
   }
 }
 
-/** The broker's one keep-alive timer and the heap of connections by next check time. */
+/**
+ * A socket's time to send CONNECT, from when it was accepted. Nothing extends it (a peer that
+ * trickles bytes is still held to it); stopped once CONNECT is read or the socket closes.
+ */
+export class ConnectDeadline extends SweepEntry {
+  constructor(
+    timeoutMs: number,
+    sweep: KeepAliveSweep,
+    readonly target: ConnectTimeoutTarget,
+  ) {
+    super(timeoutMs, sweep);
+  }
+
+  expire(): void {
+    this.target.onConnectTimeout();
+  }
+}
+
+/** The broker's one keep-alive timer and the heap of connections (and CONNECT deadlines) by next check time. */
 export class KeepAliveSweep {
-  private readonly heap: KeepAliveMonitor[] = [];
+  private readonly heap: SweepEntry[] = [];
   private cancelTimer: Cancel | undefined;
   /** When the armed timer fires (Infinity: none armed). */
   private timerAt = Infinity;
@@ -56,7 +96,7 @@ export class KeepAliveSweep {
     return this.heap.length;
   }
 
-  add(monitor: KeepAliveMonitor): void {
+  add(monitor: SweepEntry): void {
     if (monitor.heapIndex >= 0) return;
     monitor.heapIndex = this.heap.length;
     this.heap.push(monitor);
@@ -64,7 +104,7 @@ export class KeepAliveSweep {
     this.arm();
   }
 
-  remove(monitor: KeepAliveMonitor): void {
+  remove(monitor: SweepEntry): void {
     const index = monitor.heapIndex;
     if (index < 0) return;
     monitor.heapIndex = -1;
@@ -86,7 +126,7 @@ export class KeepAliveSweep {
     for (let root = this.heap[0]; root !== undefined && root.checkAt <= now; root = this.heap[0]) {
       if (now - root.lastActivityAt >= root.graceMs) {
         this.remove(root);
-        root.target.onKeepAliveExpired();
+        root.expire();
       } else {
         root.checkAt = root.lastActivityAt + root.graceMs;
         this.siftDown(0);

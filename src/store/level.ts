@@ -206,15 +206,18 @@ export class LevelStore implements Store {
     }
     // A keys-only scan counts each session's queue without reading the records: the count, not
     // the seq span, is what the queue bound needs (a span also covers seqs acked long ago, and
-    // bounding by it refused messages of a session with few stored).
-    for (const stored of sessions.values()) {
-      const range = ownedRange(KeyPrefix.outgoing, stored.session.clientId);
-      let lastKey: string | undefined;
-      for await (const key of this.db.keys(range)) {
-        stored.outgoingCount++;
-        lastKey = key;
-      }
-      if (lastKey !== undefined) stored.nextOutgoingSeq = parseInt(keyTail(lastKey), 16) + 1;
+    // bounding by it refused messages of a session with few stored). One scan of every queue, in
+    // key order (client, then seq: the last key seen for a client is its highest seq), not one
+    // iterator per session: 10,000 sessions' iterators kept a restart from its first CONNACK for
+    // seconds. Keys of a client without a session record are skipped, as before.
+    let current: StoredSession | undefined;
+    for await (const key of this.db.keys(prefixRange(KeyPrefix.outgoing))) {
+      const seqAt = key.lastIndexOf('\u0000');
+      const clientId = key.slice(2, seqAt);
+      if (current?.session.clientId !== clientId) current = sessions.get(clientId);
+      if (!current) continue;
+      current.outgoingCount++;
+      current.nextOutgoingSeq = parseInt(key.slice(seqAt + 1), 16) + 1;
     }
     return [...sessions.values()];
   }

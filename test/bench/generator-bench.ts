@@ -171,7 +171,7 @@ export function formatCeilings(g: GeneratorCeilings): string[] {
     ...g.ceilings.map(
       (c) => `  ${c.name.padEnd(width)}  ${fmt(c.rate).padStart(11)} ${c.unit.padEnd(10)}  generator CPU ${fmt(c.generatorCpuPercent).padStart(3)}%, peer CPU ${fmt(c.peerCpuPercent).padStart(3)}%`,
     ),
-    `  latency floor, QoS 0 at 5,000 msg/s through a reflecting peer: p50 ${fmt(l.p50Us)} µs, p99 ${fmt(l.p99Us)} µs, p99.9 ${fmt(l.p999Us)} µs (${fmt(l.samples)} samples)`,
+    `  latency floor, QoS 0 at 5,000 msg/s through a reflecting peer (${l.probe}): p50 ${fmt(l.p50Us)} µs, p99 ${fmt(l.p99Us)} µs, p99.9 ${fmt(l.p999Us)} µs (${fmt(l.samples)} samples)`,
     '  A broker figure near one of these is capped by the generator (peer CPU near 100%: the peer was the limit, so the ceiling is at least this).',
   ];
 }

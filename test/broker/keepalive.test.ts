@@ -1,7 +1,7 @@
 /** One keep-alive timer for every connection: each still expires at exactly 1.5 × its keep-alive of silence. */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock/index.js';
-import { KeepAliveMonitor, KeepAliveSweep } from '../../src/broker/keepalive.js';
+import { ConnectDeadline, KeepAliveMonitor, KeepAliveSweep } from '../../src/broker/keepalive.js';
 
 function monitored(clock: ManualClock, sweep: KeepAliveSweep, seconds: number, expired: string[], name: string): KeepAliveMonitor {
   return new KeepAliveMonitor(seconds, sweep, { onKeepAliveExpired: () => expired.push(`${name}@${clock.now()}`) });
@@ -54,6 +54,28 @@ describe('KeepAliveSweep', () => {
     // Each fired at its own grace time, in time order.
     const times = expired.map((e) => Number(e.split('@')[1]));
     expect(times).toEqual([...times].sort((x, y) => x - y));
+    expect(clock.pendingCount).toBe(0);
+  });
+
+  it('a CONNECT deadline shares the one timer, fires at its timeout whatever else is in the heap, and a stopped one never fires', () => {
+    const clock = new ManualClock(0);
+    const sweep = new KeepAliveSweep(clock);
+    const expired: string[] = [];
+    monitored(clock, sweep, 2, expired, 'k');
+    const deadline = (name: string): ConnectDeadline => new ConnectDeadline(10_000, sweep, { onConnectTimeout: () => expired.push(`${name}@${clock.now()}`) });
+    deadline('d1');
+    clock.advance(500);
+    const stopped = deadline('d2');
+    deadline('d3');
+    expect(clock.pendingCount).toBe(1);
+    stopped.stop();
+    clock.advance(9_499);
+    expect(expired).toEqual(['k@3000']);
+    clock.advance(1);
+    expect(expired).toEqual(['k@3000', 'd1@10000']);
+    clock.advance(500);
+    expect(expired).toEqual(['k@3000', 'd1@10000', 'd3@10500']);
+    expect(sweep.size).toBe(0);
     expect(clock.pendingCount).toBe(0);
   });
 });

@@ -199,6 +199,7 @@ async function acceptConnect(connection: ClientConnection, packet: ConnectPacket
     if (connection.isClosed) return;
     if (!isOwner) return refuseConnect(connection, ReasonCode.ServerBusy, 'another CONNECT with this client id won the race on another node');
   }
+  const opsBefore = broker.committer.addedCount;
   broker.lifecycle.takeOver(clientId, connection);
   const resumed = await resumeSession(connection, decision);
   if (resumed === 'lost-race') return;
@@ -216,7 +217,10 @@ async function acceptConnect(connection: ClientConnection, packet: ConnectPacket
     facts.authenticationMethod = connection.authMethod;
     if (authData) facts.authenticationData = authData;
   }
-  sendConnackWhenCommitted(connection, packet, session, facts);
+  // Nothing of this CONNECT is to be stored (a clean session, no old session discarded, no
+  // connection taken over): CONNACK at once, not after a commit holding nothing of it.
+  const isNothingStored = broker.committer.addedCount === opsBefore;
+  sendConnackWhenCommitted(connection, packet, session, facts, isNothingStored);
 }
 
 /**
@@ -283,11 +287,11 @@ function startKeepAlive(connection: ClientConnection, packet: ConnectPacket): nu
 }
 
 /** CONNACK once the session is on disk, then what the session is owed, then held-back packets. */
-function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectPacket, session: Session, facts: ConnackFacts): void {
+function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectPacket, session: Session, facts: ConnackFacts, isNothingStored: boolean): void {
   const broker = connection.broker;
   const version = connection.protocolVersion;
   const connack = connackAccepted(version, broker.config.limits, facts, connection.clientMaximumPacketSize);
-  broker.committer.afterCommit((error) => {
+  const complete = (error?: Error): void => {
     if (connection.isClosed || connection.session !== session) return;
     if (error) {
       refuseConnect(connection, ReasonCode.ServerUnavailable, 'store write failed');
@@ -311,5 +315,7 @@ function sendConnackWhenCommitted(connection: ClientConnection, packet: ConnectP
     // (those still on disk after a restart once read in).
     broker.router.gatherShared(session, (member) => broker.lifecycle.loadSessionState(member));
     connection.releasePackets();
-  });
+  };
+  if (isNothingStored) complete();
+  else broker.committer.afterCommit(complete);
 }

@@ -19,7 +19,7 @@ export class ClientGroup {
   private readonly clients = new Set<LoadClient>();
 
   constructor(
-    private readonly port: number,
+    readonly port: number,
     readonly version: 4 | 5,
     private readonly signal: AbortSignal,
   ) {

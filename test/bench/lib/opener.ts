@@ -1,29 +1,94 @@
 /**
- * The C connection opener (test/bench/opener/opener.c), compiled once per run with the machine's
- * `cc`: the accept rate of a broker is then measured from outside Node (which opens ~8.5k
- * connections/s here, below what a C broker accepts).
+ * The C tools in test/bench/opener/, compiled once per run with the machine's `cc`:
+ *  - the connection opener (opener.c): the accept rate of a broker is measured from outside Node
+ *    (which opens ~8.5k connections/s here, below what a C broker accepts);
+ *  - the latency prober (prober.c): the Node generator's own tails (timer, GC, a heap full of
+ *    earlier scenarios' garbage) were the floor under every broker's p99.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'opener', 'opener.c');
+const SOURCES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'opener');
 
-let built: { binary?: string; why?: string } | undefined;
+const built = new Map<string, { binary?: string; why?: string }>();
+
+/** A tool's path, or why there is none (no `cc`, a compile error). */
+function cBinary(name: 'opener' | 'prober'): { binary?: string; why?: string } {
+  const known = built.get(name);
+  if (known) return known;
+  const binary = path.join(mkdtempSync(path.join(tmpdir(), `midge-${name}-`)), name);
+  let result: { binary?: string; why?: string };
+  try {
+    execFileSync('cc', ['-O2', '-o', binary, path.join(SOURCES, `${name}.c`)], { stdio: 'pipe' });
+    result = { binary };
+  } catch (error) {
+    result = { why: `the C ${name} could not be built with cc (${(error as Error).message.split('\n')[0]}); install gcc` };
+  }
+  built.set(name, result);
+  return result;
+}
 
 /** The opener's path, or why there is none (no `cc`, a compile error). */
 export function openerBinary(): { binary?: string; why?: string } {
-  if (built) return built;
-  const binary = path.join(mkdtempSync(path.join(tmpdir(), 'midge-opener-')), 'opener');
-  try {
-    execFileSync('cc', ['-O2', '-o', binary, SOURCE], { stdio: 'pipe' });
-    built = { binary };
-  } catch (error) {
-    built = { why: `the C opener could not be built with cc (${(error as Error).message.split('\n')[0]}); install gcc` };
-  }
-  return built;
+  return cBinary('opener');
+}
+
+/** The latency prober's path, or why there is none. */
+export function proberBinary(): { binary?: string; why?: string } {
+  return cBinary('prober');
+}
+
+export interface ProberRun {
+  port: number;
+  qos: 0 | 1;
+  ratePerSecond: number;
+  warmupMs: number;
+  measureMs: number;
+  topic: string;
+  /** One connection that reads its own PUBLISHes back (a reflecting peer). */
+  isReflected: boolean;
+  maxInFlight: number;
+  /** Called when the measured window opens and closes (to read the broker's CPU over it). */
+  onMeasuring: () => void;
+  onMeasured: () => void;
+  signal?: AbortSignal;
+}
+
+export interface ProberResult {
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  samples: number;
+  lost: number;
+  windowFullTicks: number;
+}
+
+export function runProber(binary: string, run: ProberRun): Promise<ProberResult> {
+  const args = [run.port, run.qos, run.ratePerSecond, run.warmupMs, run.measureMs, run.topic, run.isReflected ? 1 : 0, run.maxInFlight].map(String);
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: run.signal });
+    let out = '';
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const before = out;
+      out += chunk.toString();
+      if (!before.includes('measuring\n') && out.includes('measuring\n')) run.onMeasuring();
+      if (!before.includes('measured\n') && out.includes('measured\n')) run.onMeasured();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`prober exited with ${code}: ${errors.trim().slice(0, 200)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').at(-1)!) as ProberResult);
+      } catch {
+        reject(new Error(`prober printed no result: ${out.slice(0, 200)}`));
+      }
+    });
+  });
 }
 
 export interface OpenerResult {
