@@ -10,7 +10,7 @@ import { createClusterParts } from './cluster/index.js';
 import { brokerHost, Connector, connectorRoutes, createSink, createSourceBackend, publishRoute, registerConnectorMetrics, registerSourceMetrics, Source } from './connectors/index.js';
 import { Broker, type Listener } from './broker/index.js';
 import type { Clock } from './clock/index.js';
-import { brokerQueueHost, QueueManager, queueRoutes, registerQueueMetrics } from './queues/index.js';
+import { brokerQueueHost, ClusterQueue, QueueManager, queueRoutes, registerQueueMetrics, type QueueEngine } from './queues/index.js';
 import { checkExposure, ConfigError, firstListener, hasSink, hasSource, resolveConfig, type BrokerConfig, type ConfigInput, type ListenerConfig } from './config/index.js';
 import { createLogger, type Logger } from './observability/index.js';
 import { LevelStore, MemoryStore, type Store } from './store/index.js';
@@ -117,7 +117,7 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
   security.attach(broker);
   for (const bridge of config.bridges) broker.addService(new Bridge(broker, bridge));
   broker.addAdminRoutes([publishRoute(brokerHost(broker))]);
-  addQueues(broker, config);
+  addQueues(broker, config, clusterParts?.queues);
   const connectors = config.connectors.filter(hasSink).map((c) => new Connector(brokerHost(broker), c, createSink));
   for (const connector of connectors) broker.addService(connector);
   const sources = config.connectors.filter(hasSource).map((c) => new Source(brokerHost(broker), c, createSourceBackend));
@@ -134,13 +134,15 @@ export function createBroker(options: CreateBrokerConfig = {}, parts: BrokerPart
  * The router learns of `$queue/` consumers now, before recovery restores their subscriptions;
  * the dead-letter holders start before the queues and connectors that publish to them.
  */
-function addQueues(broker: Broker, config: BrokerConfig): void {
+function addQueues(broker: Broker, config: BrokerConfig, engineQueues: QueueEngine | undefined): void {
   if (config.queues.length === 0 && config.connectors.length === 0) return;
-  // Each node would hold its own copy of a queue's session: not one queue. Not built for clusters yet.
-  if (config.cluster) {
-    if (config.queues.length > 0) throw new ConfigError('queues', 'durable queues are not supported in cluster mode yet');
-    return;
-  }
+  // Cluster mode: a queue's messages live in the engine (one stream per queue, shared by every
+  // node), not in an internal session each node would hold its own copy of; no dead-letter holders.
+  if (config.cluster && config.queues.length === 0) return;
+  const host = brokerQueueHost(broker);
+  const clusterQueue = engineQueues
+    ? (queue: (typeof config.queues)[number]) => new ClusterQueue(host, engineQueues, queue, config.limits.maxInflight, config.sys.interval)
+    : undefined;
   const connectorDeadLetters = config.connectors.map((c) => ({
     name: c.name,
     topic: c.delivery.deadLetterTopic,
@@ -148,10 +150,13 @@ function addQueues(broker: Broker, config: BrokerConfig): void {
     maxMessages: c.queue.maxMessages,
     maxBytes: c.queue.maxBytes,
   }));
-  const manager = new QueueManager(brokerQueueHost(broker), config.queues, connectorDeadLetters, {
-    consumerWindow: config.limits.maxInflight,
-    sysIntervalSeconds: config.sys.interval,
-  });
+  const manager = new QueueManager(
+    host,
+    config.queues,
+    connectorDeadLetters,
+    { consumerWindow: config.limits.maxInflight, sysIntervalSeconds: config.sys.interval },
+    clusterQueue,
+  );
   if (manager.queues.length > 0) broker.router.queues = manager;
   for (const service of [...manager.deadLetters, ...manager.queues]) broker.addService(service);
   if (manager.queues.length > 0) registerQueueMetrics(broker.metrics.registry, () => manager.statuses);

@@ -59,6 +59,10 @@ export interface QueueRouting {
   consumerRemoved(clientId: string, filter: string): boolean;
   /** A session came online: the queues it consumes may send to it now. */
   sessionOnline(session: Session): void;
+  /** Cluster mode: the queues take messages published on this node themselves (into the engine). */
+  readonly capturesPublishes?: boolean;
+  /** Hands a message published on this node to the queues that capture it; returns how many took it. */
+  capture?(message: Message, publisherId: string | undefined): number;
 }
 
 /** A session's combined delivery while several of its subscriptions match one message. */
@@ -239,7 +243,9 @@ export class Router {
     this.lastRefusedByQuota = 0;
     if (message.retain) this.retain(message, isEphemeralRetain);
     const remote = this.peers && !isEphemeralRetain ? this.peers.forward(message, publisherId) : 0;
-    return remote + this.routeLocal(message, publisherId);
+    // Cluster queues: once, on the node it was published on (not in routeLocal, which other nodes' messages take).
+    const queued = this.queues?.capturesPublishes === true && !isEphemeralRetain ? this.queues.capture!(message, publisherId) : 0;
+    return remote + queued + this.routeLocal(message, publisherId);
   }
 
   /** Cluster mode: QoS 2 from clients carries a routing id and is routed only after its incoming record commits. */

@@ -28,6 +28,8 @@ export interface QueueConfig {
   dispatch: 'round-robin' | 'least-in-flight';
   /** Default `$dlq/<name>`. */
   deadLetterTopic: string;
+  /** Cluster mode: how long a message stays with a node that stopped answering before another node gets it. */
+  ackWaitSeconds: number;
 }
 
 const queueEntrySchema = z
@@ -41,6 +43,7 @@ const queueEntrySchema = z
     storeQos0: z.boolean().default(false),
     dispatch: z.enum(['round-robin', 'least-in-flight']).default('round-robin'),
     deadLetterTopic: z.string().startsWith('$', 'a $ topic, so # subscribers never see it').optional(),
+    ackWaitSeconds: int(1, 3600).default(30),
   })
   .strict()
   .transform((q) => ({ ...q, deadLetterTopic: q.deadLetterTopic ?? `$dlq/${q.name}` }));

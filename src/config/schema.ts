@@ -175,7 +175,7 @@ export const configSchema = z
     queues: queuesSchema
       .default([])
       .describe(
-        'durable point-to-point queues consumed through `$queue/<name>`: `{ name, topics, maxMessages (1000000), maxBytes (1 GiB), overflow: drop-oldest|drop-newest|reject, maxDeliveries (5), storeQos0 (false), dispatch: round-robin|least-in-flight, deadLetterTopic ($dlq/<name>) }` (see Connectors and queues)',
+        'durable point-to-point queues consumed through `$queue/<name>`: `{ name, topics, maxMessages (1000000), maxBytes (1 GiB), overflow: drop-oldest|drop-newest|reject, maxDeliveries (5), storeQos0 (false), dispatch: round-robin|least-in-flight, deadLetterTopic ($dlq/<name>), ackWaitSeconds (30: cluster mode, how long a message stays with a node that stopped answering) }` (see Connectors and queues)',
       ),
     http: z
       .object({

@@ -4,7 +4,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { ConnectorStatus } from './connector-status.js';
-import { statusMetrics } from './status-metrics.js';
+import { statusMetrics } from '../observability/index.js';
 
 const STATES = ['running', 'backing-off', 'paused', 'stopped', 'starting'] as const;
 

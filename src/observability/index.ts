@@ -4,3 +4,4 @@ export { jsonView, registerCounterTable, streamView, sysView, type CounterRow, t
 export { OpsHttpServer, type HttpRoute, type HttpResponse, type HttpServerOptions, type HttpStreamSink } from './http.js';
 export { registerAuthMetrics, type AuthMetricsSource } from './auth-metrics.js';
 export { ClientEventLog, CLIENT_LINES_PER_SECOND, type ClientEvent, type SummaryClock } from './client-event-log.js';
+export { statusMetrics, type StatusMetrics } from './status-metrics.js';

@@ -5,7 +5,7 @@
 import type { Broker } from '../broker/index.js';
 import type { Logger } from '../observability/index.js';
 import type { OverflowPolicy, Session } from '../session/index.js';
-import type { Message, SubscriptionRecord } from '../store/index.js';
+import type { CommitSink, Message, SubscriptionRecord } from '../store/index.js';
 
 export interface QueueHost {
   readonly logger: Logger;
@@ -22,8 +22,11 @@ export interface QueueHost {
   publishStatus(topic: string, payload: string): void;
 }
 
-export function brokerQueueHost(broker: Broker): QueueHost {
+export function brokerQueueHost(broker: Broker): QueueHost & { addCommitSink(sink: CommitSink): void; notePending(): void; nodeId: string } {
   return {
+    nodeId: broker.cluster?.nodeId ?? '',
+    addCommitSink: (sink) => broker.committer.addSink(sink),
+    notePending: () => broker.committer.notePending(),
     logger: broker.logger,
     now: () => broker.now(),
     session: (clientId) => broker.sessions.get(clientId),

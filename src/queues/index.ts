@@ -4,3 +4,4 @@ export { QueueManager } from './manager.js';
 export { brokerQueueHost, type QueueHost } from './host.js';
 export { queueRoutes } from './admin-routes.js';
 export { registerQueueMetrics } from './metrics.js';
+export { ClusterQueue, type ClusterQueueHost, type QueueEngine } from './cluster-queue.js';

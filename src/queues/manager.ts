@@ -1,21 +1,28 @@
 /**
  * The durable queues and dead-letter holders of one broker: the router's QueueRouting (which
- * `$queue/<name>` subscriptions are consumers of which queue), and the lookups of the admin API.
+ * `$queue/<name>` subscriptions are consumers of which queue; in cluster mode also which
+ * published messages the queues capture into the engine), and the lookups of the admin API.
  */
 import type { QueueRouting } from '../broker/index.js';
 import type { QueueConfig } from '../config/index.js';
 import type { Session } from '../session/index.js';
-import type { SubscriptionRecord } from '../store/index.js';
+import type { Message, SubscriptionRecord } from '../store/index.js';
+import type { ClusterQueue } from './cluster-queue.js';
 import { DeadLetterHolder, type DeadLetterSource } from './dead-letters.js';
 import type { QueueHost } from './host.js';
 import { DurableQueue, type QueueStatus } from './queue.js';
 
+/** A single node's queue (in the store) or a cluster's (in the engine). */
+export type QueueService = DurableQueue | ClusterQueue;
+
 const QUEUE_PREFIX = '$queue/';
 
 export class QueueManager implements QueueRouting {
-  readonly queues: DurableQueue[];
+  readonly queues: QueueService[];
   readonly deadLetters: DeadLetterHolder[];
-  private readonly byFilter: Map<string, DurableQueue>;
+  private readonly byFilter: Map<string, QueueService>;
+  /** Cluster mode: the queues that capture published messages themselves. */
+  private readonly capturing: ClusterQueue[];
 
   constructor(
     host: QueueHost,
@@ -23,17 +30,21 @@ export class QueueManager implements QueueRouting {
     /** Dead-letter topics kept for replay besides the queues' own (the connectors'). */
     otherDeadLetters: readonly DeadLetterSource[],
     options: { consumerWindow: number; sysIntervalSeconds: number },
+    /** Cluster mode: builds the engine's queue instead (and no dead-letter holders are kept). */
+    clusterQueue?: (config: QueueConfig) => ClusterQueue,
   ) {
-    this.queues = configs.map((c) => new DurableQueue(host, c, options.consumerWindow, options.sysIntervalSeconds));
+    this.queues = configs.map((c) => clusterQueue?.(c) ?? new DurableQueue(host, c, options.consumerWindow, options.sysIntervalSeconds));
+    this.capturing = clusterQueue ? (this.queues as ClusterQueue[]) : [];
     this.byFilter = new Map(this.queues.map((q) => [q.filter, q]));
     const sources: DeadLetterSource[] = [
       ...configs.map((c) => ({ name: c.name, topic: c.deadLetterTopic, targetSessionId: `$queue/${c.name}`, maxMessages: c.maxMessages, maxBytes: c.maxBytes })),
       ...otherDeadLetters,
     ];
-    this.deadLetters = sources.map((s) => new DeadLetterHolder(host, s));
+    // A holder is an internal session: in a cluster each node would hold its own. Not built there.
+    this.deadLetters = clusterQueue ? [] : sources.map((s) => new DeadLetterHolder(host, s));
   }
 
-  queue(name: string): DurableQueue | undefined {
+  queue(name: string): QueueService | undefined {
     return this.byFilter.get(QUEUE_PREFIX + name);
   }
 
@@ -65,5 +76,15 @@ export class QueueManager implements QueueRouting {
 
   sessionOnline(session: Session): void {
     for (const queue of this.queues) if (queue.hasConsumer(session.clientId)) queue.consumerOnline();
+  }
+
+  get capturesPublishes(): boolean {
+    return this.capturing.length > 0;
+  }
+
+  capture(message: Message, publisherId: string | undefined): number {
+    let captured = 0;
+    for (const queue of this.capturing) captured += queue.capture(message, publisherId);
+    return captured;
   }
 }

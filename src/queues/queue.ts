@@ -8,43 +8,24 @@
  * (Session.deliverBorrowed): they are never stored twice, and the queue's own record is deleted
  * only once a consumer PUBACKed it.
  */
-import type { BrokerService, ServiceStatus } from '../broker/index.js';
+import type { BrokerService } from '../broker/index.js';
 import type { QueueConfig } from '../config/index.js';
 import type { DeliveryOwner, DropReason, Session, SessionLink } from '../session/index.js';
 import type { Message, OutgoingRecord, SubscriptionRecord } from '../store/index.js';
+import { ConsumerRing, type Consumer } from './consumer-ring.js';
+import { publishDeadLetter } from './dead-lettering.js';
 import type { QueueHost } from './host.js';
+import { publishQueueSys, QueueCounters, startSysTimer, type QueueStatus } from './queue-status.js';
 
-export interface QueueStatus extends ServiceStatus {
-  kind: 'queue';
-  topics: string[];
-  /** Messages in the queue not yet acknowledged by a consumer (waiting and in flight). */
-  depth: number;
-  /** Of those, the ones a consumer holds unacknowledged. */
-  inflight: number;
-  /** Consumers subscribed (online or not) and connected now. */
-  consumers: number;
-  consumersConnected: number;
-  delivered: number;
-  redelivered: number;
-  deadLettered: number;
-  dropped: number;
-  droppedByReason: Partial<Record<DropReason, number>>;
-  /** Age of the oldest message in the queue, seconds (since this process first saw it; 0 when empty). */
-  oldestAgeSeconds: number;
-}
+export type { QueueStatus } from './queue-status.js';
 
 /** One message the queue's session handed to the queue: waiting for a consumer, or with one. */
 interface Item {
+  /** The queue session's own record: its `deliveries` is written with it on every delivery. */
   record: OutgoingRecord;
-  /** Deliveries to consumers so far (one made before a restart counts once). */
+  /** Deliveries to consumers so far (read back from the record after a restart). */
   deliveries: number;
   firstSeenAt: number;
-}
-
-interface Consumer {
-  clientId: string;
-  subscription: SubscriptionRecord;
-  inflight: number;
 }
 
 /** The internal session's own window: what consumers hold plus what waits to be handed out. */
@@ -57,9 +38,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
   private session: Session | undefined;
   private isStopped = false;
   private isStarted = false;
-  /** Subscribed consumers by client id, in subscription order (the round-robin ring). */
-  private readonly consumers = new Map<string, Consumer>();
-  private cursor = 0;
+  private readonly consumers: ConsumerRing;
   /** Taken from the session, not with a consumer (none free, or one gave it back), in seq order. */
   private backlog: Item[] = [];
   /** With a consumer: by the message object its borrowed delivery carries. */
@@ -68,27 +47,27 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
   private readonly deadLettering = new Set<Item>();
   private isDispatchScheduled = false;
   private sysTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { delivered: 0, redelivered: 0, deadLettered: 0, dropped: 0, droppedByReason: {} as Partial<Record<DropReason, number>> };
+  private readonly counters = new QueueCounters();
 
   constructor(
     private readonly host: QueueHost,
     readonly config: QueueConfig,
     /** Deliveries one consumer holds unacknowledged at most (the broker's maxInflight). */
-    private readonly consumerWindow: number,
+    consumerWindow: number,
     /** `$SYS/broker/queue/<name>/…` every so many seconds (0: never). */
     private readonly sysIntervalSeconds = 0,
   ) {
     this.name = config.name;
     this.sessionId = `$queue/${config.name}`;
     this.filter = `$queue/${config.name}`;
+    this.consumers = new ConsumerRing(config.dispatch, consumerWindow, (clientId) => host.session(clientId));
   }
 
   get status(): QueueStatus {
     const session = this.session;
     let oldest = session?.oldestQueuedAt;
     for (const item of this.heldItems()) if (oldest === undefined || item.firstSeenAt < oldest) oldest = item.firstSeenAt;
-    let connected = 0;
-    for (const consumer of this.consumers.values()) if (this.host.session(consumer.clientId)?.isOnline) connected++;
+    const connected = this.consumers.connectedCount;
     const depth = (session?.queuedCount ?? 0) + (session?.inflightCount ?? 0);
     return {
       kind: 'queue',
@@ -102,8 +81,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
       received: 0,
       consumers: this.consumers.size,
       consumersConnected: connected,
-      ...this.counters,
-      droppedByReason: { ...this.counters.droppedByReason },
+      ...this.counters.snapshot(),
       oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (this.host.now() - oldest) / 1000),
     };
   }
@@ -131,25 +109,12 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
     this.isStarted = true;
     this.host.logger.info({ queue: this.name, topics: c.topics, queued: session.queuedCount, consumers: this.consumers.size }, 'queue started');
     session.attach(this, QUEUE_SESSION_WINDOW);
-    if (this.sysIntervalSeconds > 0) {
-      this.publishSys();
-      this.sysTimer = setInterval(() => this.publishSys(), this.sysIntervalSeconds * 1000);
-      this.sysTimer.unref();
-    }
+    this.sysTimer = startSysTimer(this.sysIntervalSeconds, () => this.publishSys());
   }
 
   /** `$SYS/broker/queue/<name>/<counter>`, in memory only (as the broker's own $SYS topics). */
   publishSys(): void {
-    const s = this.status;
-    const base = `$SYS/broker/queue/${s.name}`;
-    this.host.publishStatus(`${base}/depth`, String(s.depth));
-    this.host.publishStatus(`${base}/inflight`, String(s.inflight));
-    this.host.publishStatus(`${base}/consumers`, String(s.consumersConnected));
-    this.host.publishStatus(`${base}/delivered`, String(s.delivered));
-    this.host.publishStatus(`${base}/redelivered`, String(s.redelivered));
-    this.host.publishStatus(`${base}/dead-lettered`, String(s.deadLettered));
-    this.host.publishStatus(`${base}/dropped`, String(s.dropped));
-    this.host.publishStatus(`${base}/oldest-age-seconds`, s.oldestAgeSeconds.toFixed(3));
+    publishQueueSys(this.host, this.status);
   }
 
   async stop(): Promise<void> {
@@ -161,9 +126,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
   }
 
   private countDrop(reason: DropReason): void {
-    this.counters.dropped++;
-    this.counters.droppedByReason[reason] = (this.counters.droppedByReason[reason] ?? 0) + 1;
-    if (reason === 'queue-full' && (this.counters.droppedByReason['queue-full'] ?? 0) % 1000 === 1) {
+    if (this.counters.countDrop(reason)) {
       this.host.logger.warn({ queue: this.name, overflow: this.config.overflow, maxMessages: this.config.maxMessages }, 'queue full; dropping by its overflow rule');
     }
   }
@@ -172,12 +135,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
 
   /** A session subscribed `$queue/<name>` (also when restored after a restart). */
   addConsumer(clientId: string, subscription: SubscriptionRecord): boolean {
-    const existing = this.consumers.get(clientId);
-    if (existing) {
-      existing.subscription = subscription;
-      return false;
-    }
-    this.consumers.set(clientId, { clientId, subscription, inflight: 0 });
+    if (!this.consumers.add(clientId, subscription).isNew) return false;
     // After the commit that holds the subscription, so its SUBACK goes out before the first message.
     void this.host.committed().then(
       () => this.scheduleDispatch(),
@@ -208,12 +166,13 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
   // --- SessionLink: the queue's own session hands it messages -------------------------------
 
   get isWritable(): boolean {
-    return !this.isStopped && this.backlog.length === 0 && this.pickConsumer(false) !== undefined;
+    return !this.isStopped && this.backlog.length === 0 && this.consumers.pick(false) !== undefined;
   }
 
   sendPublish(record: OutgoingRecord, isDuplicate: boolean): void {
-    const item: Item = { record, deliveries: isDuplicate ? 1 : 0, firstSeenAt: this.host.now() };
-    const consumer = this.pickConsumer(true);
+    // Before delivery counts were kept on the record, a record sent before a restart counted once.
+    const item: Item = { record, deliveries: record.deliveries ?? (isDuplicate ? 1 : 0), firstSeenAt: this.host.now() };
+    const consumer = this.consumers.pick(true);
     if (!consumer || !this.give(item, consumer)) {
       this.backlog.push(item);
       this.scheduleDispatch();
@@ -253,26 +212,6 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
 
   // --- dispatch -------------------------------------------------------------------------------
 
-  /** The connected consumer with room that gets the next message, if any; `isTaking` moves the ring on. */
-  private pickConsumer(isTaking: boolean): Consumer | undefined {
-    const ring = [...this.consumers.values()];
-    const n = ring.length;
-    if (n === 0) return undefined;
-    let best: Consumer | undefined;
-    for (let i = 0; i < n; i++) {
-      const index = (this.cursor + i) % n;
-      const consumer = ring[index]!;
-      if (consumer.inflight >= this.consumerWindow || !this.host.session(consumer.clientId)?.isOnline) continue;
-      if (this.config.dispatch === 'round-robin') {
-        if (isTaking) this.cursor = (index + 1) % n;
-        return consumer;
-      }
-      if (!best || consumer.inflight < best.inflight) best = consumer;
-    }
-    if (best && isTaking) this.cursor = (ring.indexOf(best) + 1) % n;
-    return best;
-  }
-
   /** Hands the item to the consumer; false when its session would not take it now. */
   private give(item: Item, consumer: Consumer): boolean {
     const session = this.host.session(consumer.clientId);
@@ -291,12 +230,25 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
     }
     this.assigned.set(message, { item, consumer });
     consumer.inflight++;
-    if (session.deliverBorrowed(message, this)) return true;
+    if (session.deliverBorrowed(message, this)) {
+      this.persistDeliveries(item);
+      return true;
+    }
     this.assigned.delete(message);
     consumer.inflight--;
     item.deliveries--;
     if (item.deliveries > 0) this.counters.redelivered--;
     return false;
+  }
+
+  /**
+   * The delivery count goes to the store with the message's record (in the batch that is open
+   * now), so maxDeliveries holds across a restart. A crash before that batch commits loses the
+   * count of that one delivery.
+   */
+  private persistDeliveries(item: Item): void {
+    item.record.deliveries = item.deliveries;
+    this.session?.rewrite(item.record);
   }
 
   /** The message has left the queue: its stored record goes. */
@@ -326,7 +278,7 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
   private dispatch(): void {
     if (this.isStopped) return;
     while (this.backlog.length > 0) {
-      const consumer = this.pickConsumer(true);
+      const consumer = this.consumers.pick(true);
       if (!consumer) return;
       const item = this.backlog[0]!;
       if (!this.give(item, consumer)) {
@@ -340,39 +292,15 @@ export class DurableQueue implements BrokerService, SessionLink, DeliveryOwner {
 
   // --- dead letters ---------------------------------------------------------------------------
 
-  /**
-   * Publishes the message to the dead-letter topic (original topic and reason as MQTT 5 user
-   * properties) and deletes it from the queue only once that publish is committed.
-   */
+  /** To the dead-letter topic; deleted from the queue only once that publish is committed. */
   private async deadLetter(item: Item): Promise<void> {
     this.deadLettering.add(item);
-    const message = item.record.message;
-    const properties = message.properties ?? {};
-    const userProperties = {
-      ...(properties.userProperties ?? {}),
-      reason: 'max-deliveries',
-      error: `not acknowledged after ${item.deliveries} deliveries`,
-      deliveries: String(item.deliveries),
-      queue: this.name,
-      topic: message.topic,
-    };
-    for (let attempt = 0; ; attempt++) {
-      if (this.isStopped) return; // stays in the store: the next start delivers it again
-      try {
-        await this.host.publish(
-          { topic: this.config.deadLetterTopic, payload: message.payload, qos: 1, retain: false, properties: { ...properties, userProperties } },
-          this.sessionId,
-        );
-        break;
-      } catch (error) {
-        this.host.logger.error({ queue: this.name, err: error }, 'dead letter not stored; retrying');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 200 * 2 ** attempt)));
-      }
-    }
+    const target = { queue: this.name, deadLetterTopic: this.config.deadLetterTopic, publisherId: this.sessionId };
+    // Not published when stopped first: it stays in the store, and the next start delivers it again.
+    if (!(await publishDeadLetter(this.host, target, item.record.message, item.deliveries, () => this.isStopped))) return;
     this.deadLettering.delete(item);
     this.counters.deadLettered++;
     this.finish(item);
-    this.host.logger.warn({ queue: this.name, topic: message.topic, deliveries: item.deliveries, deadLetterTopic: this.config.deadLetterTopic }, 'queue message dead-lettered');
     this.scheduleDispatch();
   }
 

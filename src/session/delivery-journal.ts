@@ -34,6 +34,7 @@ function snapshot(record: OutgoingRecord): OutgoingRecord {
   if (record.subscriptionIds !== undefined) copy.subscriptionIds = record.subscriptionIds;
   if (record.shareGroup !== undefined) copy.shareGroup = record.shareGroup;
   if (record.packetId !== undefined) copy.packetId = record.packetId;
+  if (record.deliveries !== undefined) copy.deliveries = record.deliveries;
   return copy;
 }
 

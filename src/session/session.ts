@@ -439,6 +439,14 @@ export class Session {
     return true;
   }
 
+  /**
+   * Writes a delivery's current fields again, superseding its last put (a durable queue's own
+   * session: the delivery count it keeps on the record).
+   */
+  rewrite(record: OutgoingRecord): void {
+    this.journal.write(record);
+  }
+
   /** Gives every delivery made for `owner` (all owners when absent) back to it, unfinished. */
   returnBorrowed(owner?: DeliveryOwner): void {
     this.borrowed.returnAll(owner, this.inflight, this.queue);

@@ -178,7 +178,7 @@ function decodeMessageV1(key: string, value: Buffer): Message {
  * Outgoing records are written for most QoS 1/2 deliveries, so they have a binary layout of their
  * own (the JSON header was 17% of the broker's CPU in the persistent QoS 1 benchmark):
  *   [2:u8][flags:u8][state:u8][seq:f64be][packetId:u16be][topicLength:u16be][topic]
- *   [extraLength:u32be][extra JSON: properties, expiresAt, subscriptionIds, shareGroup, routingId][payload]
+ *   [extraLength:u32be][extra JSON: properties, expiresAt, subscriptionIds, shareGroup, routingId, deliveries][payload]
  * flags: bits 0-1 delivery QoS, bit 2 delivery retain, bits 3-4 message QoS, bit 5 message
  * retain, bit 6 has packet id. Version-1 records (JSON header) are still read.
  */
@@ -191,18 +191,27 @@ interface OutgoingExtra {
   subscriptionIds?: number[];
   shareGroup?: string;
   routingId?: string;
+  deliveries?: number;
 }
 
 export function encodeOutgoing(record: OutgoingRecord): Buffer {
   const message = record.message;
   let extra: Buffer | undefined;
-  if (message.properties !== undefined || message.expiresAt !== undefined || record.subscriptionIds !== undefined || record.shareGroup !== undefined || message.routingId !== undefined) {
+  if (
+    message.properties !== undefined ||
+    message.expiresAt !== undefined ||
+    record.subscriptionIds !== undefined ||
+    record.shareGroup !== undefined ||
+    message.routingId !== undefined ||
+    record.deliveries !== undefined
+  ) {
     const fields: OutgoingExtra = {};
     if (message.routingId !== undefined) fields.routingId = message.routingId;
     if (message.properties !== undefined) fields.properties = message.properties;
     if (message.expiresAt !== undefined) fields.expiresAt = message.expiresAt;
     if (record.subscriptionIds !== undefined) fields.subscriptionIds = record.subscriptionIds;
     if (record.shareGroup !== undefined) fields.shareGroup = record.shareGroup;
+    if (record.deliveries !== undefined) fields.deliveries = record.deliveries;
     extra = Buffer.from(JSON.stringify(fields, message.properties?.correlationData !== undefined ? jsonReplacer : undefined));
   }
   const topicLength = Buffer.byteLength(message.topic);
@@ -253,6 +262,7 @@ export function decodeOutgoing(key: string, value: Buffer): OutgoingRecord {
   if (flags & 64) record.packetId = value.readUInt16BE(11);
   if (extra.subscriptionIds !== undefined) record.subscriptionIds = extra.subscriptionIds;
   if (extra.shareGroup !== undefined) record.shareGroup = extra.shareGroup;
+  if (extra.deliveries !== undefined) record.deliveries = extra.deliveries;
   return record;
 }
 

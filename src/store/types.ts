@@ -74,6 +74,8 @@ export interface OutgoingRecord {
   shareGroup?: string;
   packetId?: number;
   state: OutgoingState;
+  /** A durable queue's own session: deliveries of this message to its consumers so far (maxDeliveries across a restart). */
+  deliveries?: number;
 }
 
 export type StoreOp =

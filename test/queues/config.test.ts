@@ -36,6 +36,7 @@ describe('queues configuration', () => {
         storeQos0: false,
         dispatch: 'round-robin',
         deadLetterTopic: '$dlq/jobs',
+        ackWaitSeconds: 30,
       },
     ]);
     expect(resolveConfig({}).queues).toEqual([]);
@@ -55,7 +56,12 @@ describe('queues configuration', () => {
     expect(() => resolveConfig(loadConfigFile(p))).toThrow(key);
   });
 
-  it('is refused in cluster mode (each node would hold its own copy of the queue)', () => {
-    expect(() => createBroker({ port: 0, cluster: { nodeId: 'n1' }, queues: [{ name: 'jobs', topics: ['jobs/#'] }] })).toThrow(/queues: durable queues are not supported in cluster mode/);
+  it('is accepted in cluster mode (the queue lives in the engine: test/queues/cluster-queues.test.ts)', () => {
+    expect(() => createBroker({ port: 0, cluster: { nodeId: 'n1' }, queues: [{ name: 'jobs', topics: ['jobs/#'] }] })).not.toThrow();
+  });
+
+  it('ackWaitSeconds is bounded', async () => {
+    const p = await file('queues:\n  - { name: jobs, topics: [x], ackWaitSeconds: 0 }\n');
+    expect(() => resolveConfig(loadConfigFile(p))).toThrow('queues[0].ackWaitSeconds');
   });
 });

@@ -3,7 +3,7 @@
  * sources' status at scrape time (no work on the record path).
  */
 import type { Registry } from 'prom-client';
-import { statusMetrics } from '../status-metrics.js';
+import { statusMetrics } from '../../observability/index.js';
 import type { SourceStatus } from './source.js';
 
 const STATES = ['starting', 'running', 'backing-off', 'paused', 'stopped'] as const;

@@ -1,33 +1,39 @@
 /**
- * Prometheus metrics read from connector statuses at scrape time (no work on the message path):
- * the registration boilerplate the sink and source metrics share — one gauge or counter per
- * status field, labelled by connector, and a one-hot state gauge.
+ * Prometheus metrics read from service statuses at scrape time (no work on the message path):
+ * the registration boilerplate the connectors' sinks and sources and the durable queues share —
+ * one gauge or counter per status field, labelled by the service's name (`connector`, `queue`),
+ * and a one-hot state gauge.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface StatusMetrics<S> {
-  /** A gauge of one number per connector. */
+  /** A gauge of one number per service. */
   gauge(name: string, help: string, value: (s: S) => number): void;
-  /** A counter of one running total per connector. */
+  /** A counter of one running total per service. */
   counter(name: string, help: string, value: (s: S) => number): void;
-  /** 1 for the connector's current state, 0 for the others. */
+  /** 1 for the service's current state, 0 for the others. */
   stateGauge(name: string, help: string, states: readonly string[], stateOf: (s: S) => string): void;
   /** A counter with one more label (e.g. the error class), from the entries `values` gives. */
   labelledCounter(name: string, help: string, label: string, values: (s: S) => Record<string, number>): void;
 }
 
-export function statusMetrics<S extends { name: string }>(registry: Registry, statuses: () => readonly S[]): StatusMetrics<S> {
+export function statusMetrics<S extends { name: string }>(
+  registry: Registry,
+  statuses: () => readonly S[],
+  /** The label that names each status's service. */
+  nameLabel = 'connector',
+): StatusMetrics<S> {
   const registers = [registry];
   return {
     gauge(name, help, value) {
       new Gauge({
         name,
         help,
-        labelNames: ['connector'],
+        labelNames: [nameLabel],
         registers,
         collect() {
           this.reset();
-          for (const s of statuses()) this.set({ connector: s.name }, value(s));
+          for (const s of statuses()) this.set({ [nameLabel]: s.name }, value(s));
         },
       });
     },
@@ -35,11 +41,11 @@ export function statusMetrics<S extends { name: string }>(registry: Registry, st
       new Counter({
         name,
         help,
-        labelNames: ['connector'],
+        labelNames: [nameLabel],
         registers,
         collect() {
           this.reset();
-          for (const s of statuses()) this.inc({ connector: s.name }, value(s));
+          for (const s of statuses()) this.inc({ [nameLabel]: s.name }, value(s));
         },
       });
     },
@@ -47,11 +53,11 @@ export function statusMetrics<S extends { name: string }>(registry: Registry, st
       new Gauge({
         name,
         help,
-        labelNames: ['connector', 'state'],
+        labelNames: [nameLabel, 'state'],
         registers,
         collect() {
           this.reset();
-          for (const s of statuses()) for (const state of states) this.set({ connector: s.name, state }, stateOf(s) === state ? 1 : 0);
+          for (const s of statuses()) for (const state of states) this.set({ [nameLabel]: s.name, state }, stateOf(s) === state ? 1 : 0);
         },
       });
     },
@@ -59,11 +65,11 @@ export function statusMetrics<S extends { name: string }>(registry: Registry, st
       new Counter({
         name,
         help,
-        labelNames: ['connector', label],
+        labelNames: [nameLabel, label],
         registers,
         collect() {
           this.reset();
-          for (const s of statuses()) for (const [key, n] of Object.entries(values(s))) this.inc({ connector: s.name, [label]: key }, n);
+          for (const s of statuses()) for (const [key, n] of Object.entries(values(s))) this.inc({ [nameLabel]: s.name, [label]: key }, n);
         },
       });
     },

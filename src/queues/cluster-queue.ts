@@ -1,0 +1,379 @@
+/**
+ * A durable queue in cluster mode, built on the engine (no store of its own): every node captures
+ * the messages published to it that match the queue's topics and appends them to the queue's
+ * stream — the publisher's PUBACK waits for that append, as it waits for the store — and every
+ * node with a connected consumer pulls from the queue's one shared durable consumer, so each
+ * message goes to one node and, there, to one consumer. A consumer's PUBACK acks the message in
+ * the engine. One a consumer leaves unacknowledged is appended again with its delivery count in
+ * a header, then acked (any node takes it again; a crash in between duplicates, never loses);
+ * so is one a node took when no consumer was left there, without counting. One its node never
+ * settles (SIGKILL) comes back when the engine's ack wait lapses — a live node renews that wait
+ * for what it holds — and that counts as a delivery. After `maxDeliveries` the message goes to
+ * the dead-letter topic instead.
+ */
+import type { BrokerService } from '../broker/index.js';
+import type { QueueConfig } from '../config/index.js';
+import type { DeliveryOwner } from '../session/index.js';
+import { decodeMessage, encodeMessage, type CommitSink, type Message, type OutgoingRecord, type SubscriptionRecord } from '../store/index.js';
+import { topicMatchesFilter } from '../topics/index.js';
+import { ConsumerRing, type Consumer } from './consumer-ring.js';
+import { publishDeadLetter } from './dead-lettering.js';
+import type { QueueHost } from './host.js';
+import { publishQueueSys, QueueCounters, startSysTimer, type QueueStatus } from './queue-status.js';
+
+/** One message as the engine hands it over (src/cluster/work-queues.ts implements these). */
+export interface QueueEngineMessage {
+  readonly data: Uint8Array;
+  readonly deliveryCount: number;
+  readonly earlierDeliveries: number;
+  ack(): void;
+  nak(): void;
+  working(): void;
+}
+
+export interface QueueEngineQueue {
+  publish(items: ReadonlyArray<{ data: Uint8Array; id: string; earlierDeliveries?: number }>): Promise<Array<'stored' | 'full'>>;
+  pull(max: number, expiresMs: number, onMessage: (message: QueueEngineMessage) => void): Promise<void>;
+  depth(): Promise<{ messages: number; oldestAt: number | undefined }>;
+}
+
+/** The engine's durable queues, as the composition hands them in. */
+export interface QueueEngine {
+  open(options: { name: string; maxMessages: number; maxBytes: number; discardOld: boolean; ackWaitMs: number }): Promise<QueueEngineQueue>;
+}
+
+/** What a cluster queue needs besides the QueueHost: the commit barrier its appends join. */
+export interface ClusterQueueHost extends QueueHost {
+  addCommitSink(sink: CommitSink): void;
+  /** A sink took work for the coming batch: acknowledgements after this wait for it. */
+  notePending(): void;
+  readonly nodeId: string;
+}
+
+interface Held {
+  message: Message;
+  engine: QueueEngineMessage;
+  /** Deliveries to consumers before this one: appended again after a return, or lost with a node (ack wait). */
+  deliveries: number;
+}
+
+/**
+ * How long one pull request waits for messages. A message that reaches a node after its last
+ * consumer left (while its pull still waits) is given back at once, and the engine counts that
+ * as a delivery: the shorter the wait, the rarer that is.
+ */
+const PULL_EXPIRES_MS = 1000;
+/** At most this many messages per pull request. */
+const PULL_MAX = 256;
+
+export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
+  readonly name: string;
+  readonly sessionId: string;
+  readonly filter: string;
+  private queue: QueueEngineQueue | undefined;
+  private isStopped = false;
+  private readonly consumers: ConsumerRing;
+  /** Pulled, not with a consumer yet (none had room at that moment). */
+  private backlog: Held[] = [];
+  /** With a consumer: by the message object its borrowed delivery carries. */
+  private readonly assigned = new Map<Message, { held: Held; consumer: Consumer }>();
+  private readonly deadLettering = new Set<Held>();
+  /** Being appended again (then acked): still this node's until that append is stored. */
+  private readonly puttingBack = new Map<Held, Promise<void>>();
+  /** Captured this turn, appended with the coming commit batch. */
+  private pending: Array<{ data: Uint8Array; id: string }> = [];
+  private nextId = 0;
+  private readonly bootId = Date.now().toString(36);
+  private readonly counters = new QueueCounters();
+  private wake: (() => void) | undefined;
+  private pulling: Promise<void> | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private depthSeen = { messages: 0, oldestAt: undefined as number | undefined };
+
+  constructor(
+    private readonly host: ClusterQueueHost,
+    private readonly engine: QueueEngine,
+    readonly config: QueueConfig,
+    consumerWindow: number,
+    private readonly sysIntervalSeconds = 0,
+  ) {
+    this.name = config.name;
+    this.sessionId = `$queue/${config.name}`;
+    this.filter = `$queue/${config.name}`;
+    this.consumers = new ConsumerRing(config.dispatch, consumerWindow, (clientId) => host.session(clientId));
+  }
+
+  get status(): QueueStatus {
+    const connected = this.consumers.connectedCount;
+    const oldestAt = this.depthSeen.oldestAt;
+    return {
+      kind: 'queue',
+      name: this.name,
+      topics: this.config.topics,
+      isConnected: connected > 0,
+      queued: this.depthSeen.messages,
+      depth: this.depthSeen.messages,
+      inflight: this.assigned.size,
+      forwarded: this.counters.delivered,
+      received: 0,
+      consumers: this.consumers.size,
+      consumersConnected: connected,
+      ...this.counters.snapshot(),
+      oldestAgeSeconds: oldestAt === undefined ? 0 : Math.max(0, (this.host.now() - oldestAt) / 1000),
+    };
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.queue = await this.engine.open({ name: c.name, maxMessages: c.maxMessages, maxBytes: c.maxBytes, discardOld: c.overflow === 'drop-oldest', ackWaitMs: c.ackWaitSeconds * 1000 });
+    this.host.addCommitSink(this);
+    // What this node holds stays with it while it lives: the engine's ack wait is renewed well before it lapses.
+    const renew = setInterval(() => this.renewHeld(), Math.max(250, (c.ackWaitSeconds * 1000) / 3));
+    const depth = setInterval(() => void this.refreshDepth(), 2000);
+    renew.unref();
+    depth.unref();
+    this.timers.push(renew, depth);
+    const sys = startSysTimer(this.sysIntervalSeconds, () => publishQueueSys(this.host, this.status));
+    if (sys) this.timers.push(sys);
+    await this.refreshDepth();
+    this.host.logger.info({ queue: this.name, topics: c.topics, queued: this.depthSeen.messages, node: this.host.nodeId }, 'queue started (cluster)');
+    this.pulling = this.pullLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.wake?.();
+    // What consumers here hold goes back to the engine at once, for the other nodes.
+    for (const consumer of this.consumers.values()) this.host.session(consumer.clientId)?.returnBorrowed(this);
+    this.giveBackBacklog();
+    await this.pulling?.catch(() => undefined);
+    await Promise.all(this.puttingBack.values());
+  }
+
+  private async refreshDepth(): Promise<void> {
+    try {
+      if (this.queue) this.depthSeen = await this.queue.depth();
+    } catch {
+      /* engine busy: the last figure stands */
+    }
+  }
+
+  private renewHeld(): void {
+    for (const held of this.backlog) held.engine.working();
+    for (const { held } of this.assigned.values()) held.engine.working();
+    for (const held of this.deadLettering) held.engine.working();
+    for (const held of this.puttingBack.keys()) held.engine.working();
+  }
+
+  // --- capture: messages published on this node go into the engine ---------------------------
+
+  /** A message published on this node: appended if it matches; returns 1 if so. */
+  capture(message: Message, publisherId: string | undefined): number {
+    // No Local: its own dead letters never loop back.
+    if (this.isStopped || publisherId === this.sessionId) return 0;
+    if (!this.config.topics.some((filter) => topicMatchesFilter(message.topic, filter))) return 0;
+    const stored: Message = { ...message, retain: false };
+    this.pending.push({ data: encodeMessage(stored), id: this.appendId() });
+    this.host.notePending();
+    return 1;
+  }
+
+  hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  takeBatch(): (() => Promise<void>) | undefined {
+    if (this.pending.length === 0 || !this.queue) return undefined;
+    const items = this.pending;
+    this.pending = [];
+    const queue = this.queue;
+    return async () => {
+      const outcomes = await queue.publish(items);
+      // Refused at the stream's bound (overflow drop-newest or reject): counted, not retried.
+      for (const outcome of outcomes) if (outcome === 'full' && this.counters.countDrop('queue-full')) this.logFull();
+    };
+  }
+
+  private appendId(): string {
+    return `${this.host.nodeId}:${this.bootId}:${++this.nextId}`;
+  }
+
+  private logFull(): void {
+    this.host.logger.warn({ queue: this.name, overflow: this.config.overflow, maxMessages: this.config.maxMessages }, 'queue full; dropping by its overflow rule');
+  }
+
+  // --- consumers on this node -----------------------------------------------------------------
+
+  addConsumer(clientId: string, subscription: SubscriptionRecord): boolean {
+    if (!this.consumers.add(clientId, subscription).isNew) return false;
+    void this.host.committed().then(
+      () => this.nudge(),
+      () => this.nudge(),
+    );
+    return true;
+  }
+
+  removeConsumer(clientId: string): boolean {
+    if (!this.consumers.has(clientId)) return false;
+    this.host.session(clientId)?.returnBorrowed(this);
+    this.consumers.delete(clientId);
+    this.nudge();
+    return true;
+  }
+
+  hasConsumer(clientId: string): boolean {
+    return this.consumers.has(clientId);
+  }
+
+  consumerOnline(): void {
+    this.nudge();
+  }
+
+  // --- pulling and handing out ----------------------------------------------------------------
+
+  private nudge(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    // Not from inside a session's own call (a detach, an ack): that stack returns first.
+    setImmediate(() => this.dispatch());
+  }
+
+  /** Pulls while consumers here have room; sleeps until told otherwise when they have none. */
+  private async pullLoop(): Promise<void> {
+    while (!this.isStopped) {
+      const room = this.consumers.room - this.backlog.length;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      try {
+        await this.queue!.pull(Math.min(room, PULL_MAX), PULL_EXPIRES_MS, (m) => this.take(m));
+      } catch (error) {
+        if (this.isStopped) return;
+        this.host.logger.debug({ queue: this.name, err: (error as Error).message }, 'queue pull failed; trying again');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private take(engineMessage: QueueEngineMessage): void {
+    if (this.isStopped) return engineMessage.nak();
+    let message: Message;
+    try {
+      message = decodeMessage(this.sessionId, Buffer.from(engineMessage.data.buffer, engineMessage.data.byteOffset, engineMessage.data.byteLength));
+    } catch (error) {
+      this.host.logger.error({ queue: this.name, err: (error as Error).message }, 'unreadable queue message dropped');
+      return engineMessage.ack();
+    }
+    // A redelivery by the engine is one whose node never settled it (it died holding it).
+    const held: Held = { message, engine: engineMessage, deliveries: engineMessage.earlierDeliveries + engineMessage.deliveryCount - 1 };
+    if (message.expiresAt !== undefined && message.expiresAt <= this.host.now()) {
+      this.counters.countDrop('expired');
+      return engineMessage.ack();
+    }
+    if (held.deliveries >= this.config.maxDeliveries) return void this.deadLetter(held, held.deliveries);
+    if (this.consumers.connectedCount === 0) return this.putBack(held, held.deliveries);
+    this.backlog.push(held);
+    this.dispatch();
+  }
+
+  /** No consumer is connected here any more: what this node took goes back, for the others, uncounted. */
+  private giveBackBacklog(): void {
+    const backlog = this.backlog;
+    this.backlog = [];
+    for (const held of backlog) this.putBack(held, held.deliveries);
+  }
+
+  /**
+   * Appends the message again with its delivery count, then acks this copy (a nak would do, but
+   * the engine would count it as a delivery even when no consumer ever had it). At the stream's
+   * bound (drop-newest, reject) it is nak'ed instead. A crash in between duplicates, never loses.
+   */
+  private putBack(held: Held, deliveries: number): void {
+    const queue = this.queue!;
+    const done = (async () => {
+      try {
+        const [outcome] = await queue.publish([{ data: held.engine.data, id: this.appendId(), earlierDeliveries: deliveries }]);
+        if (outcome === 'stored') held.engine.ack();
+        else held.engine.nak();
+      } catch {
+        // Engine closing: this copy comes back when its ack wait lapses.
+      } finally {
+        this.puttingBack.delete(held);
+      }
+    })();
+    this.puttingBack.set(held, done);
+  }
+
+  private dispatch(): void {
+    while (this.backlog.length > 0 && !this.isStopped) {
+      const consumer = this.consumers.pick(true);
+      if (!consumer) break;
+      const held = this.backlog[0]!;
+      if (!this.give(held, consumer)) break;
+      this.backlog.shift();
+    }
+    if (this.backlog.length > 0 && this.consumers.connectedCount === 0) this.giveBackBacklog();
+    if (this.backlog.length === 0 && this.consumers.room > 0) this.wake?.();
+  }
+
+  private give(held: Held, consumer: Consumer): boolean {
+    const session = this.host.session(consumer.clientId);
+    if (!session?.isOnline) return false;
+    const message = held.message;
+    if (held.deliveries > 0) this.counters.redelivered++;
+    if (consumer.subscription.qos === 0 || message.qos === 0) {
+      // At most once, the consumer's or the publisher's choice: handed over is delivered.
+      session.deliver(message, 0, false, undefined);
+      this.counters.delivered++;
+      held.engine.ack();
+      return true;
+    }
+    this.assigned.set(message, { held, consumer });
+    consumer.inflight++;
+    if (session.deliverBorrowed(message, this)) return true;
+    this.assigned.delete(message);
+    consumer.inflight--;
+    if (held.deliveries > 0) this.counters.redelivered--;
+    return false;
+  }
+
+  // --- DeliveryOwner --------------------------------------------------------------------------
+
+  settled(record: OutgoingRecord, outcome: 'acknowledged' | 'dropped'): void {
+    const entry = this.assigned.get(record.message);
+    if (!entry) return;
+    this.assigned.delete(record.message);
+    entry.consumer.inflight--;
+    if (outcome === 'acknowledged') this.counters.delivered++;
+    else this.counters.countDrop('expired');
+    entry.held.engine.ack();
+    this.nudge();
+  }
+
+  returned(record: OutgoingRecord): void {
+    const entry = this.assigned.get(record.message);
+    if (!entry) return;
+    this.assigned.delete(record.message);
+    entry.consumer.inflight--;
+    const { held } = entry;
+    const deliveries = held.deliveries + 1;
+    if (!this.isStopped && deliveries >= this.config.maxDeliveries) void this.deadLetter(held, deliveries);
+    else this.putBack(held, deliveries);
+    this.nudge();
+  }
+
+  /** To the dead-letter topic; acked in the engine only once that publish is committed. */
+  private async deadLetter(held: Held, deliveries: number): Promise<void> {
+    this.deadLettering.add(held);
+    const target = { queue: this.name, deadLetterTopic: this.config.deadLetterTopic, publisherId: this.sessionId };
+    const isPublished = await publishDeadLetter(this.host, target, held.message, deliveries, () => this.isStopped);
+    this.deadLettering.delete(held);
+    // Stopped first: this copy comes back to some node when its ack wait lapses.
+    if (!isPublished) return;
+    this.counters.deadLettered++;
+    held.engine.ack();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Durable queues in cluster mode, on a real 3-server JetStream engine with three Midge nodes
+ * (child processes): messages wait in the queue's stream with no consumer and go to a consumer
+ * on another node; two consumers on two nodes share the messages, each to exactly one; a
+ * consumer's node SIGKILLed with messages unacknowledged leaves them to a consumer on another
+ * node (the engine's ack wait); and `maxDeliveries` unacknowledged deliveries send a message to
+ * `$dlq/<queue>` with the reason as MQTT 5 user properties.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectCollecting } from '../helpers/clients.js';
+import { skipMessage } from '../cluster/engine.js';
+import { type MidgeNode, useThreeNodes, waitUntil } from '../cluster/nodes.js';
+
+const skip = skipMessage('test/queues/cluster-queues.test.ts');
+
+const configDir = mkdtempSync(path.join(tmpdir(), 'midge-cluster-queues-'));
+const configFile = path.join(configDir, 'midge.json');
+writeFileSync(
+  configFile,
+  JSON.stringify({
+    queues: [
+      // A short ack wait: how long a dead node keeps what it took (a live one renews it).
+      { name: 'jobs', topics: ['jobs/#'], maxDeliveries: 5, ackWaitSeconds: 3 },
+      { name: 'poison', topics: ['poison/#'], maxDeliveries: 2, ackWaitSeconds: 3 },
+    ],
+  }),
+);
+afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+
+async function publishNumbered(node: MidgeNode, topic: string, from: number, count: number): Promise<void> {
+  const { client } = await connectCollecting(node.url, { clientId: `pub-${topic.replace(/\W/g, '')}-${from}`, protocolVersion: 5 });
+  // Each PUBACK comes after the engine stored the message in the queue's stream.
+  for (let n = from; n < from + count; n++) await client.publishAsync(topic, String(n), { qos: 1 });
+  await client.endAsync();
+}
+
+type SendPacket = (packet: { cmd: string }, callback?: () => void, ...rest: unknown[]) => void;
+
+/**
+ * A consumer that never acknowledges: its PUBACKs are swallowed on the way out (a handleMessage
+ * that never calls back would stop MQTT.js reading after the first message), so what it gets
+ * stays in flight.
+ */
+async function hoarder(node: MidgeNode, clientId: string, filter: string): Promise<{ client: MqttClient; got: string[] }> {
+  const client = await mqtt.connectAsync(node.url, { clientId, reconnectPeriod: 0, protocolVersion: 5 });
+  client.on('error', () => undefined);
+  const internals = client as unknown as { _sendPacket: SendPacket };
+  const send = internals._sendPacket.bind(client);
+  internals._sendPacket = (packet, callback, ...rest) => (packet.cmd === 'puback' ? callback?.() : send(packet, callback, ...rest));
+  const got: string[] = [];
+  client.on('message', (_topic, payload) => got.push(String(payload)));
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, got };
+}
+
+describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { timeout: 90_000 }, () => {
+  const cluster = useThreeNodes({ env: { MIDGE_CONFIG: configFile, MIDGE_LIMITS__MAX_INFLIGHT: '10' } });
+
+  it('waits with no consumer, then goes in order to a consumer on another node', async () => {
+    const [n1, n2] = cluster.nodes as [MidgeNode, MidgeNode];
+    await publishNumbered(n1, 'jobs/a', 0, 50);
+    const { client, collector } = await connectCollecting(n2.url, { clientId: 'q-c1', protocolVersion: 5 });
+    await client.subscribeAsync('$queue/jobs', { qos: 1 });
+    const got = await collector.waitFor(50, 30_000);
+    expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, n) => String(n)));
+    expect(got.every((m) => m.topic === 'jobs/a')).toBe(true);
+    await client.endAsync();
+  });
+
+  it('two consumers on two nodes share the messages, each to exactly one', async () => {
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const a = await connectCollecting(n2.url, { clientId: 'q-share-a', protocolVersion: 5 });
+    const b = await connectCollecting(n3.url, { clientId: 'q-share-b', protocolVersion: 5 });
+    await a.client.subscribeAsync('$queue/jobs', { qos: 1 });
+    await b.client.subscribeAsync('$queue/jobs', { qos: 1 });
+    await publishNumbered(n1, 'jobs/b', 0, 300);
+    await waitUntil('300 consumed', () => a.collector.messages.length + b.collector.messages.length >= 300, 30_000);
+    const all = [...a.collector.messages, ...b.collector.messages].map((m) => m.payload);
+    expect(new Set(all).size).toBe(300);
+    expect(a.collector.messages.length).toBeGreaterThan(0);
+    expect(b.collector.messages.length).toBeGreaterThan(0);
+    // Nothing more: no second copy arrives later.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(a.collector.messages.length + b.collector.messages.length).toBe(300);
+  });
+
+  it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason', async () => {
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const dlq = await connectCollecting(n3.url, { clientId: 'q-dlq', protocolVersion: 5 });
+    await dlq.client.subscribeAsync('$dlq/poison', { qos: 1 });
+    await publishNumbered(n1, 'poison/x', 7, 1);
+    // Two consumers in turn take it and leave without acknowledging it: each return is a delivery.
+    for (const id of ['q-bad-1', 'q-bad-2']) {
+      const bad = await hoarder(n2, id, '$queue/poison');
+      await waitUntil(`${id} got it`, () => bad.got.length === 1, 30_000);
+      await bad.client.endAsync(true);
+    }
+    const [dead] = await dlq.collector.waitFor(1, 30_000);
+    expect(dead!.payload).toBe('7');
+    const user = dead!.packet.properties?.userProperties as Record<string, string>;
+    expect(user).toMatchObject({ reason: 'max-deliveries', queue: 'poison', topic: 'poison/x', deliveries: '2' });
+    // And no consumer gets it again.
+    const { client, collector } = await connectCollecting(n1.url, { clientId: 'q-after', protocolVersion: 5 });
+    await client.subscribeAsync('$queue/poison', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(collector.messages).toHaveLength(0);
+  });
+
+  it("a consumer's node SIGKILLed with messages unacknowledged: a consumer on another node gets them", async () => {
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
+    const held = await hoarder(n3, 'q-hoarder', '$queue/jobs');
+    await publishNumbered(n1, 'jobs/c', 100, 8);
+    await waitUntil('the hoarder holds 8', () => held.got.length === 8, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message} (it holds ${held.got.length})`);
+    });
+    const { client, collector } = await connectCollecting(n2.url, { clientId: 'q-survivor', protocolVersion: 5 });
+    await client.subscribeAsync('$queue/jobs', { qos: 1 });
+    await n3.kill();
+    // Within the queue's ack wait (3 s) after the kill, plus the pull's own wait.
+    const got = await collector.waitFor(8, 45_000);
+    expect(new Set(got.map((m) => m.payload))).toEqual(new Set(held.got));
+    expect(got.every((m) => m.packet.dup === false)).toBe(true); // a new delivery to this consumer
+  });
+});
