@@ -104,6 +104,39 @@ describe('durable queues in a broker process', () => {
     expect(acked.length).toBeGreaterThanOrEqual(1500);
   }, 120_000);
 
+  it('SIGKILLed while a consumer holds a message: its delivery still counts towards maxDeliveries after the restart', async () => {
+    const h = await startWith([{ name: 'jobs', topics: ['jobs/#'], maxDeliveries: 2 }]);
+    const url = `mqtt://127.0.0.1:${h.port}`;
+    const publisher = await connectPublisher(url, 'count-pub');
+    await publisher.publishAsync('jobs/poison', 'p', { qos: 1 });
+    const holdOne = async (clientId: string): Promise<mqtt.MqttClient> => {
+      const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, protocolVersion: 5 });
+      client.on('error', () => undefined);
+      let held = 0;
+      client.handleMessage = () => void held++; // never calls back: no PUBACK
+      await client.subscribeAsync('$queue/jobs', { qos: 1 });
+      await expect.poll(() => held).toBe(1);
+      return client;
+    };
+    const first = await holdOne('count-hoarder-1');
+    // A PUBACK comes after the commit of everything added before it: the delivery count written
+    // when the message went to the hoarder is on disk once this one is acknowledged.
+    await publisher.publishAsync('elsewhere', 'barrier', { qos: 1 });
+    h.broker.child.kill('SIGKILL');
+    await h.broker.exited;
+    first.end(true);
+    publisher.end(true);
+
+    await h.restart();
+    const { client: watcher, collector: dead } = await connectCollecting(url, { clientId: 'count-dlq', protocolVersion: 5 });
+    await watcher.subscribeAsync('$dlq/jobs', { qos: 1 });
+    const second = await holdOne('count-hoarder-2');
+    second.stream.destroy();
+    // The second delivery is the last: before the count was kept on the record, the crash reset it to 0.
+    const [letter] = await dead.waitFor(1, 20_000);
+    expect(letter!.packet.properties?.userProperties).toMatchObject({ reason: 'max-deliveries', deliveries: '2', topic: 'jobs/poison' });
+  }, 120_000);
+
   it.skipIf(!hasProc)('100,000 queued with no consumer grow the RSS by less than 64 MiB', async () => {
     const h = await startWith(
       [

@@ -184,6 +184,34 @@ describe('durable queues', () => {
     expect(await (await fetch(`${api}/api/v1/dlq/jobs/replay`, { method: 'POST', headers: auth, body: '{}' })).json()).toEqual({ replayed: 0, into: '$queue/jobs' });
   }, 60_000);
 
+  it('counts deliveries across restarts: maxDeliveries holds when every delivery ended with the broker', async () => {
+    const dataDir = await makeTempDir();
+    cleanups.push(() => import('node:fs/promises').then((fs) => fs.rm(dataDir, { recursive: true, force: true })));
+    const queues = [{ name: 'jobs', topics: ['jobs/#'], maxDeliveries: 3 }];
+    const start = (): Promise<TestBroker> => startBroker({ store: { type: 'level' }, dataDir, queues });
+    let tb = await start();
+    await publishAll(tb.url, 'jobs/poison', 1);
+    // Deliveries 1 and 2 each end with the broker (stopped while the consumer holds the message):
+    // without the count on the record, every restart counted them as one, and 3 was never reached.
+    for (let delivery = 1; delivery <= 2; delivery++) {
+      const hoarder = await connectHoarder(tb.url, `restart-hoarder-${delivery}`);
+      await expect.poll(() => hoarder.received.length).toBe(1);
+      await tb.stop();
+      hoarder.client.end(true);
+      tb = await start();
+      expect(queueStatus(tb, 'jobs')).toMatchObject({ depth: 1, deadLettered: 0 });
+    }
+    cleanups.push(() => tb.stop());
+    const { client: watcher, collector: dead } = await connectCollecting(tb.url, { clientId: 'restart-dlq-watcher', protocolVersion: 5 });
+    await watcher.subscribeAsync('$dlq/jobs', { qos: 1 });
+    const hoarder = await connectHoarder(tb.url, 'restart-hoarder-3');
+    await expect.poll(() => hoarder.received.length).toBe(1);
+    hoarder.client.stream.destroy();
+    const [letter] = await dead.waitFor(1);
+    expect(letter!.packet.properties?.userProperties).toMatchObject({ reason: 'max-deliveries', deliveries: '3', topic: 'jobs/poison' });
+    await expect.poll(() => queueStatus(tb, 'jobs')).toMatchObject({ deadLettered: 1, depth: 0 });
+  }, 60_000);
+
   it.each([
     ['drop-oldest', numbers(5, 15)],
     ['drop-newest', numbers(0, 10)],
