@@ -61,8 +61,10 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
   const cluster = useThreeNodes({ env: { MIDGE_CONFIG: configFile, MIDGE_LIMITS__MAX_INFLIGHT: '10' } });
 
   it('waits with no consumer, then goes in order to a consumer on another node', async () => {
-    const [n1, n2] = cluster.nodes as [MidgeNode, MidgeNode];
+    const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     await publishNumbered(n1, 'jobs/a', 0, 50);
+    // Every node reports the stream's depth (not only the one the messages were published on).
+    await waitUntil('n3 reports depth 50', async () => ((await n3.get('/api/v1/queues/jobs')).body as { depth: number }).depth === 50, 20_000);
     const { client, collector } = await connectCollecting(n2.url, { clientId: 'q-c1', protocolVersion: 5 });
     await client.subscribeAsync('$queue/jobs', { qos: 1 });
     const got = await collector.waitFor(50, 30_000);
