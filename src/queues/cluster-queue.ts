@@ -127,6 +127,7 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
     const c = this.config;
     this.queue = await this.engine.open({ name: c.name, maxMessages: c.maxMessages, maxBytes: c.maxBytes, discardOld: c.overflow === 'drop-oldest', ackWaitMs: c.ackWaitSeconds * 1000 });
     this.host.addCommitSink(this);
+    if (this.pending.length > 0) this.host.notePending();
     // What this node holds stays with it while it lives: the engine's ack wait is renewed well before it lapses.
     const renew = setInterval(() => this.renewHeld(), Math.max(250, (c.ackWaitSeconds * 1000) / 3));
     const depth = setInterval(() => void this.refreshDepth(), 2000);
@@ -180,7 +181,8 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
   }
 
   hasPending(): boolean {
-    return this.pending.length > 0;
+    // Captured before start (a will published during an adoption): appended once the stream is open.
+    return this.pending.length > 0 && this.queue !== undefined;
   }
 
   takeBatch(): (() => Promise<void>) | undefined {

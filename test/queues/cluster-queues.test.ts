@@ -12,6 +12,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectCollecting } from '../helpers/clients.js';
+import { queueStream } from '../../src/cluster/work-queues.js';
 import { skipMessage } from '../cluster/engine.js';
 import { type MidgeNode, useThreeNodes, waitUntil } from '../cluster/nodes.js';
 
@@ -26,6 +27,7 @@ writeFileSync(
       // A short ack wait: how long a dead node keeps what it took (a live one renews it).
       { name: 'jobs', topics: ['jobs/#'], maxDeliveries: 5, ackWaitSeconds: 3 },
       { name: 'poison', topics: ['poison/#'], maxDeliveries: 2, ackWaitSeconds: 3 },
+      { name: 'acked', topics: ['acked/#'] },
     ],
   }),
 );
@@ -71,6 +73,23 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     expect(got.map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, n) => String(n)));
     expect(got.every((m) => m.topic === 'jobs/a')).toBe(true);
     await client.endAsync();
+  });
+
+  it("a publish that matches a queue is acknowledged only once the queue's stream holds it", async () => {
+    const [n1] = cluster.nodes as [MidgeNode];
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: cluster.engine.urls });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const stored = async (): Promise<number> => (await jsm.streams.info(queueStream('acked'))).state.messages;
+      const { client } = await connectCollecting(n1.url, { clientId: 'q-acked-pub', protocolVersion: 5 });
+      for (let n = 1; n <= 10; n++) {
+        await client.publishAsync('acked/x', String(n), { qos: 1 });
+        expect(await stored()).toBe(n);
+      }
+    } finally {
+      await nc.close();
+    }
   });
 
   it('two consumers on two nodes share the messages, each to exactly one', async () => {
