@@ -14,41 +14,14 @@
 import type { BrokerService } from '../broker/index.js';
 import type { QueueConfig } from '../config/index.js';
 import type { DeliveryOwner } from '../session/index.js';
-import { decodeMessage, encodeMessage, type CommitSink, type Message, type OutgoingRecord, type SubscriptionRecord } from '../store/index.js';
-import { topicMatchesFilter } from '../topics/index.js';
+import { decodeMessage, type Message, type OutgoingRecord, type SubscriptionRecord } from '../store/index.js';
 import { ConsumerRing, type Consumer } from './consumer-ring.js';
 import { publishDeadLetter } from './dead-lettering.js';
-import type { QueueHost } from './host.js';
+import { QueueAppender } from './queue-appender.js';
+import type { ClusterQueueHost, QueueEngine, QueueEngineMessage, QueueEngineQueue } from './queue-engine.js';
 import { publishQueueSys, QueueCounters, startSysTimer, type QueueStatus } from './queue-status.js';
 
-/** One message as the engine hands it over (src/cluster/work-queues.ts implements these). */
-export interface QueueEngineMessage {
-  readonly data: Uint8Array;
-  readonly deliveryCount: number;
-  readonly earlierDeliveries: number;
-  ack(): void;
-  nak(): void;
-  working(): void;
-}
-
-export interface QueueEngineQueue {
-  publish(items: ReadonlyArray<{ data: Uint8Array; id: string; earlierDeliveries?: number }>): Promise<Array<'stored' | 'full'>>;
-  pull(max: number, expiresMs: number, onMessage: (message: QueueEngineMessage) => void): Promise<void>;
-  depth(): Promise<{ messages: number; oldestAt: number | undefined }>;
-}
-
-/** The engine's durable queues, as the composition hands them in. */
-export interface QueueEngine {
-  open(options: { name: string; maxMessages: number; maxBytes: number; discardOld: boolean; ackWaitMs: number }): Promise<QueueEngineQueue>;
-}
-
-/** What a cluster queue needs besides the QueueHost: the commit barrier its appends join. */
-export interface ClusterQueueHost extends QueueHost {
-  addCommitSink(sink: CommitSink): void;
-  /** A sink took work for the coming batch: acknowledgements after this wait for it. */
-  notePending(): void;
-  readonly nodeId: string;
-}
+export type { ClusterQueueHost, QueueEngine } from './queue-engine.js';
 
 interface Held {
   message: Message;
@@ -66,7 +39,7 @@ const PULL_EXPIRES_MS = 1000;
 /** At most this many messages per pull request. */
 const PULL_MAX = 256;
 
-export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
+export class ClusterQueue implements BrokerService, DeliveryOwner {
   readonly name: string;
   readonly sessionId: string;
   readonly filter: string;
@@ -80,10 +53,7 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
   private readonly deadLettering = new Set<Held>();
   /** Being appended again (then acked): still this node's until that append is stored. */
   private readonly puttingBack = new Map<Held, Promise<void>>();
-  /** Captured this turn, appended with the coming commit batch. */
-  private pending: Array<{ data: Uint8Array; id: string }> = [];
-  private nextId = 0;
-  private readonly bootId = Date.now().toString(36);
+  private readonly appender: QueueAppender;
   private readonly counters = new QueueCounters();
   private wake: (() => void) | undefined;
   private pulling: Promise<void> | undefined;
@@ -101,6 +71,11 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
     this.sessionId = `$queue/${config.name}`;
     this.filter = `$queue/${config.name}`;
     this.consumers = new ConsumerRing(config.dispatch, consumerWindow, (clientId) => host.session(clientId));
+    this.appender = new QueueAppender(host.nodeId, config.topics, this.sessionId, () => {
+      if (this.counters.countDrop('queue-full')) {
+        host.logger.warn({ queue: this.name, overflow: config.overflow, maxMessages: config.maxMessages }, 'queue full; dropping by its overflow rule');
+      }
+    });
   }
 
   get status(): QueueStatus {
@@ -126,8 +101,7 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
   async start(): Promise<void> {
     const c = this.config;
     this.queue = await this.engine.open({ name: c.name, maxMessages: c.maxMessages, maxBytes: c.maxBytes, discardOld: c.overflow === 'drop-oldest', ackWaitMs: c.ackWaitSeconds * 1000 });
-    this.host.addCommitSink(this);
-    if (this.pending.length > 0) this.host.notePending();
+    this.appender.open(this.queue, this.host);
     // What this node holds stays with it while it lives: the engine's ack wait is renewed well before it lapses.
     const renew = setInterval(() => this.renewHeld(), Math.max(250, (c.ackWaitSeconds * 1000) / 3));
     const depth = setInterval(() => void this.refreshDepth(), 2000);
@@ -167,42 +141,9 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
     for (const held of this.puttingBack.keys()) held.engine.working();
   }
 
-  // --- capture: messages published on this node go into the engine ---------------------------
-
-  /** A message published on this node: appended if it matches; returns 1 if so. */
+  /** A message published on this node: appended to the stream if it matches; returns 1 if so. */
   capture(message: Message, publisherId: string | undefined): number {
-    // No Local: its own dead letters never loop back.
-    if (this.isStopped || publisherId === this.sessionId) return 0;
-    if (!this.config.topics.some((filter) => topicMatchesFilter(message.topic, filter))) return 0;
-    const stored: Message = { ...message, retain: false };
-    this.pending.push({ data: encodeMessage(stored), id: this.appendId() });
-    this.host.notePending();
-    return 1;
-  }
-
-  hasPending(): boolean {
-    // Captured before start (a will published during an adoption): appended once the stream is open.
-    return this.pending.length > 0 && this.queue !== undefined;
-  }
-
-  takeBatch(): (() => Promise<void>) | undefined {
-    if (this.pending.length === 0 || !this.queue) return undefined;
-    const items = this.pending;
-    this.pending = [];
-    const queue = this.queue;
-    return async () => {
-      const outcomes = await queue.publish(items);
-      // Refused at the stream's bound (overflow drop-newest or reject): counted, not retried.
-      for (const outcome of outcomes) if (outcome === 'full' && this.counters.countDrop('queue-full')) this.logFull();
-    };
-  }
-
-  private appendId(): string {
-    return `${this.host.nodeId}:${this.bootId}:${++this.nextId}`;
-  }
-
-  private logFull(): void {
-    this.host.logger.warn({ queue: this.name, overflow: this.config.overflow, maxMessages: this.config.maxMessages }, 'queue full; dropping by its overflow rule');
+    return this.isStopped ? 0 : this.appender.capture(message, publisherId, this.host);
   }
 
   // --- consumers on this node -----------------------------------------------------------------
@@ -297,7 +238,7 @@ export class ClusterQueue implements BrokerService, DeliveryOwner, CommitSink {
     const queue = this.queue!;
     const done = (async () => {
       try {
-        const [outcome] = await queue.publish([{ data: held.engine.data, id: this.appendId(), earlierDeliveries: deliveries }]);
+        const [outcome] = await queue.publish([{ data: held.engine.data, id: this.appender.nextId(), earlierDeliveries: deliveries }]);
         if (outcome === 'stored') held.engine.ack();
         else held.engine.nak();
       } catch {
