@@ -28,6 +28,8 @@ writeFileSync(
       { name: 'jobs', topics: ['jobs/#'], maxDeliveries: 5, ackWaitSeconds: 3 },
       { name: 'poison', topics: ['poison/#'], maxDeliveries: 2, ackWaitSeconds: 3 },
       { name: 'acked', topics: ['acked/#'] },
+      { name: 'oldest', topics: ['oldest/#'], maxMessages: 5, overflow: 'drop-oldest' },
+      { name: 'newest', topics: ['newest/#'], maxMessages: 5, overflow: 'drop-newest' },
     ],
   }),
 );
@@ -89,6 +91,25 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
       }
     } finally {
       await nc.close();
+    }
+  });
+
+  it.each([
+    ['oldest', ['3', '4', '5', '6', '7']],
+    ['newest', ['0', '1', '2', '3', '4']],
+  ])('a bound of 5 with overflow drop-%s keeps that side (the stream discards the other)', async (side, kept) => {
+    const [n1, n2] = cluster.nodes as [MidgeNode, MidgeNode];
+    await publishNumbered(n1, `${side}/x`, 0, 8);
+    const { client, collector } = await connectCollecting(n2.url, { clientId: `q-bound-${side}`, protocolVersion: 5 });
+    await client.subscribeAsync(`$queue/${side}`, { qos: 1 });
+    const got = await collector.waitFor(5, 20_000);
+    expect(got.map((m) => m.payload)).toEqual(kept);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(collector.messages).toHaveLength(5);
+    if (side === 'newest') {
+      // The stream refused 3 at its bound; the publishing node counts them.
+      const status = (await n1.get(`/api/v1/queues/${side}`)).body as { dropped: number; droppedByReason: Record<string, number> };
+      expect(status).toMatchObject({ dropped: 3, droppedByReason: { 'queue-full': 3 } });
     }
   });
 
