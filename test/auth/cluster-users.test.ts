@@ -108,7 +108,10 @@ describe.skipIf(skip !== undefined)('cluster: the user store on every node', { t
     const { packet, at } = await disconnected;
     expect(packet.reasonCode).toBe(0x87);
     process.stderr.write(`cluster-users: the client on another node was disconnected ${at - sentAt} ms after the PATCH was sent (loaded machine)\n`);
+    // n2 acting on the change says nothing of n3: each node learns it from the bucket on its own
+    // (propagation lag, README "Cluster"). Wait until a node shows the user disabled, then it must refuse.
     for (const node of nodes) {
+      await waitUntil(`car-1 disabled on ${node.id}`, async () => (await api(node, 'GET', '/api/v1/users/car-1')).body.isDisabled === true, 20_000);
       expect((await tryConnect(node.url, { clientId: 'car-1-e', username: 'car-1', password: 'pw-car-1', protocolVersion: 5 })).code).toBe(0x8a);
     }
   });
