@@ -9,7 +9,7 @@
  * `IncomingQos2Ids`. It talks to whatever connection holds it through `SessionLink`, so this
  * module never imports the broker.
  *
- * Over ~350 lines (440): what is left is the façade the broker, the queues and the cluster call —
+ * Over ~350 lines (about 500 with the cluster's routed copies and the queues' record rewrite): what is left is the façade the broker, the queues and the cluster call —
  * `deliver` and `deliverBorrowed` (which choose between the live path, the queue and the store),
  * attach/detach/discard, the in-process consumers' configuration, and one-line delegations to the
  * parts. The next cut would be `deliverBorrowed` into `BorrowedDeliveries`; it needs the link, the
