@@ -104,8 +104,9 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     await client.subscribeAsync(`$queue/${side}`, { qos: 1 });
     const got = await collector.waitFor(5, 20_000);
     expect(got.map((m) => m.payload)).toEqual(kept);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(collector.messages).toHaveLength(5);
+    // A marker published now comes next: nothing of the discarded side is left ahead of it (one consumer: queue order).
+    await publishNumbered(n1, `${side}/x`, 100, 1);
+    expect((await collector.waitFor(6, 20_000)).map((m) => m.payload)).toEqual([...kept, '100']);
     if (side === 'newest') {
       // The stream refused 3 at its bound; the publishing node counts them.
       const status = (await n1.get(`/api/v1/queues/${side}`)).body as { dropped: number; droppedByReason: Record<string, number> };
@@ -125,9 +126,12 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     expect(new Set(all).size).toBe(300);
     expect(a.collector.messages.length).toBeGreaterThan(0);
     expect(b.collector.messages.length).toBeGreaterThan(0);
-    // Nothing more: no second copy arrives later.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(a.collector.messages.length + b.collector.messages.length).toBe(300);
+    // Nothing more: ten markers published now are the only messages after the 300 (no second copy ahead of them).
+    await publishNumbered(n1, 'jobs/b', 1000, 10);
+    await waitUntil('310 consumed', () => a.collector.messages.length + b.collector.messages.length >= 310, 30_000);
+    const withMarkers = [...a.collector.messages, ...b.collector.messages].map((m) => m.payload);
+    expect(withMarkers).toHaveLength(310);
+    expect(new Set(withMarkers).size).toBe(310);
   });
 
   it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason', async () => {
@@ -148,8 +152,9 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     // And no consumer gets it again.
     const { client, collector } = await connectCollecting(n1.url, { clientId: 'q-after', protocolVersion: 5 });
     await client.subscribeAsync('$queue/poison', { qos: 1 });
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(collector.messages).toHaveLength(0);
+    // A marker published now is the first and only message it gets: the dead-lettered one is not ahead of it.
+    await publishNumbered(n1, 'poison/x', 100, 1);
+    expect((await collector.waitFor(1, 20_000)).map((m) => m.payload)).toEqual(['100']);
   });
 
   it("a consumer's node SIGKILLed with messages unacknowledged: a consumer on another node gets them", async () => {
