@@ -32,6 +32,28 @@ export function subscriptionKey(clientId: string, filter: string): string {
 export function outgoingKey(clientId: string, seq: number): string {
   return KeyPrefix.outgoing + SEP + clientId + SEP + seq.toString(16).padStart(14, '0');
 }
+const SEQ_ZEROS = '0'.repeat(14);
+
+/**
+ * `outgoingKey`, made cheaper for a batch of one client's records (a fill's puts, a drain's
+ * deletes): the client's part of the key is built once and reused while the client stays the
+ * same, and the padding is one slice instead of `padStart`. One per store, not shared: the
+ * last client is all it remembers.
+ */
+export class OutgoingKeys {
+  private clientId: string | undefined;
+  private prefix = '';
+
+  outgoing(clientId: string, seq: number): string {
+    if (clientId !== this.clientId) {
+      this.clientId = clientId;
+      this.prefix = KeyPrefix.outgoing + SEP + clientId + SEP;
+    }
+    const hex = seq.toString(16);
+    return this.prefix + SEQ_ZEROS.slice(hex.length) + hex;
+  }
+}
+
 export function incomingQos2Key(clientId: string, packetId: number): string {
   return KeyPrefix.incomingQos2 + SEP + clientId + SEP + packetId.toString(16).padStart(4, '0');
 }

@@ -20,7 +20,7 @@ import {
   incomingQos2Key,
   keyTail,
   KeyPrefix,
-  outgoingKey,
+  OutgoingKeys,
   ownedRange,
   prefixRange,
   retainedKey,
@@ -31,6 +31,11 @@ import { checkLevelFiles } from './leveldb-files.js';
 import type { Message, OutgoingRecord, Store, StoreOp, StoredSession, SubscriptionRecord } from './types.js';
 
 type BatchOp = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
+/** What `addToBatch` needs of a batch: LevelDB's chained batch, or a collector of its operations. */
+interface ChainedBatch {
+  put(key: string, value: Buffer): unknown;
+  del(key: string): unknown;
+}
 
 /** Opening failed for a reason a person can act on (locked, corrupt, no permission). */
 export class StoreOpenError extends Error {
@@ -50,6 +55,7 @@ export class LevelStore implements Store {
   /** Made in open(): a Level opens itself on the next tick, and the file check must come first. */
   private db!: Level<string, Buffer>;
   private readonly isSync: boolean;
+  private readonly keys = new OutgoingKeys();
   private readonly minFreeBytesForRetry: number;
   /** Set while the database is being reopened after a failed write; reads wait for it. */
   private reopening: Promise<void> | undefined;
@@ -59,6 +65,7 @@ export class LevelStore implements Store {
     options: LevelStoreOptions = {},
   ) {
     this.isSync = options.fsync === true;
+    this.writeOptions = { sync: this.isSync };
     this.minFreeBytesForRetry = options.minFreeBytesForRetry ?? 1024 * 1024;
   }
 
@@ -121,59 +128,85 @@ export class LevelStore implements Store {
   }
 
   async write(ops: readonly StoreOp[]): Promise<void> {
-    const batch: BatchOp[] = [];
-    for (const op of ops) {
-      switch (op.type) {
-        case 'putSession':
-          batch.push({ type: 'put', key: sessionKey(op.session.clientId), value: encodeSession(op.session) });
-          break;
-        case 'deleteSession': {
-          batch.push({ type: 'del', key: sessionKey(op.clientId) });
-          for (const prefix of [KeyPrefix.subscription, KeyPrefix.outgoing, KeyPrefix.incomingQos2]) {
-            for await (const key of this.db.keys(ownedRange(prefix, op.clientId))) batch.push({ type: 'del', key });
-          }
-          // What this batch put for the client before is not in the database yet: deleted too.
-          for (const key of keysPutFor(batch, op.clientId)) batch.push({ type: 'del', key });
-          break;
-        }
-        case 'putSubscription': {
-          batch.push({ type: 'put', key: subscriptionKey(op.clientId, op.subscription.filter), value: encodeSubscription(op.subscription) });
-          break;
-        }
-        case 'deleteSubscription':
-          batch.push({ type: 'del', key: subscriptionKey(op.clientId, op.filter) });
-          break;
-        case 'putOutgoing': {
-          batch.push({ type: 'put', key: outgoingKey(op.clientId, op.record.seq), value: encodeOutgoing(op.record) });
-          break;
-        }
-        case 'deleteOutgoing':
-          batch.push({ type: 'del', key: outgoingKey(op.clientId, op.seq) });
-          break;
-        case 'putIncomingQos2': {
-          batch.push({ type: 'put', key: incomingQos2Key(op.clientId, op.packetId), value: encodeJson(op.packetId) });
-          break;
-        }
-        case 'deleteIncomingQos2':
-          batch.push({ type: 'del', key: incomingQos2Key(op.clientId, op.packetId) });
-          break;
-        case 'putRetained':
-          batch.push({ type: 'put', key: retainedKey(op.message.topic), value: encodeMessage(op.message) });
-          break;
-        case 'deleteRetained':
-          batch.push({ type: 'del', key: retainedKey(op.topic) });
-          break;
-      }
+    if (ops.length === 0) return;
+    if (ops.some((op) => op.type === 'deleteSession')) return this.writeWithSessionDeletes(ops);
+    // The hot path (a fill's puts, a drain's deletes): each operation goes straight into the
+    // chained batch, with no intermediate list; building a 32-put batch was ~140 µs of main
+    // thread per commit round. The chained form also skips the per-operation option merging of
+    // the array form (measured 25-30% cheaper per operation); it is one atomic LevelDB write.
+    const chained = this.db.batch();
+    try {
+      for (const op of ops) this.addToBatch(chained, op);
+    } catch (error) {
+      await chained.close();
+      throw error;
     }
-    if (batch.length === 0) return;
-    // The chained form skips the per-operation option merging of the array form (measured
-    // 25-30% cheaper per operation); it is still one atomic LevelDB write.
+    await chained.write(this.writeOptions);
+  }
+
+  private readonly writeOptions: { sync: boolean };
+
+  /** Puts or deletes `op`'s record; every operation but deleteSession (which needs a scan). */
+  private addToBatch(chained: ChainedBatch, op: StoreOp): void {
+    switch (op.type) {
+      case 'putOutgoing':
+        chained.put(this.keys.outgoing(op.clientId, op.record.seq), encodeOutgoing(op.record));
+        break;
+      case 'deleteOutgoing':
+        chained.del(this.keys.outgoing(op.clientId, op.seq));
+        break;
+      case 'putSession':
+        chained.put(sessionKey(op.session.clientId), encodeSession(op.session));
+        break;
+      case 'putSubscription':
+        chained.put(subscriptionKey(op.clientId, op.subscription.filter), encodeSubscription(op.subscription));
+        break;
+      case 'deleteSubscription':
+        chained.del(subscriptionKey(op.clientId, op.filter));
+        break;
+      case 'putIncomingQos2':
+        chained.put(incomingQos2Key(op.clientId, op.packetId), encodeJson(op.packetId));
+        break;
+      case 'deleteIncomingQos2':
+        chained.del(incomingQos2Key(op.clientId, op.packetId));
+        break;
+      case 'putRetained':
+        chained.put(retainedKey(op.message.topic), encodeMessage(op.message));
+        break;
+      case 'deleteRetained':
+        chained.del(retainedKey(op.topic));
+        break;
+      case 'deleteSession':
+        throw new Error('deleteSession needs writeWithSessionDeletes');
+    }
+  }
+
+  /**
+   * A batch that deletes a session: the keys it owns are found by a scan, and so are the ones
+   * this batch put for it before the delete (they are not in the database yet). Rare (a clean
+   * session's end, a session expiring), so it keeps the simple two-step form.
+   */
+  private async writeWithSessionDeletes(ops: readonly StoreOp[]): Promise<void> {
+    const batch: BatchOp[] = [];
+    const collect: ChainedBatch = { put: (key, value) => batch.push({ type: 'put', key, value }), del: (key) => batch.push({ type: 'del', key }) };
+    for (const op of ops) {
+      if (op.type !== 'deleteSession') {
+        this.addToBatch(collect, op);
+        continue;
+      }
+      batch.push({ type: 'del', key: sessionKey(op.clientId) });
+      for (const prefix of [KeyPrefix.subscription, KeyPrefix.outgoing, KeyPrefix.incomingQos2]) {
+        for await (const key of this.db.keys(ownedRange(prefix, op.clientId))) batch.push({ type: 'del', key });
+      }
+      // What this batch put for the client before is not in the database yet: deleted too.
+      for (const key of keysPutFor(batch, op.clientId)) batch.push({ type: 'del', key });
+    }
     const chained = this.db.batch();
     for (const op of batch) {
       if (op.type === 'put') chained.put(op.key, op.value);
       else chained.del(op.key);
     }
-    await chained.write({ sync: this.isSync });
+    await chained.write(this.writeOptions);
   }
 
   async approximateSize(): Promise<number> {
