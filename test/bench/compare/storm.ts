@@ -205,7 +205,7 @@ async function reconnectPhase(binary: string, peer: RunningPeer, clients: Client
     missing: result.missing,
   };
   const problems = [
-    ...(result.failed > 0 ? [`${result.failed} reconnects failed`] : []),
+    ...(result.failed > 0 ? [`${result.failed} reconnects failed (${result.failedHow})`] : []),
     ...(result.connected - result.sessionsPresent > 0 ? [`${(result.connected - result.sessionsPresent).toLocaleString('en')} CONNACKs without Session Present`] : []),
     ...(result.missing > 0 ? [`${result.missing.toLocaleString('en')} queued messages not delivered`] : []),
     ...(result.duplicates > 0 ? [`${result.duplicates.toLocaleString('en')} delivered twice (DUP)`] : []),

@@ -94,6 +94,8 @@ export function runProber(binary: string, run: ProberRun): Promise<ProberResult>
 export interface OpenerResult {
   connected: number;
   failed: number;
+  /** How they failed, e.g. "3 reset awaiting CONNACK" (empty when none did). */
+  failedHow: string;
   /** From the opener's start to its last CONNACK. */
   connectedMs: number;
   /** PUBLISHes received (each QoS 1 one answered with PUBACK), redeliveries included. */

@@ -42,6 +42,11 @@ typedef struct {
   int dups;     /* redeliveries (DUP set) on it */
 } conn_t;
 
+/* Why connections failed, for the report: a storm's failures mean different things. */
+enum { F_SOCKET, F_RESET_CONNECTING, F_RESET_AWAITING, F_WRITE, F_CLOSED_AWAITING, F_REFUSED, F_KINDS };
+static const char *failure_names[F_KINDS] = {"socket", "reset before connected", "reset awaiting CONNACK", "CONNECT not written", "closed awaiting CONNACK", "refused or unparsable"};
+static long failures[F_KINDS];
+
 static int version = 4;
 static unsigned long session_expiry = 0;
 
@@ -188,6 +193,7 @@ int main(int argc, char **argv) {
       if (c->fd < 0 || (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS)) {
         c->state = 3;
         failed++;
+        failures[F_SOCKET]++;
         if (c->fd >= 0) close(c->fd);
         next++;
         continue;
@@ -202,7 +208,7 @@ int main(int argc, char **argv) {
       conn_t *c = &conns[events[i].data.u32];
       if (c->state == 3) continue;
       if (events[i].events & (EPOLLERR | EPOLLHUP)) {
-        if (c->state < 2) { pending--; failed++; }
+        if (c->state < 2) { pending--; failed++; failures[c->state == 0 ? F_RESET_CONNECTING : F_RESET_AWAITING]++; }
         c->state = 3;
         epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
         continue;
@@ -213,7 +219,7 @@ int main(int argc, char **argv) {
         unsigned char pkt[128];
         int len = encode_connect(pkt, id, clean);
         if (write(c->fd, pkt, len) != len) {
-          c->state = 3; pending--; failed++;
+          c->state = 3; pending--; failed++; failures[F_WRITE]++;
           continue;
         }
         c->state = 1;
@@ -225,7 +231,7 @@ int main(int argc, char **argv) {
           ssize_t r = read(c->fd, c->buf + c->have, sizeof c->buf - c->have);
           if (r <= 0) {
             if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-              if (c->state < 2) { pending--; failed++; }
+              if (c->state < 2) { pending--; failed++; failures[F_CLOSED_AWAITING]++; }
               c->state = 3;
               epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
             }
@@ -235,7 +241,7 @@ int main(int argc, char **argv) {
           int connacked = 0, firsts = 0;
           int seen = consume(c, &connacked, &firsts);
           if (seen < 0) {
-            if (c->state < 2) { pending--; failed++; }
+            if (c->state < 2) { pending--; failed++; failures[F_REFUSED]++; }
             c->state = 3;
             break;
           }
@@ -270,8 +276,14 @@ int main(int argc, char **argv) {
     if (conns[i].received < share) missing += share - conns[i].received;
     dups += conns[i].dups;
   }
-  printf("{\"connected\":%d,\"failed\":%d,\"connectedMs\":%.1f,\"received\":%ld,\"deliveredMs\":%.1f,\"sessionsPresent\":%d,\"missing\":%ld,\"duplicates\":%ld}\n",
-         connected, failed, connected_at, received, delivered_at, present, missing, dups);
+  char how[512] = "";
+  for (int k = 0; k < F_KINDS; k++) {
+    if (failures[k] == 0) continue;
+    size_t used = strlen(how);
+    snprintf(how + used, sizeof how - used, "%s%ld %s", used ? ", " : "", failures[k], failure_names[k]);
+  }
+  printf("{\"failedHow\":\"%s\",\"connected\":%d,\"failed\":%d,\"connectedMs\":%.1f,\"received\":%ld,\"deliveredMs\":%.1f,\"sessionsPresent\":%d,\"missing\":%ld,\"duplicates\":%ld}\n",
+         how, connected, failed, connected_at, received, delivered_at, present, missing, dups);
   fflush(stdout);
   for (int i = 0; i < count; i++) if (conns[i].state != 3 && conns[i].fd > 0) close(conns[i].fd);
   return 0;
