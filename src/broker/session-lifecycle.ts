@@ -32,6 +32,8 @@ export interface SessionLifecycleParts {
 export class BrokerSessionLifecycle implements SessionLifecycle {
   private readonly expiryTimers: SessionExpiryTimers;
   private readonly willTimers: WillDelayTimers;
+  /** Recovered sessions whose incoming QoS 2 ids came with the sessions: their CONNECT reads none. */
+  private readonly incomingRestored = new WeakSet<Session>();
 
   constructor(private readonly parts: SessionLifecycleParts) {
     const { clock, sessions } = parts;
@@ -76,7 +78,12 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
     const session = this.parts.sessions.create(record.clientId, record.protocolVersion, record.expiryInterval);
     session.disconnectedAt = disconnectedAt;
     session.username = record.username;
-    session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq);
+    session.markRecovered(storedSession.outgoingCount, storedSession.nextOutgoingSeq, storedSession.firstOutgoingSeq);
+    if (storedSession.incomingQos2Ids !== undefined) {
+      // Only the client changes them, and it is not connected: the same as reading them at its CONNECT.
+      session.restoreIncomingQos2(storedSession.incomingQos2Ids);
+      this.incomingRestored.add(session);
+    }
     for (const subscription of subscriptions) {
       session.subscriptions.set(subscription.filter, subscription);
       this.parts.router.addSubscription(record.clientId, subscription);
@@ -94,10 +101,12 @@ export class BrokerSessionLifecycle implements SessionLifecycle {
   async loadSessionState(session: Session): Promise<void> {
     if (session.isOutgoingLoaded) return;
     const store = this.parts.store;
-    // Incoming QoS 2 ids only change while the client is connected, which it is not yet.
-    const incoming = await store.loadIncomingQos2(session.clientId);
-    session.restoreIncomingQos2(incoming, store.incomingRoutingIds?.(session.clientId));
-    await session.loadOutgoing(() => store.loadOutgoing(session.clientId));
+    if (!this.incomingRestored.delete(session)) {
+      // Incoming QoS 2 ids only change while the client is connected, which it is not yet.
+      const incoming = await store.loadIncomingQos2(session.clientId);
+      session.restoreIncomingQos2(incoming, store.incomingRoutingIds?.(session.clientId));
+    }
+    await session.loadOutgoing((span) => store.loadOutgoing(session.clientId, span));
   }
 
   discardSession(session: Session): void {

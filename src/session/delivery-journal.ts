@@ -4,7 +4,7 @@
  * its delivery ends (neither the put nor a delete need reach the disk), and the lazy load of a
  * session recovered after a restart, whose deliveries stay on disk until its client returns.
  */
-import type { CommitLog, OutgoingRecord, StoreOp } from '../store/index.js';
+import type { CommitLog, OutgoingRecord, OutgoingSpan, StoreOp } from '../store/index.js';
 
 type LoadState = 'loaded' | 'unloaded' | 'loading';
 
@@ -44,6 +44,8 @@ export class DeliveryJournal {
   private arrivedWhileLoading: OutgoingRecord[] = [];
   /** How many deliveries a not-yet-loaded session holds in the store. */
   private unloadedCount = 0;
+  /** Where they lie, when the store said where they start (`load` hands it to the read). */
+  private unloadedSpan: OutgoingSpan | undefined;
 
   constructor(
     private readonly clientId: string,
@@ -120,10 +122,15 @@ export class DeliveryJournal {
     return this.state === 'loaded';
   }
 
-  /** Its deliveries stay on disk until `load`; `storedCount` is exact while nothing is read. */
-  markRecovered(storedCount: number): void {
+  /**
+   * Its deliveries stay on disk until `load`; `storedCount` is exact while nothing is read. With
+   * `firstSeq` (the lowest stored) and `nextSeq` the store knows they lie in [firstSeq, nextSeq).
+   */
+  markRecovered(storedCount: number, firstSeq?: number, nextSeq?: number): void {
     this.state = 'unloaded';
     this.unloadedCount = storedCount;
+    if (storedCount === 0 && nextSeq !== undefined) this.unloadedSpan = { fromSeq: nextSeq, toSeq: nextSeq, count: 0 };
+    else if (firstSeq !== undefined && nextSeq !== undefined) this.unloadedSpan = { fromSeq: firstSeq, toSeq: nextSeq, count: storedCount };
   }
 
   /**
@@ -133,6 +140,11 @@ export class DeliveryJournal {
   holdUnloaded(record: OutgoingRecord, maxQueued: number): boolean {
     if (this.unloadedCount >= maxQueued) return false;
     this.unloadedCount++;
+    const span = this.unloadedSpan;
+    if (span) {
+      span.toSeq = Math.max(span.toSeq, record.seq + 1);
+      span.count++;
+    }
     this.persist({ type: 'putOutgoing', clientId: this.clientId, record });
     if (this.state === 'loading') this.arrivedWhileLoading.push(record);
     return true;
@@ -143,7 +155,7 @@ export class DeliveryJournal {
    * those that arrived during the read, each once, in `seq` order — unless the session was
    * discarded meanwhile.
    */
-  load(read: () => Promise<OutgoingRecord[]>, restore: (records: OutgoingRecord[]) => void): Promise<void> {
+  load(read: (span: OutgoingSpan | undefined) => Promise<OutgoingRecord[]>, restore: (records: OutgoingRecord[]) => void): Promise<void> {
     // A second CONNECT for the client while the first one's read is under way goes on once the
     // records are restored, not before.
     if (this.state === 'loading') return this.loading!;
@@ -158,19 +170,20 @@ export class DeliveryJournal {
   /** The load under way, settled once its records are restored. */
   private loading: Promise<void> | undefined;
 
-  private async readBack(read: () => Promise<OutgoingRecord[]>): Promise<OutgoingRecord[] | undefined> {
+  private async readBack(read: (span: OutgoingSpan | undefined) => Promise<OutgoingRecord[]>): Promise<OutgoingRecord[] | undefined> {
     let records: OutgoingRecord[];
     try {
       // Deliveries that reached the session while it was unloaded may still wait in the commit
       // batch; read before they are written and they are missed (they are not in
       // arrivedWhileLoading either) — acknowledged messages gone until the next restart.
       await new Promise<void>((resolve) => this.log.afterCommit(() => resolve()));
-      records = await read();
+      records = await read(this.unloadedSpan);
     } catch (error) {
       this.state = 'unloaded';
       throw error;
     }
     if (this.state !== 'loading') return undefined; // discarded meanwhile
+    this.unloadedSpan = undefined;
     const arrived = this.arrivedWhileLoading;
     this.arrivedWhileLoading = [];
     this.state = 'loaded';
@@ -190,5 +203,6 @@ export class DeliveryJournal {
     this.state = 'loaded';
     this.arrivedWhileLoading = [];
     this.unloadedCount = 0;
+    this.unloadedSpan = undefined;
   }
 }

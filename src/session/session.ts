@@ -15,7 +15,7 @@
  * parts. The next cut would be `deliverBorrowed` into `BorrowedDeliveries`; it needs the link, the
  * queue, the window and the sender, so it was left here rather than passed five of them.
  */
-import type { CommitLog, Message, OutgoingRecord, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
+import type { CommitLog, Message, OutgoingRecord, OutgoingSpan, SessionRecord, StoreOp, SubscriptionRecord, WillRecord } from '../store/index.js';
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
 import { BorrowedDeliveries, type DeliveryOwner } from './borrowed-deliveries.js';
 import { DeliveryCompletion } from './delivery-completion.js';
@@ -239,9 +239,9 @@ export class Session {
    * Marks a session recovered from the store: its deliveries stay on disk until `loadOutgoing`,
    * and new ones are numbered after `nextSeq` so they never overwrite a stored one.
    */
-  markRecovered(storedCount: number, nextSeq: number): void {
+  markRecovered(storedCount: number, nextSeq: number, firstSeq?: number): void {
     this.nextSeq = Math.max(this.nextSeq, nextSeq);
-    this.journal.markRecovered(storedCount);
+    this.journal.markRecovered(storedCount, firstSeq, nextSeq);
   }
 
   get isOutgoingLoaded(): boolean {
@@ -249,7 +249,7 @@ export class Session {
   }
 
   /** Reads the stored deliveries back into memory (once), before the client goes online. */
-  loadOutgoing(read: () => Promise<OutgoingRecord[]>): Promise<void> {
+  loadOutgoing(read: (span: OutgoingSpan | undefined) => Promise<OutgoingRecord[]>): Promise<void> {
     return this.journal.load(read, (records) => {
       for (const record of records) this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
       this.nextSeq = Math.max(this.nextSeq, this.sender.restore(this.withoutSecondCopies(records)));

@@ -124,6 +124,28 @@ export function storeContract(backend: StoreBackend): void {
       expect(loaded[0]!.message.payload.toString()).toBe('m1');
     });
 
+    it('loadOutgoing with the span its records lie in returns what a plain read returns, for several sessions read at once', async () => {
+      await store.write([{ type: 'putSession', session: session('c1') }, { type: 'putSession', session: session('c2') }, { type: 'putSession', session: session('c3') }]);
+      await store.write([1, 2, 3, 5, 6].map((seq) => ({ type: 'putOutgoing' as const, clientId: 'c1', record: outgoing(seq) })));
+      await store.write([7, 8].map((seq) => ({ type: 'putOutgoing' as const, clientId: 'c2', record: outgoing(seq) })));
+      // c1's seq 4 was acked (a hole); c3 has none.
+      const [c1, c2, c3] = await Promise.all([
+        store.loadOutgoing('c1', { fromSeq: 1, toSeq: 7, count: 5 }),
+        store.loadOutgoing('c2', { fromSeq: 7, toSeq: 9, count: 2 }),
+        store.loadOutgoing('c3', { fromSeq: 1, toSeq: 1, count: 0 }),
+      ]);
+      expect(c1!.map((r) => r.seq)).toEqual([1, 2, 3, 5, 6]);
+      expect(c1).toEqual(await store.loadOutgoing('c1'));
+      expect(c2!.map((r) => [r.seq, r.message.payload.toString()])).toEqual([
+        [7, 'm7'],
+        [8, 'm8'],
+      ]);
+      expect(c3).toEqual([]);
+      // A span with far more seqs than records (acks out of order left it sparse) reads the same.
+      await store.write([{ type: 'putOutgoing', clientId: 'c2', record: outgoing(10_000) }]);
+      expect((await store.loadOutgoing('c2', { fromSeq: 7, toSeq: 10_001, count: 3 })).map((r) => r.seq)).toEqual([7, 8, 10_000]);
+    });
+
     it('keeps message properties, including binary correlation data', async () => {
       const props = {
         contentType: 'application/json',

@@ -98,6 +98,24 @@ export interface StoredSession {
   outgoingCount: number;
   /** One more than the highest stored outgoing seq (1 when none): where new deliveries continue. */
   nextOutgoingSeq: number;
+  /** The lowest stored outgoing seq, when the store knows it (with the count and next seq: the span `loadOutgoing` may read). */
+  firstOutgoingSeq?: number;
+  /**
+   * The session's incoming QoS 2 ids, when the store read them with the sessions (a few bytes
+   * each): the client's CONNECT then needs no read of them. Absent: read by `loadIncomingQos2`.
+   */
+  incomingQos2Ids?: number[];
+}
+
+/**
+ * Where a session's stored deliveries lie: every one has `fromSeq <= seq < toSeq`, and there are
+ * `count` of them (exact: nothing was read or acked since they were counted). A store may read
+ * exactly those keys instead of scanning the session's range.
+ */
+export interface OutgoingSpan {
+  fromSeq: number;
+  toSeq: number;
+  count: number;
 }
 
 export interface Store {
@@ -107,8 +125,8 @@ export interface Store {
   write(ops: readonly StoreOp[]): Promise<void>;
   loadSessions(): Promise<StoredSession[]>;
   loadRetained(): Promise<Message[]>;
-  /** The session's outgoing records in `seq` order. */
-  loadOutgoing(clientId: string): Promise<OutgoingRecord[]>;
+  /** The session's outgoing records in `seq` order; `span`, when known, says where they lie. */
+  loadOutgoing(clientId: string, span?: OutgoingSpan): Promise<OutgoingRecord[]>;
   loadIncomingQos2(clientId: string): Promise<number[]>;
   /** Cluster store: the routing ids stored with the incoming QoS 2 ids `loadIncomingQos2` just read. */
   incomingRoutingIds?(clientId: string): ReadonlyMap<number, string> | undefined;

@@ -29,10 +29,18 @@ export function compareScenarios(isQuick: boolean): Scenario[] {
     slowConsumer('10', isQuick ? 50_000 : 200_000, 100_000),
     slowConsumer('11', isQuick ? 50_000 : 200_000, 1_000),
     connectionStorm(isQuick ? 2_000 : 5_000),
-    // The issue's size in quick runs too: 10,000 persistent sessions × 10 queued (setup ~20 s per broker).
-    reconnectStorm(10_000, 10),
+    // The issue's size in quick runs too: 10,000 persistent sessions × 10 queued (setup ~20 s per
+    // broker and protocol); BENCH_RECONNECT_SESSIONS sets another count (a smaller storm, a profile).
+    reconnectStorm(reconnectSessions(), 10),
     retainedQos1(10_000, 100),
   ];
+}
+
+/** Scenario 13's session count: BENCH_RECONNECT_SESSIONS, else the issue's 10,000. */
+function reconnectSessions(): number {
+  const wanted = Number(process.env.BENCH_RECONNECT_SESSIONS ?? 10_000);
+  if (!Number.isInteger(wanted) || wanted < 1) throw new Error(`BENCH_RECONNECT_SESSIONS must be a positive integer, not ${process.env.BENCH_RECONNECT_SESSIONS}`);
+  return wanted;
 }
 
 export interface CompareOptions {

@@ -94,12 +94,20 @@ export function runProber(binary: string, run: ProberRun): Promise<ProberResult>
 export interface OpenerResult {
   connected: number;
   failed: number;
+  /** How they failed, e.g. "3 reset awaiting CONNACK" (empty when none did). */
+  failedHow: string;
   /** From the opener's start to its last CONNACK. */
   connectedMs: number;
-  /** PUBLISHes received (each QoS 1 one answered with PUBACK). */
+  /** PUBLISHes received (each QoS 1 one answered with PUBACK), redeliveries included. */
   received: number;
   /** From the opener's start to the last PUBLISH. */
   deliveredMs: number;
+  /** CONNACKs that said Session Present. */
+  sessionsPresent: number;
+  /** Summed over connections: how many first deliveries (DUP clear) each got short of its share (expectMessages / count). */
+  missing: number;
+  /** PUBLISHes with DUP set. */
+  duplicates: number;
 }
 
 export interface OpenerRun {
@@ -110,15 +118,18 @@ export interface OpenerRun {
   holdMs: number;
   isClean: boolean;
   idPrefix: string;
-  /** Wait for this many PUBLISHes in all (0: none), or until none came for `idleMs`. */
+  /** Wait for this many PUBLISHes in all, an equal share on each connection (0: none), or until none came for `idleMs`. */
   expectMessages?: number;
   idleMs?: number;
+  /** 4: MQTT 3.1.1 (the default); 5: MQTT 5.0, the CONNECT with `sessionExpirySeconds` as its Session Expiry Interval. */
+  version?: 4 | 5;
+  sessionExpirySeconds?: number;
   /** Called with the opener's pid once it runs (to sample the broker meanwhile). */
   onStarted?: () => void;
 }
 
 export function runOpener(binary: string, run: OpenerRun): Promise<OpenerResult> {
-  const args = [run.port, run.count, run.outstanding, run.holdMs, run.isClean ? 1 : 0, run.idPrefix, run.expectMessages ?? 0, run.idleMs ?? 5000].map(String);
+  const args = [run.port, run.count, run.outstanding, run.holdMs, run.isClean ? 1 : 0, run.idPrefix, run.expectMessages ?? 0, run.idleMs ?? 5000, run.version ?? 4, run.sessionExpirySeconds ?? 0].map(String);
   return new Promise((resolve, reject) => {
     execFile(binary, args, { timeout: 300_000 }, (error, stdout) => {
       if (error) return reject(error);

@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,8 @@ export interface RunningPeer {
   outputTail(): string;
   /** Stops it (SIGTERM) and starts it again on the same port and data dir; resolves at its first CONNACK. */
   restart(): Promise<void>;
+  /** Stops it, empties its data dir (what it stored is gone) and starts it again; resolves at its first CONNACK. */
+  wipe(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -175,6 +177,15 @@ export async function startPeer(kind: PeerKind, limits: PeerLimits = {}): Promis
       isRestarting = true;
       await stopChild(child);
       isRestarting = false;
+      await launch();
+    },
+    wipe: async () => {
+      isRestarting = true;
+      await stopChild(child);
+      isRestarting = false;
+      // Mosquitto's config file is written again at every launch.
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
       await launch();
     },
     stop: async () => {
