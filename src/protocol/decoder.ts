@@ -43,6 +43,15 @@ export class PacketDecoder {
       const plain = decodeFrequent(frame, version);
       if (plain) return plain;
     }
+    return this.decodeFully(frame, version);
+  }
+
+  /**
+   * The full check and mqtt-packet. Kept out of `decode` so that `decode` stays small enough for
+   * V8 to inline it into the connection's per-packet path, the full path's bytecode not counted
+   * against that caller's inlining budget (a fresh broker's first messages pay for the compiles).
+   */
+  private decodeFully(frame: Buffer, version: ProtocolVersion): Packet | MqttError {
     const violation = checkClientFrame(frame, version);
     if (violation) return new MqttError(violation.reasonCode, violation.message);
     const decoded = this.full.decode(frame, version);

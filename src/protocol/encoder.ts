@@ -51,6 +51,14 @@ export class PacketEncoder {
       const isPlain = reasonCode === 0 || version !== 5;
       return isPlain ? encodeAck(AckType[packet.cmd], packet.messageId!) : encodeAckWithReason(AckType[packet.cmd], packet.messageId!, reasonCode);
     }
+    return this.encodeOtherReply(packet, version, maximumPacketSize);
+  }
+
+  /**
+   * Every reply but a plain acknowledgement. Kept out of `encodeReply` so that the acknowledgement
+   * path stays small enough for V8 to inline into its callers (see PacketDecoder.decodeFully).
+   */
+  private encodeOtherReply(packet: Packet, version: ProtocolVersion, maximumPacketSize: number): Buffer {
     if (packet.cmd === 'connack' && version !== 5) return encodeConnackV4(packet.sessionPresent === true, packet.returnCode ?? 0);
     const bytes = encodePacket(packet, version);
     if (bytes.length <= maximumPacketSize || !('properties' in packet) || !packet.properties) return bytes;
