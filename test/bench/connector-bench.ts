@@ -5,12 +5,22 @@
  * the AMQP sink to a RabbitMQ node started for the run; batch 1 and batch 100; broker CPU per message
  * (and RabbitMQ's, and this process's: the load generator and the backend's reader share the 2 cores);
  * then RabbitMQ alone (amqplib from this process, the same queue and messages) as the ceiling.
+ *
+ * Two ways of counting an AMQP run, each reported: `read during` — a reader consumes and acks while
+ * the clock runs, which stops when it has every message (what a backend with a live consumer
+ * sees; the reader's CPU is this process's, its acks RabbitMQ's); `read after` — the clock stops when
+ * every message is confirmed to the sink (the broker's delivered counter; RabbitMQ alone: its last
+ * confirm), then the queue is read back and every message id counted, so none is missing, but
+ * the reading is not timed. Queue types (batch 100 and RabbitMQ alone only): `classic` (the
+ * default: what RabbitMQ 3.10 declares unless told otherwise), `classic-v2` (`x-queue-version: 2`,
+ * the new index and store, opt-in in 3.10) and `quorum` (`x-queue-type: quorum`, a one-node Raft log).
  */
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/temp.js';
 import { RabbitServer, serverPackages } from '../helpers/servers.js';
 import { cpuSeconds, spawnBroker, stopBroker } from './lib/broker-process.js';
@@ -18,10 +28,26 @@ import { LoadClient, PublishTemplate, publishWindowed } from './lib/load-client.
 
 const PAYLOAD = Buffer.alloc(64, 0x61);
 
+/** The RabbitMQ queue the AMQP runs fill (see the header). */
+export type BenchQueueType = 'classic' | 'classic-v2' | 'quorum';
+/** When the clock stops (see the header). */
+export type BenchReader = 'during' | 'after';
+
+const QUEUE_ARGUMENTS: Record<BenchQueueType, Record<string, unknown>> = {
+  classic: {},
+  'classic-v2': { 'x-queue-version': 2 },
+  quorum: { 'x-queue-type': 'quorum' },
+};
+
 export interface ConnectorBenchResult {
   /** rabbitmq-alone: amqplib publishing straight to RabbitMQ (no Midge); batchSize is then its window of unconfirmed messages. */
   sink: 'http' | 'amqp' | 'rabbitmq-alone';
   batchSize: number;
+  /** AMQP runs: the queue type, and whether the reader ran during the timed phase or after it. */
+  queueType?: BenchQueueType;
+  reader?: BenchReader;
+  /** read-after runs: distinct message ids read back after the clock stopped (must be `messages`). */
+  readBack?: number;
   messages: number;
   seconds: number;
   messagesPerSecond: number;
@@ -33,21 +59,51 @@ export interface ConnectorBenchResult {
   atBackend: number;
 }
 
-/** Counts messages arriving at a backend; resolves when `total` have. */
+/** Counts messages arriving at a backend (and their distinct ids, when it has them); resolves when `total` have. */
 class Arrivals {
   count = 0;
+  readonly ids = new Set<string>();
   private resolve: () => void = () => undefined;
   readonly all: Promise<void>;
   constructor(readonly total: number) {
     this.all = new Promise((r) => (this.resolve = r));
   }
-  add(n: number): void {
+  add(n: number, id?: string): void {
     this.count += n;
+    if (id !== undefined) this.ids.add(id);
     if (this.count >= this.total) this.resolve();
   }
 }
 
-async function run(sink: ConnectorBenchResult['sink'], batchSize: number, total: number, connector: Record<string, unknown>, arrivals: Arrivals, backendPid?: number): Promise<ConnectorBenchResult> {
+/** Resolves within 180 s, whether or not `done` did (a run that lost messages shows it in its count). */
+async function atMost180s(done: Promise<unknown>): Promise<void> {
+  let giveUp: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((r) => (giveUp = setTimeout(r, 180_000)))]);
+  clearTimeout(giveUp);
+}
+
+/**
+ * Polls the broker's admin API until its connector `bench` reports `total` delivered (confirmed by
+ * the backend). Every 50 ms: each poll costs both processes CPU (polling every 20 ms added ~20 µs
+ * per message to the bench process in a slow loaded run), and 50 ms is ~2% of a 3 s run.
+ */
+async function confirmedByBroker(adminPort: number, total: number): Promise<number> {
+  const deadline = Date.now() + 180_000;
+  let delivered = 0;
+  while (Date.now() < deadline) {
+    const response = await fetch(`http://127.0.0.1:${adminPort}/api/v1/connectors/bench`);
+    delivered = ((await response.json()) as { delivered: number }).delivered;
+    if (delivered >= total) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return delivered;
+}
+
+/**
+ * One sink run. `readAfter`: the clock stops when the broker has every message confirmed (its
+ * admin API, polled once the publishers are done), and `readAfter()` then reads the backend.
+ */
+async function run(sink: ConnectorBenchResult['sink'], batchSize: number, total: number, connector: Record<string, unknown>, arrivals: Arrivals, backendPid?: number, readAfter?: () => Promise<void>): Promise<ConnectorBenchResult> {
   const dir = await makeTempDir('midge-bench-conn-');
   const configFile = path.join(dir, 'midge.json');
   const delivery = { batchSize, inflight: batchSize === 1 ? 32 : 4, maxWaitMs: batchSize === 1 ? 0 : 5, ordering: 'per-topic' };
@@ -57,6 +113,8 @@ async function run(sink: ConnectorBenchResult['sink'], batchSize: number, total:
   const env = profileDir
     ? { NODE_OPTIONS: `--require ${path.join(import.meta.dirname, 'connector-cpu-profile.cjs')}`, BENCH_BROKER_PROFILE_DIR: path.join(profileDir, `${sink}-batch${batchSize}`) }
     : {};
+  const adminPort = readAfter ? await freePort() : undefined;
+  if (adminPort !== undefined) Object.assign(env, { MIDGE_HTTP__ENABLED: 'true', MIDGE_HTTP__HOST: '127.0.0.1', MIDGE_HTTP__PORT: String(adminPort) });
   const broker = await spawnBroker(['--port', '0', '--data-dir', path.join(dir, 'data'), '--config', configFile], 30_000, env);
   try {
     const publishers = await Promise.all(Array.from({ length: 10 }, (_, i) => LoadClient.connect(broker.port, { clientId: `bench-conn-${i}` })));
@@ -65,19 +123,19 @@ async function run(sink: ConnectorBenchResult['sink'], batchSize: number, total:
     const benchBefore = process.cpuUsage();
     const startedAt = process.hrtime.bigint();
     await Promise.all(publishers.map(({ client }, i) => publishWindowed(client, new PublishTemplate(`bench/${i}`, PAYLOAD, 1), 1, total / 10, 32)));
-    let giveUp: NodeJS.Timeout | undefined;
-    await Promise.race([arrivals.all, new Promise((r) => (giveUp = setTimeout(r, 180_000)))]);
-    clearTimeout(giveUp);
+    const counted = adminPort === undefined ? (await atMost180s(arrivals.all), arrivals.count) : await confirmedByBroker(adminPort, total);
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
     const cpu = cpuSeconds(broker.child.pid!) - cpuBefore;
     const backendCpu = backendPid === undefined ? undefined : cpuSeconds(backendPid) - backendBefore;
     const benchCpu = process.cpuUsage(benchBefore);
-    const perMessage = (seconds: number): number => (seconds / Math.max(1, arrivals.count)) * 1e6;
+    const perMessage = (seconds: number): number => (seconds / Math.max(1, counted)) * 1e6;
     for (const { client } of publishers) client.destroy();
-    return { sink, batchSize, messages: total, seconds, messagesPerSecond: arrivals.count / seconds, brokerCpuMicrosecondsPerMessage: perMessage(cpu),
+    if (readAfter) await readAfter();
+    return { sink, batchSize, messages: total, seconds, messagesPerSecond: counted / seconds, brokerCpuMicrosecondsPerMessage: perMessage(cpu),
       ...(backendCpu === undefined ? {} : { backendCpuMicrosecondsPerMessage: perMessage(backendCpu) }),
       benchCpuMicrosecondsPerMessage: perMessage((benchCpu.user + benchCpu.system) / 1e6),
-      atBackend: arrivals.count,
+      atBackend: counted,
+      ...(readAfter ? { readBack: arrivals.ids.size } : {}),
     };
   } finally {
     await stopBroker(broker);
@@ -109,24 +167,29 @@ async function httpRun(batchSize: number, total: number): Promise<ConnectorBench
 }
 
 /**
- * A durable classic queue bound to amq.topic `bench.#` (what users would have), emptied, and its
- * reader counting arrivals; `close` deletes it. It must go: a queue left bound from an earlier run
+ * A durable queue of `type` bound to amq.topic `bench.#` (what users would have), emptied, and
+ * its reader counting arrivals and their message ids — from the start, or from `startReading()`
+ * (read-after runs); `close` deletes it. It must go: a queue left bound from an earlier run
  * would get a copy of every later run's messages (twice the work for RabbitMQ, with no reader).
  */
-async function openBenchQueue(rabbit: RabbitServer, queue: string, arrivals: Arrivals): Promise<{ close(): Promise<void> }> {
+async function openBenchQueue(rabbit: RabbitServer, queue: string, type: BenchQueueType, arrivals: Arrivals, reader: BenchReader): Promise<{ startReading(): Promise<void>; close(): Promise<void> }> {
   const amqp = await import('amqplib');
   const connection = await amqp.connect(rabbit.url);
   const channel = await connection.createChannel();
-  await channel.assertQueue(queue, { durable: true });
+  await channel.assertQueue(queue, { durable: true, arguments: QUEUE_ARGUMENTS[type] });
   await channel.purgeQueue(queue);
   await channel.bindQueue(queue, 'amq.topic', 'bench.#');
   await channel.prefetch(1000);
-  await channel.consume(queue, (message) => {
-    if (!message) return;
-    channel.ack(message);
-    arrivals.add(1);
-  });
+  const startReading = async (): Promise<void> => {
+    await channel.consume(queue, (message) => {
+      if (!message) return;
+      channel.ack(message);
+      arrivals.add(1, message.properties.messageId as string | undefined);
+    });
+  };
+  if (reader === 'during') await startReading();
   return {
+    startReading,
     async close() {
       await channel.deleteQueue(queue);
       await connection.close();
@@ -134,11 +197,13 @@ async function openBenchQueue(rabbit: RabbitServer, queue: string, arrivals: Arr
   };
 }
 
-async function amqpRun(rabbit: RabbitServer, batchSize: number, total: number): Promise<ConnectorBenchResult> {
+async function amqpRun(rabbit: RabbitServer, batchSize: number, total: number, type: BenchQueueType, reader: BenchReader): Promise<ConnectorBenchResult> {
   const arrivals = new Arrivals(total);
-  const queue = await openBenchQueue(rabbit, `bench-${batchSize}`, arrivals);
+  const queue = await openBenchQueue(rabbit, `bench-${batchSize}-${type}-${reader}`, type, arrivals, reader);
+  const readAfter = reader === 'after' ? () => queue.startReading().then(() => atMost180s(arrivals.all)) : undefined;
   try {
-    return await run('amqp', batchSize, total, { name: 'bench', type: 'amqp', url: rabbit.url, sink: { topics: ['bench/#'] } }, arrivals, rabbit.pid);
+    const result = await run('amqp', batchSize, total, { name: 'bench', type: 'amqp', url: rabbit.url, sink: { topics: ['bench/#'] } }, arrivals, rabbit.pid, readAfter);
+    return { ...result, queueType: type, reader };
   } finally {
     await queue.close();
   }
@@ -150,10 +215,10 @@ async function amqpRun(rabbit: RabbitServer, batchSize: number, total: number): 
  * confirm channel with up to `window` unconfirmed — what the AMQP sink can at best approach here,
  * since it adds Midge's own CPU on the same cores.
  */
-async function rabbitAloneRun(rabbit: RabbitServer, window: number, total: number): Promise<ConnectorBenchResult> {
+async function rabbitAloneRun(rabbit: RabbitServer, window: number, total: number, type: BenchQueueType, readerMode: BenchReader): Promise<ConnectorBenchResult> {
   const amqp = await import('amqplib');
   const arrivals = new Arrivals(total);
-  const reader = await openBenchQueue(rabbit, `bench-alone-${window}`, arrivals);
+  const reader = await openBenchQueue(rabbit, `bench-alone-${window}-${type}-${readerMode}`, type, arrivals, readerMode);
   const connection = await amqp.connect(rabbit.url);
   try {
     const channel = await connection.createConfirmChannel();
@@ -163,6 +228,7 @@ async function rabbitAloneRun(rabbit: RabbitServer, window: number, total: numbe
     await new Promise<void>((resolve, reject) => {
       let sent = 0;
       let unconfirmed = 0;
+      let confirmed = 0;
       const pump = (): void => {
         while (unconfirmed < window && sent < total) {
           const i = sent++;
@@ -172,31 +238,57 @@ async function rabbitAloneRun(rabbit: RabbitServer, window: number, total: numbe
           channel.publish('amq.topic', `bench.${i % 10}`, PAYLOAD, { persistent: true, mandatory: true, messageId: `bench:${i + 1}`, timestamp: Math.floor(Date.now() / 1000), headers }, (error) => {
             if (error) return reject(error as Error);
             unconfirmed--;
+            confirmed++;
+            if (readerMode === 'after' && confirmed === total) resolve();
             pump();
           });
         }
       };
       pump();
-      void arrivals.all.then(resolve);
+      if (readerMode === 'during') void atMost180s(arrivals.all).then(resolve);
     });
     const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+    const rabbitCpu = cpuSeconds(rabbit.pid) - rabbitBefore;
     const benchCpu = process.cpuUsage(benchBefore);
-    const perMessage = (cpu: number): number => (cpu / Math.max(1, arrivals.count)) * 1e6;
+    const counted = readerMode === 'after' ? total : arrivals.count;
+    const perMessage = (cpu: number): number => (cpu / Math.max(1, counted)) * 1e6;
+    if (readerMode === 'after') await reader.startReading().then(() => atMost180s(arrivals.all));
     return {
       sink: 'rabbitmq-alone',
       batchSize: window,
+      queueType: type,
+      reader: readerMode,
       messages: total,
       seconds,
-      messagesPerSecond: arrivals.count / seconds,
+      messagesPerSecond: counted / seconds,
       brokerCpuMicrosecondsPerMessage: 0,
-      backendCpuMicrosecondsPerMessage: perMessage(cpuSeconds(rabbit.pid) - rabbitBefore),
+      backendCpuMicrosecondsPerMessage: perMessage(rabbitCpu),
       benchCpuMicrosecondsPerMessage: perMessage((benchCpu.user + benchCpu.system) / 1e6),
-      atBackend: arrivals.count,
+      atBackend: counted,
+      ...(readerMode === 'after' ? { readBack: arrivals.ids.size } : {}),
     };
   } finally {
     await connection.close();
     await reader.close();
   }
+}
+
+/** The AMQP runs: batch 1 with the classic queue read during; batch 100 (and RabbitMQ alone) with every queue type and reader. */
+function amqpCases(): Array<{ type: BenchQueueType; reader: BenchReader }> {
+  // BENCH_CONNECTOR_QUEUES=classic,quorum and BENCH_CONNECTOR_READERS=after: only those.
+  const types = (process.env.BENCH_CONNECTOR_QUEUES ?? 'classic,classic-v2,quorum').split(',') as BenchQueueType[];
+  const readers = (process.env.BENCH_CONNECTOR_READERS ?? 'during,after').split(',') as BenchReader[];
+  const cases: Array<{ type: BenchQueueType; reader: BenchReader }> = [];
+  // The classic queue read during is the default row (comparable with earlier sessions'); the other
+  // queue types are read after only (what they cost RabbitMQ to take and confirm).
+  for (const type of types) for (const reader of readers) if (type === 'classic' || reader === 'after') cases.push({ type, reader });
+  return cases;
+}
+
+function describe(r: ConnectorBenchResult): string {
+  if (r.queueType === undefined) return '';
+  const readBack = r.readBack === undefined ? '' : `, read back after: ${r.readBack}/${r.messages} ids`;
+  return ` [${r.queueType} queue, read ${r.reader}${readBack}]`;
 }
 
 export async function runConnectorBench(isQuick: boolean, log: (line: string) => void): Promise<ConnectorBenchResult[]> {
@@ -206,10 +298,10 @@ export async function runConnectorBench(isQuick: boolean, log: (line: string) =>
   const show = (r: ConnectorBenchResult): void => {
     results.push(r);
     if (r.sink === 'rabbitmq-alone') {
-      log(`  RabbitMQ alone, window ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), RabbitMQ ${r.backendCpuMicrosecondsPerMessage!.toFixed(0)} µs CPU/msg, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs`);
+      log(`  RabbitMQ alone, window ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), RabbitMQ ${r.backendCpuMicrosecondsPerMessage!.toFixed(0)} µs CPU/msg, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs${describe(r)}`);
       return;
     }
-    log(`  ${r.sink} batch ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), broker ${r.brokerCpuMicrosecondsPerMessage.toFixed(0)} µs CPU/msg${r.backendCpuMicrosecondsPerMessage === undefined ? '' : `, RabbitMQ ${r.backendCpuMicrosecondsPerMessage.toFixed(0)} µs`}, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs`);
+    log(`  ${r.sink} batch ${r.batchSize}: ${Math.round(r.messagesPerSecond).toLocaleString('en')} msg/s at the backend (${r.atBackend}/${r.messages} in ${r.seconds.toFixed(1)} s), broker ${r.brokerCpuMicrosecondsPerMessage.toFixed(0)} µs CPU/msg${r.backendCpuMicrosecondsPerMessage === undefined ? '' : `, RabbitMQ ${r.backendCpuMicrosecondsPerMessage.toFixed(0)} µs`}, bench process ${r.benchCpuMicrosecondsPerMessage.toFixed(0)} µs${describe(r)}`);
   };
   // BENCH_CONNECTOR_SINKS=http or amqp, BENCH_CONNECTOR_BATCHES=100: only those (e.g. while profiling one).
   const sinks = (process.env.BENCH_CONNECTOR_SINKS ?? 'http,amqp').split(',');
@@ -218,10 +310,15 @@ export async function runConnectorBench(isQuick: boolean, log: (line: string) =>
   if (!sinks.includes('amqp')) return results;
   if (serverPackages.rabbitmq.isAvailable) {
     const rabbit = await RabbitServer.create();
+    const cases = amqpCases();
     try {
-      for (const batch of batches) show(await amqpRun(rabbit, batch, total));
-      // The ceiling: the sink's default window (batchSize 100 × inflight 4) and a deeper one.
-      if (process.env.BENCH_CONNECTOR_RABBIT_ALONE !== '0') for (const window of [400, 2000]) show(await rabbitAloneRun(rabbit, window, total));
+      for (const batch of batches) for (const { type, reader } of batch === 1 ? cases.slice(0, 1) : cases) show(await amqpRun(rabbit, batch, total, type, reader));
+      // The ceiling: the sink's default window (batchSize 100 × inflight 4), and a deeper one for the default row.
+      if (process.env.BENCH_CONNECTOR_RABBIT_ALONE !== '0') {
+        for (const { type, reader } of cases) {
+          for (const window of type === 'classic' && reader === 'during' ? [400, 2000] : [400]) show(await rabbitAloneRun(rabbit, window, total, type, reader));
+        }
+      }
     } finally {
       await rabbit.destroy();
     }

@@ -13,6 +13,9 @@ import { SinkError } from '../errors.js';
 import { Template } from '../template.js';
 import type { ConnectorMessage, Sink } from '../types.js';
 
+/** Topics whose shared header tables are kept (then forgotten at once, like Template's memo). */
+const OWN_HEADERS_MEMO_SIZE = 10_000;
+
 export interface AmqpSinkSettings {
   url: string;
   sink: AmqpSinkConfig;
@@ -43,6 +46,11 @@ export class AmqpSink implements Sink {
   private onChannelLost: ((error: Error) => void)[] = [];
   /** Drops the current channel once it stops confirming for `timeoutMs` (see confirm-watchdog.ts). */
   private watchdog: ConfirmWatchdog | undefined;
+  /**
+   * Midge's own headers of a message that has no others, one table per topic and QoS (index
+   * 0-2): a fleet publishes on few topics many times, and amqplib only reads the table it is given.
+   */
+  private readonly ownHeadersByTopic = new Map<string, Record<string, unknown>[]>();
 
   constructor(private readonly settings: AmqpSinkSettings) {
     this.exchange = new Template(settings.sink.exchange);
@@ -124,12 +132,25 @@ export class AmqpSink implements Sink {
     return closeAmqpConnection(connection);
   }
 
+  private ownHeadersOf(topic: string, qos: number): Record<string, unknown> {
+    let byQos = this.ownHeadersByTopic.get(topic);
+    if (byQos === undefined) {
+      if (this.ownHeadersByTopic.size >= OWN_HEADERS_MEMO_SIZE) this.ownHeadersByTopic.clear();
+      byQos = [];
+      this.ownHeadersByTopic.set(topic, byQos);
+    }
+    return (byQos[qos] ??= { 'x-mqtt-topic': topic, 'x-mqtt-qos': qos });
+  }
+
   private optionsOf(m: ConnectorMessage, now: number): Options.Publish {
     const s = this.settings.sink;
     const message = m.message;
     const mapped = s.mapProperties && (message.properties !== undefined || message.expiresAt !== undefined) ? amqpPublishPropertiesOf(message, now) : undefined;
     // Midge's own headers last: a user property cannot pose as them (x-… ones are never mapped).
-    const headers: Record<string, unknown> = mapped?.headers ? { ...mapped.headers, 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos } : { 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos };
+    let headers: Record<string, unknown>;
+    if (mapped?.headers) headers = { ...mapped.headers, 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos };
+    else if (!m.isRedelivered) headers = this.ownHeadersOf(message.topic, message.qos);
+    else headers = { 'x-mqtt-topic': message.topic, 'x-mqtt-qos': message.qos };
     if (m.isRedelivered) headers['x-midge-redelivered'] = 1;
     const options: Options.Publish = { persistent: s.persistent, mandatory: s.mandatory, messageId: m.id, timestamp: Math.floor(m.timestamp / 1000), headers };
     if (mapped?.expiration !== undefined) options.expiration = mapped.expiration;
@@ -165,7 +186,7 @@ export class AmqpSink implements Sink {
         watchdog.published(batch.length);
         for (let i = 0; i < batch.length; i++) {
           const m = batch[i]!;
-          this.returned.delete(m.id);
+          if (this.returned.size > 0) this.returned.delete(m.id);
           const body = this.body ? Buffer.from(this.body.render(m)) : m.message.payload;
           channel.publish(this.exchange.renderCached(m), this.routingKey.renderCached(m), body, this.optionsOf(m, now), (error) => {
             watchdog.confirmed();
