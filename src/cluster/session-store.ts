@@ -12,7 +12,6 @@ import {
   decodeSession,
   decodeSubscription,
   encodeMessage,
-  encodeOutgoing,
   encodeSession,
   encodeSubscription,
   type Message,
@@ -24,6 +23,7 @@ import {
   type SubscriptionRecord,
 } from '../store/index.js';
 import { BUCKETS, keyHash, type Engine, type KvWrite } from './engine.js';
+import { OutgoingGroups } from './outgoing-groups.js';
 
 export interface LoadedSession extends StoredSession {
   outgoing: OutgoingRecord[];
@@ -43,6 +43,9 @@ export class ClusterStore implements Store {
 
   /** Inbox sequences applied since the last write, by inbox node: written after the batch's ops. */
   private appliedMarks = new Map<string, number>();
+
+  /** Outgoing records as one engine write per session and store write (outgoing-groups.ts). */
+  private readonly outgoing = new OutgoingGroups((cid, seq) => `${cid}.o.${seqKey(seq)}`);
 
   constructor(private readonly engine: Engine) {}
 
@@ -77,6 +80,7 @@ export class ClusterStore implements Store {
     // timeout must not put an older value over a newer one).
     let segment = new Map<string, KvWrite>();
     const flush = async (): Promise<void> => {
+      for (const write of this.outgoing.take()) put(BUCKETS.sessions, write.key, write.value);
       if (segment.size === 0) return;
       const writes = [...segment.values()];
       segment = new Map();
@@ -97,6 +101,7 @@ export class ClusterStore implements Store {
         case 'deleteSession':
           await flush();
           await this.engine.purgePrefix(BUCKETS.sessions, keyHash(op.clientId));
+          this.outgoing.forget(keyHash(op.clientId));
           break;
         case 'putSubscription':
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.s.${keyHash(op.subscription.filter)}`, encodeSubscription(op.subscription));
@@ -105,10 +110,10 @@ export class ClusterStore implements Store {
           put(BUCKETS.sessions, `${keyHash(op.clientId)}.s.${keyHash(op.filter)}`, undefined);
           break;
         case 'putOutgoing':
-          put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.record.seq)}`, encodeOutgoing(op.record));
+          this.outgoing.put(keyHash(op.clientId), op.record);
           break;
         case 'deleteOutgoing':
-          put(BUCKETS.sessions, `${keyHash(op.clientId)}.o.${seqKey(op.seq)}`, undefined);
+          this.outgoing.delete(keyHash(op.clientId), op.seq);
           break;
         case 'putIncomingQos2':
           // The value is the message's routing id (cluster QoS 2 routes under it), or a placeholder.
@@ -125,6 +130,8 @@ export class ClusterStore implements Store {
           break;
       }
     }
+    // The outgoing groups before the marks: a mark stored says its inbox batch's effects are.
+    for (const write of this.outgoing.take()) put(BUCKETS.sessions, write.key, write.value);
     for (const [node, seq] of marks) put(BUCKETS.sessions, appliedKey(node), Buffer.from(String(seq)));
     await flush();
     // Stored; acknowledged only under a valid lease (a purge alone does not pass writeKv).
@@ -155,7 +162,9 @@ export class ClusterStore implements Store {
     const values = await this.engine.readPrefix(BUCKETS.sessions, `${cid}.>`);
     let session: SessionRecord | undefined;
     const subscriptions: SubscriptionRecord[] = [];
-    const outgoing: OutgoingRecord[] = [];
+    const single: OutgoingRecord[] = [];
+    const groups = new Map<string, Buffer>();
+    const endedLists = new Map<string, Buffer>();
     const incomingQos2: number[] = [];
     let routingIds: Map<number, string> | undefined;
     for (const [key, value] of values) {
@@ -164,7 +173,9 @@ export class ClusterStore implements Store {
       const tail = key.slice(cid.length + 3);
       if (kind === 'r') session = decodeSession(key, buffer);
       else if (kind === 's') subscriptions.push(decodeSubscription(key, buffer));
-      else if (kind === 'o') outgoing.push(decodeOutgoing(key, buffer));
+      else if (kind === 'o') single.push(decodeOutgoing(key, buffer));
+      else if (kind === 'g') groups.set(tail, buffer);
+      else if (kind === 'x') endedLists.set(tail, buffer);
       else if (kind === 'q') {
         const packetId = parseInt(tail, 16);
         incomingQos2.push(packetId);
@@ -173,7 +184,11 @@ export class ClusterStore implements Store {
       }
     }
 
-    if (!session) return undefined;
+    if (!session) {
+      this.outgoing.noSession(cid);
+      return undefined;
+    }
+    const outgoing = this.outgoing.loaded(cid, groups, endedLists, single);
     outgoing.sort((a, b) => a.seq - b.seq);
     const last = outgoing[outgoing.length - 1];
     const loaded: LoadedSession = { session, subscriptions, outgoing, incomingQos2, outgoingCount: outgoing.length, nextOutgoingSeq: last ? last.seq + 1 : 1 };
