@@ -18,6 +18,12 @@ export interface Delivery {
   /** How often a targeted delivery was sent on already (bounds a loop between stale views). */
   hops?: number;
   /**
+   * Sessions the sending node was claiming (restoring from the receiving node) when it routed
+   * this: it could not deliver it to them itself, so a receiver that released one of them sends
+   * it on there, whatever its own route view shows (handover.ts, peer-router.ts).
+   */
+  claiming?: string[];
+  /**
    * Sender side only (not encoded): the inbox message's Nats-Msg-Id for a QoS 2 publication's
    * delivery to one node, derived from its routing id, so a second routing of it is dropped by
    * the stream (its duplicate window).
@@ -37,6 +43,7 @@ interface Header {
   c?: string;
   h?: number;
   i?: string;
+  k?: string[];
 }
 
 export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
@@ -59,6 +66,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
     if (d.declinedBy) header.v = d.declinedBy;
     if (d.targetClientId !== undefined) header.c = d.targetClientId;
     if (d.hops !== undefined) header.h = d.hops;
+    if (d.claiming) header.k = d.claiming;
     const json = Buffer.from(JSON.stringify(header));
     const lengths = Buffer.allocUnsafe(8);
     lengths.writeUInt32BE(json.length, 0);
@@ -110,6 +118,7 @@ export function decodeBatch(data: Uint8Array): Delivery[] {
     if (header.v) delivery.declinedBy = header.v;
     if (header.c !== undefined) delivery.targetClientId = header.c;
     if (header.h !== undefined) delivery.hops = header.h;
+    if (header.k) delivery.claiming = header.k;
     out.push(delivery);
   }
   return out;

@@ -28,13 +28,27 @@ export class Handover {
   ) {}
 
   async claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
-    const claims = this.parts.claims;
-    const claim = this.claimOnce(clientId, isCleanStart);
+    const { claims, restoring } = this.parts;
+    // Until the session is restored here, what this node publishes for it goes only to its old
+    // node: named there (Delivery.claiming), it follows the session here however late the old
+    // node reads it (its own route view may show this node's routes long before).
+    if (!isCleanStart) restoring.add(clientId);
+    // One claim of an id at a time on this node: a client reconnecting while its first claim
+    // waits (for an adoption, say) claims again. Run side by side, the older one could restore
+    // the session after a release request had waited for the newer one only and let it go to
+    // another node — a second copy here, taking deliveries of a session owned elsewhere.
+    const previous = claims.get(clientId);
+    const claim = previous
+      ? previous.catch(() => false).then(() => this.claimOnce(clientId, isCleanStart))
+      : this.claimOnce(clientId, isCleanStart);
     claims.set(clientId, claim);
     try {
       return await claim;
     } finally {
-      if (claims.get(clientId) === claim) claims.delete(clientId);
+      if (claims.get(clientId) === claim) {
+        claims.delete(clientId);
+        restoring.delete(clientId);
+      }
     }
   }
 
@@ -61,7 +75,7 @@ export class Handover {
       }
       if (!result.isOwner) return false;
       // Back here: a handoff of this session to another node ends (it handed it back).
-      this.handoffs.end(clientId);
+      this.handoffs.end(clientId, true);
       // This node may be adopting the session from a dead node right now: the client gets it
       // once the dead node's inbox is read into it, not half restored.
       release();
@@ -77,6 +91,12 @@ export class Handover {
         return true;
       }
       const stored = await store.loadStored(clientId);
+      // Still this node's? A release request (answered while the read ran) may have sent the
+      // session on: restored here now, it would be a second copy beside the new owner's.
+      if ((await ownership.ownerOf(clientId)) !== nodeId) {
+        logger.debug({ clientId }, 'cluster: claim lost its session to another node while reading it');
+        return false;
+      }
       if (stored && !broker.sessions.get(clientId)) broker.restoreSession(stored, broker.now());
       return true;
     } finally {

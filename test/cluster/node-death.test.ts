@@ -34,6 +34,8 @@ function connect(nodes: MidgeNode[], first: number, clientId: string): MqttClien
 
 class StreamPublisher {
   readonly acked = new Set<number>();
+  /** When each acknowledgement arrived (ms), for the report of what is missing. */
+  readonly ackedAt = new Map<number, number>();
   sent = 0;
   /** Publishing holds at this many until raised (a second kill under load holds half back). */
   private limit: number;
@@ -61,6 +63,7 @@ class StreamPublisher {
       try {
         await this.client.publishAsync(this.topic, String(seq), { qos: this.qos });
         this.acked.add(seq);
+        this.ackedAt.set(seq, Date.now());
       } catch {
         /* never acknowledged: the cluster owes nothing for it */
       }
@@ -77,9 +80,21 @@ class StreamPublisher {
   }
 }
 
+/**
+ * PUBLISH packets that reached a client, per topic (before the QoS 2 flow releases them as
+ * messages): tells a message the broker never sent from one the client held back.
+ */
+const publishesSeen = new Map<string, Set<number>>();
+
 /** Received payloads per topic, in arrival order. */
 function collect(client: MqttClient): Map<string, number[]> {
   const got = new Map<string, number[]>();
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd !== 'publish') return;
+    let seen = publishesSeen.get(packet.topic);
+    if (!seen) publishesSeen.set(packet.topic, (seen = new Set()));
+    seen.add(Number(packet.payload.toString()));
+  });
   client.on('message', (topic, payload) => {
     let list = got.get(topic);
     if (!list) got.set(topic, (list = []));
@@ -136,14 +151,18 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     }, 20_000);
     for (const list of [...got1.values(), ...got2.values()]) list.length = 0;
 
+    // When each phase began (ms), so the report can say in which phase a missing message was acknowledged.
+    const marks: Array<[string, number]> = [['load', Date.now()]];
     for (const p of publishers) p.start();
     const ackedTotal = (): number => publishers.reduce((sum, p) => sum + p.acked.size, 0);
     await waitUntil('load running', () => ackedTotal() > 2000, 30_000);
     // The QoS 1 subscriber goes away for a while: its messages queue in its session meanwhile.
     sub1.end(true);
+    marks.push(['sub1 away', Date.now()]);
     await waitUntil('more load', () => ackedTotal() > 4000, 30_000);
 
     await n3.kill(); // the subscribers' node
+    marks.push(['n3 killed', Date.now()]);
     const afterFirstKill = ackedTotal();
     await waitUntil('load goes on after the first kill', () => ackedTotal() > afterFirstKill + 2000, 60_000);
     const sub1again = connect(nodes, 1, 'death-sub-q1');
@@ -154,6 +173,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     const isAdopted = (dead: string): boolean =>
       nodes.some((n) => n.process.logs.some((l) => l.msg === 'cluster: adopted a dead node (its sessions and inbox)' && l.deadNode === dead));
     await waitUntil('n3 adopted', () => isAdopted('n3'), 120_000);
+    marks.push(['n3 adopted', Date.now()]);
     if (isSecondKillUnderLoad) {
       for (const p of publishers) p.raiseLimit();
       const afterAdoption = ackedTotal();
@@ -161,6 +181,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     }
     const isPublishingAtSecondKill = publishers.some((p) => p.sent < MAX_PER_PUBLISHER);
     await n1.kill(); // the publishers' node
+    marks.push(['n1 killed', Date.now()]);
     process.stderr.write(`node-death: the publishers' node killed ${isPublishingAtSecondKill ? 'while they published' : 'after they had sent everything'}\n`);
     const afterSecondKill = ackedTotal();
     if (isSecondKillUnderLoad) {
@@ -206,7 +227,14 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
           if (last && Number(last[last.length - 1]) === s - 1) ranges[ranges.length - 1] = `${last[0]}-${s}`;
           else ranges.push(String(s));
         }
-        process.stderr.write(`node-death: ${p.topic} missing ${ranges.join(',')} (sent ${p.sent})\n`);
+        const phase = (at: number | undefined): string => {
+          if (at === undefined) return '?';
+          const last = marks.filter(([, t]) => t <= at).pop() ?? marks[0]!;
+          return `${last[0]}+${at - last[1]}ms`;
+        };
+        const when = ranges.map((r) => r.split('-').map((s) => phase(p.ackedAt.get(Number(s)))).join('..'));
+        const seenAsPublish = expected(p).filter((s) => !got.has(s) && publishesSeen.get(p.topic)?.has(s)).length;
+        process.stderr.write(`node-death: ${p.topic} missing ${ranges.join(',')} (sent ${p.sent}; ${seenAsPublish} of them reached the client as PUBLISH) acked at ${when.join(', ')}; marks ${JSON.stringify(marks)}\n`);
       }
     }
     if (report.some((r) => r.missing > 0 || (r.topic.includes('q2') && r.duplicates > 0))) {
