@@ -20,6 +20,8 @@ export interface ReleaseRequest {
 }
 
 export class Handover {
+  /** Every claim under way here, by client id (NodeParts.claims has the newest only). */
+  private readonly claimsUnderWay = new Map<string, Set<Promise<boolean>>>();
 
   constructor(
     private readonly parts: NodeParts,
@@ -33,22 +35,24 @@ export class Handover {
     // node: named there (Delivery.claiming), it follows the session here however late the old
     // node reads it (its own route view may show this node's routes long before).
     if (!isCleanStart) restoring.add(clientId);
-    // One claim of an id at a time on this node: a client reconnecting while its first claim
-    // waits (for an adoption, say) claims again. Run side by side, the older one could restore
-    // the session after a release request had waited for the newer one only and let it go to
-    // another node — a second copy here, taking deliveries of a session owned elsewhere.
-    const previous = claims.get(clientId);
-    const claim = previous
-      ? previous.catch(() => false).then(() => this.claimOnce(clientId, isCleanStart))
-      : this.claimOnce(clientId, isCleanStart);
+    const claim = this.claimOnce(clientId, isCleanStart);
     claims.set(clientId, claim);
+    // A client reconnecting while its first claim waits (for an adoption, say) claims again, so
+    // one id can have several claims under way here: a release request waits for all of them
+    // (waiting for the newest only, an older one restored the session after it had gone to
+    // another node — a second copy here, taking deliveries of a session owned elsewhere).
+    let all = this.claimsUnderWay.get(clientId);
+    if (!all) this.claimsUnderWay.set(clientId, (all = new Set()));
+    all.add(claim);
     try {
       return await claim;
     } finally {
-      if (claims.get(clientId) === claim) {
-        claims.delete(clientId);
+      all.delete(claim);
+      if (all.size === 0 && this.claimsUnderWay.get(clientId) === all) {
+        this.claimsUnderWay.delete(clientId);
         restoring.delete(clientId);
       }
+      if (claims.get(clientId) === claim) claims.delete(clientId);
     }
   }
 
@@ -120,8 +124,8 @@ export class Handover {
       // taken over below is taken once its CONNACK is out: closed while registered but not yet
       // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
       // (nothing but AUTH before CONNACK [5.0 MQTT-3.2.0-1]).
-      const local = this.parts.claims.get(clientId);
-      const hasLocalWinner = local !== undefined && (await local.catch(() => false));
+      const local = [...(this.claimsUnderWay.get(clientId) ?? [])];
+      const hasLocalWinner = (await Promise.all(local.map((claim) => claim.catch(() => false)))).some((won) => won);
       const isSettled = (): boolean => {
         const connection = broker.clients.get(clientId);
         if (!connection) return !hasLocalWinner;
