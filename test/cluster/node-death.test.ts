@@ -277,10 +277,12 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
   //   the client): handover.ts waits for every claim and re-checks the owner;
   // - two claims of one id on one node: the loser of the owner compare-and-set refused the newer
   //   CONNECT, and mqtt.js does not reconnect after a refusal (the test hung): ownership.ts.
-  // On that code, alone (2026-12-01, loaded machine): 7 of 8 runs passed; the 8th, with the whole
-  // suite running beside it, hung: the engine stalled (heartbeats unstored for 4 s, an adoption
-  // timed out and was retried), CONNECTs were refused meanwhile (0x89) and the publishers, which
-  // do not retry a refusal by default, never came back. Not 10 in a row, so still:
+  // On that code (2026-12-01, loaded machine, 8 of the 10 runs beside the whole suite): 7 of 10
+  // passed. One lost 32 acknowledged QoS 1 of each QoS 1 publisher (one inbox batch), acknowledged
+  // 4 s into the load, before any kill, and never sent to the subscriber (README "Cluster": a
+  // suspected applied mark passing a batch the subscribers' node never handled; not confirmed).
+  // One hung: the engine stalled, CONNECTs were refused meanwhile (0x89) and mqtt.js does not
+  // retry a refused CONNACK. One timed out waiting for load after the second kill. So still:
   // SKIPPED in the suite (issue 15); MIDGE_TEST_CLUSTER_HELD=1 runs it, alone.
   it.skipIf(!process.env.MIDGE_TEST_CLUSTER_HELD)('the same, with the publishers\' node killed while they still publish', async () => {
     await crashAcrossNodes(true);
