@@ -75,6 +75,7 @@ export class ClusterService implements ClusterHooks {
       liveness: this.liveness,
       isServing: () => this.isStarted && !this.isFenced && !this.isSuspended,
       claims: new Map(),
+      restoring: new Set(),
       gate: new InboxGate(),
     });
     this.handoffs = new Handoffs(this.routes, this.link, this.logger);

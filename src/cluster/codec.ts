@@ -18,6 +18,12 @@ export interface Delivery {
   /** How often a targeted delivery was sent on already (bounds a loop between stale views). */
   hops?: number;
   /**
+   * Sessions the sending node was claiming (restoring from the receiving node) when it routed
+   * this: it could not deliver it to them itself, so a receiver that released one of them sends
+   * it on there, whatever its own route view shows (handover.ts, peer-router.ts).
+   */
+  claiming?: string[];
+  /**
    * Sender side only (not encoded): the inbox message's Nats-Msg-Id for a QoS 2 publication's
    * delivery to one node, derived from its routing id, so a second routing of it is dropped by
    * the stream (its duplicate window).
@@ -38,6 +44,7 @@ interface Header {
   c?: string;
   h?: number;
   i?: string;
+  k?: string[];
 }
 
 /**
@@ -46,7 +53,7 @@ interface Header {
  * with its u32 count, whose first byte is 0 for any batch under max_payload.
  *   u8 2, u32 count, then per delivery: u16 flags, u8 qos, str topic, [str publisher],
  *   [f64 expiresAt], [str routingId], [u32 hops], [list groups], [list declinedBy], [str target],
- *   [u32 + JSON properties], u32 + payload
+ *   [list claiming], [u32 + JSON properties], u32 + payload
  * (str: u16 byte length + UTF-8; list: u16 count + str each).
  */
 const FORMAT_2 = 2;
@@ -59,6 +66,7 @@ const F_GROUPS = 32;
 const F_DECLINED = 64;
 const F_TARGET = 128;
 const F_PROPERTIES = 256;
+const F_CLAIMING = 512;
 
 /** MQTT 5 properties as JSON, correlation data as base64 (rare: most messages carry none). */
 function propertiesJson(properties: NonNullable<Message['properties']>): Buffer {
@@ -88,6 +96,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
     if (d.groups) size += listBytes(d.groups);
     if (d.declinedBy) size += listBytes(d.declinedBy);
     if (d.targetClientId !== undefined) size += strBytes(d.targetClientId);
+    if (d.claiming) size += listBytes(d.claiming);
     if (m.properties) size += 4 + (properties[i] = propertiesJson(m.properties)).length;
   }
   const out = Buffer.allocUnsafe(size);
@@ -117,6 +126,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
       (d.groups ? F_GROUPS : 0) |
       (d.declinedBy ? F_DECLINED : 0) |
       (d.targetClientId !== undefined ? F_TARGET : 0) |
+      (d.claiming ? F_CLAIMING : 0) |
       (json ? F_PROPERTIES : 0);
     out.writeUInt16BE(flags, at);
     out[at + 2] = m.qos;
@@ -129,6 +139,7 @@ export function encodeBatch(deliveries: readonly Delivery[]): Uint8Array {
     if (d.groups) list(d.groups);
     if (d.declinedBy) list(d.declinedBy);
     if (d.targetClientId !== undefined) str(d.targetClientId);
+    if (d.claiming) list(d.claiming);
     if (json) {
       at = out.writeUInt32BE(json.length, at);
       at += json.copy(out, at);
@@ -205,6 +216,7 @@ function decodeFormat2(buffer: Buffer): Delivery[] {
     if (flags & F_GROUPS) delivery.groups = list();
     if (flags & F_DECLINED) delivery.declinedBy = list();
     if (flags & F_TARGET) delivery.targetClientId = str();
+    if (flags & F_CLAIMING) delivery.claiming = list();
     if (flags & F_PROPERTIES) {
       need(4);
       const length = buffer.readUInt32BE(at);
@@ -261,6 +273,7 @@ function decodeFormat1(buffer: Buffer): Delivery[] {
     if (header.v) delivery.declinedBy = header.v;
     if (header.c !== undefined) delivery.targetClientId = header.c;
     if (header.h !== undefined) delivery.hops = header.h;
+    if (header.k) delivery.claiming = header.k;
     out.push(delivery);
   }
   return out;

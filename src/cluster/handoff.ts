@@ -18,6 +18,11 @@ import type { RouteTable } from './route-table.js';
 
 /** A handoff whose new node never shows its routes (its claim lost, it died) ends anyway. */
 const MAX_HANDOFF_MS = 60_000;
+/**
+ * How long a released session's new node is remembered after its handoff ended: deliveries the
+ * claiming node sent here while it claimed (Delivery.claiming) may be read that much later.
+ */
+const REMEMBER_RELEASED_MS = 5 * 60_000;
 const SWEEP_MS = 100;
 
 interface Handoff {
@@ -31,6 +36,8 @@ interface Handoff {
 
 export class Handoffs {
   private readonly byClient = new Map<string, Handoff>();
+  /** Released sessions whose handoff ended: their new node, and when (REMEMBER_RELEASED_MS). */
+  private readonly ended = new Map<string, { node: string; at: number }>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -48,6 +55,7 @@ export class Handoffs {
     this.end(clientId);
     const plain = [...filters].filter((filter) => !parseSharedFilter(filter));
     for (const filter of plain) this.routes.filterAdded(filter);
+    this.ended.delete(clientId);
     this.byClient.set(clientId, { clientId, node, filters: plain, since: Date.now(), forwarded: 0 });
     this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
   }
@@ -55,6 +63,11 @@ export class Handoffs {
   /** The node a released session went to, while it is followed. */
   nodeOf(clientId: string): string | undefined {
     return this.byClient.get(clientId)?.node;
+  }
+
+  /** The node a session released from here went to, while followed or remembered after. */
+  releasedTo(clientId: string): string | undefined {
+    return this.byClient.get(clientId)?.node ?? this.ended.get(clientId)?.node;
   }
 
   /** Another node claimed the released session after the first one: follow it there. */
@@ -67,23 +80,29 @@ export class Handoffs {
    * Sends `message` on to the released sessions it matches, unless their new node is among
    * `routedNodes` (this node's routes already take it there: its router delivers to the session).
    */
-  follow(message: Message, publisherId: string | undefined, routedNodes: ReadonlySet<string>): void {
+  follow(message: Message, publisherId: string | undefined, routedNodes: ReadonlySet<string>, sentAlready?: ReadonlySet<string>): void {
     for (const handoff of this.byClient.values()) {
-      if (routedNodes.has(handoff.node)) continue;
+      if (routedNodes.has(handoff.node) || sentAlready?.has(handoff.clientId)) continue;
       if (!handoff.filters.some((filter) => topicMatchesFilter(message.topic, filter))) continue;
       this.link.send(handoff.node, publisherId === undefined ? { message, targetClientId: handoff.clientId } : { message, publisherId, targetClientId: handoff.clientId });
       handoff.forwarded++;
     }
   }
 
-  /** Ends the handoff: this node's held route entries go (unless local subscribers keep them). */
-  end(clientId: string): void {
+  /**
+   * Ends the handoff: this node's held route entries go (unless local subscribers keep them).
+   * `isBackHere`: the session came back to this node; its last node is not remembered.
+   */
+  end(clientId: string, isBackHere = false): void {
+    if (isBackHere) this.ended.delete(clientId);
     const handoff = this.byClient.get(clientId);
     if (!handoff) return;
     this.byClient.delete(clientId);
+    this.ended.delete(clientId);
+    if (!isBackHere) this.ended.set(clientId, { node: handoff.node, at: Date.now() });
     for (const filter of handoff.filters) this.routes.filterRemoved(filter);
     this.logger.debug({ clientId, node: handoff.node, forwarded: handoff.forwarded, ms: Date.now() - handoff.since }, 'cluster: handoff ended');
-    if (this.byClient.size === 0 && this.sweeper) {
+    if (this.byClient.size === 0 && this.ended.size === 0 && this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
@@ -91,6 +110,11 @@ export class Handoffs {
 
   private sweep(): void {
     const now = Date.now();
+    for (const [clientId, { at }] of this.ended) {
+      if (now - at < REMEMBER_RELEASED_MS) break; // in the order they ended
+      this.ended.delete(clientId);
+    }
+    if (this.byClient.size === 0 && this.ended.size === 0) return this.stop();
     for (const handoff of [...this.byClient.values()]) {
       const isRouted = handoff.filters.every((filter) => this.routes.hasRoute(handoff.node, filter));
       if (isRouted || now - handoff.since > MAX_HANDOFF_MS) {

@@ -20,6 +20,8 @@ export interface ReleaseRequest {
 }
 
 export class Handover {
+  /** Every claim under way here, by client id (NodeParts.claims has the newest only). */
+  private readonly claimsUnderWay = new Map<string, Set<Promise<boolean>>>();
 
   constructor(
     private readonly parts: NodeParts,
@@ -28,12 +30,28 @@ export class Handover {
   ) {}
 
   async claim(clientId: string, isCleanStart: boolean): Promise<boolean> {
-    const claims = this.parts.claims;
+    const { claims, restoring } = this.parts;
+    // Until the session is restored here, what this node publishes for it goes only to its old
+    // node: named there (Delivery.claiming), it follows the session here however late the old
+    // node reads it (its own route view may show this node's routes long before).
+    if (!isCleanStart) restoring.add(clientId);
     const claim = this.claimOnce(clientId, isCleanStart);
     claims.set(clientId, claim);
+    // A client reconnecting while its first claim waits (for an adoption, say) claims again, so
+    // one id can have several claims under way here: a release request waits for all of them
+    // (waiting for the newest only, an older one restored the session after it had gone to
+    // another node — a second copy here, taking deliveries of a session owned elsewhere).
+    let all = this.claimsUnderWay.get(clientId);
+    if (!all) this.claimsUnderWay.set(clientId, (all = new Set()));
+    all.add(claim);
     try {
       return await claim;
     } finally {
+      all.delete(claim);
+      if (all.size === 0 && this.claimsUnderWay.get(clientId) === all) {
+        this.claimsUnderWay.delete(clientId);
+        restoring.delete(clientId);
+      }
       if (claims.get(clientId) === claim) claims.delete(clientId);
     }
   }
@@ -61,7 +79,7 @@ export class Handover {
       }
       if (!result.isOwner) return false;
       // Back here: a handoff of this session to another node ends (it handed it back).
-      this.handoffs.end(clientId);
+      this.handoffs.end(clientId, true);
       // This node may be adopting the session from a dead node right now: the client gets it
       // once the dead node's inbox is read into it, not half restored.
       release();
@@ -77,6 +95,12 @@ export class Handover {
         return true;
       }
       const stored = await store.loadStored(clientId);
+      // Still this node's? A release request (answered while the read ran) may have sent the
+      // session on: restored here now, it would be a second copy beside the new owner's.
+      if ((await ownership.ownerOf(clientId)) !== nodeId) {
+        logger.debug({ clientId }, 'cluster: claim lost its session to another node while reading it');
+        return false;
+      }
       if (stored && !broker.sessions.get(clientId)) broker.restoreSession(stored, broker.now());
       return true;
     } finally {
@@ -100,8 +124,8 @@ export class Handover {
       // taken over below is taken once its CONNACK is out: closed while registered but not yet
       // acknowledged (its CONNACK waits for the commit), its client would get no CONNACK at all
       // (nothing but AUTH before CONNACK [5.0 MQTT-3.2.0-1]).
-      const local = this.parts.claims.get(clientId);
-      const hasLocalWinner = local !== undefined && (await local.catch(() => false));
+      const local = [...(this.claimsUnderWay.get(clientId) ?? [])];
+      const hasLocalWinner = (await Promise.all(local.map((claim) => claim.catch(() => false)))).some((won) => won);
       const isSettled = (): boolean => {
         const connection = broker.clients.get(clientId);
         if (!connection) return !hasLocalWinner;

@@ -27,6 +27,12 @@ export interface NodeParts {
    * session here (peer-router.ts) that arrives before the session is restored.
    */
   readonly claims: Map<string, Promise<boolean>>;
+  /**
+   * Of those, the ids whose session is still to be restored here from another node (not a clean
+   * start): what this node routes meanwhile names them (Delivery.claiming), since it cannot
+   * deliver to them itself yet.
+   */
+  readonly restoring: Set<string>;
   /** Inbox batches are applied through it, in order; a hold makes later ones wait. */
   readonly gate: InboxGate;
 }

@@ -65,8 +65,13 @@ export class Ownership {
       if (entry) await kv.update(key, value, entry.revision);
       else await kv.create(key, value);
     } catch (error) {
-      if (/wrong last sequence|key exists/i.test((error as Error).message)) return { isOwner: false, previousNode: current?.node };
-      throw error;
+      if (!/wrong last sequence|key exists/i.test((error as Error).message)) throw error;
+      // Lost the compare-and-set. To another CONNECT of the id on this same node (a client that
+      // reconnected while its first claim waited), the id is still this node's: refused, the
+      // newest connection would be the one turned away (and many clients do not retry a refusal).
+      const after = await kv.get(key);
+      const winner = after && after.operation === 'PUT' ? decodeJson<OwnerRecord>(after.value).node : undefined;
+      return { isOwner: winner === this.nodeId, previousNode: current?.node };
     }
     return { isOwner: true, previousNode: current?.node };
   }

@@ -62,6 +62,8 @@ export class PeerRouter implements PeerRouting {
       if (!delivery) {
         delivery = publisherId === undefined ? { message } : { message, publisherId };
         if (routingId !== undefined) delivery.dedupId = `${routingId}.${node}`;
+        // Sessions being claimed here do not get it from this node yet: named, their old node sends it on.
+        if (this.parts.restoring.size > 0) delivery.claiming = [...this.parts.restoring];
         perNode.set(node, delivery);
       }
       return delivery;
@@ -130,9 +132,31 @@ export class PeerRouter implements PeerRouting {
     } finally {
       this.peerGroups = undefined;
     }
+    const followed = delivery.claiming ? this.followClaimed(delivery, delivery.claiming) : undefined;
     // The sender still routed it here for a session that moved on: it follows the session.
-    if (this.handoffs.size > 0) this.handoffs.follow(delivery.message, delivery.publisherId, this.parts.routes.match(delivery.message.topic).nodes);
+    if (this.handoffs.size > 0) this.handoffs.follow(delivery.message, delivery.publisherId, this.parts.routes.match(delivery.message.topic).nodes, followed);
     return undefined;
+  }
+
+  /**
+   * A delivery its sender routed while claiming these sessions (from this node, maybe): the
+   * sender could not deliver it to them. One this node released goes on to where it went, even
+   * if this node's view shows that node's routes already (they appear once the session is
+   * restored there, and this inbox can be read seconds later: dropped, these were acknowledged
+   * messages lost at a move). Returns the sessions it was sent on for.
+   */
+  private followClaimed(delivery: Delivery, clientIds: readonly string[]): Set<string> | undefined {
+    let followed: Set<string> | undefined;
+    for (const clientId of clientIds) {
+      if (this.parts.broker.sessions.get(clientId)) continue; // still here: delivered above
+      const node = this.handoffs.releasedTo(clientId);
+      if (node === undefined || node === this.parts.nodeId) continue;
+      const onward: Delivery = { message: delivery.message, targetClientId: clientId };
+      if (delivery.publisherId !== undefined) onward.publisherId = delivery.publisherId;
+      this.parts.link.send(node, onward);
+      (followed ??= new Set()).add(clientId);
+    }
+    return followed;
   }
 
   /** A delivery for one session that moved here from the sending node (its handoff). */

@@ -329,7 +329,7 @@ export class LevelStore implements Store {
     this.queueReadKeys = 0;
     const keys: string[] = [];
     for (const { clientId, span } of reads) {
-      for (let seq = span.fromSeq; seq < span.toSeq; seq++) keys.push(outgoingKey(clientId, seq));
+      for (let seq = span.fromSeq; seq < span.toSeq; seq++) keys.push(this.keys.outgoing(clientId, seq));
     }
     this.db.getMany(keys).then(
       (values) => {

@@ -17,6 +17,7 @@ const full: Delivery = {
   declinedBy: ['n2'],
   targetClientId: 'sub 1',
   hops: 3,
+  claiming: ['sub 1', 'other'],
 };
 const plain: Delivery = { message: { topic: 't', payload: Buffer.alloc(0), qos: 1, retain: false } };
 

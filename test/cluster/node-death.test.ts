@@ -34,6 +34,8 @@ function connect(nodes: MidgeNode[], first: number, clientId: string): MqttClien
 
 class StreamPublisher {
   readonly acked = new Set<number>();
+  /** When each acknowledgement arrived (ms), for the report of what is missing. */
+  readonly ackedAt = new Map<number, number>();
   sent = 0;
   /** Publishing holds at this many until raised (a second kill under load holds half back). */
   private limit: number;
@@ -61,6 +63,7 @@ class StreamPublisher {
       try {
         await this.client.publishAsync(this.topic, String(seq), { qos: this.qos });
         this.acked.add(seq);
+        this.ackedAt.set(seq, Date.now());
       } catch {
         /* never acknowledged: the cluster owes nothing for it */
       }
@@ -77,9 +80,21 @@ class StreamPublisher {
   }
 }
 
+/**
+ * PUBLISH packets that reached a client, per topic (before the QoS 2 flow releases them as
+ * messages): tells a message the broker never sent from one the client held back.
+ */
+const publishesSeen = new Map<string, Set<number>>();
+
 /** Received payloads per topic, in arrival order. */
 function collect(client: MqttClient): Map<string, number[]> {
   const got = new Map<string, number[]>();
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd !== 'publish') return;
+    let seen = publishesSeen.get(packet.topic);
+    if (!seen) publishesSeen.set(packet.topic, (seen = new Set()));
+    seen.add(Number(packet.payload.toString()));
+  });
   client.on('message', (topic, payload) => {
     let list = got.get(topic);
     if (!list) got.set(topic, (list = []));
@@ -136,14 +151,18 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     }, 20_000);
     for (const list of [...got1.values(), ...got2.values()]) list.length = 0;
 
+    // When each phase began (ms), so the report can say in which phase a missing message was acknowledged.
+    const marks: Array<[string, number]> = [['load', Date.now()]];
     for (const p of publishers) p.start();
     const ackedTotal = (): number => publishers.reduce((sum, p) => sum + p.acked.size, 0);
     await waitUntil('load running', () => ackedTotal() > 2000, 30_000);
     // The QoS 1 subscriber goes away for a while: its messages queue in its session meanwhile.
     sub1.end(true);
+    marks.push(['sub1 away', Date.now()]);
     await waitUntil('more load', () => ackedTotal() > 4000, 30_000);
 
     await n3.kill(); // the subscribers' node
+    marks.push(['n3 killed', Date.now()]);
     const afterFirstKill = ackedTotal();
     await waitUntil('load goes on after the first kill', () => ackedTotal() > afterFirstKill + 2000, 60_000);
     const sub1again = connect(nodes, 1, 'death-sub-q1');
@@ -154,6 +173,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     const isAdopted = (dead: string): boolean =>
       nodes.some((n) => n.process.logs.some((l) => l.msg === 'cluster: adopted a dead node (its sessions and inbox)' && l.deadNode === dead));
     await waitUntil('n3 adopted', () => isAdopted('n3'), 120_000);
+    marks.push(['n3 adopted', Date.now()]);
     if (isSecondKillUnderLoad) {
       for (const p of publishers) p.raiseLimit();
       const afterAdoption = ackedTotal();
@@ -161,6 +181,7 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     }
     const isPublishingAtSecondKill = publishers.some((p) => p.sent < MAX_PER_PUBLISHER);
     await n1.kill(); // the publishers' node
+    marks.push(['n1 killed', Date.now()]);
     process.stderr.write(`node-death: the publishers' node killed ${isPublishingAtSecondKill ? 'while they published' : 'after they had sent everything'}\n`);
     const afterSecondKill = ackedTotal();
     if (isSecondKillUnderLoad) {
@@ -206,7 +227,14 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
           if (last && Number(last[last.length - 1]) === s - 1) ranges[ranges.length - 1] = `${last[0]}-${s}`;
           else ranges.push(String(s));
         }
-        process.stderr.write(`node-death: ${p.topic} missing ${ranges.join(',')} (sent ${p.sent})\n`);
+        const phase = (at: number | undefined): string => {
+          if (at === undefined) return '?';
+          const last = marks.filter(([, t]) => t <= at).pop() ?? marks[0]!;
+          return `${last[0]}+${at - last[1]}ms`;
+        };
+        const when = ranges.map((r) => r.split('-').map((s) => phase(p.ackedAt.get(Number(s)))).join('..'));
+        const seenAsPublish = expected(p).filter((s) => !got.has(s) && publishesSeen.get(p.topic)?.has(s)).length;
+        process.stderr.write(`node-death: ${p.topic} missing ${ranges.join(',')} (sent ${p.sent}; ${seenAsPublish} of them reached the client as PUBLISH) acked at ${when.join(', ')}; marks ${JSON.stringify(marks)}\n`);
       }
     }
     if (report.some((r) => r.missing > 0 || (r.topic.includes('q2') && r.duplicates > 0))) {
@@ -235,23 +263,27 @@ describe.skipIf(skip !== undefined)('cluster: node death', () => {
     await crashAcrossNodes(false);
   }, 240_000);
 
-  // Until the session handoff (src/cluster/handoff.ts) this lost 128–512 acknowledged QoS 1 per
-  // publisher in 4 of 6 runs: what n1 acknowledged between releasing the subscriber's session to
-  // n2 and seeing n2's routes matched nobody. The publishers resume right as that move happens.
-  // Runs while fixing (2026-12-01, loaded machine): after the handoff 2 of 3 passed (a stray
-  // window: deliveries following a session that had moved on again); after the owner lookup 2
-  // of 3 (a claim losing its compare-and-set to the old node's own rewrite); after that 3 of 4
-  // (a client connecting to the adopter mid-adoption lost most of its queue); on the final code
-  // 6 of 6 alone and 0 of 1 inside the whole suite: 32 acknowledged (one in-flight window) of 7
-  // of the 10 publishers missing, QoS 1 and QoS 2, after the subscriber's session had moved
-  // n2 → n1 → n2 shortly before n1 (the publishers' node) died. That cause is not found.
-  // Session 6 (2026-12-01): one path to that 1-window loss found and fixed — a delivery the old
-  // node sent on for a moving session reached the claiming node before it had restored the
-  // session and was dropped as stray (4 of 10 moves on main lost 6-8; peer-router.ts now waits
-  // for the claim). On that code this variant passed 4 of 5 runs alone, QoS 2 exactly once in
-  // all; the 5th lost 224-256 acknowledged QoS 1 of each publisher and 32 QoS 2 (the report now
-  // prints the missing ranges and where the subscribers' sessions are): another path, not found.
-  // SKIPPED in the suite for it (issue 15); MIDGE_TEST_CLUSTER_HELD=1 runs it, alone.
+  // History of this variant (issue 15): before the session handoff (src/cluster/handoff.ts) it
+  // lost 128–512 acknowledged QoS 1 per publisher in 4 of 6 runs; after it, and after the owner
+  // look-up, the claim compare-and-set fix and the wait for a claim (session 6), it passed 4 of 5
+  // alone, the 5th losing 224–256 acknowledged QoS 1 of each publisher and 32 QoS 2.
+  // Session 7 (2026-12-01), from the missing ranges, the phase each was acknowledged in and the
+  // nodes' claim and release logs, three causes fixed:
+  // - what the claiming node published while it restored a session released to it went only to
+  //   the old node, which dropped it once its view showed the claiming node's routes (one window
+  //   of one publisher, up to 224–256 of each under load): Delivery.claiming, peer-router.ts;
+  // - an older claim of a reconnecting client restored the session after the release had gone to
+  //   another node, a second copy taking its deliveries (64 QoS 2 of each publisher, none sent to
+  //   the client): handover.ts waits for every claim and re-checks the owner;
+  // - two claims of one id on one node: the loser of the owner compare-and-set refused the newer
+  //   CONNECT, and mqtt.js does not reconnect after a refusal (the test hung): ownership.ts.
+  // On that code (2026-12-01, loaded machine, 8 of the 10 runs beside the whole suite): 7 of 10
+  // passed. One lost 32 acknowledged QoS 1 of each QoS 1 publisher (one inbox batch), acknowledged
+  // 4 s into the load, before any kill, and never sent to the subscriber (README "Cluster": a
+  // suspected applied mark passing a batch the subscribers' node never handled; not confirmed).
+  // One hung: the engine stalled, CONNECTs were refused meanwhile (0x89) and mqtt.js does not
+  // retry a refused CONNACK. One timed out waiting for load after the second kill. So still:
+  // SKIPPED in the suite (issue 15); MIDGE_TEST_CLUSTER_HELD=1 runs it, alone.
   it.skipIf(!process.env.MIDGE_TEST_CLUSTER_HELD)('the same, with the publishers\' node killed while they still publish', async () => {
     await crashAcrossNodes(true);
   }, 300_000);
