@@ -4,7 +4,7 @@
  * `auth.users`), with their schemas. Kept apart from config.ts so the chain vocabulary lives in one
  * place.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const ms = z.number().int().min(0).max(86_400_000);
 

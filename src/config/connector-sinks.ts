@@ -4,7 +4,7 @@
  * there. Each schema is the one source of its type (`z.output`), its keys' meanings in
  * `.describe()`; connectors.ts joins them into the entry.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { int } from './zod-parts.js';
 
 const sinkCommonSchema = z.object({

@@ -4,7 +4,7 @@
  * (the templates of the shared mapping). Each schema is the one source of its type (`z.output`),
  * its keys' meanings in `.describe()`; connectors.ts joins them into the entry.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { int } from './zod-parts.js';
 
 const template = z.string().min(1);

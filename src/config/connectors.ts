@@ -6,7 +6,7 @@
  * anything wrong. What an entry has in common (delivery, queue, the type and URL) is here; each
  * backend's sink and source shapes are connector-sinks.ts' and connector-sources.ts'.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { amqpSinkSchema, httpSinkSchema, postgresSinkSchema, redisSinkSchema } from './connector-sinks.js';
 import { amqpSourceSchema, postgresSourceSchema, redisSourceSchema } from './connector-sources.js';
 import { int } from './zod-parts.js';

@@ -1,7 +1,7 @@
 /**
  * The `queues:` list (src/queues/): each entry's type and schema, defaults and bounds.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { int } from './zod-parts.js';
 
 /**

@@ -8,7 +8,7 @@
  * Adding a section: one entry in `configSchema` below (its schema, default and description), a
  * row in README's "Configuration reference". Nothing else needs to know.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { authEntrySchema, authorizationSchema, lockoutSchema, namedChainSchema, usersStoreSchema } from './auth-config.js';
 import { connectorsSchema } from './connectors.js';
 import { queuesSchema } from './queues.js';

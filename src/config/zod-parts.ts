@@ -1,5 +1,5 @@
 /** Small schema parts the config files share. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A whole number within [min, max]. */
 export const int = (min: number, max: number): z.ZodNumber => z.number().int().min(min).max(max);

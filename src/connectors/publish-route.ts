@@ -4,7 +4,7 @@
  * matching persistent session — 200 `{ matched }` — or 202 `{ matched: 0 }` when no session
  * matched (nothing was stored: the caller decides whether to retry, as EMQX's API maps it).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { HttpRoute } from '../observability/index.js';
 import type { MessageProperties } from '../store/index.js';
 import { isValidTopicName } from '../topics/index.js';

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { makeTempDir } from '../../helpers/temp.js';
 import { ROOT } from '../../helpers/process.js';
 import { freePort } from '../../helpers/ports.js';
-import { rssBytes } from './broker-process.js';
+import { cpuSeconds, rssBytes } from './broker-process.js';
 import { hasExited, spawnChild, stopChild } from './children.js';
 import { LoadClient } from './load-client.js';
 import { pause } from './wait.js';
@@ -38,6 +38,8 @@ export interface RunningPeer {
   startupMs: number;
   /** RSS at the first CONNACK. */
   rssAtReady: number;
+  /** The broker's CPU time (all threads) from spawn to that first CONNACK, ms: what load moves least. */
+  startupCpuMs: number;
   /** Resolves, with how, when the process exits (on its own or by `stop`). */
   exited: Promise<string>;
   /** Set once the process has exited. */
@@ -114,7 +116,7 @@ function spawnPeer(kind: PeerKind, port: number, dir: string, limits: PeerLimits
 }
 
 /** Polls connect + CONNECT until a CONNACK comes back: when it came, and the RSS then. */
-async function firstConnack(port: number, child: ChildProcess): Promise<{ answeredAt: number; rss: number }> {
+async function firstConnack(port: number, child: ChildProcess): Promise<{ answeredAt: number; rss: number; cpuMs: number }> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (hasExited(child)) throw new Error(`exited before answering (code ${child.exitCode}, signal ${child.signalCode})`);
@@ -124,8 +126,9 @@ async function firstConnack(port: number, child: ChildProcess): Promise<{ answer
       await probe.handshake({ clientId: 'bench-ready-probe' });
       const answeredAt = performance.now();
       const rss = rssBytes(child.pid!);
+      const cpuMs = cpuSeconds(child.pid!) * 1000;
       await probe.disconnect();
-      return { answeredAt, rss };
+      return { answeredAt, rss, cpuMs };
     } catch {
       probe.destroy();
       if (performance.now() > deadline) throw new Error(`no CONNACK within ${READY_TIMEOUT_MS} ms`);
@@ -160,9 +163,10 @@ export async function startPeer(kind: PeerKind, limits: PeerLimits = {}): Promis
       peer.exitDescription = signal ? `killed by ${signal}` : `exit code ${code}`;
       markExited(peer.exitDescription);
     });
-    const { answeredAt, rss } = await firstConnack(port, child);
+    const { answeredAt, rss, cpuMs } = await firstConnack(port, child);
     peer.startupMs = answeredAt - spawnedAt;
     peer.rssAtReady = rss;
+    peer.startupCpuMs = cpuMs;
   };
   const peer: RunningPeer = {
     kind,
@@ -170,6 +174,7 @@ export async function startPeer(kind: PeerKind, limits: PeerLimits = {}): Promis
     pid: 0,
     startupMs: NaN,
     rssAtReady: NaN,
+    startupCpuMs: NaN,
     exitDescription: undefined,
     exited,
     outputTail: () => tail,
