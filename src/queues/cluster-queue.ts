@@ -17,7 +17,7 @@ import type { DeliveryOwner } from '../session/index.js';
 import { decodeMessage, type Message, type OutgoingRecord, type SubscriptionRecord } from '../store/index.js';
 import { ConsumerRing, type Consumer } from './consumer-ring.js';
 import { publishDeadLetter } from './dead-lettering.js';
-import { QueueAppender } from './queue-appender.js';
+import { QueueAppender, type RefusalVerdict } from './queue-appender.js';
 import type { ClusterQueueHost, QueueEngine, QueueEngineMessage, QueueEngineQueue } from './queue-engine.js';
 import { publishQueueSys, QueueCounters, startSysTimer, type QueueStatus } from './queue-status.js';
 
@@ -141,9 +141,18 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
     for (const held of this.puttingBack.keys()) held.engine.working();
   }
 
-  /** A message published on this node: appended to the stream if it matches; returns 1 if so. */
-  capture(message: Message, publisherId: string | undefined): number {
-    return this.isStopped ? 0 : this.appender.capture(message, publisherId, this.host);
+  /**
+   * A message published on this node: appended to the stream if it matches; returns 1 if so. A
+   * `reject` queue reports its stream's refusal at the bound to `verdict` (the publish's answer).
+   */
+  capture(message: Message, publisherId: string | undefined, verdict: RefusalVerdict | undefined): number {
+    if (this.isStopped) return 0;
+    return this.appender.capture(message, publisherId, this.host, this.config.overflow === 'reject' ? verdict : undefined);
+  }
+
+  /** Whether this queue's stream refuses the newest message at its bound, and the publisher hears it. */
+  get isRejecting(): boolean {
+    return this.config.overflow === 'reject';
   }
 
   // --- consumers on this node -----------------------------------------------------------------
