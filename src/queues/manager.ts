@@ -9,7 +9,7 @@ import type { Session } from '../session/index.js';
 import type { Message, SubscriptionRecord } from '../store/index.js';
 import type { ClusterQueue } from './cluster-queue.js';
 import { RefusalVerdict } from './queue-appender.js';
-import { DeadLetterHolder, type DeadLetterSource } from './dead-letters.js';
+import { DeadLetterHolder, type DeadLetterSource, type DeadLetterStatus } from './dead-letters.js';
 import type { QueueHost } from './host.js';
 import { DurableQueue, type QueueStatus } from './queue.js';
 
@@ -53,6 +53,16 @@ export class QueueManager implements QueueRouting {
 
   deadLettersOf(name: string): DeadLetterHolder | undefined {
     return this.deadLetters.find((d) => d.source.name === name);
+  }
+
+  /** Cluster mode: the queue whose dead letters the engine holds (a replay of them is cluster-wide). */
+  clusterQueue(name: string): ClusterQueue | undefined {
+    return this.capturing.find((q) => q.name === name);
+  }
+
+  /** What `GET /api/v1/dlq` lists: the holders here, or in cluster mode the queues' dead-letter streams. */
+  get deadLetterStatuses(): DeadLetterStatus[] {
+    return [...this.deadLetters.map((d) => d.status), ...this.capturing.map((q) => q.deadLetterStatus)];
   }
 
   get statuses(): QueueStatus[] {

@@ -114,6 +114,8 @@ describe.skipIf(skip !== undefined)('cluster: durable queues when the engine or 
     // the node held when the engine went (the consumer's window and one pull's worth).
     expect(duplicates).toBeLessThanOrEqual(10 + 256);
     await pub.endAsync();
+    // Service resumes on every node (the next test connects at once).
+    for (const node of cluster.nodes) await waitUntil(`${node.id} ready again`, async () => (await node.get('/ready')).status === 200, 60_000);
   });
 
   it("SIGKILL of the queue stream's leader under load: 0 acknowledged lost, the acknowledgement stall measured", async () => {

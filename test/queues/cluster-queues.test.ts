@@ -176,7 +176,7 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     expect(new Set(withMarkers).size).toBe(310);
   });
 
-  it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason', async () => {
+  it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason; a replay on any node puts it back once', async () => {
     const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const dlq = await connectCollecting(n3.url, { clientId: 'q-dlq', protocolVersion: 5 });
     await dlq.client.subscribeAsync('$dlq/poison', { qos: 1 });
@@ -197,6 +197,19 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     // A marker published now is the first and only message it gets: the dead-lettered one is not ahead of it.
     await publishNumbered(n1, 'poison/x', 100, 1);
     expect((await collector.waitFor(1, 20_000)).map((m) => m.payload)).toEqual(['100']);
+
+    // Held for replay in the engine: every node lists it, and a replay on any node puts it back once, cluster-wide.
+    const heldOn = async (node: MidgeNode): Promise<number | undefined> =>
+      ((await node.get('/api/v1/dlq')).body as Array<{ name: string; held: number }>).find((d) => d.name === 'poison')?.held;
+    await waitUntil('n3 lists the dead letter', async () => (await heldOn(n3)) === 1, 20_000);
+    const replay = async (node: MidgeNode): Promise<unknown> =>
+      (await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/dlq/poison/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    expect(await replay(n2)).toEqual({ replayed: 1, into: '$queue/poison' });
+    const [, back] = await collector.waitFor(2, 20_000);
+    expect(back!.payload).toBe('7');
+    expect(back!.topic).toBe('poison/x');
+    expect(back!.packet.properties?.userProperties).toBeUndefined();
+    expect(await replay(n3)).toEqual({ replayed: 0, into: '$queue/poison' });
   });
 
   it("a consumer's node SIGKILLed with messages unacknowledged: a consumer on another node gets them", async () => {
