@@ -63,6 +63,13 @@ export interface QueueRouting {
   readonly capturesPublishes?: boolean;
   /** Hands a message published on this node to the queues that capture it; returns how many took it. */
   capture?(message: Message, publisherId: string | undefined): number;
+  /** Of the last `capture`: when only `reject` queues took it, whether their streams refused it (read after the commit). */
+  readonly lastCaptureVerdict?: QuotaVerdict | undefined;
+}
+
+/** Known once the commit holding a publish is done: whether every destination refused it at its bound. */
+export interface QuotaVerdict {
+  readonly isRefused: boolean;
 }
 
 /** A session's combined delivery while several of its subscriptions match one message. */
@@ -87,6 +94,11 @@ export class Router {
    * (a field, not a returned object: route runs once per PUBLISH).
    */
   lastRefusedByQuota = 0;
+  /**
+   * Of the last `route` call, cluster mode: set when only `reject` queues took the message, whose
+   * streams answer after the commit; the PUBACK then says 0x97 if they all refused it.
+   */
+  lastQuotaVerdict: QuotaVerdict | undefined;
   /** Set by the cluster service; undefined on a single node. */
   peers: PeerRouting | undefined;
   /** Set at composition when queues are configured (before recovery restores their consumers). */
@@ -245,7 +257,9 @@ export class Router {
     const remote = this.peers && !isEphemeralRetain ? this.peers.forward(message, publisherId) : 0;
     // Cluster queues: once, on the node it was published on (not in routeLocal, which other nodes' messages take).
     const queued = this.queues?.capturesPublishes === true && !isEphemeralRetain ? this.queues.capture!(message, publisherId) : 0;
-    return remote + queued + this.routeLocal(message, publisherId);
+    const local = this.routeLocal(message, publisherId);
+    this.lastQuotaVerdict = queued > 0 && remote + local === 0 ? this.queues!.lastCaptureVerdict : undefined;
+    return remote + queued + local;
   }
 
   /** Cluster mode: QoS 2 from clients carries a routing id and is routed only after its incoming record commits. */
@@ -256,6 +270,7 @@ export class Router {
   /** Routes a QoS 2 message again under its routing id (PeerRouting.reroute; cluster mode only). */
   reroute(message: Message, publisherId: string | undefined): number {
     this.lastRefusedByQuota = 0;
+    this.lastQuotaVerdict = undefined;
     return this.peers ? this.peers.reroute(message, publisherId) : this.route(message, publisherId);
   }
 

@@ -20,6 +20,8 @@ export interface EngineQueueOptions {
   discardOld: boolean;
   /** How long a message pulled by a node stays with it without an ack or a progress note. */
   ackWaitMs: number;
+  /** The queue's dead letters, held for replay: a stream of their own (`MIDGE_DLQ_…`). */
+  isDeadLetters?: boolean;
 }
 
 /** One message as pulled: the payload stored, its delivery counts, and its settlement. */
@@ -61,6 +63,8 @@ export interface EngineQueue {
 
 export const queueStream = (name: string): string => `MIDGE_Q_${name.replace(/\./g, '_')}_${keyHash(name).slice(0, 8)}`;
 export const queueSubject = (name: string): string => `midge.q.${keyHash(name)}`;
+export const deadLetterStream = (name: string): string => `MIDGE_DLQ_${name.replace(/\./g, '_')}_${keyHash(name).slice(0, 8)}`;
+const deadLetterSubject = (name: string): string => `midge.dlq.${keyHash(name)}`;
 const QUEUE_CONSUMER = 'consumers';
 const DELIVERIES_HEADER = 'Midge-Deliveries';
 
@@ -74,8 +78,8 @@ export class EngineWorkQueues {
   async open(options: EngineQueueOptions): Promise<EngineQueue> {
     const engine = this.engine;
     const { StorageType, RetentionPolicy, DiscardPolicy, AckPolicy, DeliverPolicy, nanos } = engine.nats;
-    const stream = queueStream(options.name);
-    const subject = queueSubject(options.name);
+    const stream = options.isDeadLetters ? deadLetterStream(options.name) : queueStream(options.name);
+    const subject = options.isDeadLetters ? deadLetterSubject(options.name) : queueSubject(options.name);
     const config = {
       name: stream,
       subjects: [subject],

@@ -9,7 +9,9 @@
  * so is one a node took when no consumer was left there, without counting. One its node never
  * settles (SIGKILL) comes back when the engine's ack wait lapses — a live node renews that wait
  * for what it holds — and that counts as a delivery. After `maxDeliveries` the message goes to
- * the dead-letter topic instead.
+ * the dead-letter topic instead, and is kept for replay in a stream of the queue's dead letters:
+ * a replay on any node takes them from there (one shared consumer: each replayed once,
+ * cluster-wide) and appends them to the queue again.
  */
 import type { BrokerService } from '../broker/index.js';
 import type { QueueConfig } from '../config/index.js';
@@ -17,7 +19,8 @@ import type { DeliveryOwner } from '../session/index.js';
 import { decodeMessage, type Message, type OutgoingRecord, type SubscriptionRecord } from '../store/index.js';
 import { ConsumerRing, type Consumer } from './consumer-ring.js';
 import { publishDeadLetter } from './dead-lettering.js';
-import { QueueAppender } from './queue-appender.js';
+import { ReplayBusyError, type DeadLetterStatus } from './dead-letters.js';
+import { QueueAppender, type RefusalVerdict } from './queue-appender.js';
 import type { ClusterQueueHost, QueueEngine, QueueEngineMessage, QueueEngineQueue } from './queue-engine.js';
 import { publishQueueSys, QueueCounters, startSysTimer, type QueueStatus } from './queue-status.js';
 
@@ -38,6 +41,8 @@ interface Held {
 const PULL_EXPIRES_MS = 1000;
 /** At most this many messages per pull request. */
 const PULL_MAX = 256;
+/** A replay's pull of the dead letters (the engine's least): one that brings none ends the replay. */
+const REPLAY_PULL_MS = 1000;
 
 export class ClusterQueue implements BrokerService, DeliveryOwner {
   readonly name: string;
@@ -59,6 +64,11 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
   private pulling: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private depthSeen = { messages: 0, oldestAt: undefined as number | undefined };
+  /** The queue's dead letters, held for replay (bounded as the queue; the oldest give way). */
+  private deadLetters: QueueEngineQueue | undefined;
+  private deadLettersHeld = 0;
+  private isReplaying = false;
+  private replayedTotal = 0;
 
   constructor(
     private readonly host: ClusterQueueHost,
@@ -101,6 +111,7 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
   async start(): Promise<void> {
     const c = this.config;
     this.queue = await this.engine.open({ name: c.name, maxMessages: c.maxMessages, maxBytes: c.maxBytes, discardOld: c.overflow === 'drop-oldest', ackWaitMs: c.ackWaitSeconds * 1000 });
+    this.deadLetters = await this.engine.open({ name: c.name, maxMessages: c.maxMessages, maxBytes: c.maxBytes, discardOld: true, ackWaitMs: c.ackWaitSeconds * 1000, isDeadLetters: true });
     this.appender.open(this.queue, this.host);
     // What this node holds stays with it while it lives: the engine's ack wait is renewed well before it lapses.
     const renew = setInterval(() => this.renewHeld(), Math.max(250, (c.ackWaitSeconds * 1000) / 3));
@@ -126,9 +137,26 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
     await Promise.all(this.puttingBack.values());
   }
 
+  /** The queue's dead letters as `GET /api/v1/dlq` lists them (`held` is the stream's, refreshed with the depth). */
+  get deadLetterStatus(): DeadLetterStatus {
+    return {
+      kind: 'dead-letters',
+      name: this.name,
+      topic: this.config.deadLetterTopic,
+      isConnected: this.deadLetters !== undefined,
+      queued: this.deadLettersHeld,
+      inflight: 0,
+      forwarded: this.replayedTotal,
+      received: 0,
+      held: this.deadLettersHeld,
+      replayed: this.replayedTotal,
+    };
+  }
+
   private async refreshDepth(): Promise<void> {
     try {
       if (this.queue) this.depthSeen = await this.queue.depth();
+      if (this.deadLetters) this.deadLettersHeld = (await this.deadLetters.depth()).messages;
     } catch {
       /* engine busy: the last figure stands */
     }
@@ -141,9 +169,18 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
     for (const held of this.puttingBack.keys()) held.engine.working();
   }
 
-  /** A message published on this node: appended to the stream if it matches; returns 1 if so. */
-  capture(message: Message, publisherId: string | undefined): number {
-    return this.isStopped ? 0 : this.appender.capture(message, publisherId, this.host);
+  /**
+   * A message published on this node: appended to the stream if it matches; returns 1 if so. A
+   * `reject` queue reports its stream's refusal at the bound to `verdict` (the publish's answer).
+   */
+  capture(message: Message, publisherId: string | undefined, verdict: RefusalVerdict | undefined): number {
+    if (this.isStopped) return 0;
+    return this.appender.capture(message, publisherId, this.host, this.config.overflow === 'reject' ? verdict : undefined);
+  }
+
+  /** Whether this queue's stream refuses the newest message at its bound, and the publisher hears it. */
+  get isRejecting(): boolean {
+    return this.config.overflow === 'reject';
   }
 
   // --- consumers on this node -----------------------------------------------------------------
@@ -308,9 +345,19 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
     this.nudge();
   }
 
-  /** To the dead-letter topic; acked in the engine only once that publish is committed. */
+  /**
+   * Kept for replay in the dead letters' stream, then to the dead-letter topic; acked in the
+   * engine only once both are stored (a crash in between duplicates, never loses).
+   */
   private async deadLetter(held: Held, deliveries: number): Promise<void> {
     this.deadLettering.add(held);
+    try {
+      await this.deadLetters!.publish([{ data: held.engine.data, id: this.appender.nextId() }]);
+    } catch {
+      // Engine closing: this copy comes back when its ack wait lapses.
+      this.deadLettering.delete(held);
+      return;
+    }
     const target = { queue: this.name, deadLetterTopic: this.config.deadLetterTopic, publisherId: this.sessionId };
     const isPublished = await publishDeadLetter(this.host, target, held.message, deliveries, () => this.isStopped);
     this.deadLettering.delete(held);
@@ -318,5 +365,40 @@ export class ClusterQueue implements BrokerService, DeliveryOwner {
     if (!isPublished) return;
     this.counters.deadLettered++;
     held.engine.ack();
+  }
+
+  // --- replay (POST /api/v1/dlq/<name>/replay, on any node) ------------------------------------
+
+  /**
+   * Appends every dead letter the stream holds to the queue again, as new (no delivery counted),
+   * acking each in the dead letters' stream once the queue's holds it; resolves with how many.
+   * Replays on several nodes at once share the dead letters (one consumer): each goes back once.
+   * A queue at its bound (reject, drop-newest) leaves the rest held.
+   */
+  async replayDeadLetters(): Promise<number> {
+    const deadLetters = this.deadLetters;
+    const queue = this.queue;
+    if (!deadLetters || !queue) return 0;
+    if (this.isReplaying) throw new ReplayBusyError(`a replay of ${this.name} is under way`);
+    this.isReplaying = true;
+    let replayed = 0;
+    try {
+      for (;;) {
+        const taken: QueueEngineMessage[] = [];
+        await deadLetters.pull(PULL_MAX, REPLAY_PULL_MS, (m) => taken.push(m));
+        if (taken.length === 0) break;
+        const outcomes = await queue.publish(taken.map((m) => ({ data: m.data, id: this.appender.nextId() })));
+        outcomes.forEach((outcome, i) => (outcome === 'stored' ? taken[i]!.ack() : taken[i]!.nak()));
+        const stored = outcomes.filter((o) => o === 'stored').length;
+        replayed += stored;
+        if (stored < outcomes.length) break;
+      }
+    } finally {
+      this.isReplaying = false;
+      this.replayedTotal += replayed;
+    }
+    this.host.logger.info({ queue: this.name, replayed, node: this.host.nodeId }, 'dead letters replayed into the queue (cluster)');
+    void this.refreshDepth();
+    return replayed;
   }
 }

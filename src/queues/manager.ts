@@ -8,7 +8,8 @@ import type { QueueConfig } from '../config/index.js';
 import type { Session } from '../session/index.js';
 import type { Message, SubscriptionRecord } from '../store/index.js';
 import type { ClusterQueue } from './cluster-queue.js';
-import { DeadLetterHolder, type DeadLetterSource } from './dead-letters.js';
+import { RefusalVerdict } from './queue-appender.js';
+import { DeadLetterHolder, type DeadLetterSource, type DeadLetterStatus } from './dead-letters.js';
 import type { QueueHost } from './host.js';
 import { DurableQueue, type QueueStatus } from './queue.js';
 
@@ -23,6 +24,7 @@ export class QueueManager implements QueueRouting {
   private readonly byFilter: Map<string, QueueService>;
   /** Cluster mode: the queues that capture published messages themselves. */
   private readonly capturing: ClusterQueue[];
+  private readonly hasRejecting: boolean;
 
   constructor(
     host: QueueHost,
@@ -35,6 +37,7 @@ export class QueueManager implements QueueRouting {
   ) {
     this.queues = configs.map((c) => clusterQueue?.(c) ?? new DurableQueue(host, c, options.consumerWindow, options.sysIntervalSeconds));
     this.capturing = clusterQueue ? (this.queues as ClusterQueue[]) : [];
+    this.hasRejecting = this.capturing.some((q) => q.isRejecting);
     this.byFilter = new Map(this.queues.map((q) => [q.filter, q]));
     const sources: DeadLetterSource[] = [
       ...configs.map((c) => ({ name: c.name, topic: c.deadLetterTopic, targetSessionId: `$queue/${c.name}`, maxMessages: c.maxMessages, maxBytes: c.maxBytes })),
@@ -50,6 +53,16 @@ export class QueueManager implements QueueRouting {
 
   deadLettersOf(name: string): DeadLetterHolder | undefined {
     return this.deadLetters.find((d) => d.source.name === name);
+  }
+
+  /** Cluster mode: the queue whose dead letters the engine holds (a replay of them is cluster-wide). */
+  clusterQueue(name: string): ClusterQueue | undefined {
+    return this.capturing.find((q) => q.name === name);
+  }
+
+  /** What `GET /api/v1/dlq` lists: the holders here, or in cluster mode the queues' dead-letter streams. */
+  get deadLetterStatuses(): DeadLetterStatus[] {
+    return [...this.deadLetters.map((d) => d.status), ...this.capturing.map((q) => q.deadLetterStatus)];
   }
 
   get statuses(): QueueStatus[] {
@@ -82,9 +95,20 @@ export class QueueManager implements QueueRouting {
     return this.capturing.length > 0;
   }
 
+  /** Of the last `capture`: set when only `reject` queues took the message (their refusal is the publisher's answer). */
+  lastCaptureVerdict: RefusalVerdict | undefined;
+
   capture(message: Message, publisherId: string | undefined): number {
+    // A verdict object per publish only where a `reject` queue is configured.
+    const verdict = this.hasRejecting ? new RefusalVerdict() : undefined;
     let captured = 0;
-    for (const queue of this.capturing) captured += queue.capture(message, publisherId);
+    let isOnlyRejecting = true;
+    for (const queue of this.capturing) {
+      const taken = queue.capture(message, publisherId, verdict);
+      captured += taken;
+      if (taken > 0 && !queue.isRejecting) isOnlyRejecting = false;
+    }
+    this.lastCaptureVerdict = captured > 0 && isOnlyRejecting ? verdict : undefined;
     return captured;
   }
 }

@@ -24,7 +24,8 @@ export interface QueueEngineQueue {
 
 /** The engine's durable queues, as the composition hands them in. */
 export interface QueueEngine {
-  open(options: { name: string; maxMessages: number; maxBytes: number; discardOld: boolean; ackWaitMs: number }): Promise<QueueEngineQueue>;
+  /** A queue's stream, or (`isDeadLetters`) the stream holding its dead letters for replay. */
+  open(options: { name: string; maxMessages: number; maxBytes: number; discardOld: boolean; ackWaitMs: number; isDeadLetters?: boolean }): Promise<QueueEngineQueue>;
 }
 
 /** What a cluster queue needs besides the QueueHost: the commit barrier its appends join. */

@@ -30,6 +30,7 @@ writeFileSync(
       { name: 'acked', topics: ['acked/#'] },
       { name: 'oldest', topics: ['oldest/#'], maxMessages: 5, overflow: 'drop-oldest' },
       { name: 'newest', topics: ['newest/#'], maxMessages: 5, overflow: 'drop-newest' },
+      { name: 'rejecting', topics: ['rejecting/#'], maxMessages: 5, overflow: 'reject' },
     ],
   }),
 );
@@ -114,6 +115,47 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     }
   });
 
+  it('a bound of 5 with overflow reject: the publisher hears what a single node says (5.0 0x97 Quota exceeded, 3.1.1 a plain PUBACK)', async () => {
+    const [n1, n2] = cluster.nodes as [MidgeNode, MidgeNode];
+    const v5 = await mqtt.connectAsync(n1.url, { clientId: 'q-reject-v5', reconnectPeriod: 0, protocolVersion: 5 });
+    const refused: string[] = [];
+    const publish = (client: MqttClient, payload: string, qos: 1 | 2 = 1): Promise<void> =>
+      client.publishAsync('rejecting/x', payload, { qos }).then(
+        () => undefined,
+        (error: { code?: number }) => void refused.push(`${payload}:${error.code ?? -1}`),
+      );
+    for (let n = 0; n < 8; n++) await publish(v5, String(n));
+    // The stream refused 5, 6 and 7 at its bound; the PUBACK waited for that answer [5.0 MQTT-3.4.2-1].
+    expect(refused).toEqual(['5:151', '6:151', '7:151']);
+    // QoS 2: the PUBREC says it [5.0 MQTT-3.5.2-1].
+    await publish(v5, 'qos2', 2);
+    expect(refused).toEqual(['5:151', '6:151', '7:151', 'qos2:151']);
+    // A 3.1.1 PUBACK has no reason code: a plain one, as from a single node's queue.
+    const v4 = await mqtt.connectAsync(n1.url, { clientId: 'q-reject-v4', reconnectPeriod: 0, protocolVersion: 4 });
+    await publish(v4, 'v4');
+    // Another destination took it (a subscriber on n2): no refusal to tell, as on a single node.
+    const { client: watcher, collector: watched } = await connectCollecting(n2.url, { clientId: 'q-reject-watch', protocolVersion: 5 });
+    await watcher.subscribeAsync('rejecting/#', { qos: 1 });
+    let probes = 0;
+    await waitUntil('n1 routes rejecting/x to n2', async () => {
+      await publish(v5, `probe${++probes}`);
+      return watched.messages.some((m) => m.payload === `probe${probes}`);
+    }, 30_000);
+    expect(refused.filter((r) => r.startsWith(`probe${probes}:`))).toEqual([]);
+    await watcher.endAsync();
+    await Promise.all([v5.endAsync(), v4.endAsync()]);
+    const status = (await n1.get('/api/v1/queues/rejecting')).body as { droppedByReason: Record<string, number> };
+    expect(status.droppedByReason['queue-full']).toBeGreaterThanOrEqual(5);
+    // What the stream kept is the first five, and nothing refused is behind them.
+    const { client, collector } = await connectCollecting(n2.url, { clientId: 'q-reject-worker', protocolVersion: 5 });
+    await client.subscribeAsync('$queue/rejecting', { qos: 1 });
+    expect((await collector.waitFor(5, 20_000)).map((m) => m.payload)).toEqual(['0', '1', '2', '3', '4']);
+    // Room again once the engine has the consumer's acks (the depth is the stream's).
+    await waitUntil('the stream empty', async () => ((await n1.get('/api/v1/queues/rejecting')).body as { depth: number }).depth === 0, 20_000);
+    await publishNumbered(n1, 'rejecting/x', 100, 1);
+    expect((await collector.waitFor(6, 20_000)).map((m) => m.payload)).toEqual(['0', '1', '2', '3', '4', '100']);
+  });
+
   it('two consumers on two nodes share the messages, each to exactly one', async () => {
     const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const a = await connectCollecting(n2.url, { clientId: 'q-share-a', protocolVersion: 5 });
@@ -134,7 +176,7 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     expect(new Set(withMarkers).size).toBe(310);
   });
 
-  it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason', async () => {
+  it('after maxDeliveries unacknowledged deliveries a message goes to $dlq/<queue> with the reason; a replay on any node puts it back once', async () => {
     const [n1, n2, n3] = cluster.nodes as [MidgeNode, MidgeNode, MidgeNode];
     const dlq = await connectCollecting(n3.url, { clientId: 'q-dlq', protocolVersion: 5 });
     await dlq.client.subscribeAsync('$dlq/poison', { qos: 1 });
@@ -155,6 +197,19 @@ describe.skipIf(skip !== undefined)('cluster: durable queues on the engine', { t
     // A marker published now is the first and only message it gets: the dead-lettered one is not ahead of it.
     await publishNumbered(n1, 'poison/x', 100, 1);
     expect((await collector.waitFor(1, 20_000)).map((m) => m.payload)).toEqual(['100']);
+
+    // Held for replay in the engine: every node lists it, and a replay on any node puts it back once, cluster-wide.
+    const heldOn = async (node: MidgeNode): Promise<number | undefined> =>
+      ((await node.get('/api/v1/dlq')).body as Array<{ name: string; held: number }>).find((d) => d.name === 'poison')?.held;
+    await waitUntil('n3 lists the dead letter', async () => (await heldOn(n3)) === 1, 20_000);
+    const replay = async (node: MidgeNode): Promise<unknown> =>
+      (await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/dlq/poison/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json();
+    expect(await replay(n2)).toEqual({ replayed: 1, into: '$queue/poison' });
+    const [, back] = await collector.waitFor(2, 20_000);
+    expect(back!.payload).toBe('7');
+    expect(back!.topic).toBe('poison/x');
+    expect(back!.packet.properties?.userProperties).toBeUndefined();
+    expect(await replay(n3)).toEqual({ replayed: 0, into: '$queue/poison' });
   });
 
   it("a consumer's node SIGKILLed with messages unacknowledged: a consumer on another node gets them", async () => {

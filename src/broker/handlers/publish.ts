@@ -10,7 +10,7 @@ import { isValidTopicName } from '../../topics/index.js';
 import type { ClientConnection } from '../context.js';
 import { isWithinTopicLimits } from '../topic-limits.js';
 import { closeAfterStoreFailure, publishAck } from '../replies.js';
-import type { Router } from '../router.js';
+import type { QuotaVerdict, Router } from '../router.js';
 import { reservedTopicFailure } from './publish-checks.js';
 import { authorize } from '../authorize.js';
 
@@ -85,6 +85,7 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
     const opsBefore = broker.committer.addedCount;
     const delivered = failure === undefined ? broker.router.route(message, connection.clientId) : 0;
     const reasonCode = failure ?? routedReasonCode(broker.router, delivered);
+    const verdict = failure === undefined ? broker.router.lastQuotaVerdict : undefined;
     if (reasonCode === ReasonCode.QuotaExceeded) connection.yieldTurn();
     if (broker.committer.addedCount === opsBefore && connection.unackedIncoming === 0) {
       // Nothing of this message is to be stored (its subscribers' sessions end with their
@@ -97,7 +98,7 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
     broker.committer.afterCommit((error) => {
       connection.unackedIncoming--;
       if (error) return closeAfterStoreFailure(connection, 'PUBACK');
-      connection.send(publishAck(connection, 'puback', packetId, reasonCode));
+      connection.send(publishAck(connection, 'puback', packetId, verdict?.isRefused === true ? ReasonCode.QuotaExceeded : reasonCode));
     });
     return;
   }
@@ -127,9 +128,10 @@ function finishPublish(connection: ClientConnection, packet: PublishPacket, mess
 function finishQos2Idempotently(connection: ClientConnection, message: Message, packetId: number): void {
   const { router, committer } = connection.broker;
   const session = connection.session!;
-  const sendPubrec = (reasonCode: number) => (error: Error | undefined) => {
+  // A cluster queue's refusal at its bound (overflow reject) is known after the commit: its verdict.
+  const sendPubrec = (reasonCode: number, verdict?: QuotaVerdict) => (error: Error | undefined) => {
     if (error) return closeAfterStoreFailure(connection, 'PUBREC');
-    connection.send(publishAck(connection, 'pubrec', packetId, reasonCode));
+    connection.send(publishAck(connection, 'pubrec', packetId, verdict?.isRefused === true ? ReasonCode.QuotaExceeded : reasonCode));
   };
   if (!session.hasIncomingQos2(packetId)) {
     const routingId = newRoutingId();
@@ -140,7 +142,7 @@ function finishQos2Idempotently(connection: ClientConnection, message: Message, 
         return closeAfterStoreFailure(connection, 'PUBREC');
       }
       const reasonCode = routedReasonCode(router, router.route({ ...message, routingId }, connection.clientId));
-      committer.afterCommit(sendPubrec(reasonCode));
+      committer.afterCommit(sendPubrec(reasonCode, router.lastQuotaVerdict));
     });
     return;
   }
