@@ -27,6 +27,8 @@ export interface EngineServer {
   configFile: string;
   child: ChildProcess | undefined;
   url: string;
+  /** The last lines the server wrote to stderr (kept after it exits, for error messages). */
+  logTail?: string;
 }
 
 export interface Engine {
@@ -56,14 +58,13 @@ async function httpJson(port: number, pathAndQuery: string): Promise<{ status: n
 
 function startServer(server: EngineServer): void {
   const child = spawn(NATS_SERVER!, ['-c', server.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
+  server.logTail = '';
   child.stderr!.on('data', (d: Buffer) => {
-    log = (log + d.toString()).slice(-4000);
+    server.logTail = (server.logTail + d.toString()).slice(-4000);
   });
   child.on('exit', () => {
     if (server.child === child) server.child = undefined;
   });
-  (child as ChildProcess & { logTail: () => string }).logTail = () => log;
   server.child = child;
 }
 
@@ -80,7 +81,26 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
+/**
+ * A server that exited while the engine starts: its ports come from `freePort`, which another
+ * test's process (a listener on port 0 takes any free port) can take before nats-server binds
+ * them. The engine is then started again on new ports instead of waiting out the timeout.
+ */
+class EngineStartExit extends Error {}
+const START_ATTEMPTS = 3;
+
 export async function startEngine(size = 3): Promise<Engine> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEngineOnce(size);
+    } catch (error) {
+      if (!(error instanceof EngineStartExit) || attempt >= START_ATTEMPTS) throw error;
+      process.stderr.write(`engine: ${error.message}; starting again on new ports (attempt ${attempt + 1} of ${START_ATTEMPTS})\n`);
+    }
+  }
+}
+
+async function startEngineOnce(size: number): Promise<Engine> {
   const base = await makeTempDir('midge-nats-');
   const servers: EngineServer[] = [];
   for (let i = 0; i < size; i++) {
@@ -159,9 +179,18 @@ export async function startEngine(size = 3): Promise<Engine> {
     },
   };
   try {
-    await engine.waitHealthy();
+    const exited = new Promise<never>((_, reject) => {
+      for (const server of servers) {
+        server.child?.once('exit', (code, signal) => reject(new EngineStartExit(`${server.name} exited during start (${signal ?? code}): ${server.logTail!.trim().split('\n').slice(-3).join(' | ')}`)));
+      }
+    });
+    exited.catch(() => {});
+    await Promise.race([engine.waitHealthy(), exited]);
   } catch (error) {
     await engine.stop();
+    if (error instanceof Error && !(error instanceof EngineStartExit)) {
+      error.message += ` — server logs: ${servers.map((s) => `${s.name}: ${(s.logTail ?? '').trim().split('\n').slice(-2).join(' | ')}`).join('; ')}`;
+    }
     throw error;
   }
   return engine;
