@@ -15,11 +15,16 @@ const ATTACKERS = 50;
 const ANNOUNCED = 200_000_000;
 /** What each attacker actually sends of its announced packet (if the broker lets it). */
 const SENT_PER_ATTACKER = 2 * 1024 * 1024;
+/**
+ * The broker's RSS is read from /proc/<pid>/status (Linux only). Without /proc the test is
+ * skipped, and says so on stderr: there is no other honest way to read a child's RSS here.
+ */
 const hasProc = (() => {
   try {
     readFileSync('/proc/self/status');
     return true;
   } catch {
+    process.stderr.write('SKIPPED: the memory-before-CONNECT test needs /proc (Linux) to read the broker\'s RSS\n');
     return false;
   }
 })();
