@@ -9,11 +9,9 @@
  * - a consumer's persistent session moving from one node to another mid-stream: what it left
  *   unacknowledged on the first node is delivered to it again on the second.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useConfigFile } from '../helpers/temp.js';
 import { connectCollecting, type MessageCollector } from '../helpers/clients.js';
 import { queueStream } from '../../src/cluster/work-queues.js';
 import { skipMessage } from '../cluster/engine.js';
@@ -21,20 +19,14 @@ import { type MidgeNode, useThreeNodes, waitUntil } from '../cluster/nodes.js';
 
 const skip = skipMessage('test/queues/cluster-queues-failures.test.ts');
 
-const configDir = mkdtempSync(path.join(tmpdir(), 'midge-cluster-queue-failures-'));
-const configFile = path.join(configDir, 'midge.json');
-writeFileSync(
-  configFile,
-  JSON.stringify({
-    queues: [
-      // maxDeliveries high: a duplicate after an outage must reach the consumer, not the dead letters.
-      { name: 'outage', topics: ['outage/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
-      { name: 'leader', topics: ['leader/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
-      { name: 'moving', topics: ['moving/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
-    ],
-  }),
-);
-afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+const configFile = useConfigFile('midge-cluster-queue-failures-', {
+  queues: [
+    // maxDeliveries high: a duplicate after an outage must reach the consumer, not the dead letters.
+    { name: 'outage', topics: ['outage/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
+    { name: 'leader', topics: ['leader/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
+    { name: 'moving', topics: ['moving/#'], maxDeliveries: 50, ackWaitSeconds: 3 },
+  ],
+});
 
 /** Publishers keeping `workers` QoS 1 publishes in flight, numbered; what got a PUBACK is recorded. */
 function startLoad(client: MqttClient, topic: string, workers: number): { acked: Set<number>; ackTimes: number[]; stop(): Promise<void> } {

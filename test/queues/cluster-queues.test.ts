@@ -6,11 +6,9 @@
  * node (the engine's ack wait); and `maxDeliveries` unacknowledged deliveries send a message to
  * `$dlq/<queue>` with the reason as MQTT 5 user properties.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useConfigFile } from '../helpers/temp.js';
 import { connectCollecting } from '../helpers/clients.js';
 import { queueStream } from '../../src/cluster/work-queues.js';
 import { skipMessage } from '../cluster/engine.js';
@@ -18,23 +16,17 @@ import { type MidgeNode, useThreeNodes, waitUntil } from '../cluster/nodes.js';
 
 const skip = skipMessage('test/queues/cluster-queues.test.ts');
 
-const configDir = mkdtempSync(path.join(tmpdir(), 'midge-cluster-queues-'));
-const configFile = path.join(configDir, 'midge.json');
-writeFileSync(
-  configFile,
-  JSON.stringify({
-    queues: [
-      // A short ack wait: how long a dead node keeps what it took (a live one renews it).
-      { name: 'jobs', topics: ['jobs/#'], maxDeliveries: 5, ackWaitSeconds: 3 },
-      { name: 'poison', topics: ['poison/#'], maxDeliveries: 2, ackWaitSeconds: 3 },
-      { name: 'acked', topics: ['acked/#'] },
-      { name: 'oldest', topics: ['oldest/#'], maxMessages: 5, overflow: 'drop-oldest' },
-      { name: 'newest', topics: ['newest/#'], maxMessages: 5, overflow: 'drop-newest' },
-      { name: 'rejecting', topics: ['rejecting/#'], maxMessages: 5, overflow: 'reject' },
-    ],
-  }),
-);
-afterAll(() => rmSync(configDir, { recursive: true, force: true }));
+const configFile = useConfigFile('midge-cluster-queues-', {
+  queues: [
+    // A short ack wait: how long a dead node keeps what it took (a live one renews it).
+    { name: 'jobs', topics: ['jobs/#'], maxDeliveries: 5, ackWaitSeconds: 3 },
+    { name: 'poison', topics: ['poison/#'], maxDeliveries: 2, ackWaitSeconds: 3 },
+    { name: 'acked', topics: ['acked/#'] },
+    { name: 'oldest', topics: ['oldest/#'], maxMessages: 5, overflow: 'drop-oldest' },
+    { name: 'newest', topics: ['newest/#'], maxMessages: 5, overflow: 'drop-newest' },
+    { name: 'rejecting', topics: ['rejecting/#'], maxMessages: 5, overflow: 'reject' },
+  ],
+});
 
 async function publishNumbered(node: MidgeNode, topic: string, from: number, count: number): Promise<void> {
   const { client } = await connectCollecting(node.url, { clientId: `pub-${topic.replace(/\W/g, '')}-${from}`, protocolVersion: 5 });
